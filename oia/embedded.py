@@ -1,0 +1,104 @@
+"""The embedded default: four services, one process, one port, SQLite files, in-memory bus."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from oia.catalog import SERVICES, spec_of
+from shared.app import create_service_app
+from shared.auth import new_key, store_key
+from shared.bus.memory import MemoryBus
+from shared.migrations import upgrade
+from shared.runtime import ServiceRuntime
+from shared.settings import ServiceSettings
+
+DEMO_PRINCIPALS = [
+    ("admin", None), ("coordinator", "OIA"), ("reader", None),
+    ("department", "MAYOR"), ("department", "ECON"), ("department", "CULT"),
+]
+
+
+def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
+    settings_cls = spec_of(name).settings_cls
+    return settings_cls(database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}", bus="memory")
+
+
+async def prepare(data_dir: Path) -> list[dict]:
+    """Migrate every service's SQLite file and make sure demo keys exist; returns the demo keys."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in SERVICES:
+        spec = spec_of(name)
+        await upgrade(name, spec.migrations_dir, spec.metadata, embedded_settings(name, data_dir).database_url)
+    keys_file = data_dir / "demo-keys.json"
+    if keys_file.exists():
+        return json.loads(keys_file.read_text())
+    demo = [{"key": new_key(), "role": role, "department": dept} for role, dept in DEMO_PRINCIPALS]
+    for name in SERVICES:
+        runtime = ServiceRuntime(spec_of(name), embedded_settings(name, data_dir), bus=MemoryBus())
+        try:
+            for k in demo:
+                await store_key(runtime.engine, runtime.settings.secret_key, k["key"], k["role"],
+                                k["department"], label="demo")
+        finally:
+            await runtime.engine.dispose()
+    keys_file.write_text(json.dumps(demo, indent=2))
+    os.chmod(keys_file, 0o600)
+    return demo
+
+
+class EmbeddedHost:
+    """ASGI app that routes `/<service>/…` to that service's app and runs all four runtimes."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.bus = MemoryBus()
+        self.runtimes = {name: ServiceRuntime(spec_of(name), embedded_settings(name, data_dir), bus=self.bus)
+                         for name in SERVICES}
+        self.apps = {name: create_service_app(rt, manage_lifecycle=False) for name, rt in self.runtimes.items()}
+        self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+        @self.index.get("/")
+        async def services() -> dict:
+            return {"services": {name: {"docs": f"/{name}/docs", "health": f"/{name}/health"}
+                                 for name in SERVICES}}
+
+    async def start(self) -> None:
+        await self.bus.connect()
+        # Every queue exists before any relay publishes, so no early event finds no queue.
+        for runtime in self.runtimes.values():
+            await runtime.start_consuming()
+        for runtime in self.runtimes.values():
+            runtime.start_relay()
+
+    async def stop(self) -> None:
+        # Callbacks run last-in first-out: relays and engines stop before the bus closes.
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.bus.close)
+            for runtime in self.runtimes.values():
+                stack.push_async_callback(runtime.stop)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        first = scope.get("path", "/").strip("/").split("/", 1)[0]
+        app = self.apps.get(first, self.index)
+        await app(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    raise
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,1 @@
+"""EU funding calls, the application pipeline and deadline reminders."""

@@ -1,0 +1,6 @@
+from shared.settings import ServiceSettings
+
+
+class GrantsSettings(ServiceSettings):
+    service_name = "grants"
+    port: int = 8003

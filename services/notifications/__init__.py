@@ -1,0 +1,1 @@
+"""Notifications: recipients, routing, templates, deliveries and the in-app feed."""

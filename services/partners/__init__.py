@@ -1,0 +1,1 @@
+"""Partner cities, organisations, people, anniversaries and relationship health."""

@@ -1,0 +1,6 @@
+from shared.settings import ServiceSettings
+
+
+class PartnersSettings(ServiceSettings):
+    service_name = "partners"
+    port: int = 8001

@@ -1,0 +1,1 @@
+"""Travel coordination: outbound trips, inbound delegations, overlaps, calendar feeds."""

@@ -1,0 +1,29 @@
+"""Travel's composition root: what it is, and its app."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.travel.api import router
+from services.travel.events import publishes
+from services.travel.models import TravelTable
+from services.travel.settings import TravelSettings
+from services.travel.subscriptions import subscriptions
+from shared.app import create_service_app
+from shared.runtime import ServiceRuntime, ServiceSpec
+
+spec = ServiceSpec(
+    name="travel",
+    title="Diplomacity — travel",
+    description="Trips booked by departments, visiting delegations, and the overlaps between them.",
+    settings_cls=TravelSettings,
+    metadata=TravelTable.metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    publishes=publishes,
+    subscriptions=subscriptions,
+    routers=[router],
+)
+
+
+def create_app(settings: TravelSettings | None = None) -> FastAPI:
+    return create_service_app(ServiceRuntime(spec, settings or TravelSettings()))

@@ -1,0 +1,1 @@
+"""Mechanism every service shares: settings, database, envelope, bus, outbox, inbox, auth, logging."""

@@ -1,0 +1,124 @@
+"""FastAPI application factory: every service gets the same prefix, probes, metrics and errors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from structlog.contextvars import bind_contextvars, clear_contextvars
+
+from shared.auth import Principal, require_role
+from shared.logging import configure_logging
+from shared.metrics import DEAD_LETTERS, HTTP_LATENCY, HTTP_REQUESTS
+from shared.problems import BodySizeLimit, install_problem_handlers
+from shared.runtime import ServiceRuntime
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+class DeadLetterOut(BaseModel):
+    event_id: str
+    event_type: str
+    reason: str
+    attempts: int
+    dead_at: str
+    data: dict
+
+
+class ReplayRequest(BaseModel):
+    event_ids: list[str] | None = Field(None, description="only these; all when omitted")
+
+
+def _platform_router(prefix: str) -> APIRouter:
+    router = APIRouter(prefix=prefix, tags=["operations"])
+
+    @router.get("/health", summary="Alive")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @router.get("/ready", summary="Database and broker reachable")
+    async def ready(runtime: RuntimeDep) -> JSONResponse:
+        checks = await runtime.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(runtime: RuntimeDep) -> Response:
+        await runtime.refresh_gauges()
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
+    async def dead_letters(runtime: RuntimeDep, _: Principal = require_role("admin")) -> list[dict]:
+        letters = await runtime.bus.dead_letters(runtime.queue)
+        DEAD_LETTERS.labels(runtime.name).set(len(letters))
+        return [{**letter.__dict__, "dead_at": letter.dead_at.isoformat()} for letter in letters]
+
+    @router.post("/admin/dead-letters/replay", summary="Re-drive dead letters into the service's queue")
+    async def replay(body: ReplayRequest, runtime: RuntimeDep, _: Principal = require_role("admin")) -> dict:
+        return {"replayed": await runtime.bus.replay_dead_letters(runtime.queue, body.event_ids)}
+
+    return router
+
+
+def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True) -> FastAPI:
+    """One service's app, all routes under `/<name>`. With `manage_lifecycle`, the app's lifespan
+    starts and stops the runtime; the embedded host manages four runtimes itself."""
+    spec = runtime.spec
+    prefix = f"/{spec.name}"
+    configure_logging(runtime.settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if manage_lifecycle:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await runtime.stop()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="0.1.0",
+        docs_url=f"{prefix}/docs",
+        openapi_url=f"{prefix}/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(_platform_router(prefix))
+    for router in spec.routers:
+        app.include_router(router, prefix=prefix)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        clear_contextvars()
+        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        bind_contextvars(correlation_id=correlation_id[:64], service=spec.name)
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(spec.name, request.method, path, response.status_code).inc()
+        HTTP_LATENCY.labels(spec.name, request.method, path).observe(time.perf_counter() - started)
+        response.headers[CORRELATION_HEADER] = correlation_id[:64]
+        return response
+
+    app.add_middleware(BodySizeLimit, max_bytes=1_000_000)
+    return app

@@ -1,0 +1,152 @@
+"""API-key authentication shared by all services.
+
+A key maps to a principal (role, and a department for the `department` role). Keys are stored
+as HMAC-SHA256 digests under the deployment secret: a leaked table does not leak keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.tables import api_key
+from shared.uow import utcnow
+
+Role = Literal["department", "coordinator", "reader", "admin"]
+ROLES: tuple[str, ...] = ("department", "coordinator", "reader", "admin")
+DEPARTMENT = re.compile(r"^[A-Z][A-Z0-9_]{1,19}$")
+KEY_PREFIX = "oia_"
+CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    department: str | None
+    key_prefix: str
+
+    @property
+    def can_write(self) -> bool:
+        return self.role != "reader"
+
+    def may_act_for(self, department: str) -> bool:
+        """Coordinators and admins act for any department; a department key only for its own."""
+        return self.role in ("coordinator", "admin") or (self.role == "department" and self.department == department)
+
+
+class InvalidKeySpec(ValueError):
+    pass
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(secret: str, key: str) -> str:
+    return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def validate_principal(role: str, department: str | None) -> tuple[str, str | None]:
+    if role not in ROLES:
+        raise InvalidKeySpec(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if department is not None and not DEPARTMENT.match(department):
+        raise InvalidKeySpec(f"department must be a short upper-case code like ECON, not {department!r}")
+    if role == "department" and department is None:
+        raise InvalidKeySpec("a department key needs --department")
+    return role, department
+
+
+def parse_env_keys(spec: str) -> list[tuple[str, str, str | None]]:
+    """`OIA_API_KEYS="key:role[:DEPT],…"` → [(key, role, department)]."""
+    keys = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        fields = item.split(":")
+        if len(fields) not in (2, 3) or not fields[0]:
+            raise InvalidKeySpec(f"OIA_API_KEYS entry {item.split(':')[0][:4]}… must be key:role[:DEPT]")
+        role, department = validate_principal(fields[1], fields[2] if len(fields) == 3 else None)
+        keys.append((fields[0], role, department))
+    return keys
+
+
+async def store_key(engine: AsyncEngine, secret: str, key: str, role: str, department: str | None,
+                    label: str | None = None) -> None:
+    role, department = validate_principal(role, department)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(api_key).values(
+                key_hash=hash_key(secret, key), prefix=key[:12], role=role, department=department,
+                label=label, created_at=utcnow(),
+            )
+        )
+
+
+class KeyRing:
+    """Resolves a presented key: environment-provisioned keys first, then the service's table."""
+
+    def __init__(self, engine: AsyncEngine, secret: str, env_spec: str = "") -> None:
+        self.engine = engine
+        self.secret = secret
+        self._env = {
+            hash_key(secret, key): Principal(role, dept, key[:12])  # type: ignore[arg-type]
+            for key, role, dept in parse_env_keys(env_spec)
+        }
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def resolve(self, key: str) -> Principal | None:
+        digest = hash_key(self.secret, key)
+        if digest in self._env:
+            return self._env[digest]
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(api_key).where(api_key.c.key_hash == digest, api_key.c.revoked_at.is_(None))
+                )
+            ).first()
+        principal = Principal(row.role, row.department, row.prefix) if row else None
+        self._cache[digest] = (now, principal)
+        return principal
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise _unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    principal = await request.app.state.runtime.keyring.resolve(key.strip())
+    if principal is None:
+        raise _unauthorized("unknown or revoked API key")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(*roles: str):
+    """Dependency: the caller's role must be one of `roles` (admin always passes)."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise HTTPException(
+                status_code=403,
+                detail=f"role {principal.role!r} may not do this; needs one of: {', '.join(roles)}",
+            )
+        return principal
+
+    return Depends(check)

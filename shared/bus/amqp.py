@@ -1,0 +1,278 @@
+"""RabbitMQ transport (aio-pika).
+
+Topology, per consuming service `svc`:
+- `svc`: durable quorum queue bound to the topic exchange with exactly the service's keys;
+  its delivery limit dead-letters a message that keeps killing consumers before they ack;
+- `svc.retry.N`: durable quorum queues whose TTL is the N-th back-off; expired messages
+  dead-letter back into `svc` (through the default exchange);
+- `svc.dlq`: durable quorum queue of messages that failed every attempt or were poison.
+Dead-lettering between quorum queues is at-least-once, so a broker crash cannot drop a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from aiormq.exceptions import ChannelNotFoundEntity
+
+from shared.bus.base import DeadLetter, Processor, RetryPolicy
+from shared.envelope import Envelope, PoisonMessage
+from shared.logging import get_logger
+from shared.metrics import EVENTS_CONSUMED
+
+log = get_logger("shared.bus.amqp")
+
+ATTEMPT = "x-oia-attempt"
+LAST_ERROR = "x-oia-last-error"
+DEAD_REASON = "x-oia-dead-reason"
+DEAD_AT = "x-oia-dead-at"
+# Consumers that die before acking this many times in a row: the broker dead-letters the message.
+DELIVERY_LIMIT = 20
+PUBLISH_TIMEOUT = 10.0
+
+
+def _quorum(**extra: Any) -> dict[str, Any]:
+    return {"x-queue-type": "quorum", **extra}
+
+
+def _dead_letter_to(queue: str) -> dict[str, Any]:
+    return {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+class AmqpBus:
+    def __init__(self, url: str, exchange: str, policy: RetryPolicy | None = None, prefetch: int = 64):
+        self.url = url
+        self.exchange_name = exchange
+        self.policy = policy or RetryPolicy()
+        self.prefetch = prefetch
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.url)
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self._publish_channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def is_ready(self) -> bool:
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._publish_channel is not None
+            and not self._publish_channel.is_closed
+        )
+
+    # -- publishing --------------------------------------------------------------------------
+
+    async def publish(self, envelopes: list[Envelope]) -> None:
+        """Publish persistently; all confirms are awaited together, so a batch costs one round trip."""
+        exchange = self._require_exchange()
+        await asyncio.gather(
+            *(
+                exchange.publish(_to_message(e), routing_key=e.type, timeout=PUBLISH_TIMEOUT)
+                for e in envelopes
+            )
+        )
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def declare(self, queue: str, binding_keys: list[str]) -> None:
+        """Create the service's queues and bindings without consuming (events wait in the queue)."""
+        await self._declare(self._require_channel(), queue, binding_keys)
+
+    async def subscribe(self, queue: str, binding_keys: list[str], processor: Processor) -> None:
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self.prefetch)
+        main = await self._declare(channel, queue, binding_keys)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._handle(queue, message, processor)
+
+        await main.consume(on_message, no_ack=False)
+
+    async def _declare(self, channel: AbstractChannel, queue: str, binding_keys: list[str]):
+        exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        await channel.declare_queue(f"{queue}.dlq", durable=True, arguments=_quorum())
+        for level, delay in enumerate(self.policy.delays_ms, start=1):
+            await channel.declare_queue(
+                f"{queue}.retry.{level}",
+                durable=True,
+                arguments=_quorum(**{"x-message-ttl": delay}, **_dead_letter_to(queue)),
+            )
+        main = await channel.declare_queue(
+            queue,
+            durable=True,
+            arguments=_quorum(**{"x-delivery-limit": DELIVERY_LIMIT}, **_dead_letter_to(f"{queue}.dlq")),
+        )
+        for key in binding_keys:
+            await main.bind(exchange, routing_key=key)
+        return main
+
+    async def _handle(self, queue: str, message: AbstractIncomingMessage, processor: Processor) -> None:
+        headers = dict(message.headers or {})
+        attempt = int(headers.get(ATTEMPT, 1))
+        event_type = str(headers.get("ce-type", "unknown"))
+        try:
+            envelope = Envelope.from_rabbitmq(headers, message.content_type, message.body)
+            await processor(envelope)
+        except PoisonMessage as exc:
+            log.error("poison message; dead-lettered", queue=queue, message_id=message.message_id,
+                      event_type=event_type, reason=str(exc))
+            await self._forward(message, f"{queue}.dlq", {DEAD_REASON: str(exc)[:1000]}, queue, event_type, "dead_lettered")
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            if attempt >= self.policy.max_attempts:
+                log.error("handler failed; dead-lettered", queue=queue, message_id=message.message_id,
+                          event_type=event_type, attempt=attempt, exc_info=exc)
+                await self._forward(message, f"{queue}.dlq", {DEAD_REASON: reason, ATTEMPT: attempt},
+                                    queue, event_type, "dead_lettered")
+            else:
+                log.warning("handler failed; will retry", queue=queue, message_id=message.message_id,
+                            event_type=event_type, attempt=attempt, exc_info=exc)
+                level = min(attempt, len(self.policy.delays_ms))
+                await self._forward(message, f"{queue}.retry.{level}", {ATTEMPT: attempt + 1, LAST_ERROR: reason},
+                                    queue, event_type, "retried")
+        else:
+            await message.ack()
+
+    async def _forward(self, message: AbstractIncomingMessage, target: str, extra_headers: dict,
+                       queue: str, event_type: str, outcome: str) -> None:
+        """Copy the message to a retry or dead-letter queue, confirmed, and only then ack the original."""
+        headers = {**(message.headers or {}), **extra_headers}
+        if DEAD_REASON in extra_headers:
+            headers[DEAD_AT] = datetime.now(timezone.utc).isoformat()
+        copy = aio_pika.Message(
+            body=message.body,
+            headers=headers,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        try:
+            await self._require_channel().default_exchange.publish(copy, routing_key=target, timeout=PUBLISH_TIMEOUT)
+        except Exception:
+            # Not acked: the broker redelivers it (the quorum delivery limit bounds a loop).
+            log.exception("could not forward message; requeueing", target=target, message_id=message.message_id)
+            await message.nack(requeue=True)
+            return
+        EVENTS_CONSUMED.labels(queue, event_type, outcome).inc()
+        await message.ack()
+
+    # -- inspection --------------------------------------------------------------------------
+
+    async def queue_depth(self, queue: str) -> int:
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+            return declared.declaration_result.message_count or 0
+        except ChannelNotFoundEntity:
+            return 0
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """Look at the dead-letter queue without removing anything (messages are requeued)."""
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        try:
+            dlq = await channel.declare_queue(f"{queue}.dlq", durable=True, arguments=_quorum())
+            seen: list[DeadLetter] = []
+            while (message := await dlq.get(no_ack=False, fail=False)) is not None:
+                seen.append(_dead_letter(message))
+            return seen
+        finally:
+            await channel.close()  # closing returns every held message to the queue, in order
+
+    async def replay_dead_letters(self, queue: str, event_ids: list[str] | None = None) -> int:
+        """Move dead letters back to the service's queue with a fresh attempt count."""
+        assert self._connection is not None
+        channel = await self._connection.channel(publisher_confirms=True)
+        replayed = 0
+        try:
+            dlq = await channel.declare_queue(f"{queue}.dlq", durable=True, arguments=_quorum())
+            while (message := await dlq.get(no_ack=False, fail=False)) is not None:
+                if event_ids is not None and message.message_id not in event_ids:
+                    continue  # left unacked: back in the queue when the channel closes
+                headers = {k: v for k, v in (message.headers or {}).items()
+                           if k not in (ATTEMPT, LAST_ERROR, DEAD_REASON, DEAD_AT)}
+                await channel.default_exchange.publish(
+                    aio_pika.Message(body=message.body, headers=headers, content_type=message.content_type,
+                                     message_id=message.message_id,
+                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=queue, timeout=PUBLISH_TIMEOUT,
+                )
+                await message.ack()
+                replayed += 1
+        finally:
+            await channel.close()
+        return replayed
+
+    def _require_exchange(self) -> AbstractExchange:
+        if self._exchange is None:
+            raise ConnectionError("AMQP bus is not connected")
+        return self._exchange
+
+    def _require_channel(self) -> AbstractChannel:
+        if self._publish_channel is None:
+            raise ConnectionError("AMQP bus is not connected")
+        return self._publish_channel
+
+
+def _to_message(envelope: Envelope) -> aio_pika.Message:
+    ce = envelope.to_rabbitmq()
+    return aio_pika.Message(
+        body=ce.body,
+        headers=ce.headers,
+        content_type=ce.content_type,
+        message_id=envelope.id,
+        correlation_id=envelope.correlation_id,
+        timestamp=envelope.time,
+        type=envelope.type,
+        app_id=envelope.source.strip("/"),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def _dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
+    headers = message.headers or {}
+    dead_at = headers.get(DEAD_AT)
+    try:
+        envelope = Envelope.from_rabbitmq(dict(headers), message.content_type, message.body)
+        data = envelope.data
+    except PoisonMessage:
+        data = {"raw": message.body[:2000].decode("utf-8", "replace")}
+    reason = headers.get(DEAD_REASON) or "delivery limit reached (consumers died before acking)"
+    return DeadLetter(
+        event_id=message.message_id or "",
+        event_type=str(headers.get("ce-type", "unknown")),
+        reason=str(reason),
+        attempts=int(headers.get(ATTEMPT, headers.get("x-delivery-count", 1))),
+        dead_at=datetime.fromisoformat(str(dead_at)) if dead_at else datetime.now(timezone.utc),
+        data=data,
+    )

@@ -1,0 +1,71 @@
+"""What a service listens to: handlers registered per event type, run inside a unit of work."""
+
+from __future__ import annotations
+
+import time
+from typing import Awaitable, Callable
+
+from pydantic import BaseModel
+from structlog.contextvars import bound_contextvars
+
+from shared.envelope import Envelope, EventRegistry
+from shared.inbox import claim
+from shared.logging import get_logger
+from shared.metrics import EVENTS_CONSUMED, HANDLER_LATENCY
+from shared.uow import UnitOfWork
+
+log = get_logger("shared.consumer")
+
+Handler = Callable[[BaseModel, Envelope, UnitOfWork], Awaitable[None]]
+
+
+class Subscriptions:
+    """A service's handler registry. `models` is the consumer's own view of the events it reads."""
+
+    def __init__(self, models: EventRegistry) -> None:
+        self.models = models
+        self._handlers: dict[str, list[Handler]] = {}
+
+    def on(self, event_type: str) -> Callable[[Handler], Handler]:
+        self.models.model_for(event_type)  # refuse a handler for an event we have no model of
+
+        def register(handler: Handler) -> Handler:
+            self._handlers.setdefault(event_type, []).append(handler)
+            return handler
+
+        return register
+
+    @property
+    def binding_keys(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def handlers_for(self, event_type: str) -> list[Handler]:
+        return self._handlers.get(event_type, [])
+
+
+class Dispatcher:
+    """Turns one delivered envelope into one committed effect: inbox row + handlers, one transaction."""
+
+    def __init__(self, consumer: str, subscriptions: Subscriptions, uow_factory: Callable[[], UnitOfWork]):
+        self.consumer = consumer
+        self.subscriptions = subscriptions
+        self.uow_factory = uow_factory
+
+    async def __call__(self, envelope: Envelope) -> bool:
+        """True if handled now, False if it was a duplicate. Raises if a handler fails."""
+        started = time.perf_counter()
+        with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
+                               correlation_id=envelope.correlation_id or envelope.id):
+            handlers = self.subscriptions.handlers_for(envelope.type)
+            payload = self.subscriptions.models.parse(envelope)  # PoisonMessage if invalid
+            async with self.uow_factory() as uow:
+                if not await claim(uow.session, self.consumer, envelope):
+                    EVENTS_CONSUMED.labels(self.consumer, envelope.type, "duplicate").inc()
+                    log.info("duplicate event ignored")
+                    return False
+                for handler in handlers:
+                    await handler(payload, envelope, uow)
+                await uow.commit()
+            EVENTS_CONSUMED.labels(self.consumer, envelope.type, "handled").inc()
+            HANDLER_LATENCY.labels(self.consumer, envelope.type).observe(time.perf_counter() - started)
+            return True

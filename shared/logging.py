@@ -1,0 +1,59 @@
+"""Structured JSON logs. Request and event context (correlation id, event id) rides on contextvars."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+
+import structlog
+from structlog.contextvars import bind_contextvars, get_contextvars
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO") -> None:
+    global _configured
+    if _configured:
+        return
+    shared_processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    # Library logs (uvicorn, aio-pika, alembic) go through the same JSON renderer.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared_processors,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    _configured = True
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)
+
+
+def current_correlation_id() -> str:
+    """The correlation id of the request or event being handled; a new one at the edge."""
+    cid = get_contextvars().get("correlation_id")
+    if not cid:
+        cid = str(uuid.uuid4())
+        bind_contextvars(correlation_id=cid)
+    return cid

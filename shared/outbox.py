@@ -1,0 +1,132 @@
+"""Outbox relay: publishes committed outbox rows until the broker confirms them.
+
+Woken right after a commit that wrote events; polls as a fallback (other replicas' commits,
+rows left by a crash). Several relays can run: on PostgreSQL each claims rows with
+`FOR UPDATE SKIP LOCKED` and keeps the lock until its publish is confirmed and recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta, timezone
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.bus.base import Bus
+from shared.db import is_postgres
+from shared.envelope import Envelope
+from shared.logging import get_logger
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from shared.tables import outbox
+from shared.uow import utcnow
+
+log = get_logger("shared.outbox")
+
+RETENTION = timedelta(days=7)
+PRUNE_EVERY_SECONDS = 3600.0
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class OutboxRelay:
+    def __init__(self, service: str, engine: AsyncEngine, bus: Bus, *, batch: int = 500,
+                 poll_seconds: float = 1.0) -> None:
+        self.service = service
+        self.engine = engine
+        self.bus = bus
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._last_prune = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"outbox-relay:{self.service}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass  # we cancelled it
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            try:
+                published = await self.publish_pending()
+                backoff = 0.1
+                if loop.time() - self._last_prune > PRUNE_EVERY_SECONDS:
+                    await self.prune()
+                    self._last_prune = loop.time()
+            except Exception:
+                log.exception("outbox relay could not publish; will retry", service=self.service,
+                              retry_in_seconds=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            if published >= self.batch:
+                continue  # more are waiting
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass  # the poll tick: look again
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self.batch)
+        if is_postgres(self.engine):
+            query = query.with_for_update(skip_locked=True)
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return 0
+            envelopes = [_envelope(row) for row in rows]
+            await self.bus.publish(envelopes)
+            await conn.execute(
+                update(outbox).where(outbox.c.seq.in_([row.seq for row in rows])).values(published_at=utcnow())
+            )
+        for envelope in envelopes:
+            EVENTS_PUBLISHED.labels(self.service, envelope.type).inc()
+        return len(rows)
+
+    async def drain(self) -> None:
+        """Publish everything pending now (tests, shutdown)."""
+        while await self.publish_pending():
+            pass
+
+    async def backlog(self) -> int:
+        async with self.engine.connect() as conn:
+            count = await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
+        OUTBOX_BACKLOG.labels(self.service).set(count or 0)
+        return count or 0
+
+    async def prune(self) -> int:
+        """Forget rows published longer ago than the retention (consumers dedupe on their own inbox)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(outbox).where(outbox.c.published_at < utcnow() - RETENTION))
+        return result.rowcount
+
+
+def _envelope(row) -> Envelope:
+    occurred = row.occurred_at
+    if occurred.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
+        occurred = occurred.replace(tzinfo=timezone.utc)
+    return Envelope(
+        type=row.type,
+        source=row.source,
+        data=json.loads(row.payload),
+        subject=row.subject,
+        id=row.event_id,
+        time=occurred,
+        correlation_id=row.correlation_id,
+    )

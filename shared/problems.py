@@ -1,0 +1,119 @@
+"""RFC 9457 problem details for every error, naming the offending field(s)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import get_logger
+
+log = get_logger("shared.problems")
+
+PROBLEM_JSON = "application/problem+json"
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+          405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
+          422: "Invalid input", 429: "Too many requests", 500: "Internal error", 503: "Unavailable"}
+
+
+def problem(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
+            instance: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"),
+                            "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_name(loc: tuple | list) -> str:
+    """('body', 'legs', 0, 'city') → 'legs[0].city'; query and path keep their location."""
+    parts = list(loc)
+    where = parts.pop(0) if parts and parts[0] in ("body", "query", "path", "header", "cookie") else None
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    if where in (None, "body"):
+        return name or "body"
+    return f"{where}.{name}" if name else where
+
+
+class FieldError(Exception):
+    """Raised by domain code for input that parses but breaks a rule; becomes a 422 naming the field."""
+
+    def __init__(self, field: str, message: str, status: int = 422, **extra: Any) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message, self.status, self.extra = field, message, status, extra
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": field_name(e.get("loc", ())), "message": e.get("msg", "invalid")}
+                  for e in exc.errors()]
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return problem(422, f"invalid input: {fields}", errors=errors, instance=request.url.path)
+
+    @app.exception_handler(FieldError)
+    async def _field(request: Request, exc: FieldError) -> JSONResponse:
+        return problem(exc.status, f"{exc.field}: {exc.message}",
+                       errors=[{"field": exc.field, "message": exc.message, **exc.extra}],
+                       instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), instance=request.url.path,
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", path=request.url.path, exc_info=exc)
+        return problem(500, "internal error; it has been logged", instance=request.url.path)
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `max_bytes` with a 413 before the app reads them."""
+
+    def __init__(self, app, max_bytes: int = 1_000_000) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        if declared is not None:
+            return await self.app(scope, receive, send)
+        # No length declared (chunked): read it here, within the limit, then hand it on.
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, receive, send)
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        response = problem(413, f"body: larger than {self.max_bytes} bytes",
+                           errors=[{"field": "body", "message": f"at most {self.max_bytes} bytes"}])
+        await response(scope, receive, send)

@@ -1,0 +1,92 @@
+"""A running service: its engine, bus, outbox relay, consumer and keys, wired in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+from sqlalchemy import MetaData, text
+
+from shared.auth import KeyRing
+from shared.bus.base import Bus, make_bus
+from shared.consumer import Dispatcher, Subscriptions
+from shared.db import make_engine, make_sessionmaker
+from shared.envelope import EventRegistry
+from shared.metrics import CONSUMER_LAG
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.uow import UnitOfWork
+
+
+@dataclass
+class ServiceSpec:
+    """What a service is: declared once in its main.py and read by every runtime shape."""
+
+    name: str
+    title: str
+    settings_cls: type[ServiceSettings]
+    metadata: MetaData
+    migrations_dir: Path
+    publishes: EventRegistry
+    subscriptions: Subscriptions
+    routers: list[APIRouter] = field(default_factory=list)
+    description: str = ""
+
+
+class ServiceRuntime:
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, bus: Bus | None = None) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self._owns_bus = bus is None
+        self.bus = bus if bus is not None else make_bus(settings)
+        self.queue = f"{settings.queue_prefix}{spec.name}"
+        self.relay = OutboxRelay(spec.name, self.engine, self.bus, batch=settings.relay_batch,
+                                 poll_seconds=settings.relay_poll_seconds)
+        self.dispatcher = Dispatcher(spec.name, spec.subscriptions, self.uow)
+        self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker, self.name, self.relay.wake)
+
+    async def connect(self) -> None:
+        if self._owns_bus:
+            await self.bus.connect()
+
+    async def start_consuming(self) -> None:
+        keys = self.spec.subscriptions.binding_keys
+        if keys:
+            await self.bus.subscribe(self.queue, keys, self.dispatcher)
+
+    def start_relay(self) -> None:
+        self.relay.start()
+
+    async def start(self) -> None:
+        await self.connect()
+        await self.start_consuming()
+        self.start_relay()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        if self._owns_bus:
+            await self.bus.close()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, str]:
+        checks = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # reported in the response, which is the point of /ready
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        checks["broker"] = "ok" if await self.bus.is_ready() else "unreachable"
+        return checks
+
+    async def refresh_gauges(self) -> None:
+        await self.relay.backlog()
+        if self.spec.subscriptions.binding_keys:
+            CONSUMER_LAG.labels(self.name).set(await self.bus.queue_depth(self.queue))

@@ -1,0 +1,72 @@
+"""12-factor settings shared by every service.
+
+Each service subclasses `ServiceSettings` and names itself; a variable prefixed with the
+service name (`TRAVEL_DATABASE_URL`) wins over the plain one (`DATABASE_URL`), so one
+environment can configure four services.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret", "dev-secret-change-me"}
+
+Environment = Literal["dev", "test", "prod"]
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set `service_name` and their default port."""
+
+    service_name: ClassVar[str] = ""
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    environment: Environment = Field("dev", validation_alias="OIA_ENV")
+    database_url: str = "sqlite+aiosqlite:///./data/service.db"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    port: int = 8000
+    # The bus: "amqp" in production, "memory" in the embedded default and unit tests.
+    bus: Literal["amqp", "memory"] = "amqp"
+    exchange: str = Field("oia.events", validation_alias="OIA_EXCHANGE")
+    # Prepended to queue names, so several deployments (or test runs) can share one broker.
+    queue_prefix: str = Field("", validation_alias="OIA_QUEUE_PREFIX")
+    # Used to derive API-key hashes and calendar tokens; a placeholder is refused outside dev.
+    secret_key: str = Field("dev-secret-change-me", validation_alias="OIA_SECRET_KEY")
+    api_keys: str = Field("", validation_alias="OIA_API_KEYS")
+    log_level: str = Field("INFO", validation_alias="OIA_LOG_LEVEL")
+
+    # Consumer behaviour: attempts before the dead-letter queue, and the back-off between them.
+    max_attempts: int = Field(5, ge=1)
+    retry_delays_ms: list[int] = [200, 1_000, 5_000, 30_000]
+    prefetch: int = Field(64, ge=1)
+    # Outbox relay: rows per publish batch, and the poll interval when nobody wakes it.
+    relay_batch: int = Field(500, ge=1)
+    relay_poll_seconds: float = 1.0
+
+    partners_url: str = "http://127.0.0.1:8001"
+    travel_url: str = "http://127.0.0.1:8002"
+    grants_url: str = "http://127.0.0.1:8003"
+    notifications_url: str = "http://127.0.0.1:8004"
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[Any, ...]:
+        sources: list[Any] = [init_settings]
+        if cls.service_name:
+            # Field aliases (OIA_*) bypass env_prefix, so only plain field names get the override.
+            sources.append(
+                EnvSettingsSource(settings_cls, env_prefix=f"{cls.service_name.upper()}_")
+            )
+        sources += [env_settings, dotenv_settings, file_secret_settings]
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> "ServiceSettings":
+        if self.environment != "dev" and self.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "OIA_SECRET_KEY is a placeholder; set a real secret outside OIA_ENV=dev"
+            )
+        return self

@@ -1,0 +1,65 @@
+"""Platform tables that live in every service's own database (outbox, inbox, API keys).
+
+They are SQLAlchemy Core tables on their own MetaData: each service's Alembic history creates them
+next to its domain tables, and the mechanism code reads and writes them with bulk statements.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+platform_metadata = MetaData()
+
+# Integer on SQLite so the key is the ROWID and autoincrements; BIGINT elsewhere.
+_Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+outbox = Table(
+    "outbox",
+    platform_metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(200), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("subject", String(200)),
+    Column("correlation_id", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True)),
+    # Only unpublished rows are indexed: the relay's scan stays small however long the history.
+    Index(
+        "ix_outbox_pending",
+        "seq",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
+)
+
+inbox = Table(
+    "inbox",
+    platform_metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("event_type", String(200), nullable=False),
+    Column("handled_at", DateTime(timezone=True), nullable=False),
+)
+
+api_key = Table(
+    "api_key",
+    platform_metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("prefix", String(16), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("department", String(20)),
+    Column("label", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,83 @@
+"""Unit of work: one transaction holding a state change and the events it causes (outbox)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Callable
+
+from pydantic import BaseModel
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.envelope import Envelope, event_type_of
+from shared.logging import current_correlation_id
+from shared.tables import outbox
+
+
+class UnitOfWork:
+    """`async with runtime.uow() as uow: ...; uow.publish(Event(...)); await uow.commit()`.
+
+    Leaving the block without `commit()` rolls back the change *and* its events.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        source: str,
+        on_events_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._source = source
+        self._on_events_committed = on_events_committed
+        self._pending: list[Envelope] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> "UnitOfWork":
+        self.session = self._sessionmaker()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        # close() rolls back anything uncommitted and detaches objects with their loaded state
+        # (a rollback() would expire them, breaking reads made in the block).
+        await self.session.close()
+        self._pending.clear()
+
+    def publish(self, payload: BaseModel, *, subject: str | None = None) -> Envelope:
+        """Queue an event; it is written to the outbox by `commit()`, in the same transaction."""
+        envelope = Envelope(
+            type=event_type_of(payload),
+            source=f"/{self._source}",
+            data=payload.model_dump(mode="json"),
+            subject=subject,
+            correlation_id=current_correlation_id(),
+        )
+        self._pending.append(envelope)
+        return envelope
+
+    async def commit(self) -> list[Envelope]:
+        published = list(self._pending)
+        if published:
+            await self.session.execute(insert(outbox), [outbox_row(e) for e in published])
+        await self.session.commit()
+        self._pending.clear()
+        if published:
+            self._on_events_committed()
+        return published
+
+
+def outbox_row(envelope: Envelope) -> dict:
+    return {
+        "event_id": envelope.id,
+        "type": envelope.type,
+        "source": envelope.source,
+        "subject": envelope.subject,
+        "correlation_id": envelope.correlation_id,
+        "payload": json.dumps(envelope.data, separators=(",", ":")),
+        "occurred_at": envelope.time,
+    }
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
