@@ -17,8 +17,9 @@ async def claim(session: AsyncSession, consumer: str, envelope: Envelope) -> boo
     On PostgreSQL a concurrent duplicate waits on the primary key until the first commits,
     then finds the row: two replicas never both apply the same event.
     """
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    result = await session.execute(
+    connection = await session.connection()  # the session's own transaction
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    result = await connection.execute(
         insert(inbox)
         .values(consumer=consumer, event_id=envelope.id, event_type=envelope.type, handled_at=utcnow())
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])

@@ -82,27 +82,38 @@ class OutboxRelay:
                 pass  # the poll tick: look again
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending rows; returns how many were published."""
-        query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self.batch)
+        """Claim, publish and mark one batch; returns how many were published.
+
+        The claim is an UPDATE inside the transaction that lasts until the broker confirmed, so
+        another relay cannot take the same rows: on PostgreSQL it skips the locked rows, on
+        SQLite it waits for the write lock and then finds them published. A failed publish rolls
+        the marks back and the rows are pending again.
+        """
+        pending = select(outbox.c.seq).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self.batch)
         if is_postgres(self.engine):
-            query = query.with_for_update(skip_locked=True)
+            pending = pending.with_for_update(skip_locked=True)
+        claim = (
+            update(outbox)
+            .where(outbox.c.seq.in_(pending.scalar_subquery()))
+            .values(published_at=utcnow())
+            .returning(*outbox.c)
+        )
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = sorted((await conn.execute(claim)).all(), key=lambda row: row.seq)
             if not rows:
                 return 0
             envelopes = [_envelope(row) for row in rows]
             await self.bus.publish(envelopes)
-            await conn.execute(
-                update(outbox).where(outbox.c.seq.in_([row.seq for row in rows])).values(published_at=utcnow())
-            )
         for envelope in envelopes:
             EVENTS_PUBLISHED.labels(self.service, envelope.type).inc()
         return len(rows)
 
-    async def drain(self) -> None:
-        """Publish everything pending now (tests, shutdown)."""
-        while await self.publish_pending():
-            pass
+    async def drain(self) -> int:
+        """Publish everything pending now; returns how many this relay published."""
+        total = 0
+        while published := await self.publish_pending():
+            total += published
+        return total
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:

@@ -21,7 +21,7 @@ class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses set `service_name` and their default port."""
 
     service_name: ClassVar[str] = ""
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
     environment: Environment = Field("dev", validation_alias="OIA_ENV")
     database_url: str = "sqlite+aiosqlite:///./data/service.db"

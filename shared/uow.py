@@ -59,7 +59,8 @@ class UnitOfWork:
     async def commit(self) -> list[Envelope]:
         published = list(self._pending)
         if published:
-            await self.session.execute(insert(outbox), [outbox_row(e) for e in published])
+            connection = await self.session.connection()  # the session's own transaction
+            await connection.execute(insert(outbox), [outbox_row(e) for e in published])
         await self.session.commit()
         self._pending.clear()
         if published:

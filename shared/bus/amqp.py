@@ -66,7 +66,9 @@ class AmqpBus:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.url)
+        # Reconnect quickly after a broker restart; the robust connection re-declares our
+        # queues, bindings and consumers by itself.
+        self._connection = await aio_pika.connect_robust(self.url, reconnect_interval=1)
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._publish_channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True

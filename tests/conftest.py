@@ -1,0 +1,115 @@
+"""Fixtures shared by every test layer: a transport (memory + SQLite, or RabbitMQ + PostgreSQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from shared.bus.amqp import AmqpBus
+from shared.bus.base import Bus, RetryPolicy
+from shared.bus.memory import MemoryBus
+from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.settings import ServiceSettings
+from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, require_rabbitmq, unique_name
+
+TEST_SECRET = "test-secret-not-a-placeholder"
+
+
+@dataclass
+class Transport:
+    """One way of running services: `memory` (SQLite files, in-memory bus) or `rabbitmq` (PostgreSQL, RabbitMQ)."""
+
+    kind: str
+    tmp: Path
+    exchange: str = field(default_factory=lambda: unique_name("test.events"))
+    queue_prefix: str = field(default_factory=lambda: unique_name("t") + ".")
+    policy: RetryPolicy = RetryPolicy(max_attempts=4, delays_ms=(100, 200, 300))
+    _databases: list[str] = field(default_factory=list)
+    _buses: list[Bus] = field(default_factory=list)
+    _runtimes: list[ServiceRuntime] = field(default_factory=list)
+    _memory: MemoryBus | None = None
+
+    @property
+    def real(self) -> bool:
+        return self.kind == "rabbitmq"
+
+    async def database_url(self, service: str) -> str:
+        if not self.real:
+            return f"sqlite+aiosqlite:///{self.tmp / (service + '.db')}"
+        name = await create_database(f"oia_test_{service}")
+        self._databases.append(name)
+        return asyncpg_url(name)
+
+    async def bus(self) -> Bus:
+        """A connected bus. Memory: the one shared in-process bus. RabbitMQ: a new connection, like a new process."""
+        if not self.real:
+            if self._memory is None:
+                self._memory = MemoryBus(self.policy)
+                await self._memory.connect()
+                self._buses.append(self._memory)
+            return self._memory
+        bus = AmqpBus(AMQP_URL, self.exchange, self.policy, prefetch=32)
+        await bus.connect()
+        self._buses.append(bus)
+        return bus
+
+    def settings(self, settings_cls: type[ServiceSettings], database_url: str, **overrides) -> ServiceSettings:
+        return settings_cls(database_url=database_url, environment="test", secret_key=TEST_SECRET,
+                            bus="amqp" if self.real else "memory", exchange=self.exchange,
+                            queue_prefix=self.queue_prefix, max_attempts=self.policy.max_attempts,
+                            retry_delays_ms=list(self.policy.delays_ms), relay_poll_seconds=0.2, **overrides)
+
+    async def runtime(self, spec: ServiceSpec, database_url: str | None = None, bus: Bus | None = None,
+                      **overrides) -> ServiceRuntime:
+        url = database_url or await self.database_url(spec.name)
+        runtime = ServiceRuntime(spec, self.settings(spec.settings_cls, url, **overrides), bus=bus or await self.bus())
+        self._runtimes.append(runtime)
+        return runtime
+
+    async def close(self) -> None:
+        for runtime in self._runtimes:
+            await runtime.stop()
+        for bus in self._buses:
+            await bus.close()
+        if self.real:
+            await _delete_amqp_objects(self.exchange, self.queue_prefix)
+            for name in self._databases:
+                await drop_database(name)
+
+
+async def _delete_amqp_objects(exchange: str, queue_prefix: str) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        for service in ("alpha", "beta", "audit", "travel", "notifications", "partners", "grants"):
+            base = queue_prefix + service
+            for queue in [base, f"{base}.dlq"] + [f"{base}.retry.{n}" for n in range(1, 6)]:
+                await channel.queue_delete(queue)
+        await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["memory", "rabbitmq"])
+async def transport(request, tmp_path):
+    if request.param == "rabbitmq":
+        await require_rabbitmq()
+    t = Transport(request.param, tmp_path)
+    try:
+        yield t
+    finally:
+        await t.close()
+
+
+@pytest.fixture
+async def rabbitmq(tmp_path):
+    """The real transport only, for tests about crashes and broker restarts."""
+    await require_rabbitmq()
+    t = Transport("rabbitmq", tmp_path)
+    try:
+        yield t
+    finally:
+        await t.close()

@@ -1,0 +1,229 @@
+"""The bus contract, run on both transports: memory + SQLite and RabbitMQ + PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from shared.envelope import Envelope
+from shared.outbox import OutboxRelay
+from tests.support import probe
+from tests.support.probe import EVENT, alpha_spec, beta_spec, effects, inbox_rows, pending_outbox, publish_things
+from shared.testing import eventually
+
+
+@pytest.fixture(autouse=True)
+def fresh_behaviour():
+    probe.behaviour.fail_names.clear()
+    probe.behaviour.seen.clear()
+    probe.behaviour.attempts.clear()
+
+
+async def start_pair(transport):
+    """alpha (producer) and beta (consumer), each with its own database and bus connection."""
+    alpha = await transport.runtime(alpha_spec)
+    beta = await transport.runtime(beta_spec)
+    await probe.create_schema(alpha)
+    await probe.create_schema(beta)
+    await beta.start_consuming()
+    alpha.start_relay()
+    return alpha, beta
+
+
+async def test_publish_consume_across_two_services_round_trips_typed(transport):
+    alpha, beta = await start_pair(transport)
+
+    [sent] = await publish_things(alpha, ["jubilee"])
+
+    await eventually(lambda: _is(effects(beta), 1), message="beta's effect")
+    [received] = probe.behaviour.seen
+    assert isinstance(received, probe.ThingHappened)
+    assert received.on == date(2027, 5, 12)
+    assert received.at == datetime.fromisoformat("2027-05-12T09:30:00+02:00")
+    assert received.amount == Decimal("25000.50")
+    assert received.tags == ["jubilee", "köln"]
+    assert received.where.lat == pytest.approx(50.94)
+    assert await pending_outbox(alpha) == 0
+    assert await inbox_rows(beta) == 1
+    assert sent.type == EVENT
+
+
+async def test_same_event_delivered_twice_has_its_effect_once(transport):
+    alpha, beta = await start_pair(transport)
+    envelope = Envelope(type=EVENT, source="/alpha", data=probe.thing("twice").model_dump(mode="json"))
+
+    await alpha.bus.publish([envelope])
+    await alpha.bus.publish([envelope])  # a redelivery, as after a relay crash before marking
+    [sentinel] = await publish_things(alpha, ["after"])
+
+    await eventually(lambda: _is(effects(beta, "after"), 1), message="the sentinel")
+    await eventually(lambda: _is(inbox_rows(beta), 2), message="both ids in the inbox")
+    assert await effects(beta, "twice") == 1
+
+
+async def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_others_flow(transport):
+    alpha, beta = await start_pair(transport)
+    probe.behaviour.fail_names.add("cursed")
+
+    await publish_things(alpha, ["cursed"])
+    await publish_things(alpha, ["fine-1", "fine-2"])
+
+    # The events behind the failing one are handled while it is still being retried.
+    await eventually(lambda: _is(effects(beta), 2), message="the good events")
+    assert len(probe.behaviour.attempts["cursed"]) < transport.policy.max_attempts
+
+    letters = []
+
+    async def dead_lettered() -> bool:
+        letters[:] = await beta.bus.dead_letters(beta.queue)
+        return len(letters) == 1
+
+    await eventually(dead_lettered, message="the dead letter")
+    attempts = probe.behaviour.attempts["cursed"]
+    assert len(attempts) == transport.policy.max_attempts
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    for gap, delay_ms in zip(gaps, transport.policy.delays_ms):
+        assert gap >= delay_ms / 1000 * 0.9, f"back-off too short: {gaps}"
+    assert letters[0].event_type == EVENT
+    assert "handler refuses cursed" in letters[0].reason
+    assert letters[0].data["name"] == "cursed"
+    assert await effects(beta, "cursed") == 0
+
+    # Dead letters stay inspectable, and can be re-driven once the cause is fixed.
+    assert len(await beta.bus.dead_letters(beta.queue)) == 1
+    probe.behaviour.fail_names.clear()
+    assert await beta.bus.replay_dead_letters(beta.queue) == 1
+    await eventually(lambda: _is(effects(beta, "cursed"), 1), message="the replayed event")
+    assert await beta.bus.dead_letters(beta.queue) == []
+
+
+async def test_invalid_payload_goes_to_the_dead_letter_queue_at_once(transport):
+    alpha, beta = await start_pair(transport)
+    bad = Envelope(type=EVENT, source="/alpha", data={"name": "no-date", "amount": "lots"})
+
+    await alpha.bus.publish([bad])
+    await publish_things(alpha, ["behind-the-poison"])
+
+    await eventually(lambda: _is(effects(beta, "behind-the-poison"), 1), message="the event behind")
+    letters = []
+
+    async def dead_lettered() -> bool:
+        letters[:] = await beta.bus.dead_letters(beta.queue)
+        return len(letters) == 1
+
+    await eventually(dead_lettered, message="the poison message")
+    assert letters[0].event_id == bad.id
+    assert "payload invalid" in letters[0].reason
+    assert "no-date" not in probe.behaviour.attempts  # never reached the handler
+
+
+async def test_rolled_back_transaction_publishes_nothing(transport):
+    alpha, beta = await start_pair(transport)
+
+    async with alpha.uow() as uow:
+        uow.publish(probe.thing("rolled-back"))
+        # leaving the block without commit() rolls back
+    with pytest.raises(RuntimeError):
+        async with alpha.uow() as uow:
+            uow.publish(probe.thing("raised"))
+            raise RuntimeError("the use case failed")
+    await publish_things(alpha, ["committed"])
+
+    await eventually(lambda: _is(effects(beta, "committed"), 1), message="the committed event")
+    assert await effects(beta) == 1
+    assert await pending_outbox(alpha) == 0
+
+
+async def test_committed_event_is_published_when_the_relay_starts_later(transport):
+    alpha = await transport.runtime(alpha_spec)
+    beta = await transport.runtime(beta_spec)
+    await probe.create_schema(alpha)
+    await probe.create_schema(beta)
+    await beta.start_consuming()
+
+    await publish_things(alpha, ["while-relay-down"])  # no relay running yet
+    await asyncio.sleep(0.3)
+    assert await pending_outbox(alpha) == 1
+    assert await effects(beta) == 0
+
+    alpha.start_relay()
+    await eventually(lambda: _is(effects(beta, "while-relay-down"), 1), message="the late event")
+    assert await pending_outbox(alpha) == 0
+
+
+async def test_two_relays_never_double_publish(transport):
+    alpha = await transport.runtime(alpha_spec)
+    await probe.create_schema(alpha)
+    counts: Counter[str] = Counter()
+
+    async def audit(envelope: Envelope) -> None:
+        counts[envelope.id] += 1
+
+    audit_bus = await transport.bus()
+    await audit_bus.subscribe(transport.queue_prefix + "audit", [EVENT], audit)
+    sent = []
+    for batch in range(10):
+        sent += await publish_things(alpha, [f"n{batch}-{i}" for i in range(100)])
+
+    # Two relays, each with its own engine (as two replicas would), batches small enough to interleave.
+    second = await transport.runtime(alpha_spec, database_url=alpha.settings.database_url)
+    relays = [OutboxRelay("alpha", rt.engine, rt.bus, batch=50) for rt in (alpha, second)]
+    published = await asyncio.gather(*(r.drain() for r in relays))
+
+    assert sum(published) == 1000
+    await eventually(lambda: _true(sum(counts.values()) >= 1000), message="all 1000 audited")
+    await asyncio.sleep(0.3)  # a duplicate would arrive right behind
+    assert set(counts) == {e.id for e in sent}
+    assert max(counts.values()) == 1, "an event was published twice"
+
+
+async def test_real_services_round_trip_trip_booked_reaches_notifications(transport):
+    """travel books a trip → travel.trip.booked.v1 → notifications writes the coordinators' feed item."""
+    from oia.catalog import spec_of
+    from services.travel import service as travel_service
+    from shared.migrations import upgrade
+    from sqlmodel import select
+
+    travel_spec, notifications_spec = spec_of("travel"), spec_of("notifications")
+    travel = await transport.runtime(travel_spec)
+    notifications = await transport.runtime(notifications_spec)
+    for rt in (travel, notifications):
+        await upgrade(rt.name, rt.spec.migrations_dir, rt.spec.metadata, rt.settings.database_url)
+    await notifications.start_consuming()
+    travel.start_relay()
+
+    async with travel.uow() as uow:
+        trip = await travel_service.book_trip(
+            uow, department="ECON", title="Trade fair delegation",
+            legs=[{"city": "Chongqing", "country": "CN", "start_date": date(2027, 5, 12), "end_date": date(2027, 5, 15)}],
+        )
+
+    from services.notifications.models import FeedItem
+
+    async def feed() -> list[FeedItem]:
+        async with notifications.uow() as uow:
+            return list((await uow.session.exec(select(FeedItem))).all())
+
+    await eventually(lambda: _true_async(feed), message="the feed item")
+    [item] = await feed()
+    assert item.recipient == "OIA"
+    assert item.event_type == "travel.trip.booked.v1"
+    assert "ECON" in item.title and "Trade fair delegation" in item.title
+    assert "Chongqing (CN) 12 May–15 May 2027" in item.body
+    assert trip.id
+
+
+async def _is(value, expected) -> bool:
+    return (await value) == expected
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _true_async(fetch) -> bool:
+    return bool(await fetch())
