@@ -53,8 +53,8 @@ class FieldError(Exception):
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": field_name(e.get("loc", ())), "message": e.get("msg", "invalid")}
-                  for e in exc.errors()]
+        errors = [{"field": "body" if e.get("type") == "json_invalid" else field_name(e.get("loc", ())),
+                   "message": e.get("msg", "invalid")} for e in exc.errors()]
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
         return problem(422, f"invalid input: {fields}", errors=errors, instance=request.url.path)
 

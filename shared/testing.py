@@ -7,6 +7,7 @@ test would hide exactly the failures it exists to find.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import uuid
 from typing import Awaitable, Callable
@@ -67,11 +68,16 @@ async def require_rabbitmq() -> None:
     await connection.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, interval: float = 0.02,
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, interval: float = 0.02,
                      message: str = "condition") -> None:
-    """Poll `check` until true; fail with `message` after `timeout` seconds."""
+    """Poll `check` (sync or async) until true; fail with `message` after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
+
+    async def holds() -> bool:
+        result = check()
+        return bool(await result) if inspect.isawaitable(result) else bool(result)
+
+    while not await holds():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         await asyncio.sleep(interval)

@@ -11,6 +11,7 @@ from services.travel import service
 from services.travel.models import Trip
 from shared.app import RuntimeDep
 from shared.auth import CurrentPrincipal, DEPARTMENT
+from shared.problems import FieldError
 
 router = APIRouter(tags=["trips"])
 
@@ -58,10 +59,12 @@ def _out(trip: Trip) -> TripOut:
 
 @router.post("/trips", status_code=201, response_model=TripOut, summary="Book a trip")
 async def book_trip(body: TripIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> TripOut:
+    if not principal.can_write:
+        raise HTTPException(403, detail="a reader key may not book trips")
     department = body.department or principal.department
     if department is None:
-        raise HTTPException(422, detail="department: required when the key has no department")
-    if not principal.can_write or not principal.may_act_for(department):
+        raise FieldError("department", "required when the key has no department")
+    if not principal.may_act_for(department):
         raise HTTPException(403, detail=f"this key may not book trips for department {department}")
     async with runtime.uow() as uow:
         trip = await service.book_trip(uow, department=department, title=body.title,

@@ -1,0 +1,92 @@
+"""What only a real broker can show: a consumer process dying before its ack, and a broker restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.testing import AMQP_URL, eventually
+from tests.support import probe
+from tests.support.probe import alpha_spec, beta_spec, effects, inbox_rows, pending_outbox, publish_things
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def fresh_behaviour():
+    probe.behaviour.fail_names.clear()
+    probe.behaviour.seen.clear()
+    probe.behaviour.attempts.clear()
+
+
+async def _is(value, expected) -> bool:
+    return (await value) == expected
+
+
+async def test_consumer_killed_before_ack_is_redelivered_and_has_one_effect(rabbitmq):
+    alpha = await rabbitmq.runtime(alpha_spec)
+    beta_url = await rabbitmq.database_url("beta")
+    beta = await rabbitmq.runtime(beta_spec, database_url=beta_url)
+    await probe.create_schema(alpha)
+    await probe.create_schema(beta)
+    await beta.bus.declare(beta.queue, beta.spec.subscriptions.binding_keys)  # the queue exists; nobody consumes
+
+    [sent] = await publish_things(alpha, ["crash-me"])
+    await alpha.relay.drain()
+
+    crashing = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.crash_consumer", beta_url, AMQP_URL, rabbitmq.exchange,
+        rabbitmq.queue_prefix, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(crashing.communicate(), timeout=60)
+    assert crashing.returncode == 17, f"the consumer should die at the ack: {out!r} {err[-2000:]!r}"
+    assert await effects(beta, "crash-me") == 1  # it committed before dying
+
+    outcomes: list[bool] = []
+
+    async def consume(envelope):
+        outcomes.append(await beta.dispatcher(envelope))
+
+    await beta.bus.subscribe(beta.queue, beta.spec.subscriptions.binding_keys, consume)
+    await eventually(lambda: len(outcomes) == 1, message="the redelivery")
+    assert outcomes == [False], "the redelivered event must be recognised as a duplicate"
+    assert await effects(beta, "crash-me") == 1
+    assert await inbox_rows(beta) == 1
+    await eventually(lambda: _is(beta.bus.queue_depth(beta.queue), 0), message="the queue to empty")
+    assert sent.id
+
+
+async def _rabbitmqctl(*args: str) -> None:
+    proc = await asyncio.create_subprocess_exec("rabbitmqctl", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)} failed: {out!r} {err!r}"
+
+
+async def test_events_pending_while_rabbitmq_restarts_all_arrive(rabbitmq):
+    alpha, beta = await rabbitmq.runtime(alpha_spec), await rabbitmq.runtime(beta_spec)
+    await probe.create_schema(alpha)
+    await probe.create_schema(beta)
+    await beta.start_consuming()
+    alpha.start_relay()
+    await publish_things(alpha, [f"before-{i}" for i in range(20)])
+    await eventually(lambda: _is(effects(beta), 20), message="the first events")
+
+    await _rabbitmqctl("stop_app")
+    try:
+        await publish_things(alpha, [f"during-{i}" for i in range(50)])  # committed; the relay cannot publish
+        await asyncio.sleep(1.0)
+        assert await pending_outbox(alpha) == 50
+    finally:
+        await _rabbitmqctl("start_app")
+        await _rabbitmqctl("await_startup")
+
+    await eventually(lambda: _is(effects(beta), 70), timeout=60, message="every event after the restart")
+    assert await pending_outbox(alpha) == 0
+    assert await inbox_rows(beta) == 70

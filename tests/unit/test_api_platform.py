@@ -1,0 +1,168 @@
+"""The platform surface every service shares, exercised through the embedded host (memory bus, SQLite)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from oia.catalog import SERVICES
+from oia.embedded import EmbeddedHost, prepare
+from services.travel.models import Trip
+from shared.testing import eventually
+
+
+@pytest.fixture
+async def host(tmp_path, monkeypatch):
+    monkeypatch.setenv("OIA_API_KEYS", "env-admin-key:admin,env-env-key:department:ENV")
+    keys = await prepare(tmp_path)
+    embedded = EmbeddedHost(tmp_path)
+    await embedded.start()
+    embedded.keys = {(k["role"], k["department"]): k["key"] for k in keys}
+    try:
+        yield embedded
+    finally:
+        await embedded.stop()
+
+
+@pytest.fixture
+async def client(host):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://oia") as c:
+        yield c
+
+
+def auth(host, role, department=None) -> dict:
+    return {"Authorization": f"Bearer {host.keys[(role, department)]}"}
+
+
+TRIP = {"title": "Trade fair", "legs": [{"city": "Chongqing", "country": "CN",
+                                         "start_date": "2027-05-12", "end_date": "2027-05-15"}]}
+
+
+async def trips_stored(host) -> int:
+    async with host.runtimes["travel"].engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(Trip.__table__))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_service_serves_probes_docs_and_metrics_under_its_prefix(client, service):
+    assert (await client.get(f"/{service}/health")).json() == {"status": "ok"}
+    ready = await client.get(f"/{service}/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert (await client.get(f"/{service}/docs")).status_code == 200
+    spec = (await client.get(f"/{service}/openapi.json")).json()
+    assert all(path.startswith(f"/{service}/") for path in spec["paths"])
+    metrics = await client.get(f"/{service}/metrics")
+    assert f'oia_outbox_backlog{{service="{service}"}}' in metrics.text
+
+
+async def test_ready_reports_an_unreachable_broker_as_503(client, host):
+    await host.bus.close()
+    ready = await client.get("/travel/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["broker"] == "unreachable"
+
+
+async def test_booking_over_http_reaches_the_notifications_feed(client, host):
+    booked = await client.post("/travel/trips", json=TRIP, headers=auth(host, "department", "ECON"))
+    assert booked.status_code == 201
+    assert booked.json()["department"] == "ECON"
+
+    async def feed():
+        r = await client.get("/notifications/feed", params={"recipient": "OIA"}, headers=auth(host, "coordinator", "OIA"))
+        return r.json()
+
+    await eventually(feed, message="the coordinators' feed item")
+    [item] = await feed()
+    assert item["title"] == "ECON booked a trip: Trade fair"
+    assert booked.headers["X-Correlation-ID"]
+
+
+@pytest.mark.parametrize("headers,status,detail", [
+    ({}, 401, "missing API key"),
+    ({"Authorization": "Bearer oia_not-a-real-key"}, 401, "unknown or revoked"),
+    ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "missing API key"),
+])
+async def test_requests_without_a_valid_key_are_401_problems(client, host, headers, status, detail):
+    response = await client.post("/travel/trips", json=TRIP, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert await trips_stored(host) == 0
+
+
+async def test_a_reader_and_another_department_are_refused_with_403(client, host):
+    reader = await client.post("/travel/trips", json=TRIP, headers=auth(host, "reader"))
+    other = await client.post("/travel/trips", json={**TRIP, "department": "CULT"}, headers=auth(host, "department", "ECON"))
+    assert (reader.status_code, other.status_code) == (403, 403)
+    assert "CULT" in other.json()["detail"]
+    assert await trips_stored(host) == 0
+    coordinator = await client.post("/travel/trips", json={**TRIP, "department": "CULT"}, headers=auth(host, "coordinator", "OIA"))
+    assert coordinator.status_code == 201 and coordinator.json()["department"] == "CULT"
+
+
+async def test_keys_provisioned_from_the_environment_work(client, host):
+    response = await client.post("/travel/trips", json=TRIP, headers={"Authorization": "Bearer env-env-key"})
+    assert response.status_code == 201
+    assert response.json()["department"] == "ENV"
+    letters = await client.get("/travel/admin/dead-letters", headers={"Authorization": "Bearer env-admin-key"})
+    assert letters.status_code == 200 and letters.json() == []
+
+
+async def test_admin_routes_need_the_admin_role(client, host):
+    response = await client.get("/notifications/admin/dead-letters", headers=auth(host, "coordinator", "OIA"))
+    assert response.status_code == 403
+    assert "admin" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("body,fields", [
+    ({**TRIP, "title": ""}, ["title"]),
+    ({**TRIP, "legs": []}, ["legs"]),
+    ({"title": "x", "legs": [{**TRIP["legs"][0], "end_date": "2027-05-01"}]}, ["legs[0]"]),
+    ({"title": "x", "legs": [{**TRIP["legs"][0], "start_date": "12.05.2027"}]}, ["legs[0].start_date"]),
+    ({"title": "x", "legs": [{**TRIP["legs"][0], "country": "China"}]}, ["legs[0].country"]),
+    ({"legs": TRIP["legs"]}, ["title"]),
+])
+async def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(client, host, body, fields):
+    response = await client.post("/travel/trips", json=body, headers=auth(host, "department", "ECON"))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert [e["field"] for e in problem["errors"]] == fields
+    assert all(f in problem["detail"] for f in fields)
+    assert await trips_stored(host) == 0
+
+
+async def test_malformed_json_is_a_422_not_a_500(client, host):
+    response = await client.post("/travel/trips", content=b'{"title": ', headers={
+        **auth(host, "department", "ECON"), "content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body"
+
+
+async def test_a_body_of_several_megabytes_is_refused_with_413(client, host):
+    huge = json.dumps({**TRIP, "title": "x" * 3_000_000})
+    response = await client.post("/travel/trips", content=huge, headers={
+        **auth(host, "department", "ECON"), "content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["field"] == "body"
+
+    async def chunks():
+        for _ in range(30):
+            yield b"x" * 100_000
+
+    chunked = await client.post("/travel/trips", content=chunks(), headers={
+        **auth(host, "department", "ECON"), "content-type": "application/json"})
+    assert chunked.status_code == 413
+    assert await trips_stored(host) == 0
+
+
+async def test_bad_query_parameters_are_422_naming_them(client, host):
+    response = await client.get("/travel/trips", params={"limit": "0", "department": "econ"},
+                                headers=auth(host, "reader"))
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {"query.limit", "query.department"}
