@@ -75,12 +75,12 @@ class Transport:
         for bus in self._buses:
             await bus.close()
         if self.real:
-            await _delete_amqp_objects(self.exchange, self.queue_prefix)
+            await delete_amqp_objects(self.exchange, self.queue_prefix)
             for name in self._databases:
                 await drop_database(name)
 
 
-async def _delete_amqp_objects(exchange: str, queue_prefix: str) -> None:
+async def delete_amqp_objects(exchange: str, queue_prefix: str) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     try:
         channel = await connection.channel()

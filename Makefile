@@ -1,0 +1,45 @@
+# The two commands: `make run` and `make test`. Everything else is a step they use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-unit test-contract test-integration test-e2e bench migrate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Embedded default: all four services on one port (OIA_PORT, 8000), SQLite in OIA_DATA_DIR (./data), demo keys.
+run: install
+	$(BIN)/oia dev
+
+## Every test. Integration, contract and e2e tests need PostgreSQL and RabbitMQ (TEST_POSTGRES_URL, TEST_AMQP_URL).
+test: install
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test-contract: install
+	$(BIN)/pytest tests/contract
+
+test-integration: install
+	$(BIN)/pytest tests/integration
+
+test-e2e: install
+	$(BIN)/pytest tests/e2e
+
+bench: install
+	$(BIN)/python bench/bus.py
+	$(BIN)/python bench/startup.py
+
+migrate: install
+	$(BIN)/oia migrate all
+
+clean:
+	rm -rf $(VENV) data .pytest_cache
