@@ -44,28 +44,40 @@ class Subscriptions:
 
 
 class Dispatcher:
-    """Turns one delivered envelope into one committed effect: inbox row + handlers, one transaction."""
+    """Turns delivered envelopes into committed effects: inbox rows + handlers, one transaction.
+
+    The transports hand over whatever arrived together (one envelope when traffic is light);
+    if the batch fails they call again with each envelope alone, so one bad event never holds
+    back the others and retries and dead letters stay per event.
+    """
 
     def __init__(self, consumer: str, subscriptions: Subscriptions, uow_factory: Callable[[], UnitOfWork]):
         self.consumer = consumer
         self.subscriptions = subscriptions
         self.uow_factory = uow_factory
 
-    async def __call__(self, envelope: Envelope) -> bool:
-        """True if handled now, False if it was a duplicate. Raises if a handler fails."""
+    async def __call__(self, envelopes: list[Envelope]) -> list[bool]:
+        """For each envelope: True if handled now, False if it was a duplicate. Raises if a handler fails."""
         started = time.perf_counter()
-        with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
-                               correlation_id=envelope.correlation_id or envelope.id):
-            handlers = self.subscriptions.handlers_for(envelope.type)
-            payload = self.subscriptions.models.parse(envelope)  # PoisonMessage if invalid
-            async with self.uow_factory() as uow:
-                if not await claim(uow.session, self.consumer, envelope):
-                    EVENTS_CONSUMED.labels(self.consumer, envelope.type, "duplicate").inc()
-                    log.info("duplicate event ignored")
-                    return False
-                for handler in handlers:
-                    await handler(payload, envelope, uow)
-                await uow.commit()
-            EVENTS_CONSUMED.labels(self.consumer, envelope.type, "handled").inc()
-            HANDLER_LATENCY.labels(self.consumer, envelope.type).observe(time.perf_counter() - started)
-            return True
+        payloads = [self.subscriptions.models.parse(e) for e in envelopes]  # PoisonMessage if invalid
+        async with self.uow_factory() as uow:
+            fresh = await claim(uow.session, self.consumer, envelopes)
+            outcomes = []
+            for envelope, payload in zip(envelopes, payloads):
+                outcomes.append(envelope.id in fresh)
+                if not outcomes[-1]:
+                    continue
+                fresh.discard(envelope.id)  # the same event twice in one batch runs once
+                with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
+                                       correlation_id=envelope.correlation_id or envelope.id):
+                    for handler in self.subscriptions.handlers_for(envelope.type):
+                        await handler(payload, envelope, uow)
+            await uow.commit()
+        elapsed = time.perf_counter() - started
+        for envelope, handled in zip(envelopes, outcomes):
+            EVENTS_CONSUMED.labels(self.consumer, envelope.type, "handled" if handled else "duplicate").inc()
+            if handled:
+                HANDLER_LATENCY.labels(self.consumer, envelope.type).observe(elapsed)
+            else:
+                log.info("duplicate event ignored", event_id=envelope.id, event_type=envelope.type)
+        return outcomes

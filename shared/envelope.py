@@ -14,12 +14,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ValidationError
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*$")
-_JSON = JSONFormat()
+STRUCTURED = "application/cloudevents+json"
 
 P = TypeVar("P", bound=type[BaseModel])
 
@@ -43,53 +41,68 @@ class Envelope:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     correlation_id: str | None = None
+    # The data already serialised (the outbox stores it so); saves re-encoding on the hot path.
+    body: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_rabbitmq(self) -> ce_rabbitmq.RabbitMQMessage:
-        attributes: dict[str, Any] = {
+        """Structured content mode: the whole CloudEvent as one JSON document in the body.
+
+        Structured rather than binary mode because AMQP header tables are costly to encode and
+        decode per message, and the relay and consumers do this for every event. Written out
+        directly, splicing in the stored data, for the same reason; the unit tests check that
+        the SDK's own `from_structured` reads it back.
+        """
+        attributes = {
+            "specversion": "1.0",
             "id": self.id,
             "source": self.source,
             "type": self.type,
-            "time": self.time,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
             "datacontenttype": "application/json",
         }
         if self.subject:
             attributes["subject"] = self.subject
         if self.correlation_id:
-            # CloudEvents extension names are lower-case alphanumerics.
-            attributes["correlationid"] = self.correlation_id
-        return ce_rabbitmq.to_binary(CloudEvent(attributes, self.data), _JSON)
+            attributes["correlationid"] = self.correlation_id  # extension names are lower-case alphanumerics
+        data = self.body if self.body is not None else json.dumps(self.data, separators=(",", ":")).encode()
+        body = json.dumps(attributes, separators=(",", ":")).encode()[:-1] + b',"data":' + data + b"}"
+        return ce_rabbitmq.RabbitMQMessage(headers={}, content_type=STRUCTURED, body=body)
 
     @classmethod
     def from_rabbitmq(cls, headers: dict[str, Any], content_type: str | None, body: bytes) -> "Envelope":
-        str_headers = {
-            k: v.decode() if isinstance(v, bytes) else str(v)
-            for k, v in headers.items()
-            if k.lower().startswith("ce-")
-        }
-        try:
-            event = ce_rabbitmq.from_rabbitmq(
-                ce_rabbitmq.RabbitMQMessage(str_headers, content_type, body), _JSON, CloudEvent
-            )
-        except Exception as exc:  # the SDK raises several unrelated types for bad input
-            raise PoisonMessage(f"not a CloudEvent: {exc}") from exc
-        attrs = event.get_attributes()
-        data = event.get_data()
-        if isinstance(data, (bytes, str)):
+        """Read a structured-mode message (ours) or a binary-mode one (`ce-` headers), such as
+        other CloudEvents producers send. Anything that is not a CloudEvent 1.0 whose data is a
+        JSON object is poison."""
+        if (content_type or "").startswith("application/cloudevents"):
             try:
-                data = json.loads(data)
+                attrs = json.loads(body)
+            except ValueError as exc:
+                raise PoisonMessage(f"not a CloudEvent: body is not JSON: {exc}") from exc
+            if not isinstance(attrs, dict):
+                raise PoisonMessage("not a CloudEvent: body is not a JSON object")
+            data = attrs.pop("data", None)
+        else:
+            attrs = {k.lower()[3:]: (v.decode() if isinstance(v, bytes) else str(v))
+                     for k, v in headers.items() if k.lower().startswith("ce-")}
+            try:
+                data = json.loads(body)
             except ValueError as exc:
                 raise PoisonMessage(f"data is not JSON: {exc}") from exc
+        missing = [name for name in ("specversion", "id", "source", "type") if not attrs.get(name)]
+        if missing:
+            raise PoisonMessage(f"not a CloudEvent: missing {', '.join(missing)}")
+        if attrs["specversion"] != "1.0":
+            raise PoisonMessage(f"unsupported CloudEvents specversion {attrs['specversion']!r}")
         if not isinstance(data, dict):
             raise PoisonMessage("data must be a JSON object")
-        return cls(
-            type=attrs["type"],
-            source=attrs["source"],
-            data=data,
-            subject=attrs.get("subject"),
-            id=attrs["id"],
-            time=attrs.get("time") or datetime.now(timezone.utc),
-            correlation_id=attrs.get("correlationid"),
-        )
+        try:
+            time = datetime.fromisoformat(attrs["time"]) if attrs.get("time") else datetime.now(timezone.utc)
+        except (TypeError, ValueError) as exc:
+            raise PoisonMessage(f"time is not an RFC 3339 timestamp: {attrs['time']!r}") from exc
+        if time.tzinfo is None:
+            raise PoisonMessage("time must carry an offset")
+        return cls(type=str(attrs["type"]), source=str(attrs["source"]), data=data, subject=attrs.get("subject"),
+                   id=str(attrs["id"]), time=time, correlation_id=attrs.get("correlationid"))
 
 
 class EventRegistry:

@@ -11,17 +11,22 @@ from shared.tables import inbox
 from shared.uow import utcnow
 
 
-async def claim(session: AsyncSession, consumer: str, envelope: Envelope) -> bool:
-    """Record the event as handled by `consumer`; False if it already was (a redelivery).
+async def claim(session: AsyncSession, consumer: str, envelopes: list[Envelope]) -> set[str]:
+    """Record the events as handled by `consumer`; returns the ids that were not already recorded.
 
-    On PostgreSQL a concurrent duplicate waits on the primary key until the first commits,
-    then finds the row: two replicas never both apply the same event.
+    On PostgreSQL a concurrent duplicate waits on the primary key until the first transaction
+    commits, then finds the row: two replicas never both apply the same event. Ids are inserted
+    in sorted order so two overlapping batches lock rows in the same order (no deadlock).
     """
+    if not envelopes:
+        return set()
     connection = await session.connection()  # the session's own transaction
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    rows = {e.id: {"consumer": consumer, "event_id": e.id, "event_type": e.type, "handled_at": now} for e in envelopes}
+    # One statement for the batch (SQLAlchemy's "insertmanyvalues"), compiled once and cached.
     result = await connection.execute(
-        insert(inbox)
-        .values(consumer=consumer, event_id=envelope.id, event_type=envelope.type, handled_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(inbox.c.event_id),
+        [rows[event_id] for event_id in sorted(rows)],
     )
-    return result.rowcount == 1
+    return set(result.scalars())

@@ -3,6 +3,8 @@
 Woken right after a commit that wrote events; polls as a fallback (other replicas' commits,
 rows left by a crash). Several relays can run: on PostgreSQL each claims rows with
 `FOR UPDATE SKIP LOCKED` and keeps the lock until its publish is confirmed and recorded.
+For the same reason one relay runs two lanes on PostgreSQL: one claims and publishes while the
+other waits for the broker's confirms (SQLite has one writer at a time, so one lane).
 """
 
 from __future__ import annotations
@@ -31,41 +33,40 @@ MAX_BACKOFF_SECONDS = 30.0
 
 class OutboxRelay:
     def __init__(self, service: str, engine: AsyncEngine, bus: Bus, *, batch: int = 500,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, lanes: int | None = None) -> None:
         self.service = service
         self.engine = engine
         self.bus = bus
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.lanes = lanes or (2 if is_postgres(engine) else 1)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self._last_prune = 0.0
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"outbox-relay:{self.service}")
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run(lane), name=f"outbox-relay:{self.service}:{lane}")
+                           for lane in range(self.lanes)]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass  # we cancelled it
-            self._task = None
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # they end with CancelledError
 
-    async def _run(self) -> None:
+    async def _run(self, lane: int) -> None:
         backoff = 0.1
         loop = asyncio.get_running_loop()
         while True:
-            self._wake.clear()
+            self._wake.clear()  # every clear is followed by a claim, so no wake-up is lost
             try:
                 published = await self.publish_pending()
                 backoff = 0.1
-                if loop.time() - self._last_prune > PRUNE_EVERY_SECONDS:
+                if lane == 0 and loop.time() - self._last_prune > PRUNE_EVERY_SECONDS:
                     await self.prune()
                     self._last_prune = loop.time()
             except Exception:
@@ -136,6 +137,7 @@ def _envelope(row) -> Envelope:
         type=row.type,
         source=row.source,
         data=json.loads(row.payload),
+        body=row.payload.encode(),
         subject=row.subject,
         id=row.event_id,
         time=occurred,

@@ -44,7 +44,9 @@ class ServiceRuntime:
         self._owns_bus = bus is None
         self.bus = bus if bus is not None else make_bus(settings)
         self.queue = f"{settings.queue_prefix}{spec.name}"
-        self.relay = OutboxRelay(spec.name, self.engine, self.bus, batch=settings.relay_batch,
+        # The relay has its own connection, so a burst of requests cannot starve publishing.
+        self.relay_engine = make_engine(settings.database_url, pool_size=2)
+        self.relay = OutboxRelay(spec.name, self.relay_engine, self.bus, batch=settings.relay_batch,
                                  poll_seconds=settings.relay_poll_seconds)
         self.dispatcher = Dispatcher(spec.name, spec.subscriptions, self.uow)
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
@@ -74,6 +76,7 @@ class ServiceRuntime:
         if self._owns_bus:
             await self.bus.close()
         await self.engine.dispose()
+        await self.relay_engine.dispose()
 
     async def readiness(self) -> dict[str, str]:
         checks = {}

@@ -24,7 +24,7 @@ from aio_pika.abc import (
 )
 from aiormq.exceptions import ChannelNotFoundEntity
 
-from shared.bus.base import DeadLetter, Processor, RetryPolicy
+from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED
@@ -62,6 +62,7 @@ class AmqpBus:
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._batchers: list[Batcher] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -75,6 +76,9 @@ class AmqpBus:
         )
 
     async def close(self) -> None:
+        for batcher in self._batchers:
+            await batcher.close()
+        self._batchers.clear()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -111,8 +115,15 @@ class AmqpBus:
         await channel.set_qos(prefetch_count=self.prefetch)
         main = await self._declare(channel, queue, binding_keys)
 
+        async def failed(message: AbstractIncomingMessage, exc: Exception) -> None:
+            await self._settle_failed(queue, message, exc)
+
+        batcher: Batcher[AbstractIncomingMessage] = Batcher(
+            queue, processor, decode=_decode, settle_ok=_ack_all, settle_failed=failed)
+        self._batchers.append(batcher)
+
         async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._handle(queue, message, processor)
+            batcher.put(message)  # acked by the batcher once its transaction committed
 
         await main.consume(on_message, no_ack=False)
 
@@ -134,32 +145,22 @@ class AmqpBus:
             await main.bind(exchange, routing_key=key)
         return main
 
-    async def _handle(self, queue: str, message: AbstractIncomingMessage, processor: Processor) -> None:
-        headers = dict(message.headers or {})
+    async def _settle_failed(self, queue: str, message: AbstractIncomingMessage, exc: Exception) -> None:
+        headers = message.headers or {}
         attempt = int(headers.get(ATTEMPT, 1))
-        event_type = str(headers.get("ce-type", "unknown"))
-        try:
-            envelope = Envelope.from_rabbitmq(headers, message.content_type, message.body)
-            await processor(envelope)
-        except PoisonMessage as exc:
-            log.error("poison message; dead-lettered", queue=queue, message_id=message.message_id,
-                      event_type=event_type, reason=str(exc))
-            await self._forward(message, f"{queue}.dlq", {DEAD_REASON: str(exc)[:1000]}, queue, event_type, "dead_lettered")
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"[:1000]
-            if attempt >= self.policy.max_attempts:
-                log.error("handler failed; dead-lettered", queue=queue, message_id=message.message_id,
-                          event_type=event_type, attempt=attempt, exc_info=exc)
-                await self._forward(message, f"{queue}.dlq", {DEAD_REASON: reason, ATTEMPT: attempt},
-                                    queue, event_type, "dead_lettered")
-            else:
-                log.warning("handler failed; will retry", queue=queue, message_id=message.message_id,
-                            event_type=event_type, attempt=attempt, exc_info=exc)
-                level = min(attempt, len(self.policy.delays_ms))
-                await self._forward(message, f"{queue}.retry.{level}", {ATTEMPT: attempt + 1, LAST_ERROR: reason},
-                                    queue, event_type, "retried")
+        event_type = message.type or "unknown"
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
+        if isinstance(exc, PoisonMessage) or attempt >= self.policy.max_attempts:
+            log.error("event dead-lettered", queue=queue, message_id=message.message_id,
+                      event_type=event_type, attempt=attempt, exc_info=exc)
+            await self._forward(message, f"{queue}.dlq", {DEAD_REASON: reason, ATTEMPT: attempt},
+                                queue, event_type, "dead_lettered")
         else:
-            await message.ack()
+            log.warning("handler failed; will retry", queue=queue, message_id=message.message_id,
+                        event_type=event_type, attempt=attempt, exc_info=exc)
+            level = min(attempt, len(self.policy.delays_ms))
+            await self._forward(message, f"{queue}.retry.{level}", {ATTEMPT: attempt + 1, LAST_ERROR: reason},
+                                queue, event_type, "retried")
 
     async def _forward(self, message: AbstractIncomingMessage, target: str, extra_headers: dict,
                        queue: str, event_type: str, outcome: str) -> None:
@@ -172,6 +173,8 @@ class AmqpBus:
             headers=headers,
             content_type=message.content_type,
             message_id=message.message_id,
+            type=message.type,
+            correlation_id=message.correlation_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         try:
@@ -225,7 +228,8 @@ class AmqpBus:
                            if k not in (ATTEMPT, LAST_ERROR, DEAD_REASON, DEAD_AT)}
                 await channel.default_exchange.publish(
                     aio_pika.Message(body=message.body, headers=headers, content_type=message.content_type,
-                                     message_id=message.message_id,
+                                     message_id=message.message_id, type=message.type,
+                                     correlation_id=message.correlation_id,
                                      delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                     routing_key=queue, timeout=PUBLISH_TIMEOUT,
                 )
@@ -246,17 +250,25 @@ class AmqpBus:
         return self._publish_channel
 
 
+async def _ack_all(messages: list[AbstractIncomingMessage]) -> None:
+    """One frame for the batch: every earlier delivery on this channel is settled already,
+    because the queue's single worker settles in delivery order."""
+    await max(messages, key=lambda m: m.delivery_tag).ack(multiple=True)
+
+
+def _decode(message: AbstractIncomingMessage) -> Envelope:
+    return Envelope.from_rabbitmq(dict(message.headers or {}), message.content_type, message.body)
+
+
 def _to_message(envelope: Envelope) -> aio_pika.Message:
     ce = envelope.to_rabbitmq()
     return aio_pika.Message(
         body=ce.body,
         headers=ce.headers,
         content_type=ce.content_type,
-        message_id=envelope.id,
+        message_id=envelope.id,  # the dead-letter tools find messages by it
+        type=envelope.type,  # readable without parsing the body (retries, dead letters, the management UI)
         correlation_id=envelope.correlation_id,
-        timestamp=envelope.time,
-        type=envelope.type,
-        app_id=envelope.source.strip("/"),
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
 
@@ -272,7 +284,7 @@ def _dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
     reason = headers.get(DEAD_REASON) or "delivery limit reached (consumers died before acking)"
     return DeadLetter(
         event_id=message.message_id or "",
-        event_type=str(headers.get("ce-type", "unknown")),
+        event_type=message.type or str(headers.get("ce-type", "unknown")),
         reason=str(reason),
         attempts=int(headers.get(ATTEMPT, headers.get("x-delivery-count", 1))),
         dead_at=datetime.fromisoformat(str(dead_at)) if dead_at else datetime.now(timezone.utc),

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from shared.bus.base import DeadLetter, Processor, RetryPolicy, topic_matches
+from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy, topic_matches
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED
@@ -33,70 +33,51 @@ class _Dead:
 
 
 class _Queue:
-    def __init__(self, name: str, binding_keys: list[str], processor: Processor,
-                 policy: RetryPolicy, concurrency: int):
+    def __init__(self, name: str, binding_keys: list[str], processor: Processor, policy: RetryPolicy) -> None:
         self.name = name
-        self.policy = policy
         self.binding_keys = list(binding_keys)
-        self.processor = processor
-        self.pending: asyncio.Queue[_Delivery] = asyncio.Queue()
+        self.policy = policy
         self.dead: list[_Dead] = []
-        self.in_flight = 0
-        self.workers = [asyncio.create_task(self._work(), name=f"bus:{name}:{i}") for i in range(concurrency)]
         self.retries: set[asyncio.Task] = set()
+        self.batcher: Batcher[_Delivery] = Batcher(
+            name, processor, decode=lambda d: d.envelope, settle_ok=self._ok, settle_failed=self._failed)
 
     def matches(self, routing_key: str) -> bool:
         return any(topic_matches(key, routing_key) for key in self.binding_keys)
 
-    async def _work(self) -> None:
-        while True:
-            delivery = await self.pending.get()
-            self.in_flight += 1
-            try:
-                await self._deliver(delivery)
-            finally:
-                self.in_flight -= 1
-                self.pending.task_done()
+    async def _ok(self, deliveries: list[_Delivery]) -> None:
+        return None  # nothing to acknowledge in memory
 
-    async def _deliver(self, delivery: _Delivery) -> None:
+    async def _failed(self, delivery: _Delivery, exc: Exception) -> None:
         envelope = delivery.envelope
-        try:
-            await self.processor(envelope)
-        except PoisonMessage as exc:
-            self._kill(delivery, str(exc))
-        except Exception as exc:
-            if delivery.attempt >= self.policy.max_attempts:
-                log.error("handler failed; dead-lettered", queue=self.name, event_id=envelope.id,
-                          event_type=envelope.type, attempt=delivery.attempt, exc_info=exc)
-                self._kill(delivery, f"{type(exc).__name__}: {exc}")
-            else:
-                log.warning("handler failed; will retry", queue=self.name, event_id=envelope.id,
-                            event_type=envelope.type, attempt=delivery.attempt, exc_info=exc)
-                EVENTS_CONSUMED.labels(self.name, envelope.type, "retried").inc()
-                delay = self.policy.delay_ms(delivery.attempt) / 1000
-                retry = asyncio.create_task(self._requeue(_Delivery(envelope, delivery.attempt + 1), delay))
-                self.retries.add(retry)
-                retry.add_done_callback(self.retries.discard)
+        if isinstance(exc, PoisonMessage) or delivery.attempt >= self.policy.max_attempts:
+            log.error("event dead-lettered", queue=self.name, event_id=envelope.id, event_type=envelope.type,
+                      attempt=delivery.attempt, exc_info=exc)
+            EVENTS_CONSUMED.labels(self.name, envelope.type, "dead_lettered").inc()
+            self.dead.append(_Dead(delivery, f"{type(exc).__name__}: {exc}"[:1000], datetime.now(timezone.utc)))
+            return
+        log.warning("handler failed; will retry", queue=self.name, event_id=envelope.id,
+                    event_type=envelope.type, attempt=delivery.attempt, exc_info=exc)
+        EVENTS_CONSUMED.labels(self.name, envelope.type, "retried").inc()
+        retry = asyncio.create_task(self._requeue(_Delivery(envelope, delivery.attempt + 1),
+                                                  self.policy.delay_ms(delivery.attempt) / 1000))
+        self.retries.add(retry)
+        retry.add_done_callback(self.retries.discard)
 
     async def _requeue(self, delivery: _Delivery, delay: float) -> None:
         await asyncio.sleep(delay)
-        self.pending.put_nowait(delivery)
-
-    def _kill(self, delivery: _Delivery, reason: str) -> None:
-        EVENTS_CONSUMED.labels(self.name, delivery.envelope.type, "dead_lettered").inc()
-        self.dead.append(_Dead(delivery, reason, datetime.now(timezone.utc)))
+        self.batcher.put(delivery)
 
     async def close(self) -> None:
-        tasks = [*self.retries, *self.workers]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for retry in list(self.retries):
+            retry.cancel()
+        await asyncio.gather(*self.retries, return_exceptions=True)
+        await self.batcher.close()
 
 
 class MemoryBus:
-    def __init__(self, policy: RetryPolicy | None = None, concurrency: int = 8) -> None:
+    def __init__(self, policy: RetryPolicy | None = None) -> None:
         self.policy = policy or RetryPolicy()
-        self.concurrency = concurrency
         self._queues: dict[str, _Queue] = {}
         self._connected = False
 
@@ -118,21 +99,16 @@ class MemoryBus:
         for envelope in envelopes:
             for queue in self._queues.values():
                 if queue.matches(envelope.type):
-                    queue.pending.put_nowait(_Delivery(envelope))
+                    queue.batcher.put(_Delivery(envelope))
 
     async def subscribe(self, queue: str, binding_keys: list[str], processor: Processor) -> None:
         if queue in self._queues:
             raise ValueError(f"queue {queue!r} already has a consumer on this bus")
-        self._queues[queue] = _Queue(queue, binding_keys, processor, self.policy, self.concurrency)
+        self._queues[queue] = _Queue(queue, binding_keys, processor, self.policy)
 
     async def queue_depth(self, queue: str) -> int:
         q = self._queues.get(queue)
-        return q.pending.qsize() + q.in_flight if q else 0
-
-    async def idle(self) -> None:
-        """Wait until every queue is drained (retries scheduled later are not waited for)."""
-        for q in list(self._queues.values()):
-            await q.pending.join()
+        return q.batcher.depth if q else 0
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         q = self._queues.get(queue)
@@ -149,5 +125,5 @@ class MemoryBus:
         replay = [d for d in q.dead if event_ids is None or d.delivery.envelope.id in event_ids]
         q.dead = [d for d in q.dead if d not in replay]
         for d in replay:
-            q.pending.put_nowait(_Delivery(d.delivery.envelope))
+            q.batcher.put(_Delivery(d.delivery.envelope))
         return len(replay)

@@ -51,8 +51,8 @@ async def test_consumer_killed_before_ack_is_redelivered_and_has_one_effect(rabb
 
     outcomes: list[bool] = []
 
-    async def consume(envelope):
-        outcomes.append(await beta.dispatcher(envelope))
+    async def consume(envelopes):
+        outcomes.extend(await beta.dispatcher(envelopes))
 
     await beta.bus.subscribe(beta.queue, beta.spec.subscriptions.binding_keys, consume)
     await eventually(lambda: len(outcomes) == 1, message="the redelivery")

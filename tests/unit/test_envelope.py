@@ -1,29 +1,73 @@
+import json
 from datetime import datetime, timezone
 
 import pytest
+from cloudevents.core.bindings import rabbitmq
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel
 
 from shared.bus.base import RetryPolicy, topic_matches
 from shared.envelope import Envelope, EventRegistry, PoisonMessage, event_type_of
 
 
-def test_envelope_round_trips_through_cloudevents_binary_headers():
+def test_envelope_round_trips_as_a_structured_cloudevent():
     sent = Envelope(type="travel.trip.booked.v1", source="/travel", data={"trip_id": "t1", "city": "Köln"},
                     subject="trips/t1", correlation_id="corr-1",
                     time=datetime(2027, 5, 12, 8, 0, tzinfo=timezone.utc))
     message = sent.to_rabbitmq()
-    assert message.headers["ce-type"] == "travel.trip.booked.v1"
-    assert message.headers["ce-specversion"] == "1.0"
-    assert message.headers["ce-correlationid"] == "corr-1"
-    assert message.content_type == "application/json"
-    received = Envelope.from_rabbitmq(dict(message.headers), message.content_type, message.body)
+    assert message.content_type == "application/cloudevents+json"
+    document = json.loads(message.body)
+    assert document["specversion"] == "1.0"
+    assert document["type"] == "travel.trip.booked.v1"
+    assert document["time"] == "2027-05-12T08:00:00Z"
+    assert document["correlationid"] == "corr-1"
+    assert document["data"] == {"trip_id": "t1", "city": "Köln"}
+    received = Envelope.from_rabbitmq({}, message.content_type, message.body)
     assert received == sent
+
+
+def test_what_we_write_is_a_cloudevent_the_sdk_reads():
+    sent = Envelope(type="grants.call.published.v1", source="/grants", data={"identifier": "CERV-2025"},
+                    subject="calls/CERV-2025", correlation_id="c-9")
+    event = rabbitmq.from_rabbitmq(sent.to_rabbitmq(), JSONFormat(), CloudEvent)
+    assert event.get_attributes()["id"] == sent.id
+    assert event.get_attributes()["type"] == "grants.call.published.v1"
+    assert event.get_attributes()["time"] == sent.time
+    assert event.get_attributes()["correlationid"] == "c-9"
+    assert event.get_data() == {"identifier": "CERV-2025"}
+
+
+def test_what_the_sdk_writes_we_read_in_both_content_modes():
+    event = CloudEvent({"type": "partners.partnership.created.v1", "source": "/elsewhere", "subject": "p/1",
+                        "datacontenttype": "application/json"}, {"partner": "Kraków"})
+    for message in (rabbitmq.to_binary(event, JSONFormat()), rabbitmq.to_structured(event, JSONFormat())):
+        received = Envelope.from_rabbitmq(message.headers, message.content_type, message.body)
+        assert (received.id, received.type, received.subject) == (event.get_attributes()["id"],
+                                                                   "partners.partnership.created.v1", "p/1")
+        assert received.time == event.get_attributes()["time"]
+        assert received.data == {"partner": "Kraków"}
+
+
+def test_stored_data_is_spliced_in_as_is():
+    envelope = Envelope(type="a.b.c.v1", source="/a", data={"x": 1}, body=b'{"x": 1}')
+    assert envelope.to_rabbitmq().body.endswith(b',"data":{"x": 1}}')
+    assert Envelope.from_rabbitmq({}, "application/cloudevents+json", envelope.to_rabbitmq().body).data == {"x": 1}
 
 
 @pytest.mark.parametrize("body,content_type,headers", [
     (b"not json", "application/json", {"ce-id": "1", "ce-source": "/x", "ce-type": "a.b.c.v1", "ce-specversion": "1.0"}),
     (b"[1, 2]", "application/json", {"ce-id": "1", "ce-source": "/x", "ce-type": "a.b.c.v1", "ce-specversion": "1.0"}),
     (b"{}", "application/json", {"ce-source": "/x"}),
+    (b"{}", "application/json", {"ce-id": "1", "ce-source": "/x", "ce-type": "a.b.c.v1", "ce-specversion": "0.3"}),
+    (b"{}", "application/json", {"ce-id": "1", "ce-source": "/x", "ce-type": "a.b.c.v1", "ce-specversion": "1.0",
+                                 "ce-time": "yesterday"}),
+    (b'{"type": 1}', "application/cloudevents+json", {}),
+    (b'{"specversion": "1.0", "id": "1", "source": "/x", "type": "a.b.c.v1", "data": "text"}',
+     "application/cloudevents+json", {}),
+    (b'{"specversion": "1.0", "id": "1", "source": "/x", "type": "a.b.c.v1", "time": "2027-01-01T10:00:00",'
+     b' "data": {}}', "application/cloudevents+json", {}),
+    (b"[1]", "application/cloudevents+json", {}),
 ])
 def test_malformed_messages_are_poison(body, content_type, headers):
     with pytest.raises(PoisonMessage):
