@@ -21,12 +21,15 @@ async def claim(session: AsyncSession, consumer: str, envelopes: list[Envelope])
     if not envelopes:
         return set()
     connection = await session.connection()  # the session's own transaction
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
     rows = {e.id: {"consumer": consumer, "event_id": e.id, "event_type": e.type, "handled_at": now} for e in envelopes}
     # One statement for the batch (SQLAlchemy's "insertmanyvalues"), compiled once and cached.
-    result = await connection.execute(
-        insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(inbox.c.event_id),
-        [rows[event_id] for event_id in sorted(rows)],
-    )
+    result = await connection.execute(_CLAIM[connection.dialect.name], [rows[event_id] for event_id in sorted(rows)])
     return set(result.scalars())
+
+
+# Built once: statement construction shows up in the consumer's profile.
+_CLAIM = {
+    name: insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(inbox.c.event_id)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}

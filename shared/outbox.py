@@ -40,12 +40,34 @@ class OutboxRelay:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.lanes = lanes or (2 if is_postgres(engine) else 1)
-        self._wake = asyncio.Event()
+        # A wake-up goes to one idle lane; with none idle it is remembered for the next lane that
+        # finishes. (Waking every lane would make all but one claim nothing, at a cost each.)
+        self._idle: list[asyncio.Future] = []
+        self._woken = False
         self._tasks: list[asyncio.Task] = []
         self._last_prune = 0.0
 
     def wake(self) -> None:
-        self._wake.set()
+        while self._idle:
+            lane = self._idle.pop()
+            if not lane.done():
+                lane.set_result(None)
+                return
+        self._woken = True
+
+    async def _sleep(self) -> None:
+        """Until woken, or the poll interval passes."""
+        if self._woken:
+            return
+        lane = asyncio.get_running_loop().create_future()
+        self._idle.append(lane)
+        try:
+            await asyncio.wait_for(lane, timeout=self.poll_seconds)
+        except TimeoutError:
+            pass  # the poll tick: look again
+        finally:
+            if lane in self._idle:
+                self._idle.remove(lane)
 
     def start(self) -> None:
         if not self._tasks:
@@ -62,7 +84,7 @@ class OutboxRelay:
         backoff = 0.1
         loop = asyncio.get_running_loop()
         while True:
-            self._wake.clear()  # every clear is followed by a claim, so no wake-up is lost
+            self._woken = False  # every reset is followed by a claim, so no wake-up is lost
             try:
                 published = await self.publish_pending()
                 backoff = 0.1
@@ -77,10 +99,7 @@ class OutboxRelay:
                 continue
             if published >= self.batch:
                 continue  # more are waiting
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass  # the poll tick: look again
+            await self._sleep()
 
     async def publish_pending(self) -> int:
         """Claim, publish and mark one batch; returns how many were published.

@@ -44,11 +44,15 @@ class ServiceRuntime:
         self._owns_bus = bus is None
         self.bus = bus if bus is not None else make_bus(settings)
         self.queue = f"{settings.queue_prefix}{spec.name}"
-        # The relay has its own connection, so a burst of requests cannot starve publishing.
+        # The relay and the consumer have their own connections, so a burst of requests cannot
+        # starve publishing or consuming.
         self.relay_engine = make_engine(settings.database_url, pool_size=2)
+        self.consumer_engine = make_engine(settings.database_url, pool_size=2, pre_ping=False)
+        consumer_sessions = make_sessionmaker(self.consumer_engine)
         self.relay = OutboxRelay(spec.name, self.relay_engine, self.bus, batch=settings.relay_batch,
                                  poll_seconds=settings.relay_poll_seconds)
-        self.dispatcher = Dispatcher(spec.name, spec.subscriptions, self.uow)
+        self.dispatcher = Dispatcher(spec.name, spec.subscriptions,
+                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake))
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
 
     def uow(self) -> UnitOfWork:
@@ -75,8 +79,8 @@ class ServiceRuntime:
         await self.relay.stop()
         if self._owns_bus:
             await self.bus.close()
-        await self.engine.dispose()
-        await self.relay_engine.dispose()
+        for engine in (self.engine, self.relay_engine, self.consumer_engine):
+            await engine.dispose()
 
     async def readiness(self) -> dict[str, str]:
         checks = {}
