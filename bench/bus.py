@@ -45,7 +45,7 @@ def percentile(values: list[float], q: float) -> float:
 # -- consumer processes --------------------------------------------------------------------------
 
 async def pipeline_consumer(database_url: str, exchange: str, prefix: str, expected: int, out: str) -> None:
-    bus = AmqpBus(AMQP_URL, exchange, POLICY, prefetch=512)
+    bus = AmqpBus(AMQP_URL, exchange, POLICY)
     await bus.connect()
     runtime = ServiceRuntime(probe.beta_spec, probe.probe_settings(database_url, exchange=exchange, queue_prefix=prefix),
                              bus=bus)

@@ -7,7 +7,7 @@ environment can configure four services.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
@@ -39,8 +39,8 @@ class ServiceSettings(BaseSettings):
 
     # Consumer behaviour: attempts before the dead-letter queue, and the back-off between them.
     max_attempts: int = Field(5, ge=1)
-    retry_delays_ms: list[int] = [200, 1_000, 5_000, 30_000]
-    prefetch: int = Field(64, ge=1)
+    retry_delays_ms: list[Annotated[int, Field(gt=0)]] = Field([200, 1_000, 5_000, 30_000], min_length=1)
+    prefetch: int = Field(256, ge=1)
     # Outbox relay: rows per publish batch, and the poll interval when nobody wakes it.
     relay_batch: int = Field(500, ge=1)
     relay_poll_seconds: float = 1.0

@@ -54,7 +54,7 @@ def _dead_letter_to(queue: str) -> dict[str, Any]:
 
 
 class AmqpBus:
-    def __init__(self, url: str, exchange: str, policy: RetryPolicy | None = None, prefetch: int = 64):
+    def __init__(self, url: str, exchange: str, policy: RetryPolicy | None = None, prefetch: int = 256):
         self.url = url
         self.exchange_name = exchange
         self.policy = policy or RetryPolicy()
