@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from oia.catalog import SERVICES, spec_of
-from shared.auth import InvalidKeySpec, new_key, store_key, validate_principal
+from shared.auth import InvalidKeySpec, list_keys, new_key, revoke_key, store_key, validate_principal
 from shared.bus.amqp import AmqpBus
 from shared.bus.base import RetryPolicy
 from shared.db import make_engine
@@ -128,9 +128,7 @@ def keys_create(
     key = new_key()
 
     async def store() -> None:
-        for name in _services(service):
-            settings = _settings(name)
-            engine = make_engine(settings.database_url)
+        for _, settings, engine in _each_service_engine(service):
             try:
                 await store_key(engine, settings.secret_key, key, role, department, label)
             finally:
@@ -138,6 +136,49 @@ def keys_create(
 
     asyncio.run(store())
     typer.echo(key)
+
+
+def _each_service_engine(service: str):
+    """(name, settings, engine) for `service` or every service; engines are disposed afterwards."""
+    for name in _services(service):
+        settings = _settings(name)
+        yield name, settings, make_engine(settings.database_url)
+
+
+@keys.command("list")
+def keys_list(service: Annotated[str, typer.Option(help="the service whose database to read")] = "travel") -> None:
+    """List API keys (their first characters, never the keys)."""
+
+    async def run() -> list[dict]:
+        [(_, _, engine)] = list(_each_service_engine(service))
+        try:
+            return await list_keys(engine)
+        finally:
+            await engine.dispose()
+
+    for k in asyncio.run(run()):
+        state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
+        typer.echo(f"{k['prefix']}…  {k['role']:<11} {k['department'] or '-':<6} {state:<18} {k['label'] or ''}")
+
+
+@keys.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's first 12 characters, as `oia keys list` shows")],
+                service: Annotated[str, typer.Option(help="revoke in this service's database, or 'all'")] = "all") -> None:
+    """Revoke a key: it stops working within 30 seconds."""
+
+    async def run() -> int:
+        total = 0
+        for _, _, engine in _each_service_engine(service):
+            try:
+                total += await revoke_key(engine, prefix)
+            finally:
+                await engine.dispose()
+        return total
+
+    revoked = asyncio.run(run())
+    if not revoked:
+        raise typer.BadParameter(f"no active key starts with {prefix!r}")
+    typer.echo(f"revoked in {revoked} database(s)")
 
 
 def _amqp(name: str) -> tuple[AmqpBus, str]:

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
+from shared.asyncapi import asyncapi_document
 from shared.auth import Principal, require_role
 from shared.logging import configure_logging
 from shared.metrics import DEAD_LETTERS, HTTP_LATENCY, HTTP_REQUESTS
@@ -60,6 +61,15 @@ def _platform_router(prefix: str) -> APIRouter:
     async def metrics(runtime: RuntimeDep) -> Response:
         await runtime.refresh_gauges()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/asyncapi.json", summary="AsyncAPI document of the events this service publishes and reads")
+    async def asyncapi(runtime: RuntimeDep) -> dict:
+        spec, subs = runtime.spec, runtime.spec.subscriptions
+        return asyncapi_document(
+            spec.name, spec.title,
+            sends={t: spec.publishes.model_for(t) for t in spec.publishes.types},
+            receives={t: subs.models.model_for(t) for t in subs.binding_keys},
+            exchange=runtime.settings.exchange)
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, _: Principal = require_role("admin")) -> list[dict]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.tables import api_key
@@ -25,6 +25,7 @@ Role = Literal["department", "coordinator", "reader", "admin"]
 ROLES: tuple[str, ...] = ("department", "coordinator", "reader", "admin")
 DEPARTMENT = re.compile(r"^[A-Z][A-Z0-9_]{1,19}$")
 KEY_PREFIX = "oia_"
+# A revoked key stops working within this long (the lookup is cached per process).
 CACHE_SECONDS = 30.0
 
 
@@ -87,6 +88,22 @@ async def store_key(engine: AsyncEngine, secret: str, key: str, role: str, depar
                 label=label, created_at=utcnow(),
             )
         )
+
+
+async def list_keys(engine: AsyncEngine) -> list[dict]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(api_key).order_by(api_key.c.created_at))).all()
+    return [{"prefix": r.prefix, "role": r.role, "department": r.department, "label": r.label,
+             "created_at": r.created_at, "revoked_at": r.revoked_at} for r in rows]
+
+
+async def revoke_key(engine: AsyncEngine, prefix: str) -> int:
+    """Revoke the keys starting with `prefix` (the first characters `oia keys list` shows)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(api_key).where(api_key.c.prefix == prefix[:12], api_key.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow()))
+    return result.rowcount
 
 
 class KeyRing:

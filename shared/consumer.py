@@ -43,6 +43,12 @@ class Subscriptions:
         return self._handlers.get(event_type, [])
 
 
+def _event_context(envelope: Envelope):
+    """Log lines written while an event is handled carry its ids."""
+    return bound_contextvars(event_id=envelope.id, event_type=envelope.type,
+                             correlation_id=envelope.correlation_id or envelope.id)
+
+
 class Dispatcher:
     """Turns delivered envelopes into committed effects: inbox rows + handlers, one transaction.
 
@@ -68,8 +74,7 @@ class Dispatcher:
                 if not outcomes[-1]:
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch runs once
-                with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
-                                       correlation_id=envelope.correlation_id or envelope.id):
+                with _event_context(envelope):
                     for handler in self.subscriptions.handlers_for(envelope.type):
                         await handler(payload, envelope, uow)
             await uow.commit()
@@ -79,5 +84,6 @@ class Dispatcher:
             if handled:
                 HANDLER_LATENCY.labels(self.consumer, envelope.type).observe(elapsed)
             else:
-                log.info("duplicate event ignored", event_id=envelope.id, event_type=envelope.type)
+                with _event_context(envelope):
+                    log.info("duplicate event ignored")
         return outcomes

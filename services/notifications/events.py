@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from shared.envelope import EventRegistry
 
@@ -11,6 +11,13 @@ publishes = EventRegistry()
 
 @publishes.event("notifications.delivery.failed.v1")
 class DeliveryFailedV1(BaseModel):
+    """A delivery failed every attempt and is dead; an admin can re-drive it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "delivery_id": "d-1", "event_id": "e-1", "recipient": "OIA", "channel": "email",
+        "reason": "SMTP 550 mailbox unavailable", "attempts": 6,
+    }]})
+
     delivery_id: str
     event_id: str
     recipient: str

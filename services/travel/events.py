@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from shared.envelope import EventRegistry
 
@@ -20,6 +20,14 @@ class LegV1(BaseModel):
 
 @publishes.event("travel.trip.booked.v1")
 class TripBookedV1(BaseModel):
+    """A department booked a trip."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "trip_id": "5f551f04-a5a7-4af1-8f5f-a3c10572934c", "department": "ECON", "title": "Trade fair",
+        "status": "planned", "booked_at": "2027-03-01T09:00:00Z",
+        "legs": [{"city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15"}],
+    }]})
+
     trip_id: str
     department: str
     title: str

@@ -104,6 +104,18 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_ot
     assert await beta.bus.dead_letters(beta.queue) == []
 
 
+async def test_one_failing_event_in_a_batch_does_not_hold_back_the_others(transport):
+    alpha, beta = await start_pair(transport)
+    probe.behaviour.fail_names.add("bad")
+    # One commit, one relay batch: the consumer takes them together (a batch of 41 on the memory bus).
+    names = [f"good-{i}" for i in range(20)] + ["bad"] + [f"late-{i}" for i in range(20)]
+    await publish_things(alpha, names)
+
+    await eventually(lambda: _is(effects(beta), 40), message="every good event")
+    assert await effects(beta, "bad") == 0
+    assert len(probe.behaviour.attempts["bad"]) >= 1
+
+
 async def test_invalid_payload_goes_to_the_dead_letter_queue_at_once(transport):
     alpha, beta = await start_pair(transport)
     bad = Envelope(type=EVENT, source="/alpha", data={"name": "no-date", "amount": "lots"})
