@@ -22,6 +22,14 @@ def alembic_config(service: str, migrations_dir: Path, metadata: MetaData) -> Co
 
 async def upgrade(service: str, migrations_dir: Path, metadata: MetaData, url: str,
                   revision: str = "head") -> None:
+    await _run(command.upgrade, service, migrations_dir, metadata, url, revision)
+
+
+async def downgrade(service: str, migrations_dir: Path, metadata: MetaData, url: str, revision: str) -> None:
+    await _run(command.downgrade, service, migrations_dir, metadata, url, revision)
+
+
+async def _run(step, service: str, migrations_dir: Path, metadata: MetaData, url: str, revision: str) -> None:
     cfg = alembic_config(service, migrations_dir, metadata)
     engine = make_engine(url)
     try:
@@ -32,7 +40,7 @@ async def upgrade(service: str, migrations_dir: Path, metadata: MetaData, url: s
 
             def run(sync_conn) -> None:
                 cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, revision)
+                step(cfg, revision)
 
             await conn.run_sync(run)
     finally:

@@ -23,14 +23,15 @@ def fresh_behaviour():
     probe.behaviour.attempts.clear()
 
 
-async def start_pair(transport):
+async def start_pair(transport, relay: bool = True):
     """alpha (producer) and beta (consumer), each with its own database and bus connection."""
     alpha = await transport.runtime(alpha_spec)
     beta = await transport.runtime(beta_spec)
     await probe.create_schema(alpha)
     await probe.create_schema(beta)
     await beta.start_consuming()
-    alpha.start_relay()
+    if relay:
+        alpha.start_relay()
     return alpha, beta
 
 
@@ -154,11 +155,7 @@ async def test_rolled_back_transaction_publishes_nothing(transport):
 
 
 async def test_committed_event_is_published_when_the_relay_starts_later(transport):
-    alpha = await transport.runtime(alpha_spec)
-    beta = await transport.runtime(beta_spec)
-    await probe.create_schema(alpha)
-    await probe.create_schema(beta)
-    await beta.start_consuming()
+    alpha, beta = await start_pair(transport, relay=False)
 
     await publish_things(alpha, ["while-relay-down"])  # no relay running yet
     await asyncio.sleep(0.3)

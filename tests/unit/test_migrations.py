@@ -8,12 +8,14 @@ from alembic.migration import MigrationContext
 
 from oia.catalog import SERVICES, spec_of
 from shared.db import make_engine
-from shared.migrations import upgrade
+from shared.migrations import downgrade, upgrade
 from shared.tables import platform_metadata
 
 
 async def drift(service: str, url: str) -> list:
     spec = spec_of(service)
+    await upgrade(service, spec.migrations_dir, spec.metadata, url)
+    await downgrade(service, spec.migrations_dir, spec.metadata, url, "base")  # every step can be undone
     await upgrade(service, spec.migrations_dir, spec.metadata, url)
     await upgrade(service, spec.migrations_dir, spec.metadata, url)  # a second run changes nothing
     engine = make_engine(url)
