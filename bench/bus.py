@@ -105,25 +105,34 @@ def collect(proc: subprocess.Popen, out: Path, timeout: float = 600) -> dict[str
 
 # -- the runs ------------------------------------------------------------------------------------
 
-async def run_raw(n: int, tmp: Path) -> float:
+async def run_raw(n: int, tmp: Path, *, rate: float | None = None, per_publish: int = 500) -> tuple[float, list[float]]:
+    """The broker's own limit: as fast as it goes (rate=None), or paced to measure its latency
+    (publish → consumer ack, `per_publish` messages at a time). Returns msg/s and latencies (ms)."""
     queue_name = unique_name("bench.raw")
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel(publisher_confirms=True)
     await channel.declare_queue(queue_name, durable=True, arguments={"x-queue-type": "quorum"})
     out = tmp / "raw.json"
     consumer = spawn("--raw-consumer", queue_name, str(n), str(out))
-    # The very messages the pipeline sends (CloudEvents headers, JSON body), built beforehand.
+    # The very messages the pipeline sends (a structured CloudEvent), built beforehand.
     data = probe.thing("raw").model_dump(mode="json")
     messages = [_to_message(Envelope(type=probe.EVENT, source="/alpha", data=data)) for _ in range(n)]
+    sent: dict[str, float] = {}
     started = time.time()
-    for offset in range(0, n, 500):  # the same batching the relay uses
-        await asyncio.gather(*(channel.default_exchange.publish(m, routing_key=queue_name)
-                               for m in messages[offset:offset + 500]))
+    for offset in range(0, n, per_publish):
+        if rate is not None:
+            delay = started + offset / rate - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        batch = messages[offset:offset + per_publish]
+        now = time.time()
+        sent.update((m.message_id, now) for m in batch)
+        await asyncio.gather(*(channel.default_exchange.publish(m, routing_key=queue_name) for m in batch))
     done = await asyncio.to_thread(collect, consumer, out)
     elapsed = max(done.values()) - started
     await channel.queue_delete(queue_name)
     await connection.close()
-    return n / elapsed
+    return n / elapsed, [(done[i] - sent[i]) * 1000 for i in sent]
 
 
 async def run_pipeline(n: int, tmp: Path, *, rate: float | None = None,
@@ -204,7 +213,7 @@ async def main() -> None:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / unique_name("oia-bench")
     tmp.mkdir(parents=True)
 
-    raw = await run_raw(args.events, tmp)
+    raw, _ = await run_raw(args.events, tmp)
     pipeline, _, _ = await run_pipeline(args.events, tmp)
     print(f"bus: raw aio-pika publish-confirm/consume-ack   {raw:8.0f} msg/s  ({args.events} messages)")
     print(f"bus: outbox → RabbitMQ → consumer → inbox (PG)  {pipeline:8.0f} events/s ({args.events} events, "
@@ -214,10 +223,14 @@ async def main() -> None:
     # cannot also commit 1,000 single-event transactions/s beside the relay on 2 cores), and with one
     # event per transaction at a fifth of the rate.
     for rate, per_commit in ((args.rate, 10), (args.rate / 5, 1)):
+        _, raw_latencies = await run_raw(args.latency_events, tmp, rate=rate, per_publish=per_commit)
         _, latencies, produced = await run_pipeline(args.latency_events, tmp, rate=rate, per_commit=per_commit)
         print(f"bus: commit → handler commit at {produced:5.0f} events/s ({per_commit:2d} per commit): "
               f"p50 {statistics.median(latencies):5.1f} ms, p99 {percentile(latencies, 99):5.1f} ms, "
               f"max {max(latencies):6.1f} ms  (target p99 < 20 ms; {args.latency_events} events)")
+        print(f"bus:   raw publish → consumer ack, same pacing:        "
+              f"p50 {statistics.median(raw_latencies):5.1f} ms, p99 {percentile(raw_latencies, 99):5.1f} ms, "
+              f"max {max(raw_latencies):6.1f} ms")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from shared.app import create_service_app
 from shared.auth import new_key, store_key
 from shared.bus.memory import MemoryBus
 from shared.migrations import upgrade
+from shared.problems import install_problem_handlers
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
@@ -60,6 +61,7 @@ class EmbeddedHost:
                          for name in SERVICES}
         self.apps = {name: create_service_app(rt, manage_lifecycle=False) for name, rt in self.runtimes.items()}
         self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        install_problem_handlers(self.index)
 
         @self.index.get("/")
         async def services() -> dict:

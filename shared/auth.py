@@ -133,6 +133,8 @@ class KeyRing:
                 )
             ).first()
         principal = Principal(row.role, row.department, row.prefix) if row else None
+        if len(self._cache) > 10_000:  # a flood of made-up keys must not grow memory without bound
+            self._cache.clear()
         self._cache[digest] = (now, principal)
         return principal
 
