@@ -57,10 +57,11 @@ class Transport:
         return bus
 
     def settings(self, settings_cls: type[ServiceSettings], database_url: str, **overrides) -> ServiceSettings:
-        return settings_cls(database_url=database_url, environment="test", secret_key=TEST_SECRET,
-                            bus="amqp" if self.real else "memory", exchange=self.exchange,
-                            queue_prefix=self.queue_prefix, max_attempts=self.policy.max_attempts,
-                            retry_delays_ms=list(self.policy.delays_ms), relay_poll_seconds=0.2, **overrides)
+        values = dict(database_url=database_url, environment="test", secret_key=TEST_SECRET,
+                      bus="amqp" if self.real else "memory", exchange=self.exchange,
+                      queue_prefix=self.queue_prefix, max_attempts=self.policy.max_attempts,
+                      retry_delays_ms=list(self.policy.delays_ms), relay_poll_seconds=0.2)
+        return settings_cls(**{**values, **overrides})
 
     async def runtime(self, spec: ServiceSpec, database_url: str | None = None, bus: Bus | None = None,
                       **overrides) -> ServiceRuntime:

@@ -167,6 +167,19 @@ async def test_committed_event_is_published_when_the_relay_starts_later(transpor
     assert await pending_outbox(alpha) == 0
 
 
+async def test_a_commit_wakes_the_relay_without_waiting_for_its_poll(transport):
+    alpha = await transport.runtime(alpha_spec, relay_poll_seconds=60)
+    beta = await transport.runtime(beta_spec)
+    await probe.create_schema(alpha)
+    await probe.create_schema(beta)
+    await beta.start_consuming()
+    alpha.start_relay()
+    await asyncio.sleep(0.1)  # the relay's first look found nothing; it now sleeps up to 60 s
+
+    await publish_things(alpha, ["prompt"])
+    await eventually(lambda: _is(effects(beta, "prompt"), 1), timeout=5, message="the event, long before the poll")
+
+
 async def test_two_relays_never_double_publish(transport):
     alpha = await transport.runtime(alpha_spec)
     await probe.create_schema(alpha)
