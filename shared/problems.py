@@ -50,7 +50,19 @@ class FieldError(Exception):
         self.field, self.message, self.status, self.extra = field, message, status, extra
 
 
+class Problem(Exception):
+    """Raised by use cases for a refusal that is not about one field: 403, 404, 409."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem(exc.status, exc.detail, instance=request.url.path)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": "body" if e.get("type") == "json_invalid" else field_name(e.get("loc", ())),

@@ -1,26 +1,51 @@
-"""Travel's HTTP routes (thin: validation here, rules in service.py)."""
+"""Travel's HTTP routes (thin: shapes and permissions here, rules in service.py and domain.py)."""
 
-from datetime import date
-from typing import Annotated
+from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field, model_validator
-from sqlmodel import select
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated, Literal
 
-from services.travel import service
-from services.travel.models import Trip
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, EmailStr, Field, model_validator
+from sqlmodel import or_, select
+
+from services.travel import domain, service
+from services.travel.models import Leg, Overlap, Trip
+from services.travel.places import Gazetteer
+from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
-from shared.auth import CurrentPrincipal, DEPARTMENT
-from shared.problems import FieldError
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.problems import FieldError, Problem
 
 router = APIRouter(tags=["trips"])
 
+Purpose = Literal[domain.PURPOSES]  # type: ignore[valid-type]
+Status = Literal[domain.STATUSES]  # type: ignore[valid-type]
+Visibility = Literal[domain.VISIBILITIES]  # type: ignore[valid-type]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")]
+
+
+@lru_cache
+def _gazetteer(path) -> Gazetteer:
+    return Gazetteer(path)
+
+
+def travel_context(runtime: RuntimeDep) -> service.TravelContext:
+    settings: TravelSettings = runtime.settings  # type: ignore[assignment]
+    return service.TravelContext(places=_gazetteer(settings.gazetteer_path), radius_km=settings.overlap_radius_km)
+
+
+ContextDep = Annotated[service.TravelContext, Depends(travel_context)]
+
 
 class LegIn(BaseModel):
-    city: str = Field(min_length=1, max_length=100)
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    city: str = Field(min_length=1, max_length=100, description="any common form: Köln, Cologne, Koeln")
+    country: str = Field(min_length=2, max_length=60, description="ISO 3166 code (DE) or English name")
     start_date: date
     end_date: date
+    place_id: int | None = Field(None, description="GeoNames id, to pick one of several candidates")
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "LegIn":
@@ -29,11 +54,35 @@ class LegIn(BaseModel):
         return self
 
 
+class TravellerIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    role: str | None = Field(None, max_length=100)
+    elected_official: bool = Field(False, description="the mayor or another elected official")
+
+
 class TripIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
+    purpose: Purpose = "other"
     department: str | None = Field(None, pattern=DEPARTMENT.pattern,
-                                   description="coordinators may book for any department")
+                                   description="coordinators may book for any department; defaults to the key's")
+    travellers: list[TravellerIn] = Field(default_factory=list, max_length=200)
     legs: list[LegIn] = Field(min_length=1, max_length=20)
+    estimated_cost: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    currency: Currency | None = None
+    visibility: Visibility = "normal"
+    status: Literal["planned", "booked"] = "planned"
+
+
+class TripPatch(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    purpose: Purpose | None = None
+    travellers: list[TravellerIn] | None = Field(None, max_length=200)
+    legs: list[LegIn] | None = Field(None, min_length=1, max_length=20)
+    estimated_cost: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    currency: Currency | None = None
+    visibility: Visibility | None = None
+    status: Status | None = None
 
 
 class LegOut(BaseModel):
@@ -41,53 +90,199 @@ class LegOut(BaseModel):
     country: str
     start_date: date
     end_date: date
+    place_id: int
+    place_name: str
+    latitude: float
+    longitude: float
+    timezone: str
+
+
+class TravellerOut(BaseModel):
+    name: str
+    email: str | None
+    role: str | None
+    elected_official: bool
 
 
 class TripOut(BaseModel):
     id: str
     department: str
     title: str
+    purpose: str
     status: str
+    visibility: str
+    estimated_cost: Decimal | None
+    currency: str | None
+    travellers: list[TravellerOut]
     legs: list[LegOut]
+    created_at: datetime
+    updated_at: datetime
 
 
-def _out(trip: Trip) -> TripOut:
-    return TripOut(id=trip.id, department=trip.department, title=trip.title, status=trip.status,
-                   legs=[LegOut(city=l.city, country=l.country, start_date=l.start_date, end_date=l.end_date)
-                         for l in trip.legs])
+class OverlapOut(BaseModel):
+    id: str
+    trip_ids: list[str]
+    place_name: str
+    country: str
+    distance_km: float
+    shared_start: date
+    shared_end: date
+    restricted: bool
+    status: str
+    detected_at: datetime
+    resolved_at: datetime | None
+
+
+class OverlapStatusIn(BaseModel):
+    status: Literal[domain.OVERLAP_STATUSES]  # type: ignore[valid-type]
+
+
+def _trip_out(trip: Trip) -> TripOut:
+    return TripOut(
+        id=trip.id, department=trip.department, title=trip.title, purpose=trip.purpose, status=trip.status,
+        visibility=trip.visibility, estimated_cost=trip.estimated_cost, currency=trip.currency,
+        created_at=trip.created_at, updated_at=trip.updated_at,
+        travellers=[TravellerOut(name=t.name, email=t.email, role=t.role, elected_official=t.elected_official)
+                    for t in trip.travellers],
+        legs=[LegOut(city=l.city, country=l.country, start_date=l.start_date, end_date=l.end_date,
+                     place_id=l.place_id, place_name=l.place_name, latitude=l.latitude, longitude=l.longitude,
+                     timezone=l.timezone) for l in trip.legs])
+
+
+def _legs(legs: list[LegIn]) -> list[service.LegInput]:
+    return [service.LegInput(l.city, l.country, l.start_date, l.end_date, l.place_id) for l in legs]
+
+
+def _travellers(travellers: list[TravellerIn]) -> list[service.TravellerInput]:
+    return [service.TravellerInput(t.name, t.email, t.role, t.elected_official) for t in travellers]
+
+
+def _writer(principal: Principal) -> None:
+    if not principal.can_write:
+        raise Problem(403, "a reader key may only read")
 
 
 @router.post("/trips", status_code=201, response_model=TripOut, summary="Book a trip")
-async def book_trip(body: TripIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> TripOut:
-    if not principal.can_write:
-        raise HTTPException(403, detail="a reader key may not book trips")
+async def book_trip(body: TripIn, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
+    _writer(principal)
     department = body.department or principal.department
     if department is None:
         raise FieldError("department", "required when the key has no department")
     if not principal.may_act_for(department):
-        raise HTTPException(403, detail=f"this key may not book trips for department {department}")
+        raise Problem(403, f"a {principal.department} key may not book trips for {department}")
+    if body.estimated_cost is not None and body.currency is None:
+        raise FieldError("currency", "required with estimated_cost")
     async with runtime.uow() as uow:
-        trip = await service.book_trip(uow, department=department, title=body.title,
-                                       legs=[leg.model_dump() for leg in body.legs])
-    return _out(trip)
+        trip = await service.book_trip(
+            uow, ctx, department=department, title=body.title, purpose=body.purpose, legs=_legs(body.legs),
+            travellers=_travellers(body.travellers), visibility=body.visibility, status=body.status,
+            estimated_cost=body.estimated_cost, currency=body.currency)
+        return _trip_out(trip)
 
 
-@router.get("/trips", response_model=list[TripOut], summary="List trips")
-async def list_trips(principal: CurrentPrincipal, runtime: RuntimeDep,
-                     department: Annotated[str | None, Query(pattern=DEPARTMENT.pattern)] = None,
-                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[TripOut]:
+@router.get("/trips", response_model=list[TripOut], summary="Trips, filtered")
+async def list_trips(
+    principal: CurrentPrincipal, runtime: RuntimeDep,
+    department: Annotated[str | None, Query(pattern=DEPARTMENT.pattern)] = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+    city: Annotated[str | None, Query(min_length=1, max_length=100, description="the resolved place's name")] = None,
+    status: Status | None = None,
+    purpose: Purpose | None = None,
+    start: Annotated[date | None, Query(alias="from", description="trips with a leg ending on or after")] = None,
+    end: Annotated[date | None, Query(alias="to", description="trips with a leg starting on or before")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=80, description="the X-Next-Cursor of the previous page")] = None,
+    *, response: Response,
+) -> list[TripOut]:
+    query = select(Trip).order_by(Trip.created_at.desc(), Trip.id.desc()).limit(limit)
+    if department:
+        query = query.where(Trip.department == department)
+    if status:
+        query = query.where(Trip.status == status)
+    if purpose:
+        query = query.where(Trip.purpose == purpose)
+    leg_filters = []
+    if country:
+        leg_filters.append(Leg.country == country)
+    if city:
+        leg_filters.append(Leg.place_name == city)
+    if start:
+        leg_filters.append(Leg.end_date >= start)
+    if end:
+        leg_filters.append(Leg.start_date <= end)
+    if leg_filters:
+        query = query.where(Trip.id.in_(select(Leg.trip_id).where(*leg_filters)))
+    if principal.role == "department":
+        query = query.where(or_(Trip.visibility != "restricted", Trip.department == principal.department))
+    if cursor:
+        created, _, trip_id = cursor.partition("|")
+        try:
+            created_at = datetime.fromisoformat(created)
+        except ValueError:
+            raise FieldError("query.cursor", "not a cursor this API gave out") from None
+        query = query.where(or_(Trip.created_at < created_at, (Trip.created_at == created_at) & (Trip.id < trip_id)))
     async with runtime.uow() as uow:
-        query = select(Trip).order_by(Trip.created_at.desc()).limit(limit)
-        if department:
-            query = query.where(Trip.department == department)
         trips = (await uow.session.exec(query)).all()
-    return [_out(t) for t in trips]
+        if len(trips) == limit:
+            response.headers["X-Next-Cursor"] = f"{trips[-1].created_at.isoformat()}|{trips[-1].id}"
+        return [_trip_out(t) for t in trips]
 
 
 @router.get("/trips/{trip_id}", response_model=TripOut, summary="One trip")
 async def get_trip(trip_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> TripOut:
     async with runtime.uow() as uow:
-        trip = await uow.session.get(Trip, trip_id)
-    if trip is None:
-        raise HTTPException(404, detail=f"trip {trip_id} not found")
-    return _out(trip)
+        return _trip_out(await service.load_trip(uow, trip_id, principal))
+
+
+@router.patch("/trips/{trip_id}", response_model=TripOut, summary="Change a trip (only the fields given)")
+async def change_trip(trip_id: str, body: TripPatch, principal: CurrentPrincipal, runtime: RuntimeDep,
+                      ctx: ContextDep) -> TripOut:
+    _writer(principal)
+    changes = body.model_dump(exclude_unset=True)
+    for field in ("title", "purpose", "visibility", "status", "legs", "travellers"):
+        if field in changes and changes[field] is None:
+            raise FieldError(field, "cannot be null")
+    if "legs" in changes:
+        changes["legs"] = _legs(body.legs or [])
+    if "travellers" in changes:
+        changes["travellers"] = _travellers(body.travellers or [])
+    async with runtime.uow() as uow:
+        return _trip_out(await service.update_trip(uow, ctx, principal, trip_id, changes))
+
+
+@router.post("/trips/{trip_id}/cancel", response_model=TripOut, summary="Cancel a trip")
+async def cancel_trip(trip_id: str, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
+    _writer(principal)
+    async with runtime.uow() as uow:
+        return _trip_out(await service.cancel_trip(uow, ctx, principal, trip_id))
+
+
+def _overlap_out(o: Overlap) -> OverlapOut:
+    return OverlapOut(id=o.id, trip_ids=[o.trip_a_id, o.trip_b_id], place_name=o.place_name, country=o.country,
+                      distance_km=o.distance_km, shared_start=o.shared_start, shared_end=o.shared_end,
+                      restricted=o.restricted, status=o.status, detected_at=o.detected_at,
+                      resolved_at=o.resolved_at)
+
+
+@router.get("/overlaps", response_model=list[OverlapOut], tags=["overlaps"], summary="Overlaps between trips")
+async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep,
+                        status: Literal[(*domain.OVERLAP_STATUSES, "resolved")] | None = None,  # type: ignore[valid-type]
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[OverlapOut]:
+    query = select(Overlap).order_by(Overlap.detected_at.desc()).limit(limit)
+    if status:
+        query = query.where(Overlap.status == status)
+    if principal.role == "department":
+        # A department sees the overlaps its own trips are in, and never a restricted one.
+        own = select(Trip.id).where(Trip.department == principal.department)
+        query = query.where(Overlap.restricted.is_(False),
+                            or_(Overlap.trip_a_id.in_(own), Overlap.trip_b_id.in_(own)))
+    async with runtime.uow() as uow:
+        return [_overlap_out(o) for o in (await uow.session.exec(query)).all()]
+
+
+@router.post("/overlaps/{overlap_id}/status", response_model=OverlapOut, tags=["overlaps"],
+             summary="Mark an overlap acknowledged, coordinated or not related (coordinators)")
+async def mark_overlap(overlap_id: str, body: OverlapStatusIn, runtime: RuntimeDep,
+                       _: Principal = require_role("coordinator")) -> OverlapOut:
+    async with runtime.uow() as uow:
+        return _overlap_out(await service.set_overlap_status(uow, overlap_id, body.status))

@@ -1,6 +1,11 @@
-"""What travel publishes. A breaking change is a new vN, published beside the old one."""
+"""What travel publishes. A breaking change is a new vN, published beside the old one.
+
+Every trip event carries what a consumer needs (department, places with country code and
+coordinates, dates, traveller contacts) so no consumer has to call back.
+"""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -10,27 +15,131 @@ publishes = EventRegistry()
 # Travel reacts to nobody's events (yet); its consumer view is empty.
 consumes = EventRegistry()
 
+_LEG_EXAMPLE = {"city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15",
+                "place_id": 1814906, "place_name": "Chongqing", "latitude": 29.56278, "longitude": 106.55278,
+                "timezone": "Asia/Shanghai"}
+_TRIP_EXAMPLE = {
+    "trip_id": "5f551f04-a5a7-4af1-8f5f-a3c10572934c", "department": "ECON", "title": "Trade fair",
+    "purpose": "trade_fair", "status": "planned", "visibility": "normal", "estimated_cost": "4200.00",
+    "currency": "EUR", "booked_at": "2027-03-01T09:00:00Z",
+    "travellers": [{"name": "Anna Weber", "email": "anna.weber@city.example", "role": "Head of unit",
+                    "elected_official": False}],
+    "legs": [_LEG_EXAMPLE],
+}
+
 
 class LegV1(BaseModel):
     city: str
     country: str
     start_date: date
     end_date: date
+    place_id: int
+    place_name: str
+    latitude: float
+    longitude: float
+    timezone: str
 
 
-@publishes.event("travel.trip.booked.v1")
-class TripBookedV1(BaseModel):
-    """A department booked a trip."""
+class TravellerV1(BaseModel):
+    name: str
+    email: str | None
+    role: str | None
+    elected_official: bool
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "trip_id": "5f551f04-a5a7-4af1-8f5f-a3c10572934c", "department": "ECON", "title": "Trade fair",
-        "status": "planned", "booked_at": "2027-03-01T09:00:00Z",
-        "legs": [{"city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15"}],
-    }]})
 
+class TripV1(BaseModel):
     trip_id: str
     department: str
     title: str
+    purpose: str
     status: str
+    visibility: str
+    estimated_cost: Decimal | None
+    currency: str | None
+    travellers: list[TravellerV1]
     legs: list[LegV1]
+
+
+@publishes.event("travel.trip.booked.v1")
+class TripBookedV1(TripV1):
+    """A department booked (or planned) a trip."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_TRIP_EXAMPLE]})
     booked_at: datetime
+
+
+@publishes.event("travel.trip.updated.v1")
+class TripUpdatedV1(TripV1):
+    """A trip changed; `changed` names the fields."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_TRIP_EXAMPLE, "updated_at": "2027-03-02T10:00:00Z", "changed": ["legs", "status"]}]})
+    changed: list[str]
+    updated_at: datetime
+
+
+@publishes.event("travel.trip.cancelled.v1")
+class TripCancelledV1(TripV1):
+    """A trip was cancelled."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_TRIP_EXAMPLE, "status": "cancelled", "cancelled_at": "2027-03-03T08:00:00Z"}]})
+    cancelled_at: datetime
+
+
+class OverlapTripV1(BaseModel):
+    trip_id: str
+    department: str
+    title: str
+    purpose: str
+    visibility: str
+    travellers: list[TravellerV1]
+    leg: LegV1
+
+
+@publishes.event("travel.overlap.detected.v1")
+class OverlapDetectedV1(BaseModel):
+    """Two departments' trips are at the same place (or within the radius) on shared dates."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "overlap_id": "0b7f3d0c-1111-4c4c-9a9a-6f6f6f6f6f6f", "place_name": "Chongqing", "country": "CN",
+        "distance_km": 0.0, "shared_start": "2027-05-12", "shared_end": "2027-05-15", "restricted": False,
+        "trips": [
+            {"trip_id": "5f551f04-a5a7-4af1-8f5f-a3c10572934c", "department": "ECON", "title": "Trade fair",
+             "purpose": "trade_fair", "visibility": "normal", "travellers": _TRIP_EXAMPLE["travellers"],
+             "leg": _LEG_EXAMPLE},
+            {"trip_id": "9a1e2c3d-2222-4d4d-8b8b-7e7e7e7e7e7e", "department": "MAYOR",
+             "title": "Partner-city visit", "purpose": "partner_city_visit", "visibility": "normal",
+             "travellers": [{"name": "Mayor", "email": None, "role": "Mayor", "elected_official": True}],
+             "leg": _LEG_EXAMPLE},
+        ],
+        "detected_at": "2027-03-01T09:00:01Z",
+    }]})
+
+    overlap_id: str
+    place_name: str
+    country: str
+    distance_km: float
+    shared_start: date
+    shared_end: date
+    restricted: bool
+    trips: list[OverlapTripV1]
+    detected_at: datetime
+
+
+@publishes.event("travel.overlap.resolved.v1")
+class OverlapResolvedV1(BaseModel):
+    """An overlap went away: a trip changed so they no longer meet, or one was cancelled."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "overlap_id": "0b7f3d0c-1111-4c4c-9a9a-6f6f6f6f6f6f",
+        "trip_ids": ["5f551f04-a5a7-4af1-8f5f-a3c10572934c", "9a1e2c3d-2222-4d4d-8b8b-7e7e7e7e7e7e"],
+        "departments": ["ECON", "MAYOR"], "reason": "trip 9a1e2c3d… was cancelled", "restricted": False,
+        "resolved_at": "2027-03-05T12:00:00Z"}]})
+
+    overlap_id: str
+    trip_ids: list[str]
+    departments: list[str]
+    reason: str
+    restricted: bool
+    resolved_at: datetime

@@ -2,7 +2,9 @@
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
+from sqlalchemy import Column, Index, Numeric, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Relationship, SQLModel
 
@@ -11,23 +13,80 @@ class TravelTable(SQLModel, registry=registry()):
     pass
 
 
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
 class Trip(TravelTable, table=True):
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     department: str = Field(index=True, max_length=20)
     title: str = Field(max_length=200)
-    status: str = Field(default="planned", max_length=20)
+    purpose: str = Field(default="other", max_length=40)
+    status: str = Field(default="planned", index=True, max_length=20)
+    visibility: str = Field(default="normal", max_length=20)
+    estimated_cost: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2)))
+    currency: str | None = Field(default=None, max_length=3)
     created_at: datetime
+    updated_at: datetime
     legs: list["Leg"] = Relationship(
-        back_populates="trip", sa_relationship_kwargs={"order_by": "Leg.position", "lazy": "selectin"}
+        back_populates="trip",
+        sa_relationship_kwargs={"order_by": "Leg.position", "lazy": "selectin", "cascade": "all, delete-orphan"},
+    )
+    travellers: list["Traveller"] = Relationship(
+        back_populates="trip",
+        sa_relationship_kwargs={"order_by": "Traveller.position", "lazy": "selectin", "cascade": "all, delete-orphan"},
     )
 
 
 class Leg(TravelTable, table=True):
+    """One stop of a trip, in the destination's local dates, with the place its city resolved to."""
+
+    # Overlap candidates are found by date window, then by latitude band (a bounding box).
+    __table_args__ = (Index("ix_leg_dates", "start_date", "end_date"), Index("ix_leg_latitude", "latitude"))
+
     id: int | None = Field(default=None, primary_key=True)
     trip_id: str = Field(foreign_key="trip.id", index=True, max_length=36)
     position: int
-    city: str = Field(max_length=100)
+    city: str = Field(max_length=100)  # as the department wrote it
     country: str = Field(max_length=2)
-    start_date: date = Field(index=True)
+    place_id: int = Field(index=True)
+    place_name: str = Field(max_length=200)
+    latitude: float
+    longitude: float
+    timezone: str = Field(max_length=64)
+    start_date: date
     end_date: date
     trip: Trip = Relationship(back_populates="legs")
+
+
+class Traveller(TravelTable, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    trip_id: str = Field(foreign_key="trip.id", index=True, max_length=36)
+    position: int
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    role: str | None = Field(default=None, max_length=100)
+    elected_official: bool = False
+    trip: Trip = Relationship(back_populates="travellers")
+
+
+class Overlap(TravelTable, table=True):
+    """Two departments' trips at the same place and time: one row per unordered pair of trips."""
+
+    __table_args__ = (UniqueConstraint("trip_a_id", "trip_b_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    trip_a_id: str = Field(foreign_key="trip.id", index=True, max_length=36)  # the smaller id of the two
+    trip_b_id: str = Field(foreign_key="trip.id", index=True, max_length=36)
+    leg_a_id: int
+    leg_b_id: int
+    place_name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    distance_km: float
+    shared_start: date
+    shared_end: date
+    restricted: bool = False  # either trip restricted: coordinators only
+    status: str = Field(default="open", index=True, max_length=20)
+    detected_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None

@@ -1,24 +1,294 @@
 """Travel use cases, each inside one unit of work (state change + events commit together)."""
 
-from services.travel.events import LegV1, TripBookedV1
-from services.travel.models import Leg, Trip
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, text
+from sqlmodel import select
+from sqlalchemy.orm import selectinload
+
+from services.travel import domain
+from services.travel.events import (
+    LegV1,
+    OverlapDetectedV1,
+    OverlapResolvedV1,
+    OverlapTripV1,
+    TravellerV1,
+    TripBookedV1,
+    TripCancelledV1,
+    TripUpdatedV1,
+)
+from services.travel.models import Leg, Overlap, Traveller, Trip
+from services.travel.places import Gazetteer, Place, UnknownCountry, UnresolvedPlace
+from shared.auth import Principal
+from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
 
 
-async def book_trip(uow: UnitOfWork, *, department: str, title: str, legs: list[dict]) -> Trip:
-    trip = Trip(department=department, title=title, status="planned", created_at=utcnow())
-    trip.legs = [Leg(position=i, **leg) for i, leg in enumerate(legs)]
+@dataclass(frozen=True)
+class LegInput:
+    city: str
+    country: str
+    start_date: date
+    end_date: date
+    place_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TravellerInput:
+    name: str
+    email: str | None = None
+    role: str | None = None
+    elected_official: bool = False
+
+
+@dataclass(frozen=True)
+class TravelContext:
+    """What the use cases need from the running service."""
+
+    places: Gazetteer
+    radius_km: float
+
+
+# -- places -------------------------------------------------------------------------------------
+
+def resolve_legs(legs: list[LegInput], places: Gazetteer) -> list[tuple[LegInput, Place]]:
+    resolved = []
+    for i, leg in enumerate(legs):
+        resolved.append((leg, _resolve(i, leg, places)))
+    clash = domain.legs_of_one_trip_overlap([(leg.start_date, leg.end_date) for leg in legs])
+    if clash is not None:
+        raise FieldError(f"legs[{clash}]", "starts before the previous leg ends: a trip is in one place at a time")
+    return resolved
+
+
+def _resolve(i: int, leg: LegInput, places: Gazetteer) -> Place:
+    if leg.place_id is not None:
+        place = places.get(leg.place_id)
+        if place is None:
+            raise FieldError(f"legs[{i}].place_id", f"no place with id {leg.place_id}")
+        if place.country != leg.country.upper():
+            raise FieldError(f"legs[{i}].place_id", f"place {leg.place_id} ({place.name}) is in {place.country}, "
+                                                    f"not {leg.country}")
+        return place
+    try:
+        return places.resolve(leg.city, leg.country)
+    except UnknownCountry as exc:
+        raise FieldError(f"legs[{i}].country", str(exc)) from exc
+    except UnresolvedPlace as exc:
+        raise FieldError(f"legs[{i}].city", str(exc), candidates=[
+            {"place_id": p.id, "name": p.name, "country": p.country, "population": p.population,
+             "latitude": p.latitude, "longitude": p.longitude} for p in exc.candidates]) from exc
+
+
+def _leg_rows(resolved: list[tuple[LegInput, Place]]) -> list[Leg]:
+    return [Leg(position=i, city=leg.city, country=place.country, place_id=place.id, place_name=place.name,
+                latitude=place.latitude, longitude=place.longitude, timezone=place.timezone,
+                start_date=leg.start_date, end_date=leg.end_date)
+            for i, (leg, place) in enumerate(resolved)]
+
+
+def _traveller_rows(travellers: list[TravellerInput]) -> list[Traveller]:
+    return [Traveller(position=i, name=t.name, email=t.email, role=t.role, elected_official=t.elected_official)
+            for i, t in enumerate(travellers)]
+
+
+# -- trips --------------------------------------------------------------------------------------
+
+async def _serialise_trip_writes(uow: UnitOfWork) -> None:
+    """Overlap checks must see every committed trip: on PostgreSQL, trip writes take turns (a few
+    bookings a minute, so the wait is nothing); SQLite has one writer at a time already."""
+    connection = await uow.session.connection()
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('travel:trip-writes'))"))
+
+
+async def book_trip(uow: UnitOfWork, ctx: TravelContext, *, department: str, title: str, purpose: str,
+                    legs: list[LegInput], travellers: list[TravellerInput], visibility: str = "normal",
+                    status: str = "planned", estimated_cost: Decimal | None = None,
+                    currency: str | None = None) -> Trip:
+    resolved = resolve_legs(legs, ctx.places)
+    await _serialise_trip_writes(uow)
+    now = utcnow()
+    trip = Trip(department=department, title=title, purpose=purpose, status=status, visibility=visibility,
+                estimated_cost=estimated_cost, currency=currency, created_at=now, updated_at=now)
+    trip.legs = _leg_rows(resolved)
+    trip.travellers = _traveller_rows(travellers)
     uow.session.add(trip)
-    uow.publish(
-        TripBookedV1(
-            trip_id=trip.id,
-            department=department,
-            title=title,
-            status=trip.status,
-            legs=[LegV1(**leg) for leg in legs],
-            booked_at=trip.created_at,
-        ),
-        subject=f"trips/{trip.id}",
-    )
+    await uow.session.flush()
+    uow.publish(TripBookedV1(**_trip_payload(trip), booked_at=now), subject=f"trips/{trip.id}")
+    await _check_overlaps(uow, ctx, trip, now)
     await uow.commit()
     return trip
+
+
+async def load_trip(uow: UnitOfWork, trip_id: str, principal: Principal, *, for_update: bool = False) -> Trip:
+    trip = await uow.session.get(Trip, trip_id, populate_existing=for_update)
+    if trip is None or not can_see(principal, trip):
+        raise Problem(404, f"trip {trip_id} not found")
+    if for_update and not (principal.can_write and principal.may_act_for(trip.department)):
+        raise Problem(403, f"a {principal.department or principal.role} key may not change {trip.department}'s trips")
+    return trip
+
+
+def can_see(principal: Principal, trip: Trip) -> bool:
+    """A restricted trip's details are for its own department and the coordinators."""
+    return trip.visibility != "restricted" or principal.may_act_for(trip.department) or principal.role == "admin"
+
+
+async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str,
+                      changes: dict[str, Any]) -> Trip:
+    await _serialise_trip_writes(uow)
+    trip = await load_trip(uow, trip_id, principal, for_update=True)
+    if trip.status in ("cancelled", "completed"):
+        raise Problem(409, f"trip {trip_id} is {trip.status}; it can no longer change")
+    if "status" in changes and not domain.may_move(trip.status, changes["status"]):
+        raise FieldError("status", f"a {trip.status} trip cannot become {changes['status']}"
+                                   + ("; cancel it with POST …/cancel" if changes["status"] == "cancelled" else ""),
+                         status=409)
+    changed = []
+    if "legs" in changes:
+        resolved = resolve_legs(changes["legs"], ctx.places)
+        if [(l.place_id, l.start_date, l.end_date) for l in trip.legs] != \
+                [(p.id, l.start_date, l.end_date) for l, p in resolved]:
+            changed.append("legs")
+        trip.legs = _leg_rows(resolved)
+    if "travellers" in changes:
+        trip.travellers = _traveller_rows(changes["travellers"])
+        changed.append("travellers")
+    for field in ("title", "purpose", "status", "visibility", "estimated_cost", "currency"):
+        if field in changes and getattr(trip, field) != changes[field]:
+            setattr(trip, field, changes[field])
+            changed.append(field)
+    if not changed:
+        return trip
+    now = trip.updated_at = utcnow()
+    await uow.session.flush()
+    uow.publish(TripUpdatedV1(**_trip_payload(trip), changed=changed, updated_at=now), subject=f"trips/{trip.id}")
+    await _check_overlaps(uow, ctx, trip, now)
+    await uow.commit()
+    return trip
+
+
+async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str) -> Trip:
+    await _serialise_trip_writes(uow)
+    trip = await load_trip(uow, trip_id, principal, for_update=True)
+    if not domain.may_move(trip.status, "cancelled"):
+        raise Problem(409, f"trip {trip_id} is {trip.status}; it cannot be cancelled")
+    if trip.status == "cancelled":
+        return trip  # cancelling twice is asking for what is already so
+    now = trip.updated_at = utcnow()
+    trip.status = "cancelled"
+    uow.publish(TripCancelledV1(**_trip_payload(trip), cancelled_at=now), subject=f"trips/{trip.id}")
+    await _check_overlaps(uow, ctx, trip, now, reason=f"trip {trip.id} was cancelled")
+    await uow.commit()
+    return trip
+
+
+# -- overlaps -----------------------------------------------------------------------------------
+
+async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
+                          reason: str | None = None) -> None:
+    """Bring the trip's overlaps in line with how it is now: new ones detected (once), vanished
+    ones resolved, unchanged ones updated silently."""
+    session = uow.session
+    known = {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (await session.exec(
+        select(Overlap).where(or_(Overlap.trip_a_id == trip.id, Overlap.trip_b_id == trip.id)))).all()}
+    matches: dict[str, tuple[Trip, domain.LegMatch]] = {}
+    if trip.status in domain.ACTIVE:
+        for other in await _candidate_trips(session, trip, ctx.radius_km):
+            match = domain.best_match(trip.legs, other.legs, ctx.radius_km)
+            if match:
+                matches[other.id] = (other, match)
+
+    for other_id, (other, match) in matches.items():
+        overlap = known.get(other_id)
+        first, second = sorted([(trip, match.leg_a), (other, match.leg_b)], key=lambda pair: pair[0].id)
+        fields = dict(trip_a_id=first[0].id, trip_b_id=second[0].id, leg_a_id=first[1].id, leg_b_id=second[1].id,
+                      place_name=match.leg_b.place_name, country=match.leg_b.country,
+                      distance_km=match.distance_km, shared_start=match.shared_start, shared_end=match.shared_end,
+                      restricted="restricted" in (trip.visibility, other.visibility), updated_at=now)
+        if overlap is None:
+            overlap = Overlap(**fields, detected_at=now)
+            session.add(overlap)
+        elif overlap.status == "resolved":
+            overlap.sqlmodel_update({**fields, "status": "open", "detected_at": now, "resolved_at": None})
+        else:
+            overlap.sqlmodel_update(fields)  # still overlapping: no new alert
+            continue
+        await session.flush()
+        uow.publish(_detected(overlap, first, second), subject=f"overlaps/{overlap.id}")
+
+    for other_id, overlap in known.items():
+        if other_id in matches or overlap.status == "resolved":
+            continue
+        overlap.status, overlap.resolved_at, overlap.updated_at = "resolved", now, now
+        other = await session.get(Trip, other_id)
+        uow.publish(OverlapResolvedV1(
+            overlap_id=overlap.id, trip_ids=[overlap.trip_a_id, overlap.trip_b_id],
+            departments=sorted({trip.department, other.department}), restricted=overlap.restricted,
+            reason=reason or f"trip {trip.id} changed and no longer meets trip {other_id}", resolved_at=now,
+        ), subject=f"overlaps/{overlap.id}")
+
+
+async def _candidate_trips(session, trip: Trip, radius_km: float) -> list[Trip]:
+    """Other departments' active trips with a leg in the date window and the bounding box of one of
+    this trip's legs (indexed), loaded with their legs for the exact check."""
+    ids: set[str] = set()
+    for leg in trip.legs:
+        lat0, lat1, lon0, lon1 = domain.bounding_box(leg.latitude, leg.longitude, radius_km)
+        rows = await session.exec(
+            select(Leg.trip_id).join(Trip, Trip.id == Leg.trip_id).where(
+                Trip.department != trip.department, Trip.status.in_(domain.ACTIVE), Trip.id != trip.id,
+                Leg.start_date <= leg.end_date, Leg.end_date >= leg.start_date,
+                Leg.latitude.between(lat0, lat1), Leg.longitude.between(lon0, lon1)))
+        ids.update(rows.all())
+    if not ids:
+        return []
+    result = await session.exec(select(Trip).where(Trip.id.in_(ids)).options(selectinload(Trip.legs)))
+    return list(result.all())
+
+
+def _detected(overlap: Overlap, first: tuple[Trip, Leg], second: tuple[Trip, Leg]) -> OverlapDetectedV1:
+    return OverlapDetectedV1(
+        overlap_id=overlap.id, place_name=overlap.place_name, country=overlap.country,
+        distance_km=overlap.distance_km, shared_start=overlap.shared_start, shared_end=overlap.shared_end,
+        restricted=overlap.restricted, detected_at=overlap.detected_at,
+        trips=[OverlapTripV1(trip_id=t.id, department=t.department, title=t.title, purpose=t.purpose,
+                             visibility=t.visibility, travellers=[_traveller(x) for x in t.travellers],
+                             leg=_leg(leg)) for t, leg in (first, second)],
+    )
+
+
+async def set_overlap_status(uow: UnitOfWork, overlap_id: str, status: str) -> Overlap:
+    overlap = await uow.session.get(Overlap, overlap_id)
+    if overlap is None:
+        raise Problem(404, f"overlap {overlap_id} not found")
+    if overlap.status == "resolved":
+        raise Problem(409, f"overlap {overlap_id} is resolved: the trips no longer meet")
+    overlap.status, overlap.updated_at = status, utcnow()
+    await uow.commit()
+    return overlap
+
+
+# -- payloads -----------------------------------------------------------------------------------
+
+def _leg(leg: Leg) -> LegV1:
+    return LegV1(city=leg.city, country=leg.country, start_date=leg.start_date, end_date=leg.end_date,
+                 place_id=leg.place_id, place_name=leg.place_name, latitude=leg.latitude,
+                 longitude=leg.longitude, timezone=leg.timezone)
+
+
+def _traveller(t: Traveller) -> TravellerV1:
+    return TravellerV1(name=t.name, email=t.email, role=t.role, elected_official=t.elected_official)
+
+
+def _trip_payload(trip: Trip) -> dict[str, Any]:
+    return dict(trip_id=trip.id, department=trip.department, title=trip.title, purpose=trip.purpose,
+                status=trip.status, visibility=trip.visibility, estimated_cost=trip.estimated_cost,
+                currency=trip.currency, travellers=[_traveller(t) for t in trip.travellers],
+                legs=[_leg(leg) for leg in trip.legs])

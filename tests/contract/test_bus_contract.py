@@ -210,6 +210,7 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
     """travel books a trip → travel.trip.booked.v1 → notifications writes the coordinators' feed item."""
     from oia.catalog import spec_of
     from services.travel import service as travel_service
+    from services.travel.places import Gazetteer
     from shared.migrations import upgrade
     from sqlmodel import select
 
@@ -221,10 +222,11 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
     await notifications.start_consuming()
     travel.start_relay()
 
+    ctx = travel_service.TravelContext(places=Gazetteer(), radius_km=50)
     async with travel.uow() as uow:
         trip = await travel_service.book_trip(
-            uow, department="ECON", title="Trade fair delegation",
-            legs=[{"city": "Chongqing", "country": "CN", "start_date": date(2027, 5, 12), "end_date": date(2027, 5, 15)}],
+            uow, ctx, department="ECON", title="Trade fair delegation", purpose="trade_fair", travellers=[],
+            legs=[travel_service.LegInput("Chongqing", "CN", date(2027, 5, 12), date(2027, 5, 15))],
         )
 
     from services.notifications.models import FeedItem

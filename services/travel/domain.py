@@ -1,0 +1,80 @@
+"""Travel's rules, free of I/O: what a trip may become, and when two trips overlap."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterable, Protocol
+
+from services.travel.places import EARTH_RADIUS_KM, haversine_km
+
+PURPOSES = ("partner_city_visit", "trade_fair", "network_meeting", "eu_project_meeting", "conference",
+            "anniversary", "other")
+VISIBILITIES = ("normal", "restricted")
+ACTIVE = ("planned", "booked")
+# planned → booked → completed; planned or booked → cancelled. Cancelled and completed are final.
+TRANSITIONS = {"planned": {"planned", "booked", "cancelled", "completed"},
+               "booked": {"booked", "cancelled", "completed"},
+               "completed": {"completed"},
+               "cancelled": {"cancelled"}}
+STATUSES = tuple(TRANSITIONS)
+OVERLAP_STATUSES = ("open", "acknowledged", "coordinated", "not_related")
+
+
+class LegLike(Protocol):
+    id: int | None
+    latitude: float
+    longitude: float
+    start_date: date
+    end_date: date
+
+
+@dataclass(frozen=True)
+class LegMatch:
+    """Why two trips overlap: the closest pair of legs that share dates, and what they share."""
+
+    leg_a: LegLike
+    leg_b: LegLike
+    distance_km: float
+    shared_start: date
+    shared_end: date
+
+
+def may_move(current: str, new: str) -> bool:
+    return new in TRANSITIONS.get(current, set())
+
+
+def legs_conflict(a: LegLike, b: LegLike, radius_km: float) -> LegMatch | None:
+    """Dates intersect (inclusive, local dates) and the places are within `radius_km`."""
+    start, end = max(a.start_date, b.start_date), min(a.end_date, b.end_date)
+    if start > end:
+        return None
+    distance = haversine_km(a.latitude, a.longitude, b.latitude, b.longitude)
+    if distance > radius_km:
+        return None
+    return LegMatch(a, b, round(distance, 1), start, end)
+
+
+def best_match(legs_a: Iterable[LegLike], legs_b: Iterable[LegLike], radius_km: float) -> LegMatch | None:
+    """The closest conflicting pair (then the earliest), or None if the trips do not overlap."""
+    matches = [m for a in legs_a for b in legs_b if (m := legs_conflict(a, b, radius_km))]
+    return min(matches, key=lambda m: (m.distance_km, m.shared_start), default=None)
+
+
+def bounding_box(latitude: float, longitude: float, radius_km: float) -> tuple[float, float, float, float]:
+    """(min lat, max lat, min lon, max lon) around a point: a cheap index filter before the exact distance."""
+    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
+    cos_lat = math.cos(math.radians(latitude))
+    dlon = 180.0 if cos_lat < 1e-6 else min(180.0, math.degrees(radius_km / (EARTH_RADIUS_KM * cos_lat)))
+    return latitude - dlat, latitude + dlat, longitude - dlon, longitude + dlon
+
+
+def legs_of_one_trip_overlap(legs: list[tuple[date, date]]) -> int | None:
+    """Index of the first leg that starts before the previous one ends (a traveller is in one place a day,
+    travel days aside: a leg may start on the day the previous one ends)."""
+    ordered = sorted(range(len(legs)), key=lambda i: legs[i][0])
+    for prev, cur in zip(ordered, ordered[1:]):
+        if legs[cur][0] < legs[prev][1]:
+            return cur
+    return None

