@@ -146,10 +146,10 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
     trip = await load_trip(uow, trip_id, principal, for_update=True)
     if trip.status in ("cancelled", "completed"):
         raise Problem(409, f"trip {trip_id} is {trip.status}; it can no longer change")
+    if changes.get("status") == "cancelled":
+        raise FieldError("status", f"cancel a trip with POST /travel/trips/{trip_id}/cancel")
     if "status" in changes and not domain.may_move(trip.status, changes["status"]):
-        raise FieldError("status", f"a {trip.status} trip cannot become {changes['status']}"
-                                   + ("; cancel it with POST …/cancel" if changes["status"] == "cancelled" else ""),
-                         status=409)
+        raise FieldError("status", f"a {trip.status} trip cannot become {changes['status']}", status=409)
     changed = []
     if "legs" in changes:
         resolved = resolve_legs(changes["legs"], ctx.places)

@@ -4,37 +4,13 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from oia.catalog import SERVICES
-from oia.embedded import EmbeddedHost, prepare
 from services.travel.models import Trip
 from shared.testing import eventually
-
-
-@pytest.fixture
-async def host(tmp_path, monkeypatch):
-    monkeypatch.setenv("OIA_API_KEYS", "env-admin-key:admin,env-env-key:department:ENV")
-    keys = await prepare(tmp_path)
-    embedded = EmbeddedHost(tmp_path)
-    await embedded.start()
-    embedded.keys = {(k["role"], k["department"]): k["key"] for k in keys}
-    try:
-        yield embedded
-    finally:
-        await embedded.stop()
-
-
-@pytest.fixture
-async def client(host):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://oia") as c:
-        yield c
-
-
-def auth(host, role, department=None) -> dict:
-    return {"Authorization": f"Bearer {host.keys[(role, department)]}"}
+from tests.support.embedded import auth
 
 
 TRIP = {"title": "Trade fair", "legs": [{"city": "Chongqing", "country": "CN",
