@@ -11,7 +11,7 @@ import pytest
 
 from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, require_rabbitmq, unique_name
 from tests.conftest import delete_amqp_objects
-from tests.e2e.conftest import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
