@@ -51,6 +51,8 @@ class LegIn(BaseModel):
     def _dates_in_order(self) -> "LegIn":
         if self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
+        if (self.end_date - self.start_date).days > domain.MAX_LEG_DAYS:
+            raise ValueError(f"a leg lasts at most {domain.MAX_LEG_DAYS} days")
         return self
 
 

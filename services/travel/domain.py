@@ -20,6 +20,12 @@ TRANSITIONS = {"planned": {"planned", "booked", "cancelled", "completed"},
                "cancelled": {"cancelled"}}
 STATUSES = tuple(TRANSITIONS)
 OVERLAP_STATUSES = ("open", "acknowledged", "coordinated", "not_related")
+# A leg longer than this is not a trip (a posting abroad is another matter); the bound lets the
+# overlap search look at a fixed window of start dates however long the history grows.
+MAX_LEG_DAYS = 366
+# Legs are filed in cells of CELL_DEGREES × CELL_DEGREES; a search reads the cells around a point.
+CELL_DEGREES = 1.0
+_CELLS_PER_ROW = int(360 / CELL_DEGREES) + 1
 
 
 class LegLike(Protocol):
@@ -68,6 +74,27 @@ def bounding_box(latitude: float, longitude: float, radius_km: float) -> tuple[f
     cos_lat = math.cos(math.radians(latitude))
     dlon = 180.0 if cos_lat < 1e-6 else min(180.0, math.degrees(radius_km / (EARTH_RADIUS_KM * cos_lat)))
     return latitude - dlat, latitude + dlat, longitude - dlon, longitude + dlon
+
+
+def cell_of(latitude: float, longitude: float) -> int:
+    row = int(math.floor((latitude + 90.0) / CELL_DEGREES))
+    column = int(math.floor((longitude + 180.0) / CELL_DEGREES)) % (_CELLS_PER_ROW - 1)
+    return row * _CELLS_PER_ROW + column
+
+
+def cells_around(latitude: float, longitude: float, radius_km: float) -> list[int]:
+    """Every cell that the circle of `radius_km` around the point touches (across the date line too)."""
+    lat0, lat1, lon0, lon1 = bounding_box(latitude, longitude, radius_km)
+    rows = range(int(math.floor((max(lat0, -90.0) + 90.0) / CELL_DEGREES)),
+                 int(math.floor((min(lat1, 90.0) + 90.0) / CELL_DEGREES)) + 1)
+    columns_per_row = _CELLS_PER_ROW - 1
+    if lon1 - lon0 >= 360.0:
+        columns = range(columns_per_row)
+    else:
+        first = int(math.floor((lon0 + 180.0) / CELL_DEGREES))
+        last = int(math.floor((lon1 + 180.0) / CELL_DEGREES))
+        columns = [c % columns_per_row for c in range(first, last + 1)]
+    return sorted({row * _CELLS_PER_ROW + column for row in rows for column in columns})
 
 
 def legs_of_one_trip_overlap(legs: list[tuple[date, date]]) -> int | None:

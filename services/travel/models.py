@@ -41,8 +41,8 @@ class Trip(TravelTable, table=True):
 class Leg(TravelTable, table=True):
     """One stop of a trip, in the destination's local dates, with the place its city resolved to."""
 
-    # Overlap candidates are found by date window, then by latitude band (a bounding box).
-    __table_args__ = (Index("ix_leg_dates", "start_date", "end_date"), Index("ix_leg_latitude", "latitude"))
+    # Overlap candidates: the cells around a place, legs starting in a bounded window of dates.
+    __table_args__ = (Index("ix_leg_cell_start", "cell", "start_date"),)
 
     id: int | None = Field(default=None, primary_key=True)
     trip_id: str = Field(foreign_key="trip.id", index=True, max_length=36)
@@ -54,6 +54,7 @@ class Leg(TravelTable, table=True):
     latitude: float
     longitude: float
     timezone: str = Field(max_length=64)
+    cell: int  # domain.cell_of(latitude, longitude)
     start_date: date
     end_date: date
     trip: Trip = Relationship(back_populates="legs")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -88,7 +88,8 @@ def _resolve(i: int, leg: LegInput, places: Gazetteer) -> Place:
 def _leg_rows(resolved: list[tuple[LegInput, Place]]) -> list[Leg]:
     return [Leg(position=i, city=leg.city, country=place.country, place_id=place.id, place_name=place.name,
                 latitude=place.latitude, longitude=place.longitude, timezone=place.timezone,
-                start_date=leg.start_date, end_date=leg.end_date)
+                cell=domain.cell_of(place.latitude, place.longitude), start_date=leg.start_date,
+                end_date=leg.end_date)
             for i, (leg, place) in enumerate(resolved)]
 
 
@@ -100,8 +101,9 @@ def _traveller_rows(travellers: list[TravellerInput]) -> list[Traveller]:
 # -- trips --------------------------------------------------------------------------------------
 
 async def _serialise_trip_writes(uow: UnitOfWork) -> None:
-    """Overlap checks must see every committed trip: on PostgreSQL, trip writes take turns (a few
-    bookings a minute, so the wait is nothing); SQLite has one writer at a time already."""
+    """Two bookings checked at once would not see each other: on PostgreSQL overlap checks take
+    turns until their transaction ends (a lock held for a few milliseconds); SQLite has one writer
+    at a time already."""
     connection = await uow.session.connection()
     if connection.dialect.name == "postgresql":
         await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('travel:trip-writes'))"))
@@ -112,7 +114,6 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, *, department: str, tit
                     status: str = "planned", estimated_cost: Decimal | None = None,
                     currency: str | None = None) -> Trip:
     resolved = resolve_legs(legs, ctx.places)
-    await _serialise_trip_writes(uow)
     now = utcnow()
     trip = Trip(department=department, title=title, purpose=purpose, status=status, visibility=visibility,
                 estimated_cost=estimated_cost, currency=currency, created_at=now, updated_at=now)
@@ -142,7 +143,6 @@ def can_see(principal: Principal, trip: Trip) -> bool:
 
 async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str,
                       changes: dict[str, Any]) -> Trip:
-    await _serialise_trip_writes(uow)
     trip = await load_trip(uow, trip_id, principal, for_update=True)
     if trip.status in ("cancelled", "completed"):
         raise Problem(409, f"trip {trip_id} is {trip.status}; it can no longer change")
@@ -175,7 +175,6 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
 
 
 async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str) -> Trip:
-    await _serialise_trip_writes(uow)
     trip = await load_trip(uow, trip_id, principal, for_update=True)
     if not domain.may_move(trip.status, "cancelled"):
         raise Problem(409, f"trip {trip_id} is {trip.status}; it cannot be cancelled")
@@ -195,6 +194,7 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
                           reason: str | None = None) -> None:
     """Bring the trip's overlaps in line with how it is now: new ones detected (once), vanished
     ones resolved, unchanged ones updated silently."""
+    await _serialise_trip_writes(uow)
     session = uow.session
     known = {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (await session.exec(
         select(Overlap).where(or_(Overlap.trip_a_id == trip.id, Overlap.trip_b_id == trip.id)))).all()}
@@ -236,16 +236,17 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
 
 
 async def _candidate_trips(session, trip: Trip, radius_km: float) -> list[Trip]:
-    """Other departments' active trips with a leg in the date window and the bounding box of one of
-    this trip's legs (indexed), loaded with their legs for the exact check."""
+    """Other departments' active trips with a leg near one of this trip's legs on shared dates,
+    loaded with their legs for the exact check. The index (cell, start_date) reads only the cells
+    around the place and a bounded window of start dates, so the cost does not grow with history."""
     ids: set[str] = set()
     for leg in trip.legs:
-        lat0, lat1, lon0, lon1 = domain.bounding_box(leg.latitude, leg.longitude, radius_km)
         rows = await session.exec(
             select(Leg.trip_id).join(Trip, Trip.id == Leg.trip_id).where(
-                Trip.department != trip.department, Trip.status.in_(domain.ACTIVE), Trip.id != trip.id,
-                Leg.start_date <= leg.end_date, Leg.end_date >= leg.start_date,
-                Leg.latitude.between(lat0, lat1), Leg.longitude.between(lon0, lon1)))
+                Leg.cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
+                Leg.start_date.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
+                Leg.end_date >= leg.start_date,
+                Trip.department != trip.department, Trip.status.in_(domain.ACTIVE), Trip.id != trip.id))
         ids.update(rows.all())
     if not ids:
         return []

@@ -175,3 +175,25 @@ def test_legs_of_one_trip_may_touch_but_not_overlap():
     d = date.fromisoformat
     assert legs_of_one_trip_overlap([(d("2027-05-01"), d("2027-05-03")), (d("2027-05-03"), d("2027-05-05"))]) is None
     assert legs_of_one_trip_overlap([(d("2027-05-01"), d("2027-05-04")), (d("2027-05-03"), d("2027-05-05"))]) == 1
+
+
+def test_the_cells_around_a_point_hold_every_point_within_the_radius():
+    import math
+    import random
+
+    from services.travel.domain import cell_of, cells_around
+    from services.travel.places import haversine_km
+
+    rng = random.Random(3)
+    for _ in range(300):
+        lat, lon = rng.uniform(-85, 85), rng.uniform(-180, 180)
+        if rng.random() < 0.2:
+            lon = rng.choice([-179.95, 179.95])  # the date line
+        cells = set(cells_around(lat, lon, 50))
+        for _ in range(20):
+            bearing, distance = rng.uniform(0, 2 * math.pi), rng.uniform(0, 49.9)
+            dlat = math.degrees(distance / 6371.0088 * math.cos(bearing))
+            dlon = math.degrees(distance / 6371.0088 * math.sin(bearing) / math.cos(math.radians(lat)))
+            other_lat, other_lon = lat + dlat, (lon + dlon + 540) % 360 - 180
+            if haversine_km(lat, lon, other_lat, other_lon) <= 50:
+                assert cell_of(other_lat, other_lon) in cells, (lat, lon, other_lat, other_lon)

@@ -49,14 +49,14 @@ def upgrade() -> None:
     sa.Column('latitude', sa.Float(), nullable=False),
     sa.Column('longitude', sa.Float(), nullable=False),
     sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('cell', sa.Integer(), nullable=False),
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('end_date', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['trip_id'], ['trip.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('leg', schema=None) as batch_op:
-        batch_op.create_index('ix_leg_dates', ['start_date', 'end_date'], unique=False)
-        batch_op.create_index('ix_leg_latitude', ['latitude'], unique=False)
+        batch_op.create_index('ix_leg_cell_start', ['cell', 'start_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_leg_place_id'), ['place_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leg_trip_id'), ['trip_id'], unique=False)
 
@@ -117,8 +117,7 @@ def downgrade() -> None:
     with op.batch_alter_table('leg', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leg_trip_id'))
         batch_op.drop_index(batch_op.f('ix_leg_place_id'))
-        batch_op.drop_index('ix_leg_latitude')
-        batch_op.drop_index('ix_leg_dates')
+        batch_op.drop_index('ix_leg_cell_start')
 
     op.drop_table('leg')
     with op.batch_alter_table('trip', schema=None) as batch_op:
