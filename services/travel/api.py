@@ -8,11 +8,11 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, EmailStr, Field, model_validator
+from pydantic import BaseModel, EmailStr, Field, ValidationInfo, field_validator
 from sqlmodel import or_, select
 
 from services.travel import domain, service
-from services.travel.models import Leg, Overlap, Trip
+from services.travel.models import Crossing, Delegation, Leg, Overlap, Trip
 from services.travel.places import Gazetteer
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
@@ -40,6 +40,15 @@ def travel_context(runtime: RuntimeDep) -> service.TravelContext:
 ContextDep = Annotated[service.TravelContext, Depends(travel_context)]
 
 
+def _check_span(start: date | None, end: date, start_name: str) -> date:
+    """The end of a stay: not before its start, and no longer than domain.MAX_LEG_DAYS."""
+    if start is not None and end < start:
+        raise ValueError(f"is before {start_name}")
+    if start is not None and (end - start).days > domain.MAX_LEG_DAYS:
+        raise ValueError(f"is more than {domain.MAX_LEG_DAYS} days after {start_name}")
+    return end
+
+
 class LegIn(BaseModel):
     city: str = Field(min_length=1, max_length=100, description="any common form: Köln, Cologne, Koeln")
     country: str = Field(min_length=2, max_length=60, description="ISO 3166 code (DE) or English name")
@@ -47,13 +56,10 @@ class LegIn(BaseModel):
     end_date: date
     place_id: int | None = Field(None, description="GeoNames id, to pick one of several candidates")
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> "LegIn":
-        if self.end_date < self.start_date:
-            raise ValueError("end_date is before start_date")
-        if (self.end_date - self.start_date).days > domain.MAX_LEG_DAYS:
-            raise ValueError(f"a leg lasts at most {domain.MAX_LEG_DAYS} days")
-        return self
+    @field_validator("end_date")
+    @classmethod
+    def _after_start(cls, end: date, info: ValidationInfo) -> date:
+        return _check_span(info.data.get("start_date"), end, "start_date")
 
 
 class TravellerIn(BaseModel):
@@ -288,3 +294,113 @@ async def mark_overlap(overlap_id: str, body: OverlapStatusIn, runtime: RuntimeD
                        _: Principal = require_role("coordinator")) -> OverlapOut:
     async with runtime.uow() as uow:
         return _overlap_out(await service.set_overlap_status(uow, overlap_id, body.status))
+
+
+# -- delegations ------------------------------------------------------------------------------------
+
+class DelegationIn(BaseModel):
+    origin_city: str = Field(min_length=1, max_length=100)
+    origin_country: str = Field(min_length=2, max_length=60)
+    origin_place_id: int | None = None
+    host_department: str | None = Field(None, pattern=DEPARTMENT.pattern,
+                                        description="coordinators may announce for any department")
+    organisation: str | None = Field(None, max_length=200)
+    visitors: int = Field(ge=1, le=10_000)
+    arrival: date
+    departure: date
+    official_guest: bool = Field(False, description="a guest of the city (partner-city delegations are)")
+
+    @field_validator("departure")
+    @classmethod
+    def _after_arrival(cls, departure: date, info: ValidationInfo) -> date:
+        return _check_span(info.data.get("arrival"), departure, "arrival")
+
+
+class DelegationOut(BaseModel):
+    id: str
+    host_department: str
+    origin_city: str
+    origin_country: str
+    origin_place_id: int
+    origin_place_name: str
+    organisation: str | None
+    visitors: int
+    arrival: date
+    departure: date
+    official_guest: bool
+    status: str
+    created_at: datetime
+
+
+class CrossingOut(BaseModel):
+    id: str
+    trip_id: str
+    delegation_id: str
+    place_name: str
+    shared_start: date
+    shared_end: date
+    status: str
+    detected_at: datetime
+
+
+def _delegation_out(d) -> DelegationOut:
+    return DelegationOut.model_validate(d, from_attributes=True)
+
+
+@router.post("/delegations", status_code=201, response_model=DelegationOut, tags=["delegations"],
+             summary="Announce a visiting delegation")
+async def announce_delegation(body: DelegationIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+                              ctx: ContextDep) -> DelegationOut:
+    _writer(principal)
+    host = body.host_department or principal.department
+    if host is None:
+        raise FieldError("host_department", "required when the key has no department")
+    if not principal.may_act_for(host):
+        raise Problem(403, f"a {principal.department} key may not announce delegations for {host}")
+    origin = service.LegInput(body.origin_city, body.origin_country, body.arrival, body.departure,
+                              body.origin_place_id)
+    async with runtime.uow() as uow:
+        delegation = await service.announce_delegation(uow, ctx, service.DelegationInput(
+            host_department=host, origin=origin, organisation=body.organisation, visitors=body.visitors,
+            official_guest=body.official_guest))
+        return _delegation_out(delegation)
+
+
+@router.get("/delegations", response_model=list[DelegationOut], tags=["delegations"], summary="Delegations, filtered")
+async def list_delegations(
+    principal: CurrentPrincipal, runtime: RuntimeDep,
+    department: Annotated[str | None, Query(pattern=DEPARTMENT.pattern)] = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="origin country")] = None,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DelegationOut]:
+    query = select(Delegation).order_by(Delegation.arrival.desc()).limit(limit)
+    if department:
+        query = query.where(Delegation.host_department == department)
+    if country:
+        query = query.where(Delegation.origin_country == country)
+    if start:
+        query = query.where(Delegation.departure >= start)
+    if end:
+        query = query.where(Delegation.arrival <= end)
+    async with runtime.uow() as uow:
+        return [_delegation_out(d) for d in (await uow.session.exec(query)).all()]
+
+
+@router.get("/delegations/{delegation_id}", response_model=DelegationOut, tags=["delegations"])
+async def get_delegation(delegation_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> DelegationOut:
+    async with runtime.uow() as uow:
+        return _delegation_out(await service.load_delegation(uow, delegation_id))
+
+
+@router.get("/crossings", response_model=list[CrossingOut], tags=["delegations"],
+            summary="Our trips to a city while a delegation from there visits us")
+async def list_crossings(principal: CurrentPrincipal, runtime: RuntimeDep,
+                         status: Literal["open", "resolved"] | None = None,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[CrossingOut]:
+    query = select(Crossing).order_by(Crossing.detected_at.desc()).limit(limit)
+    if status:
+        query = query.where(Crossing.status == status)
+    async with runtime.uow() as uow:
+        return [CrossingOut.model_validate(c, from_attributes=True) for c in (await uow.session.exec(query)).all()]

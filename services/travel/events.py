@@ -143,3 +143,57 @@ class OverlapResolvedV1(BaseModel):
     reason: str
     restricted: bool
     resolved_at: datetime
+
+
+class DelegationV1(BaseModel):
+    delegation_id: str
+    host_department: str
+    origin_city: str
+    origin_country: str
+    origin_place_id: int
+    origin_place_name: str
+    origin_latitude: float
+    origin_longitude: float
+    organisation: str | None
+    visitors: int
+    arrival: date
+    departure: date
+    official_guest: bool
+
+
+_DELEGATION_EXAMPLE = {
+    "delegation_id": "c1d2e3f4-3333-4e4e-9c9c-8f8f8f8f8f8f", "host_department": "MAYOR", "origin_city": "Kattowitz",
+    "origin_country": "PL", "origin_place_id": 3096472, "origin_place_name": "Katowice", "origin_latitude": 50.25841,
+    "origin_longitude": 19.02754, "organisation": "City of Katowice", "visitors": 12, "arrival": "2027-06-02",
+    "departure": "2027-06-05", "official_guest": True}
+
+
+@publishes.event("travel.delegation.announced.v1")
+class DelegationAnnouncedV1(DelegationV1):
+    """A department announced a visiting delegation."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_DELEGATION_EXAMPLE, "announced_at": "2027-04-01T08:00:00Z"}]})
+    announced_at: datetime
+
+
+@publishes.event("travel.crossing.detected.v1")
+class CrossingDetectedV1(BaseModel):
+    """One of our trips is in city X while a delegation from X visits us."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "crossing_id": "d4e5f6a7-4444-4f4f-8d8d-9a9a9a9a9a9a", "place_name": "Katowice",
+        "shared_start": "2027-06-03", "shared_end": "2027-06-04",
+        "trip": {**{k: v for k, v in _TRIP_EXAMPLE.items() if k in OverlapTripV1.model_fields}, "leg": {
+            **_LEG_EXAMPLE, "city": "Katowice", "country": "PL", "place_id": 3096472, "place_name": "Katowice",
+            "latitude": 50.25841, "longitude": 19.02754, "timezone": "Europe/Warsaw",
+            "start_date": "2027-06-03", "end_date": "2027-06-06"}},
+        "delegation": _DELEGATION_EXAMPLE, "detected_at": "2027-04-01T08:00:01Z"}]})
+
+    crossing_id: str
+    place_name: str
+    shared_start: date
+    shared_end: date
+    trip: OverlapTripV1
+    delegation: DelegationV1
+    detected_at: datetime

@@ -91,3 +91,44 @@ class Overlap(TravelTable, table=True):
     detected_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
+
+
+class Delegation(TravelTable, table=True):
+    """A delegation visiting us, announced by the department hosting it."""
+
+    __table_args__ = (Index("ix_delegation_cell_arrival", "origin_cell", "arrival"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    host_department: str = Field(index=True, max_length=20)
+    origin_city: str = Field(max_length=100)  # as the department wrote it
+    origin_country: str = Field(max_length=2)
+    origin_place_id: int
+    origin_place_name: str = Field(max_length=200)
+    origin_latitude: float
+    origin_longitude: float
+    origin_cell: int
+    organisation: str | None = Field(default=None, max_length=200)
+    visitors: int
+    arrival: date
+    departure: date
+    official_guest: bool = False  # a guest of the city (partner-city delegations are)
+    status: str = Field(default="announced", max_length=20)
+    created_at: datetime
+    updated_at: datetime
+
+
+class Crossing(TravelTable, table=True):
+    """Our trip to a place while a delegation from that place visits us: nobody is home to host."""
+
+    __table_args__ = (UniqueConstraint("trip_id", "delegation_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    trip_id: str = Field(foreign_key="trip.id", index=True, max_length=36)
+    delegation_id: str = Field(foreign_key="delegation.id", index=True, max_length=36)
+    leg_id: int
+    place_name: str = Field(max_length=200)
+    shared_start: date
+    shared_end: date
+    status: str = Field(default="open", max_length=20)  # open, resolved
+    detected_at: datetime
+    resolved_at: datetime | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import or_, text
 from sqlmodel import select
@@ -13,6 +13,9 @@ from sqlalchemy.orm import selectinload
 
 from services.travel import domain
 from services.travel.events import (
+    CrossingDetectedV1,
+    DelegationAnnouncedV1,
+    DelegationV1,
     LegV1,
     OverlapDetectedV1,
     OverlapResolvedV1,
@@ -22,8 +25,8 @@ from services.travel.events import (
     TripCancelledV1,
     TripUpdatedV1,
 )
-from services.travel.models import Leg, Overlap, Traveller, Trip
-from services.travel.places import Gazetteer, Place, UnknownCountry, UnresolvedPlace
+from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip
+from services.travel.places import Gazetteer, Place, UnknownCountry, UnresolvedPlace, haversine_km
 from shared.auth import Principal
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -56,31 +59,37 @@ class TravelContext:
 
 # -- places -------------------------------------------------------------------------------------
 
-def resolve_legs(legs: list[LegInput], places: Gazetteer) -> list[tuple[LegInput, Place]]:
+def _leg_field(i: int, name: str) -> str:
+    return f"legs[{i}].{name}"
+
+
+def resolve_legs(legs: list[LegInput], places: Gazetteer,
+                 field: Callable[[int, str], str] = _leg_field) -> list[tuple[LegInput, Place]]:
+    """Each leg's place; `field` names a leg's field in the caller's body for error messages."""
     resolved = []
     for i, leg in enumerate(legs):
-        resolved.append((leg, _resolve(i, leg, places)))
+        resolved.append((leg, _resolve(leg, places, lambda name, i=i: field(i, name))))
     clash = domain.legs_of_one_trip_overlap([(leg.start_date, leg.end_date) for leg in legs])
     if clash is not None:
         raise FieldError(f"legs[{clash}]", "starts before the previous leg ends: a trip is in one place at a time")
     return resolved
 
 
-def _resolve(i: int, leg: LegInput, places: Gazetteer) -> Place:
+def _resolve(leg: LegInput, places: Gazetteer, field: Callable[[str], str]) -> Place:
     if leg.place_id is not None:
         place = places.get(leg.place_id)
         if place is None:
-            raise FieldError(f"legs[{i}].place_id", f"no place with id {leg.place_id}")
+            raise FieldError(field("place_id"), f"no place with id {leg.place_id}")
         if place.country != leg.country.upper():
-            raise FieldError(f"legs[{i}].place_id", f"place {leg.place_id} ({place.name}) is in {place.country}, "
-                                                    f"not {leg.country}")
+            raise FieldError(field("place_id"), f"place {leg.place_id} ({place.name}) is in {place.country}, "
+                                                f"not {leg.country}")
         return place
     try:
         return places.resolve(leg.city, leg.country)
     except UnknownCountry as exc:
-        raise FieldError(f"legs[{i}].country", str(exc)) from exc
+        raise FieldError(field("country"), str(exc)) from exc
     except UnresolvedPlace as exc:
-        raise FieldError(f"legs[{i}].city", str(exc), candidates=[
+        raise FieldError(field("city"), str(exc), candidates=[
             {"place_id": p.id, "name": p.name, "country": p.country, "population": p.population,
              "latitude": p.latitude, "longitude": p.longitude} for p in exc.candidates]) from exc
 
@@ -122,7 +131,7 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, *, department: str, tit
     uow.session.add(trip)
     await uow.session.flush()
     uow.publish(TripBookedV1(**_trip_payload(trip), booked_at=now), subject=f"trips/{trip.id}")
-    await _check_overlaps(uow, ctx, trip, now)
+    await _recheck(uow, ctx, trip, now)
     await uow.commit()
     return trip
 
@@ -169,7 +178,7 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
     now = trip.updated_at = utcnow()
     await uow.session.flush()
     uow.publish(TripUpdatedV1(**_trip_payload(trip), changed=changed, updated_at=now), subject=f"trips/{trip.id}")
-    await _check_overlaps(uow, ctx, trip, now)
+    await _recheck(uow, ctx, trip, now)
     await uow.commit()
     return trip
 
@@ -183,18 +192,143 @@ async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
     now = trip.updated_at = utcnow()
     trip.status = "cancelled"
     uow.publish(TripCancelledV1(**_trip_payload(trip), cancelled_at=now), subject=f"trips/{trip.id}")
-    await _check_overlaps(uow, ctx, trip, now, reason=f"trip {trip.id} was cancelled")
+    await _recheck(uow, ctx, trip, now, reason=f"trip {trip.id} was cancelled")
     await uow.commit()
     return trip
 
 
+# -- delegations and crossings -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DelegationInput:
+    host_department: str
+    origin: LegInput  # the origin city; its dates are the arrival and departure
+    organisation: str | None
+    visitors: int
+    official_guest: bool
+
+
+async def announce_delegation(uow: UnitOfWork, ctx: TravelContext, data: DelegationInput) -> Delegation:
+    [(origin, place)] = resolve_legs([data.origin], ctx.places, field=lambda _, name: f"origin_{name}")
+    now = utcnow()
+    delegation = Delegation(
+        host_department=data.host_department, origin_city=origin.city, origin_country=place.country,
+        origin_place_id=place.id, origin_place_name=place.name, origin_latitude=place.latitude,
+        origin_longitude=place.longitude, origin_cell=domain.cell_of(place.latitude, place.longitude),
+        organisation=data.organisation, visitors=data.visitors, arrival=origin.start_date,
+        departure=origin.end_date, official_guest=data.official_guest, created_at=now, updated_at=now)
+    uow.session.add(delegation)
+    await uow.session.flush()
+    uow.publish(DelegationAnnouncedV1(**_delegation_payload(delegation).model_dump(), announced_at=now),
+                subject=f"delegations/{delegation.id}")
+    await _serialise_trip_writes(uow)
+    for trip in await _trips_in(uow.session, delegation, ctx.radius_km):
+        await _record_crossing(uow, ctx, trip, delegation, now)
+    await uow.commit()
+    return delegation
+
+
+async def load_delegation(uow: UnitOfWork, delegation_id: str) -> Delegation:
+    delegation = await uow.session.get(Delegation, delegation_id)
+    if delegation is None:
+        raise Problem(404, f"delegation {delegation_id} not found")
+    return delegation
+
+
+async def _trips_in(session, delegation: Delegation, radius_km: float) -> list[Trip]:
+    """Active trips with a leg near the delegation's origin while it is here."""
+    rows = await session.exec(
+        select(Leg.trip_id).join(Trip, Trip.id == Leg.trip_id).where(
+            Leg.cell.in_(domain.cells_around(delegation.origin_latitude, delegation.origin_longitude, radius_km)),
+            Leg.start_date.between(delegation.arrival - timedelta(days=domain.MAX_LEG_DAYS), delegation.departure),
+            Leg.end_date >= delegation.arrival, Trip.status.in_(domain.ACTIVE)))
+    ids = set(rows.all())
+    if not ids:
+        return []
+    return list((await session.exec(select(Trip).where(Trip.id.in_(ids)))).all())
+
+
+async def _delegations_visiting(session, trip: Trip, radius_km: float) -> list[Delegation]:
+    """Announced delegations from near one of the trip's destinations, here while the trip is there."""
+    found: dict[str, Delegation] = {}
+    for leg in trip.legs:
+        rows = await session.exec(select(Delegation).where(
+            Delegation.origin_cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
+            Delegation.arrival.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
+            Delegation.departure >= leg.start_date, Delegation.status == "announced"))
+        found.update((d.id, d) for d in rows.all())
+    return list(found.values())
+
+
+def _crossing_match(trip: Trip, delegation: Delegation, radius_km: float) -> tuple[Leg, date, date] | None:
+    for leg in trip.legs:
+        start, end = max(leg.start_date, delegation.arrival), min(leg.end_date, delegation.departure)
+        if start <= end and haversine_km(leg.latitude, leg.longitude, delegation.origin_latitude,
+                                         delegation.origin_longitude) <= radius_km:
+            return leg, start, end
+    return None
+
+
+async def _record_crossing(uow: UnitOfWork, ctx: TravelContext, trip: Trip, delegation: Delegation,
+                           now: datetime) -> None:
+    match = _crossing_match(trip, delegation, ctx.radius_km)
+    if match is None:
+        return
+    leg, start, end = match
+    crossing = (await uow.session.exec(select(Crossing).where(
+        Crossing.trip_id == trip.id, Crossing.delegation_id == delegation.id))).first()
+    fields = dict(leg_id=leg.id, place_name=leg.place_name, shared_start=start, shared_end=end)
+    if crossing is not None and crossing.status == "open":
+        crossing.sqlmodel_update(fields)
+        return
+    if crossing is None:
+        crossing = Crossing(trip_id=trip.id, delegation_id=delegation.id, detected_at=now, **fields)
+        uow.session.add(crossing)
+    else:
+        crossing.sqlmodel_update({**fields, "status": "open", "detected_at": now, "resolved_at": None})
+    await uow.session.flush()
+    uow.publish(CrossingDetectedV1(
+        crossing_id=crossing.id, place_name=leg.place_name, shared_start=start, shared_end=end,
+        trip=OverlapTripV1(trip_id=trip.id, department=trip.department, title=trip.title, purpose=trip.purpose,
+                           visibility=trip.visibility, travellers=[_traveller(t) for t in trip.travellers],
+                           leg=_leg(leg)),
+        delegation=_delegation_payload(delegation), detected_at=now), subject=f"crossings/{crossing.id}")
+
+
+async def _check_crossings(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime) -> None:
+    """After a trip changed: record new crossings, and quietly close those that no longer hold."""
+    visiting = await _delegations_visiting(uow.session, trip, ctx.radius_km) if trip.status in domain.ACTIVE else []
+    for delegation in visiting:
+        await _record_crossing(uow, ctx, trip, delegation, now)
+    still = {d.id for d in visiting if _crossing_match(trip, d, ctx.radius_km)}
+    for crossing in (await uow.session.exec(select(Crossing).where(
+            Crossing.trip_id == trip.id, Crossing.status == "open"))).all():
+        if crossing.delegation_id not in still:
+            crossing.status, crossing.resolved_at = "resolved", now
+
+
+def _delegation_payload(d: Delegation) -> DelegationV1:
+    return DelegationV1(delegation_id=d.id, host_department=d.host_department, origin_city=d.origin_city,
+                        origin_country=d.origin_country, origin_place_id=d.origin_place_id,
+                        origin_place_name=d.origin_place_name, origin_latitude=d.origin_latitude,
+                        origin_longitude=d.origin_longitude, organisation=d.organisation, visitors=d.visitors,
+                        arrival=d.arrival, departure=d.departure, official_guest=d.official_guest)
+
+
 # -- overlaps -----------------------------------------------------------------------------------
+
+async def _recheck(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
+                   reason: str | None = None) -> None:
+    """After any change to a trip: its crossings and overlaps, as they are now."""
+    await _serialise_trip_writes(uow)
+    await _check_crossings(uow, ctx, trip, now)
+    await _check_overlaps(uow, ctx, trip, now, reason)
+
 
 async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
                           reason: str | None = None) -> None:
     """Bring the trip's overlaps in line with how it is now: new ones detected (once), vanished
     ones resolved, unchanged ones updated silently."""
-    await _serialise_trip_writes(uow)
     session = uow.session
     known = {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (await session.exec(
         select(Overlap).where(or_(Overlap.trip_a_id == trip.id, Overlap.trip_b_id == trip.id)))).all()}

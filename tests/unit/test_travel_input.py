@@ -23,7 +23,8 @@ async def stored(host) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("body,field,words", [
-    ({**TRIP, "legs": [{**LEG, "end_date": "2027-05-01"}]}, "legs[0]", "before start_date"),
+    ({**TRIP, "legs": [{**LEG, "end_date": "2027-05-01"}]}, "legs[0].end_date", "before start_date"),
+    ({**TRIP, "legs": [{**LEG, "end_date": "2028-06-01"}]}, "legs[0].end_date", "366 days"),
     ({**TRIP, "legs": []}, "legs", "at least 1"),
     ({**TRIP, "legs": [LEG, {**LEG, "city": "Shanghai", "start_date": "2027-05-14", "end_date": "2027-05-16"}]},
      "legs[1]", "before the previous leg ends"),

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a570c9df5c1f
+Revision ID: f02b92865a5c
 Revises: 
-Create Date: 2026-11-28 20:05:04.216836
+Create Date: 2026-11-28 20:14:30.665902
 """
 from typing import Sequence, Union
 
@@ -13,7 +13,7 @@ import sqlmodel
 from shared import platform_migrations
 
 
-revision: str = 'a570c9df5c1f'
+revision: str = 'f02b92865a5c'
 down_revision: Union[str, None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -21,6 +21,30 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     platform_migrations.upgrade_v1()
+    op.create_table('delegation',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('host_department', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('origin_city', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('origin_country', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
+    sa.Column('origin_place_id', sa.Integer(), nullable=False),
+    sa.Column('origin_place_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('origin_latitude', sa.Float(), nullable=False),
+    sa.Column('origin_longitude', sa.Float(), nullable=False),
+    sa.Column('origin_cell', sa.Integer(), nullable=False),
+    sa.Column('organisation', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('visitors', sa.Integer(), nullable=False),
+    sa.Column('arrival', sa.Date(), nullable=False),
+    sa.Column('departure', sa.Date(), nullable=False),
+    sa.Column('official_guest', sa.Boolean(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('delegation', schema=None) as batch_op:
+        batch_op.create_index('ix_delegation_cell_arrival', ['origin_cell', 'arrival'], unique=False)
+        batch_op.create_index(batch_op.f('ix_delegation_host_department'), ['host_department'], unique=False)
+
     op.create_table('trip',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('department', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -37,6 +61,26 @@ def upgrade() -> None:
     with op.batch_alter_table('trip', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_trip_department'), ['department'], unique=False)
         batch_op.create_index(batch_op.f('ix_trip_status'), ['status'], unique=False)
+
+    op.create_table('crossing',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('trip_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('delegation_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('leg_id', sa.Integer(), nullable=False),
+    sa.Column('place_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('shared_start', sa.Date(), nullable=False),
+    sa.Column('shared_end', sa.Date(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('detected_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('resolved_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['delegation_id'], ['delegation.id'], ),
+    sa.ForeignKeyConstraint(['trip_id'], ['trip.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('trip_id', 'delegation_id')
+    )
+    with op.batch_alter_table('crossing', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_crossing_delegation_id'), ['delegation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_crossing_trip_id'), ['trip_id'], unique=False)
 
     op.create_table('leg',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -120,9 +164,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_leg_cell_start')
 
     op.drop_table('leg')
+    with op.batch_alter_table('crossing', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_crossing_trip_id'))
+        batch_op.drop_index(batch_op.f('ix_crossing_delegation_id'))
+
+    op.drop_table('crossing')
     with op.batch_alter_table('trip', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_trip_status'))
         batch_op.drop_index(batch_op.f('ix_trip_department'))
 
     op.drop_table('trip')
+    with op.batch_alter_table('delegation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_delegation_host_department'))
+        batch_op.drop_index('ix_delegation_cell_arrival')
+
+    op.drop_table('delegation')
     platform_migrations.downgrade_v1()

@@ -1,0 +1,85 @@
+"""Inbound delegations and crossings: our trip to X while X's delegation visits us."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.embedded import auth
+from tests.unit.test_travel_overlaps import book, events, trip
+
+MAYOR, ECON = ("department", "MAYOR"), ("department", "ECON")
+DELEGATION = {"origin_city": "Kattowitz", "origin_country": "PL", "organisation": "City of Katowice",
+              "visitors": 12, "arrival": "2027-06-02", "departure": "2027-06-05", "official_guest": True}
+
+
+async def announce(client, host, body=DELEGATION, who=MAYOR) -> dict:
+    response = await client.post("/travel/delegations", json=body, headers=auth(host, *who))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_announcing_a_delegation_resolves_its_origin_and_publishes_it(client, host):
+    delegation = await announce(client, host)
+    assert delegation["origin_place_name"] == "Katowice" and delegation["host_department"] == "MAYOR"
+    [announced] = await events(host, "travel.delegation.announced.v1")
+    assert announced["delegation_id"] == delegation["id"]
+    assert announced["visitors"] == 12 and announced["official_guest"] is True
+    assert abs(announced["origin_latitude"] - 50.26) < 0.05
+    listed = (await client.get("/travel/delegations", params={"country": "PL"}, headers=auth(host, "reader"))).json()
+    assert [d["id"] for d in listed] == [delegation["id"]]
+
+
+async def test_a_trip_there_while_they_are_here_is_a_crossing_either_way_round(client, host):
+    delegation = await announce(client, host)
+    away = await book(client, host, ECON, trip("Trade mission", "Katowice", "PL", "2027-06-04", "2027-06-08"))
+
+    [crossing] = await events(host, "travel.crossing.detected.v1")
+    assert crossing["trip"]["trip_id"] == away["id"]
+    assert crossing["delegation"]["delegation_id"] == delegation["id"]
+    assert (crossing["shared_start"], crossing["shared_end"]) == ("2027-06-04", "2027-06-05")
+
+    # The other order: the trip is booked first, the delegation announced after.
+    await book(client, host, ("department", "CULT"), trip("Festival", "Kraków", "PL", "2027-09-01", "2027-09-04"))
+    await announce(client, host, {**DELEGATION, "origin_city": "Krakau", "arrival": "2027-09-03",
+                                  "departure": "2027-09-06"})
+    assert len(await events(host, "travel.crossing.detected.v1")) == 2
+    listed = (await client.get("/travel/crossings", params={"status": "open"}, headers=auth(host, "reader"))).json()
+    assert len(listed) == 2
+
+
+async def test_no_crossing_on_other_dates_or_elsewhere_and_a_moved_trip_closes_it_quietly(client, host):
+    await announce(client, host)
+    await book(client, host, ECON, trip("Before", "Katowice", "PL", "2027-05-01", "2027-06-01"))
+    await book(client, host, ECON, trip("Elsewhere", "Gdańsk", "PL", "2027-06-02", "2027-06-05"))
+    assert await events(host, "travel.crossing.detected.v1") == []
+
+    there = await book(client, host, ECON, trip("There", "Katowice", "PL", "2027-06-03", "2027-06-03"))
+    moved = await client.patch(f"/travel/trips/{there['id']}", headers=auth(host, *ECON), json={
+        "legs": [{"city": "Katowice", "country": "PL", "start_date": "2027-07-03", "end_date": "2027-07-04"}]})
+    assert moved.status_code == 200
+    assert len(await events(host, "travel.crossing.detected.v1")) == 1
+    [closed] = (await client.get("/travel/crossings", headers=auth(host, "reader"))).json()
+    assert closed["status"] == "resolved"
+
+
+@pytest.mark.parametrize("body,field", [
+    ({**DELEGATION, "departure": "2027-06-01"}, "departure"),
+    ({**DELEGATION, "visitors": 0}, "visitors"),
+    ({**DELEGATION, "origin_city": "Atlantis"}, "origin_city"),
+    ({**DELEGATION, "origin_country": "Cathay"}, "origin_country"),
+    ({**DELEGATION, "arrival": "2027-13-01"}, "arrival"),
+])
+async def test_bad_delegations_are_refused_naming_the_field(client, host, body, field):
+    response = await client.post("/travel/delegations", json=body, headers=auth(host, *MAYOR))
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert await events(host, "travel.delegation.announced.v1") == []
+
+
+async def test_a_department_announces_only_its_own_delegations(client, host):
+    response = await client.post("/travel/delegations", json={**DELEGATION, "host_department": "CULT"},
+                                 headers=auth(host, *MAYOR))
+    assert response.status_code == 403
+    reader = await client.post("/travel/delegations", json=DELEGATION, headers=auth(host, "reader"))
+    assert reader.status_code == 403
+    assert await events(host, "travel.delegation.announced.v1") == []
