@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -9,6 +10,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, EmailStr, Field, ValidationInfo, field_validator
+from sqlalchemy import func
+from sqlalchemy.orm import selectinload
 from sqlmodel import or_, select
 
 from services.travel import domain, service
@@ -404,3 +407,56 @@ async def list_crossings(principal: CurrentPrincipal, runtime: RuntimeDep,
         query = query.where(Crossing.status == status)
     async with runtime.uow() as uow:
         return [CrossingOut.model_validate(c, from_attributes=True) for c in (await uow.session.exec(query)).all()]
+
+
+# -- reporting ---------------------------------------------------------------------------------------
+
+class Summary(BaseModel):
+    year: int
+    trips: int
+    legs: int
+    travellers: int = Field(description="traveller places on trips (one person on two trips counts twice)")
+    distinct_travellers: int = Field(description="different people, by email or else by name")
+    trips_with_elected_officials: int
+    destinations_by_country: dict[str, int] = Field(description="trips with a leg in the country")
+    purposes: dict[str, int]
+    departments: dict[str, int]
+    estimated_cost: dict[str, Decimal] = Field(description="by currency")
+    delegations: int
+    visitors: int
+    official_guest_delegations: int
+    delegations_by_origin_country: dict[str, int]
+    visitors_by_origin_country: dict[str, int]
+
+
+@router.get("/summary", response_model=Summary, tags=["reporting"],
+            summary="A year's activity: the numbers a council report needs")
+async def summary(principal: CurrentPrincipal, runtime: RuntimeDep,
+                  year: Annotated[int, Query(ge=1900, le=2200)]) -> Summary:
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    async with runtime.uow() as uow:
+        # A trip belongs to the year its first leg starts in; cancelled trips did not happen.
+        trip_ids = select(Leg.trip_id).group_by(Leg.trip_id).having(func.min(Leg.start_date).between(first, last))
+        trips = (await uow.session.exec(select(Trip).where(Trip.id.in_(trip_ids), Trip.status != "cancelled")
+                                        .options(selectinload(Trip.legs), selectinload(Trip.travellers)))).all()
+        delegations = (await uow.session.exec(select(Delegation).where(
+            Delegation.arrival.between(first, last), Delegation.status != "cancelled"))).all()
+    count = Counter
+    people = {(t.email or t.name).strip().casefold() for trip in trips for t in trip.travellers}
+    costs: dict[str, Decimal] = {}
+    for trip in trips:
+        if trip.estimated_cost is not None and trip.currency:
+            costs[trip.currency] = costs.get(trip.currency, Decimal("0")) + trip.estimated_cost
+    visitors_by_country: Counter[str] = Counter()
+    for d in delegations:
+        visitors_by_country[d.origin_country] += d.visitors
+    return Summary(
+        year=year, trips=len(trips), legs=sum(len(t.legs) for t in trips),
+        travellers=sum(len(t.travellers) for t in trips), distinct_travellers=len(people),
+        trips_with_elected_officials=sum(any(x.elected_official for x in t.travellers) for t in trips),
+        destinations_by_country=dict(count(c for t in trips for c in {leg.country for leg in t.legs})),
+        purposes=dict(count(t.purpose for t in trips)), departments=dict(count(t.department for t in trips)),
+        estimated_cost=costs, delegations=len(delegations), visitors=sum(d.visitors for d in delegations),
+        official_guest_delegations=sum(d.official_guest for d in delegations),
+        delegations_by_origin_country=dict(count(d.origin_country for d in delegations)),
+        visitors_by_origin_country=dict(visitors_by_country))
