@@ -132,3 +132,15 @@ class Crossing(TravelTable, table=True):
     status: str = Field(default="open", max_length=20)  # open, resolved
     detected_at: datetime
     resolved_at: datetime | None = None
+
+
+class CalendarToken(TravelTable, table=True):
+    """A secret calendar URL: one department's feed, or the whole city's (coordinators)."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    token_hash: str = Field(unique=True, max_length=64)  # HMAC of the token; the token is shown once
+    department: str | None = Field(default=None, max_length=20)  # None: the whole city
+    label: str | None = Field(default=None, max_length=200)
+    created_by: str = Field(max_length=16)  # the API key prefix that made it
+    created_at: datetime
+    revoked_at: datetime | None = None

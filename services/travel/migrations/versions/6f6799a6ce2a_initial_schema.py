@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f02b92865a5c
+Revision ID: 6f6799a6ce2a
 Revises: 
-Create Date: 2026-11-28 20:14:30.665902
+Create Date: 2026-11-28 20:16:27.400962
 """
 from typing import Sequence, Union
 
@@ -13,7 +13,7 @@ import sqlmodel
 from shared import platform_migrations
 
 
-revision: str = 'f02b92865a5c'
+revision: str = '6f6799a6ce2a'
 down_revision: Union[str, None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -21,6 +21,17 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     platform_migrations.upgrade_v1()
+    op.create_table('calendartoken',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('department', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
     op.create_table('delegation',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('host_department', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -179,4 +190,5 @@ def downgrade() -> None:
         batch_op.drop_index('ix_delegation_cell_arrival')
 
     op.drop_table('delegation')
+    op.drop_table('calendartoken')
     platform_migrations.downgrade_v1()
