@@ -21,7 +21,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # The project itself (non-editable: migrations and templates land in site-packages).
 COPY . .
 RUN pip install --no-deps -c constraints.txt . \
- && oia --help > /dev/null
+ && oia --help > /dev/null \
+ && python -m services.travel.places /opt/gazetteer/places.sqlite
 
 # --- runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim
@@ -36,6 +37,9 @@ RUN groupadd --system --gid 10001 oia \
  && install -d -o oia -g oia /app
 
 COPY --from=build /opt/venv /opt/venv
+# The compiled gazetteer (travel's place index), built once with the image.
+COPY --from=build /opt/gazetteer /opt/gazetteer
+ENV GAZETTEER_PATH=/opt/gazetteer/places.sqlite
 
 WORKDIR /app
 # Numeric, so runtimes that enforce non-root (e.g. runAsNonRoot) can verify it without /etc/passwd.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from contextlib import AsyncExitStack
@@ -69,6 +70,7 @@ class EmbeddedHost:
                                  for name in SERVICES}}
 
     async def start(self) -> None:
+        await asyncio.gather(*(runtime.prepare() for runtime in self.runtimes.values()))
         await self.bus.connect()
         # Every queue exists before any relay publishes, so no early event finds no queue.
         for runtime in self.runtimes.values():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
@@ -32,6 +34,8 @@ class ServiceSpec:
     subscriptions: Subscriptions
     routers: list[APIRouter] = field(default_factory=list)
     description: str = ""
+    # Blocking work the service needs done before it serves (compiling an index, say); run in a thread.
+    prepare: Callable[[ServiceSettings], None] | None = None
 
 
 class ServiceRuntime:
@@ -70,7 +74,12 @@ class ServiceRuntime:
     def start_relay(self) -> None:
         self.relay.start()
 
+    async def prepare(self) -> None:
+        if self.spec.prepare is not None:
+            await asyncio.to_thread(self.spec.prepare, self.settings)
+
     async def start(self) -> None:
+        await self.prepare()
         await self.connect()
         await self.start_consuming()
         self.start_relay()

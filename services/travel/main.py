@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
+from services.travel.places import ensure_index
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
 from shared.app import create_service_app
@@ -22,6 +23,7 @@ spec = ServiceSpec(
     publishes=publishes,
     subscriptions=subscriptions,
     routers=[router],
+    prepare=lambda settings: ensure_index(settings.gazetteer_path),
 )
 
 

@@ -89,6 +89,14 @@ def default_index_path() -> Path:
     return cache / "diplomacity" / f"places-{INDEX_VERSION}.sqlite"
 
 
+def ensure_index(path: Path | None = None) -> Path:
+    """Compile the index if it is missing (once per machine or image; about ten seconds)."""
+    target = Path(path) if path else default_index_path()
+    if not target.exists():
+        build_in_subprocess(target)
+    return target
+
+
 class Gazetteer:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else default_index_path()
