@@ -133,7 +133,9 @@ class TripOut(BaseModel):
 
 class OverlapOut(BaseModel):
     id: str
+    kind: Literal["trips", "delegations"]
     trip_ids: list[str]
+    delegation_ids: list[str]
     place_name: str
     country: str
     distance_km: float
@@ -270,7 +272,9 @@ async def cancel_trip(trip_id: str, principal: CurrentPrincipal, runtime: Runtim
 
 
 def _overlap_out(o: Overlap) -> OverlapOut:
-    return OverlapOut(id=o.id, trip_ids=[o.trip_a_id, o.trip_b_id], place_name=o.place_name, country=o.country,
+    return OverlapOut(id=o.id, kind=o.kind, trip_ids=[t for t in (o.trip_a_id, o.trip_b_id) if t],
+                      delegation_ids=[d for d in (o.delegation_a_id, o.delegation_b_id) if d],
+                      place_name=o.place_name, country=o.country,
                       distance_km=o.distance_km, shared_start=o.shared_start, shared_end=o.shared_end,
                       restricted=o.restricted, status=o.status, detected_at=o.detected_at,
                       resolved_at=o.resolved_at)
@@ -286,8 +290,10 @@ async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep,
     if principal.role == "department":
         # A department sees the overlaps its own trips are in, and never a restricted one.
         own = select(Trip.id).where(Trip.department == principal.department)
-        query = query.where(Overlap.restricted.is_(False),
-                            or_(Overlap.trip_a_id.in_(own), Overlap.trip_b_id.in_(own)))
+        hosted = select(Delegation.id).where(Delegation.host_department == principal.department)
+        query = query.where(Overlap.restricted.is_(False), or_(
+            Overlap.trip_a_id.in_(own), Overlap.trip_b_id.in_(own),
+            Overlap.delegation_a_id.in_(hosted), Overlap.delegation_b_id.in_(hosted)))
     async with runtime.uow() as uow:
         return [_overlap_out(o) for o in (await uow.session.exec(query)).all()]
 
@@ -368,6 +374,47 @@ async def announce_delegation(body: DelegationIn, principal: CurrentPrincipal, r
             host_department=host, origin=origin, organisation=body.organisation, visitors=body.visitors,
             official_guest=body.official_guest))
         return _delegation_out(delegation)
+
+
+class DelegationPatch(BaseModel):
+    origin_city: str | None = Field(None, min_length=1, max_length=100)
+    origin_country: str | None = Field(None, min_length=2, max_length=60)
+    origin_place_id: int | None = None
+    organisation: str | None = Field(None, max_length=200)
+    visitors: int | None = Field(None, ge=1, le=10_000)
+    arrival: date | None = None
+    departure: date | None = None
+    official_guest: bool | None = None
+
+
+@router.patch("/delegations/{delegation_id}", response_model=DelegationOut, tags=["delegations"],
+              summary="Change a delegation's visit (only the fields given)")
+async def change_delegation(delegation_id: str, body: DelegationPatch, principal: CurrentPrincipal,
+                            runtime: RuntimeDep, ctx: ContextDep) -> DelegationOut:
+    _writer(principal)
+    given = body.model_dump(exclude_unset=True)
+    for name in ("visitors", "arrival", "departure", "official_guest", "origin_city", "origin_country"):
+        if name in given and given[name] is None:
+            raise FieldError(name, "cannot be null")
+    changes = {k: v for k, v in given.items() if not k.startswith("origin_")}
+    if {"origin_city", "origin_country"} & given.keys():
+        if not {"origin_city", "origin_country"} <= given.keys():
+            raise FieldError("origin_country" if "origin_city" in given else "origin_city",
+                             "give origin_city and origin_country together")
+        changes["origin"] = service.Origin(body.origin_city, body.origin_country, body.origin_place_id)
+    if {"arrival", "departure"} <= given.keys() and body.departure < body.arrival:
+        raise FieldError("departure", "is before arrival")
+    async with runtime.uow() as uow:
+        return _delegation_out(await service.update_delegation(uow, ctx, principal, delegation_id, changes))
+
+
+@router.post("/delegations/{delegation_id}/cancel", response_model=DelegationOut, tags=["delegations"],
+             summary="Cancel a delegation's visit")
+async def cancel_delegation(delegation_id: str, principal: CurrentPrincipal, runtime: RuntimeDep,
+                            ctx: ContextDep) -> DelegationOut:
+    _writer(principal)
+    async with runtime.uow() as uow:
+        return _delegation_out(await service.cancel_delegation(uow, ctx, principal, delegation_id))
 
 
 @router.get("/delegations", response_model=list[DelegationOut], tags=["delegations"], summary="Delegations, filtered")

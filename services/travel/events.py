@@ -6,6 +6,7 @@ coordinates, dates, traveller contacts) so no consumer has to call back.
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -87,6 +88,29 @@ class TripCancelledV1(TripV1):
     cancelled_at: datetime
 
 
+class DelegationV1(BaseModel):
+    delegation_id: str
+    host_department: str
+    origin_city: str
+    origin_country: str
+    origin_place_id: int
+    origin_place_name: str
+    origin_latitude: float
+    origin_longitude: float
+    organisation: str | None
+    visitors: int
+    arrival: date
+    departure: date
+    official_guest: bool
+
+
+_DELEGATION_EXAMPLE = {
+    "delegation_id": "c1d2e3f4-3333-4e4e-9c9c-8f8f8f8f8f8f", "host_department": "MAYOR", "origin_city": "Kattowitz",
+    "origin_country": "PL", "origin_place_id": 3096472, "origin_place_name": "Katowice", "origin_latitude": 50.25841,
+    "origin_longitude": 19.02754, "organisation": "City of Katowice", "visitors": 12, "arrival": "2027-06-02",
+    "departure": "2027-06-05", "official_guest": True}
+
+
 class OverlapTripV1(BaseModel):
     trip_id: str
     department: str
@@ -117,6 +141,9 @@ class OverlapDetectedV1(BaseModel):
     }]})
 
     overlap_id: str
+    # "trips": two departments travelling to one place; "delegations": two departments hosting
+    # delegations from one place at the same time (then `delegations` holds them, `trips` is empty).
+    kind: Literal["trips", "delegations"] = "trips"
     place_name: str
     country: str
     distance_km: float
@@ -124,6 +151,7 @@ class OverlapDetectedV1(BaseModel):
     shared_end: date
     restricted: bool
     trips: list[OverlapTripV1]
+    delegations: list[DelegationV1] = []
     detected_at: datetime
 
 
@@ -138,34 +166,13 @@ class OverlapResolvedV1(BaseModel):
         "resolved_at": "2027-03-05T12:00:00Z"}]})
 
     overlap_id: str
+    kind: Literal["trips", "delegations"] = "trips"
     trip_ids: list[str]
+    delegation_ids: list[str] = []
     departments: list[str]
     reason: str
     restricted: bool
     resolved_at: datetime
-
-
-class DelegationV1(BaseModel):
-    delegation_id: str
-    host_department: str
-    origin_city: str
-    origin_country: str
-    origin_place_id: int
-    origin_place_name: str
-    origin_latitude: float
-    origin_longitude: float
-    organisation: str | None
-    visitors: int
-    arrival: date
-    departure: date
-    official_guest: bool
-
-
-_DELEGATION_EXAMPLE = {
-    "delegation_id": "c1d2e3f4-3333-4e4e-9c9c-8f8f8f8f8f8f", "host_department": "MAYOR", "origin_city": "Kattowitz",
-    "origin_country": "PL", "origin_place_id": 3096472, "origin_place_name": "Katowice", "origin_latitude": 50.25841,
-    "origin_longitude": 19.02754, "organisation": "City of Katowice", "visitors": 12, "arrival": "2027-06-02",
-    "departure": "2027-06-05", "official_guest": True}
 
 
 @publishes.event("travel.delegation.announced.v1")
@@ -197,3 +204,22 @@ class CrossingDetectedV1(BaseModel):
     trip: OverlapTripV1
     delegation: DelegationV1
     detected_at: datetime
+
+
+@publishes.event("travel.delegation.updated.v1")
+class DelegationUpdatedV1(DelegationV1):
+    """A delegation's visit changed; `changed` names the fields."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_DELEGATION_EXAMPLE, "changed": ["departure"], "updated_at": "2027-04-02T08:00:00Z"}]})
+    changed: list[str]
+    updated_at: datetime
+
+
+@publishes.event("travel.delegation.cancelled.v1")
+class DelegationCancelledV1(DelegationV1):
+    """A delegation will not come."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_DELEGATION_EXAMPLE, "cancelled_at": "2027-04-03T08:00:00Z"}]})
+    cancelled_at: datetime

@@ -72,15 +72,20 @@ class Traveller(TravelTable, table=True):
 
 
 class Overlap(TravelTable, table=True):
-    """Two departments' trips at the same place and time: one row per unordered pair of trips."""
+    """Two departments at one place at one time: one row per unordered pair of their trips
+    (kind "trips"), or of the delegations they host from one place (kind "delegations")."""
 
-    __table_args__ = (UniqueConstraint("trip_a_id", "trip_b_id"),)
+    __table_args__ = (UniqueConstraint("trip_a_id", "trip_b_id"), UniqueConstraint("delegation_a_id", "delegation_b_id"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    trip_a_id: str = Field(foreign_key="trip.id", index=True, max_length=36)  # the smaller id of the two
-    trip_b_id: str = Field(foreign_key="trip.id", index=True, max_length=36)
-    leg_a_id: int
-    leg_b_id: int
+    kind: str = Field(default="trips", max_length=20)
+    # Of each pair, "a" is the one with the smaller id.
+    trip_a_id: str | None = Field(default=None, foreign_key="trip.id", index=True, max_length=36)
+    trip_b_id: str | None = Field(default=None, foreign_key="trip.id", index=True, max_length=36)
+    leg_a_id: int | None = None
+    leg_b_id: int | None = None
+    delegation_a_id: str | None = Field(default=None, foreign_key="delegation.id", index=True, max_length=36)
+    delegation_b_id: str | None = Field(default=None, foreign_key="delegation.id", index=True, max_length=36)
     place_name: str = Field(max_length=200)
     country: str = Field(max_length=2)
     distance_km: float

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from sqlalchemy import or_, text
 from sqlmodel import select
@@ -15,6 +15,8 @@ from services.travel import domain
 from services.travel.events import (
     CrossingDetectedV1,
     DelegationAnnouncedV1,
+    DelegationCancelledV1,
+    DelegationUpdatedV1,
     DelegationV1,
     LegV1,
     OverlapDetectedV1,
@@ -200,6 +202,15 @@ async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
 # -- delegations and crossings -----------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a delegation comes from, as the department wrote it."""
+
+    city: str
+    country: str
+    place_id: int | None = None
+
+
+@dataclass(frozen=True)
 class DelegationInput:
     host_department: str
     origin: LegInput  # the origin city; its dates are the arrival and departure
@@ -221,17 +232,84 @@ async def announce_delegation(uow: UnitOfWork, ctx: TravelContext, data: Delegat
     await uow.session.flush()
     uow.publish(DelegationAnnouncedV1(**_delegation_payload(delegation).model_dump(), announced_at=now),
                 subject=f"delegations/{delegation.id}")
-    await _serialise_trip_writes(uow)
-    for trip in await _trips_in(uow.session, delegation, ctx.radius_km):
-        await _record_crossing(uow, ctx, trip, delegation, now)
+    await _recheck_delegation(uow, ctx, delegation, now)
     await uow.commit()
     return delegation
 
 
-async def load_delegation(uow: UnitOfWork, delegation_id: str) -> Delegation:
+async def update_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Principal, delegation_id: str,
+                            changes: dict[str, Any]) -> Delegation:
+    delegation = await load_delegation(uow, delegation_id, principal, for_update=True)
+    if delegation.status == "cancelled":
+        raise Problem(409, f"delegation {delegation_id} is cancelled; it can no longer change")
+    changed = []
+    if {"origin", "arrival", "departure"} & changes.keys():
+        where = changes.get("origin") or Origin(delegation.origin_city, delegation.origin_country,
+                                                delegation.origin_place_id)
+        origin = LegInput(where.city, where.country, changes.get("arrival", delegation.arrival),
+                          changes.get("departure", delegation.departure), where.place_id)
+        if origin.end_date < origin.start_date:
+            raise FieldError("departure", "is before arrival")
+        [(origin, place)] = resolve_legs([origin], ctx.places, field=lambda _, name: f"origin_{name}")
+        new = dict(origin_city=origin.city, origin_country=place.country, origin_place_id=place.id,
+                   origin_place_name=place.name, origin_latitude=place.latitude, origin_longitude=place.longitude,
+                   origin_cell=domain.cell_of(place.latitude, place.longitude), arrival=origin.start_date,
+                   departure=origin.end_date)
+        for name, value in new.items():
+            if getattr(delegation, name) != value:
+                setattr(delegation, name, value)
+                changed.append(name)
+    for name in ("organisation", "visitors", "official_guest"):
+        if name in changes and getattr(delegation, name) != changes[name]:
+            setattr(delegation, name, changes[name])
+            changed.append(name)
+    if not changed:
+        return delegation
+    now = delegation.updated_at = utcnow()
+    uow.publish(DelegationUpdatedV1(**_delegation_payload(delegation).model_dump(), changed=changed, updated_at=now),
+                subject=f"delegations/{delegation.id}")
+    await _recheck_delegation(uow, ctx, delegation, now)
+    await uow.commit()
+    return delegation
+
+
+async def cancel_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
+                            delegation_id: str) -> Delegation:
+    delegation = await load_delegation(uow, delegation_id, principal, for_update=True)
+    if delegation.status == "cancelled":
+        return delegation
+    now = delegation.updated_at = utcnow()
+    delegation.status = "cancelled"
+    uow.publish(DelegationCancelledV1(**_delegation_payload(delegation).model_dump(), cancelled_at=now),
+                subject=f"delegations/{delegation.id}")
+    await _recheck_delegation(uow, ctx, delegation, now, reason=f"delegation {delegation.id} was cancelled")
+    await uow.commit()
+    return delegation
+
+
+async def _recheck_delegation(uow: UnitOfWork, ctx: TravelContext, delegation: Delegation, now: datetime,
+                              reason: str | None = None) -> None:
+    """After any change to a delegation: the trips it crosses and the delegations it overlaps."""
+    await _serialise_trip_writes(uow)
+    await uow.session.flush()
+    crossing_trips = await _trips_in(uow.session, delegation, ctx.radius_km) if delegation.status == "announced" else []
+    for trip in crossing_trips:
+        await _record_crossing(uow, ctx, trip, delegation, now)
+    still = {t.id for t in crossing_trips if _crossing_match(t, delegation, ctx.radius_km)}
+    for crossing in (await uow.session.exec(select(Crossing).where(
+            Crossing.delegation_id == delegation.id, Crossing.status == "open"))).all():
+        if crossing.trip_id not in still:
+            crossing.status, crossing.resolved_at = "resolved", now
+    await _check_delegation_overlaps(uow, ctx, delegation, now, reason)
+
+
+async def load_delegation(uow: UnitOfWork, delegation_id: str, principal: Principal | None = None, *,
+                          for_update: bool = False) -> Delegation:
     delegation = await uow.session.get(Delegation, delegation_id)
     if delegation is None:
         raise Problem(404, f"delegation {delegation_id} not found")
+    if for_update and not (principal and principal.can_write and principal.may_act_for(delegation.host_department)):
+        raise Problem(403, f"this key may not change delegations hosted by {delegation.host_department}")
     return delegation
 
 
@@ -327,46 +405,99 @@ async def _recheck(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetim
 
 async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
                           reason: str | None = None) -> None:
-    """Bring the trip's overlaps in line with how it is now: new ones detected (once), vanished
-    ones resolved, unchanged ones updated silently."""
+    """The trip's overlaps with other departments' trips, as they are now."""
     session = uow.session
     known = {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (await session.exec(
         select(Overlap).where(or_(Overlap.trip_a_id == trip.id, Overlap.trip_b_id == trip.id)))).all()}
-    matches: dict[str, tuple[Trip, domain.LegMatch]] = {}
+    found = {}
     if trip.status in domain.ACTIVE:
         for other in await _candidate_trips(session, trip, ctx.radius_km):
             match = domain.best_match(trip.legs, other.legs, ctx.radius_km)
-            if match:
-                matches[other.id] = (other, match)
+            if match is None:
+                continue
+            first, second = sorted([(trip, match.leg_a), (other, match.leg_b)], key=lambda pair: pair[0].id)
+            fields = dict(kind="trips", trip_a_id=first[0].id, trip_b_id=second[0].id, leg_a_id=first[1].id,
+                          leg_b_id=second[1].id, place_name=match.leg_b.place_name, country=match.leg_b.country,
+                          distance_km=match.distance_km, shared_start=match.shared_start,
+                          shared_end=match.shared_end, restricted="restricted" in (trip.visibility, other.visibility))
+            found[other.id] = (fields, lambda o, first=first, second=second: _detected(o, first, second))
 
-    for other_id, (other, match) in matches.items():
+    async def resolved(other_id: str, overlap: Overlap) -> OverlapResolvedV1:
+        other = await session.get(Trip, other_id)
+        return OverlapResolvedV1(
+            overlap_id=overlap.id, trip_ids=[overlap.trip_a_id, overlap.trip_b_id],
+            departments=sorted({trip.department, other.department}), restricted=overlap.restricted,
+            reason=reason or f"trip {trip.id} changed and no longer meets trip {other_id}", resolved_at=now)
+
+    await _reconcile(uow, known, found, resolved, now)
+
+
+async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delegation: Delegation, now: datetime,
+                                     reason: str | None = None) -> None:
+    """Two departments hosting delegations from one place at one time: an overlap too."""
+    session = uow.session
+    known = {o.delegation_b_id if o.delegation_a_id == delegation.id else o.delegation_a_id: o
+             for o in (await session.exec(select(Overlap).where(or_(
+                 Overlap.delegation_a_id == delegation.id, Overlap.delegation_b_id == delegation.id)))).all()}
+    found = {}
+    if delegation.status == "announced":
+        others = (await session.exec(select(Delegation).where(
+            Delegation.origin_cell.in_(domain.cells_around(delegation.origin_latitude, delegation.origin_longitude,
+                                                           ctx.radius_km)),
+            Delegation.arrival.between(delegation.arrival - timedelta(days=domain.MAX_LEG_DAYS), delegation.departure),
+            Delegation.departure >= delegation.arrival, Delegation.status == "announced",
+            Delegation.host_department != delegation.host_department, Delegation.id != delegation.id))).all()
+        for other in others:
+            distance = haversine_km(delegation.origin_latitude, delegation.origin_longitude,
+                                    other.origin_latitude, other.origin_longitude)
+            if distance > ctx.radius_km:
+                continue
+            first, second = sorted([delegation, other], key=lambda d: d.id)
+            fields = dict(kind="delegations", delegation_a_id=first.id, delegation_b_id=second.id,
+                          place_name=other.origin_place_name, country=other.origin_country,
+                          distance_km=round(distance, 1), shared_start=max(first.arrival, second.arrival),
+                          shared_end=min(first.departure, second.departure), restricted=False)
+            found[other.id] = (fields, lambda o, pair=(first, second): OverlapDetectedV1(
+                overlap_id=o.id, kind="delegations", place_name=o.place_name, country=o.country,
+                distance_km=o.distance_km, shared_start=o.shared_start, shared_end=o.shared_end,
+                restricted=False, trips=[], delegations=[_delegation_payload(d) for d in pair],
+                detected_at=o.detected_at))
+
+    async def resolved(other_id: str, overlap: Overlap) -> OverlapResolvedV1:
+        other = await session.get(Delegation, other_id)
+        return OverlapResolvedV1(
+            overlap_id=overlap.id, kind="delegations", trip_ids=[],
+            delegation_ids=[overlap.delegation_a_id, overlap.delegation_b_id],
+            departments=sorted({delegation.host_department, other.host_department}), restricted=False,
+            reason=reason or f"delegation {delegation.id} changed and no longer meets delegation {other_id}",
+            resolved_at=now)
+
+    await _reconcile(uow, known, found, resolved, now)
+
+
+async def _reconcile(uow: UnitOfWork, known: dict[str, Overlap],
+                     found: dict[str, tuple[dict[str, Any], Callable[[Overlap], OverlapDetectedV1]]],
+                     resolved: Callable[[str, Overlap], Awaitable[OverlapResolvedV1]], now: datetime) -> None:
+    """Stored overlaps (by the other party's id) against those found now: a new or returning one
+    is detected (an event), a lasting one is updated silently, a vanished one is resolved (an event)."""
+    for other_id, (fields, detected) in found.items():
         overlap = known.get(other_id)
-        first, second = sorted([(trip, match.leg_a), (other, match.leg_b)], key=lambda pair: pair[0].id)
-        fields = dict(trip_a_id=first[0].id, trip_b_id=second[0].id, leg_a_id=first[1].id, leg_b_id=second[1].id,
-                      place_name=match.leg_b.place_name, country=match.leg_b.country,
-                      distance_km=match.distance_km, shared_start=match.shared_start, shared_end=match.shared_end,
-                      restricted="restricted" in (trip.visibility, other.visibility), updated_at=now)
+        fields = {**fields, "updated_at": now}
         if overlap is None:
             overlap = Overlap(**fields, detected_at=now)
-            session.add(overlap)
+            uow.session.add(overlap)
         elif overlap.status == "resolved":
             overlap.sqlmodel_update({**fields, "status": "open", "detected_at": now, "resolved_at": None})
         else:
-            overlap.sqlmodel_update(fields)  # still overlapping: no new alert
+            overlap.sqlmodel_update(fields)
             continue
-        await session.flush()
-        uow.publish(_detected(overlap, first, second), subject=f"overlaps/{overlap.id}")
-
+        await uow.session.flush()
+        uow.publish(detected(overlap), subject=f"overlaps/{overlap.id}")
     for other_id, overlap in known.items():
-        if other_id in matches or overlap.status == "resolved":
+        if other_id in found or overlap.status == "resolved":
             continue
         overlap.status, overlap.resolved_at, overlap.updated_at = "resolved", now, now
-        other = await session.get(Trip, other_id)
-        uow.publish(OverlapResolvedV1(
-            overlap_id=overlap.id, trip_ids=[overlap.trip_a_id, overlap.trip_b_id],
-            departments=sorted({trip.department, other.department}), restricted=overlap.restricted,
-            reason=reason or f"trip {trip.id} changed and no longer meets trip {other_id}", resolved_at=now,
-        ), subject=f"overlaps/{overlap.id}")
+        uow.publish(await resolved(other_id, overlap), subject=f"overlaps/{overlap.id}")
 
 
 async def _candidate_trips(session, trip: Trip, radius_km: float) -> list[Trip]:

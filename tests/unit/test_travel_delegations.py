@@ -83,3 +83,48 @@ async def test_a_department_announces_only_its_own_delegations(client, host):
     reader = await client.post("/travel/delegations", json=DELEGATION, headers=auth(host, "reader"))
     assert reader.status_code == 403
     assert await events(host, "travel.delegation.announced.v1") == []
+
+
+async def test_two_departments_hosting_delegations_from_one_place_at_once_overlap(client, host):
+    first = await announce(client, host)
+    second = await announce(client, host, {**DELEGATION, "origin_city": "Katowice", "organisation": "Silesian chamber",
+                                           "arrival": "2027-06-04", "departure": "2027-06-09"}, who=ECON)
+    [detected] = await events(host, "travel.overlap.detected.v1")
+    assert detected["kind"] == "delegations" and detected["trips"] == []
+    assert {d["delegation_id"] for d in detected["delegations"]} == {first["id"], second["id"]}
+    assert (detected["shared_start"], detected["shared_end"]) == ("2027-06-04", "2027-06-05")
+    [listed] = (await client.get("/travel/overlaps", headers=auth(host, *ECON))).json()
+    assert listed["kind"] == "delegations" and sorted(listed["delegation_ids"]) == sorted([first["id"], second["id"]])
+
+    # The same department twice is no overlap; a later arrival resolves it; a cancel stays quiet after.
+    await announce(client, host, {**DELEGATION, "arrival": "2027-06-03"})
+    assert len(await events(host, "travel.overlap.detected.v1")) == 2  # MAYOR's second one meets ECON's only
+    moved = await client.patch(f"/travel/delegations/{second['id']}", json={"arrival": "2027-07-01",
+                                                                            "departure": "2027-07-02"},
+                               headers=auth(host, *ECON))
+    assert moved.status_code == 200, moved.text
+    resolved = await events(host, "travel.overlap.resolved.v1")
+    assert len(resolved) == 2 and all(r["kind"] == "delegations" for r in resolved)
+    [updated] = await events(host, "travel.delegation.updated.v1")
+    assert sorted(updated["changed"]) == ["arrival", "departure"]
+
+
+async def test_a_cancelled_delegation_ends_its_crossings_and_overlaps(client, host):
+    delegation = await announce(client, host)
+    await announce(client, host, {**DELEGATION, "origin_city": "Katowice"}, who=ECON)
+    await book(client, host, ("department", "CULT"), trip("Festival", "Katowice", "PL", "2027-06-03", "2027-06-04"))
+    assert len(await events(host, "travel.crossing.detected.v1")) == 2
+
+    refused = await client.post(f"/travel/delegations/{delegation['id']}/cancel", headers=auth(host, *ECON))
+    assert refused.status_code == 403
+    cancelled = await client.post(f"/travel/delegations/{delegation['id']}/cancel", headers=auth(host, *MAYOR))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    [gone] = await events(host, "travel.delegation.cancelled.v1")
+    assert gone["delegation_id"] == delegation["id"]
+    [resolved] = await events(host, "travel.overlap.resolved.v1")
+    assert "cancelled" in resolved["reason"]
+    crossings = (await client.get("/travel/crossings", params={"status": "open"}, headers=auth(host, "reader"))).json()
+    assert [c["delegation_id"] for c in crossings] != [delegation["id"]] and len(crossings) == 1
+    again = await client.patch(f"/travel/delegations/{delegation['id']}", json={"visitors": 3},
+                               headers=auth(host, *MAYOR))
+    assert again.status_code == 409

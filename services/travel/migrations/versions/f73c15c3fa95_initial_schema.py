@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 6f6799a6ce2a
+Revision ID: f73c15c3fa95
 Revises: 
-Create Date: 2026-11-28 20:16:27.400962
+Create Date: 2026-11-28 20:19:08.306964
 """
 from typing import Sequence, Union
 
@@ -13,7 +13,7 @@ import sqlmodel
 from shared import platform_migrations
 
 
-revision: str = '6f6799a6ce2a'
+revision: str = 'f73c15c3fa95'
 down_revision: Union[str, None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -117,10 +117,13 @@ def upgrade() -> None:
 
     op.create_table('overlap',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-    sa.Column('trip_a_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-    sa.Column('trip_b_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-    sa.Column('leg_a_id', sa.Integer(), nullable=False),
-    sa.Column('leg_b_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('trip_a_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('trip_b_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('leg_a_id', sa.Integer(), nullable=True),
+    sa.Column('leg_b_id', sa.Integer(), nullable=True),
+    sa.Column('delegation_a_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('delegation_b_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
     sa.Column('place_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('country', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
     sa.Column('distance_km', sa.Float(), nullable=False),
@@ -131,12 +134,17 @@ def upgrade() -> None:
     sa.Column('detected_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('resolved_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['delegation_a_id'], ['delegation.id'], ),
+    sa.ForeignKeyConstraint(['delegation_b_id'], ['delegation.id'], ),
     sa.ForeignKeyConstraint(['trip_a_id'], ['trip.id'], ),
     sa.ForeignKeyConstraint(['trip_b_id'], ['trip.id'], ),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('delegation_a_id', 'delegation_b_id'),
     sa.UniqueConstraint('trip_a_id', 'trip_b_id')
     )
     with op.batch_alter_table('overlap', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_overlap_delegation_a_id'), ['delegation_a_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_overlap_delegation_b_id'), ['delegation_b_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_overlap_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_overlap_trip_a_id'), ['trip_a_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_overlap_trip_b_id'), ['trip_b_id'], unique=False)
@@ -167,6 +175,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_overlap_trip_b_id'))
         batch_op.drop_index(batch_op.f('ix_overlap_trip_a_id'))
         batch_op.drop_index(batch_op.f('ix_overlap_status'))
+        batch_op.drop_index(batch_op.f('ix_overlap_delegation_b_id'))
+        batch_op.drop_index(batch_op.f('ix_overlap_delegation_a_id'))
 
     op.drop_table('overlap')
     with op.batch_alter_table('leg', schema=None) as batch_op:
