@@ -87,7 +87,7 @@ async def fill(engine, n: int, rng: random.Random, places) -> None:
     """Store exactly `n` trips, spread over n / TRIPS_PER_YEAR years up to a year from TODAY."""
     years = max(n / TRIPS_PER_YEAR - 1, 0)
     async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE trip, leg, traveller, overlap"))
+        await conn.execute(text("TRUNCATE trip, leg, traveller, overlap, crossing, delegation"))
         for offset in range(0, n, 5000):
             batch = [random_trip(rng, places, years) for _ in range(min(5000, n - offset))]
             await conn.execute(insert(Trip.__table__), [t for t, _ in batch])

@@ -44,6 +44,7 @@ class OutboxRelay:
         # finishes. (Waking every lane would make all but one claim nothing, at a cost each.)
         self._idle: list[asyncio.Future] = []
         self._woken = False
+        self._stopping = False
         self._tasks: list[asyncio.Task] = []
         self._last_prune = 0.0
 
@@ -57,7 +58,7 @@ class OutboxRelay:
 
     async def _sleep(self) -> None:
         """Until woken, or the poll interval passes."""
-        if self._woken:
+        if self._woken or self._stopping:
             return
         lane = asyncio.get_running_loop().create_future()
         self._idle.append(lane)
@@ -74,16 +75,25 @@ class OutboxRelay:
             self._tasks = [asyncio.create_task(self._run(lane), name=f"outbox-relay:{self.service}:{lane}")
                            for lane in range(self.lanes)]
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Let each lane finish the batch in hand, then end. Cancelling alone is not enough: the
+        database driver can turn a cancellation into an ordinary error, which a lane retries."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # they end with CancelledError
+        self._stopping = True
+        for lane in self._idle:
+            if not lane.done():
+                lane.set_result(None)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)  # they end with CancelledError
+        self._stopping = False
 
     async def _run(self, lane: int) -> None:
         backoff = 0.1
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._woken = False  # every reset is followed by a claim, so no wake-up is lost
             try:
                 published = await self.publish_pending()
@@ -92,6 +102,8 @@ class OutboxRelay:
                     await self.prune()
                     self._last_prune = loop.time()
             except Exception:
+                if self._stopping:
+                    return  # the batch is rolled back and stays pending for the next start
                 log.exception("outbox relay could not publish; will retry", service=self.service,
                               retry_in_seconds=backoff)
                 await asyncio.sleep(backoff)

@@ -415,12 +415,13 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
             match = domain.best_match(trip.legs, other.legs, ctx.radius_km)
             if match is None:
                 continue
-            first, second = sorted([(trip, match.leg_a), (other, match.leg_b)], key=lambda pair: pair[0].id)
-            fields = dict(kind="trips", trip_a_id=first[0].id, trip_b_id=second[0].id, leg_a_id=first[1].id,
-                          leg_b_id=second[1].id, place_name=match.leg_b.place_name, country=match.leg_b.country,
+            ours, theirs = (trip.id, match.leg_a.id), (other.trip_id, match.leg_b.id)
+            first, second = sorted([ours, theirs])
+            fields = dict(kind="trips", trip_a_id=first[0], trip_b_id=second[0], leg_a_id=first[1],
+                          leg_b_id=second[1], place_name=match.leg_b.place_name, country=match.leg_b.country,
                           distance_km=match.distance_km, shared_start=match.shared_start,
                           shared_end=match.shared_end, restricted="restricted" in (trip.visibility, other.visibility))
-            found[other.id] = (fields, lambda o, first=first, second=second: _detected(o, first, second))
+            found[other.trip_id] = (fields, lambda o, pairs=(first, second): _detected(session, o, pairs))
 
     async def resolved(other_id: str, overlap: Overlap) -> OverlapResolvedV1:
         other = await session.get(Trip, other_id)
@@ -457,11 +458,7 @@ async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delega
                           place_name=other.origin_place_name, country=other.origin_country,
                           distance_km=round(distance, 1), shared_start=max(first.arrival, second.arrival),
                           shared_end=min(first.departure, second.departure), restricted=False)
-            found[other.id] = (fields, lambda o, pair=(first, second): OverlapDetectedV1(
-                overlap_id=o.id, kind="delegations", place_name=o.place_name, country=o.country,
-                distance_km=o.distance_km, shared_start=o.shared_start, shared_end=o.shared_end,
-                restricted=False, trips=[], delegations=[_delegation_payload(d) for d in pair],
-                detected_at=o.detected_at))
+            found[other.id] = (fields, lambda o, pair=(first, second): _delegations_detected(o, pair))
 
     async def resolved(other_id: str, overlap: Overlap) -> OverlapResolvedV1:
         other = await session.get(Delegation, other_id)
@@ -475,8 +472,16 @@ async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delega
     await _reconcile(uow, known, found, resolved, now)
 
 
+async def _delegations_detected(overlap: Overlap, pair: tuple[Delegation, Delegation]) -> OverlapDetectedV1:
+    return OverlapDetectedV1(
+        overlap_id=overlap.id, kind="delegations", place_name=overlap.place_name, country=overlap.country,
+        distance_km=overlap.distance_km, shared_start=overlap.shared_start, shared_end=overlap.shared_end,
+        restricted=False, trips=[], delegations=[_delegation_payload(d) for d in pair],
+        detected_at=overlap.detected_at)
+
+
 async def _reconcile(uow: UnitOfWork, known: dict[str, Overlap],
-                     found: dict[str, tuple[dict[str, Any], Callable[[Overlap], OverlapDetectedV1]]],
+                     found: dict[str, tuple[dict[str, Any], Callable[[Overlap], Awaitable[OverlapDetectedV1]]]],
                      resolved: Callable[[str, Overlap], Awaitable[OverlapResolvedV1]], now: datetime) -> None:
     """Stored overlaps (by the other party's id) against those found now: a new or returning one
     is detected (an event), a lasting one is updated silently, a vanished one is resolved (an event)."""
@@ -492,7 +497,7 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Overlap],
             overlap.sqlmodel_update(fields)
             continue
         await uow.session.flush()
-        uow.publish(detected(overlap), subject=f"overlaps/{overlap.id}")
+        uow.publish(await detected(overlap), subject=f"overlaps/{overlap.id}")
     for other_id, overlap in known.items():
         if other_id in found or overlap.status == "resolved":
             continue
@@ -500,33 +505,49 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Overlap],
         uow.publish(await resolved(other_id, overlap), subject=f"overlaps/{overlap.id}")
 
 
-async def _candidate_trips(session, trip: Trip, radius_km: float) -> list[Trip]:
-    """Other departments' active trips with a leg near one of this trip's legs on shared dates,
-    loaded with their legs for the exact check. The index (cell, start_date) reads only the cells
-    around the place and a bounded window of start dates, so the cost does not grow with history."""
-    ids: set[str] = set()
+@dataclass(frozen=True)
+class Candidate:
+    """Another department's trip with legs near ours on shared dates: only what the check needs."""
+
+    trip_id: str
+    department: str
+    visibility: str
+    legs: list[Any]  # rows with the LegLike fields plus place_name and country
+
+
+async def _candidate_trips(session, trip: Trip, radius_km: float) -> list[Candidate]:
+    """Other departments' active trips with a leg near one of this trip's legs on shared dates.
+
+    One indexed query per leg of ours: (cell, start_date) reads only the cells around the place and a
+    bounded window of start dates, so the cost does not grow with history. Plain rows, no objects:
+    most candidates are compared and dropped."""
+    found: dict[str, Candidate] = {}
     for leg in trip.legs:
         rows = await session.exec(
-            select(Leg.trip_id).join(Trip, Trip.id == Leg.trip_id).where(
+            select(Leg.id, Leg.trip_id, Leg.latitude, Leg.longitude, Leg.start_date, Leg.end_date,
+                   Leg.place_name, Leg.country, Trip.department, Trip.visibility)
+            .join(Trip, Trip.id == Leg.trip_id).where(
                 Leg.cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
                 Leg.start_date.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
                 Leg.end_date >= leg.start_date,
                 Trip.department != trip.department, Trip.status.in_(domain.ACTIVE), Trip.id != trip.id))
-        ids.update(rows.all())
-    if not ids:
-        return []
-    result = await session.exec(select(Trip).where(Trip.id.in_(ids)).options(selectinload(Trip.legs)))
-    return list(result.all())
+        for row in rows.all():
+            candidate = found.setdefault(row.trip_id, Candidate(row.trip_id, row.department, row.visibility, []))
+            if all(known.id != row.id for known in candidate.legs):
+                candidate.legs.append(row)
+    return list(found.values())
 
 
-def _detected(overlap: Overlap, first: tuple[Trip, Leg], second: tuple[Trip, Leg]) -> OverlapDetectedV1:
+async def _detected(session, overlap: Overlap, pairs: tuple[tuple[str, int], ...]) -> OverlapDetectedV1:
+    """The alert's content: both trips whole (only now loaded: most checks find nothing new)."""
+    loaded = [(await session.get(Trip, trip_id), await session.get(Leg, leg_id)) for trip_id, leg_id in pairs]
     return OverlapDetectedV1(
         overlap_id=overlap.id, place_name=overlap.place_name, country=overlap.country,
         distance_km=overlap.distance_km, shared_start=overlap.shared_start, shared_end=overlap.shared_end,
         restricted=overlap.restricted, detected_at=overlap.detected_at,
         trips=[OverlapTripV1(trip_id=t.id, department=t.department, title=t.title, purpose=t.purpose,
                              visibility=t.visibility, travellers=[_traveller(x) for x in t.travellers],
-                             leg=_leg(leg)) for t, leg in (first, second)],
+                             leg=_leg(leg)) for t, leg in loaded],
     )
 
 

@@ -96,6 +96,7 @@ class Batcher(Generic[M]):
         self.max_batch = max_batch
         self.waiting: asyncio.Queue[M] = asyncio.Queue()
         self.in_flight = 0
+        self._closing = False
         self._workers = [asyncio.create_task(self._work(), name=f"consumer:{name}")]
 
     def put(self, message: M) -> None:
@@ -106,12 +107,15 @@ class Batcher(Generic[M]):
         return self.waiting.qsize() + self.in_flight
 
     async def close(self) -> None:
+        # Flag first: the database driver can turn the cancellation into an ordinary error that
+        # the loop below would treat as a failed batch and carry on.
+        self._closing = True
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
     async def _work(self) -> None:
-        while True:
+        while not self._closing:
             batch = [await self.waiting.get()]
             while len(batch) < self.max_batch and not self.waiting.empty():
                 batch.append(self.waiting.get_nowait())
@@ -119,6 +123,8 @@ class Batcher(Generic[M]):
             try:
                 await self._process(batch)
             except Exception:
+                if self._closing:
+                    return
                 # Settling itself failed (broker gone): the unsettled messages are redelivered.
                 log.exception("could not settle messages", queue=self.name, messages=len(batch))
             finally:
@@ -138,6 +144,8 @@ class Batcher(Generic[M]):
         try:
             await self.processor([envelope for _, envelope in decoded])
         except Exception as exc:
+            if self._closing:
+                raise  # shutting down: not the handler's failure; unsettled, the messages come back
             if len(decoded) == 1:
                 await self.settle_failed(decoded[0][0], exc)
                 return
