@@ -38,6 +38,7 @@ test-e2e: install
 bench: install
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/travel.py
 
 migrate: install
 	$(BIN)/oia migrate all
