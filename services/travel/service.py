@@ -133,7 +133,7 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, *, department: str, tit
     uow.session.add(trip)
     await uow.session.flush()
     uow.publish(TripBookedV1(**_trip_payload(trip), booked_at=now), subject=f"trips/{trip.id}")
-    await _recheck(uow, ctx, trip, now)
+    await _recheck(uow, ctx, trip, now, new=True)
     await uow.commit()
     return trip
 
@@ -373,11 +373,14 @@ async def _record_crossing(uow: UnitOfWork, ctx: TravelContext, trip: Trip, dele
         delegation=_delegation_payload(delegation), detected_at=now), subject=f"crossings/{crossing.id}")
 
 
-async def _check_crossings(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime) -> None:
+async def _check_crossings(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime, *,
+                           new: bool = False) -> None:
     """After a trip changed: record new crossings, and quietly close those that no longer hold."""
     visiting = await _delegations_visiting(uow.session, trip, ctx.radius_km) if trip.status in domain.ACTIVE else []
     for delegation in visiting:
         await _record_crossing(uow, ctx, trip, delegation, now)
+    if new:
+        return
     still = {d.id for d in visiting if _crossing_match(trip, d, ctx.radius_km)}
     for crossing in (await uow.session.exec(select(Crossing).where(
             Crossing.trip_id == trip.id, Crossing.status == "open"))).all():
@@ -396,18 +399,19 @@ def _delegation_payload(d: Delegation) -> DelegationV1:
 # -- overlaps -----------------------------------------------------------------------------------
 
 async def _recheck(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
-                   reason: str | None = None) -> None:
-    """After any change to a trip: its crossings and overlaps, as they are now."""
+                   reason: str | None = None, *, new: bool = False) -> None:
+    """After any change to a trip: its crossings and overlaps, as they are now. A `new` trip has
+    none stored yet, which saves looking them up."""
     await _serialise_trip_writes(uow)
-    await _check_crossings(uow, ctx, trip, now)
-    await _check_overlaps(uow, ctx, trip, now, reason)
+    await _check_crossings(uow, ctx, trip, now, new=new)
+    await _check_overlaps(uow, ctx, trip, now, reason, new=new)
 
 
 async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
-                          reason: str | None = None) -> None:
+                          reason: str | None = None, *, new: bool = False) -> None:
     """The trip's overlaps with other departments' trips, as they are now."""
     session = uow.session
-    known = {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (await session.exec(
+    known = {} if new else {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (await session.exec(
         select(Overlap).where(or_(Overlap.trip_a_id == trip.id, Overlap.trip_b_id == trip.id)))).all()}
     found = {}
     if trip.status in domain.ACTIVE:
