@@ -176,14 +176,20 @@ def _writer(principal: Principal) -> None:
         raise Problem(403, "a reader key may only read")
 
 
+def _acting_for(principal: Principal, requested: str | None, field: str, what: str) -> str:
+    """The department a write is for: the one asked for, else the key's own; only if the key may."""
+    _writer(principal)
+    department = requested or principal.department
+    if department is None:
+        raise FieldError(field, "required when the key has no department")
+    if not principal.may_act_for(department):
+        raise Problem(403, f"a {principal.department} key may not {what} for {department}")
+    return department
+
+
 @router.post("/trips", status_code=201, response_model=TripOut, summary="Book a trip")
 async def book_trip(body: TripIn, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
-    _writer(principal)
-    department = body.department or principal.department
-    if department is None:
-        raise FieldError("department", "required when the key has no department")
-    if not principal.may_act_for(department):
-        raise Problem(403, f"a {principal.department} key may not book trips for {department}")
+    department = _acting_for(principal, body.department, "department", "book trips")
     if body.estimated_cost is not None and body.currency is None:
         raise FieldError("currency", "required with estimated_cost")
     async with runtime.uow() as uow:
@@ -361,12 +367,7 @@ def _delegation_out(d) -> DelegationOut:
              summary="Announce a visiting delegation")
 async def announce_delegation(body: DelegationIn, principal: CurrentPrincipal, runtime: RuntimeDep,
                               ctx: ContextDep) -> DelegationOut:
-    _writer(principal)
-    host = body.host_department or principal.department
-    if host is None:
-        raise FieldError("host_department", "required when the key has no department")
-    if not principal.may_act_for(host):
-        raise Problem(403, f"a {principal.department} key may not announce delegations for {host}")
+    host = _acting_for(principal, body.host_department, "host_department", "announce delegations")
     origin = service.LegInput(body.origin_city, body.origin_country, body.arrival, body.departure,
                               body.origin_place_id)
     async with runtime.uow() as uow:
