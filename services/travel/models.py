@@ -41,8 +41,10 @@ class Trip(TravelTable, table=True):
 class Leg(TravelTable, table=True):
     """One stop of a trip, in the destination's local dates, with the place its city resolved to."""
 
-    # Overlap candidates: the cells around a place, legs starting in a bounded window of dates.
-    __table_args__ = (Index("ix_leg_cell_start", "cell", "start_date"),)
+    # Overlap candidates: the cells around a place, legs starting in a bounded window of dates. The
+    # end date and trip id ride in the index, so legs that end too early never touch the table.
+    __table_args__ = (Index("ix_leg_cell_start", "cell", "start_date", "end_date",
+                            postgresql_include=["trip_id"]),)
 
     id: int | None = Field(default=None, primary_key=True)
     trip_id: str = Field(foreign_key="trip.id", index=True, max_length=36)

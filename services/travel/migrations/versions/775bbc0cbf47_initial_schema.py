@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f73c15c3fa95
+Revision ID: 775bbc0cbf47
 Revises: 
-Create Date: 2026-11-28 20:19:08.306964
+Create Date: 2026-11-28 20:59:21.440595
 """
 from typing import Sequence, Union
 
@@ -13,7 +13,7 @@ import sqlmodel
 from shared import platform_migrations
 
 
-revision: str = 'f73c15c3fa95'
+revision: str = '775bbc0cbf47'
 down_revision: Union[str, None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -111,7 +111,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('leg', schema=None) as batch_op:
-        batch_op.create_index('ix_leg_cell_start', ['cell', 'start_date'], unique=False)
+        batch_op.create_index('ix_leg_cell_start', ['cell', 'start_date', 'end_date'], unique=False, postgresql_include=['trip_id'])
         batch_op.create_index(batch_op.f('ix_leg_place_id'), ['place_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leg_trip_id'), ['trip_id'], unique=False)
 
@@ -182,7 +182,7 @@ def downgrade() -> None:
     with op.batch_alter_table('leg', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leg_trip_id'))
         batch_op.drop_index(batch_op.f('ix_leg_place_id'))
-        batch_op.drop_index('ix_leg_cell_start')
+        batch_op.drop_index('ix_leg_cell_start', postgresql_include=['trip_id'])
 
     op.drop_table('leg')
     with op.batch_alter_table('crossing', schema=None) as batch_op:
