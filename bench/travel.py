@@ -201,6 +201,46 @@ async def bookings_per_second(url: str, n: int, rng: random.Random, places) -> t
     return http_rate, bare_rate
 
 
+async def check_share(url: str, n: int, rng: random.Random, places) -> tuple[float, float]:
+    """Bookings/s through the same app in-process, with the overlap and crossing check and with it
+    switched off: what the check itself costs a booking."""
+    from services.travel import service
+    from services.travel.settings import TravelSettings
+    from shared.app import create_service_app
+    from shared.runtime import ServiceRuntime
+
+    keys = ",".join(f"bench-{d.lower()}:department:{d}" for d in DEPARTMENTS)
+    runtime = ServiceRuntime(spec_of("travel"), TravelSettings(database_url=url, bus="memory", api_keys=keys,
+                                                               secret_key="bench-secret-not-placeholder",
+                                                               environment="test"))
+    await runtime.start()
+    app = create_service_app(runtime, manage_lifecycle=False)
+    rates = []
+    real_recheck = service._recheck
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://travel") as client:
+            for check in (True, False):
+                if not check:
+                    async def no_check(*args, **kwargs) -> None:
+                        return None
+                    service._recheck = no_check
+                trips = [random_trip(rng, places) for _ in range(n)]
+                started = time.perf_counter()
+                for trip, legs in trips:
+                    response = await client.post("/travel/trips", headers={
+                        "Authorization": f"Bearer bench-{trip['department'].lower()}"}, json={
+                        "title": trip["title"], "purpose": "other", "legs": [
+                            {"city": leg["city"], "country": leg["country"], "place_id": leg["place_id"],
+                             "start_date": leg["start_date"].isoformat(), "end_date": leg["end_date"].isoformat()}
+                            for leg in legs]})
+                    assert response.status_code == 201, response.text
+                rates.append(n / (time.perf_counter() - started))
+    finally:
+        service._recheck = real_recheck
+        await runtime.stop()
+    return rates[0], rates[1]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -232,6 +272,9 @@ async def main() -> None:
         http_rate, bare_rate = await bookings_per_second(url, args.bookings, rng, places)
         print(f"travel: bookings over HTTP with the check {http_rate:7.0f}/s; bare insert of the same rows "
               f"{bare_rate:7.0f}/s; ratio {http_rate / bare_rate:.2f} (target ≥ 0.5)")
+        with_check, without = await check_share(url, args.bookings, rng, places)
+        print(f"travel: bookings in-process with the check {with_check:6.0f}/s, without it {without:6.0f}/s; "
+              f"ratio {with_check / without:.2f} (what the check itself costs, at 100,000 trips stored)")
     finally:
         await drop_database(database)
 
