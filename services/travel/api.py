@@ -423,6 +423,8 @@ async def list_delegations(
     principal: CurrentPrincipal, runtime: RuntimeDep,
     department: Annotated[str | None, Query(pattern=DEPARTMENT.pattern)] = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="origin country")] = None,
+    city: Annotated[str | None, Query(min_length=1, max_length=100, description="the origin place's name")] = None,
+    status: Literal["announced", "cancelled"] | None = None,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -432,6 +434,10 @@ async def list_delegations(
         query = query.where(Delegation.host_department == department)
     if country:
         query = query.where(Delegation.origin_country == country)
+    if city:
+        query = query.where(Delegation.origin_place_name == city)
+    if status:
+        query = query.where(Delegation.status == status)
     if start:
         query = query.where(Delegation.departure >= start)
     if end:

@@ -128,3 +128,23 @@ async def test_a_cancelled_delegation_ends_its_crossings_and_overlaps(client, ho
     again = await client.patch(f"/travel/delegations/{delegation['id']}", json={"visitors": 3},
                                headers=auth(host, *MAYOR))
     assert again.status_code == 409
+
+
+async def test_delegations_are_filtered(client, host):
+    katowice = await announce(client, host)
+    lyon = await announce(client, host, {**DELEGATION, "origin_city": "Lyon", "origin_country": "FR",
+                                         "arrival": "2027-08-01", "departure": "2027-08-02"}, who=ECON)
+    await client.post(f"/travel/delegations/{lyon['id']}/cancel", headers=auth(host, *ECON))
+
+    async def ids(**params) -> list[str]:
+        response = await client.get("/travel/delegations", params=params, headers=auth(host, "reader"))
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()]
+
+    assert await ids(city="Katowice") == [katowice["id"]]
+    assert await ids(status="cancelled") == [lyon["id"]]
+    assert await ids(department="ECON") == [lyon["id"]]
+    assert await ids(**{"from": "2027-07-01"}) == [lyon["id"]]
+    assert await ids(**{"to": "2027-07-01"}) == [katowice["id"]]
+    bad = await client.get("/travel/delegations", params={"status": "maybe"}, headers=auth(host, "reader"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.status"
