@@ -9,7 +9,6 @@ from typing import Any, Awaitable, Callable
 
 from sqlalchemy import or_, text
 from sqlmodel import select
-from sqlalchemy.orm import selectinload
 
 from services.travel import domain
 from services.travel.events import (

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.bus.base import Bus
 from shared.consumer import Subscriptions
 from shared.envelope import Envelope, EventRegistry
 from shared.runtime import ServiceRuntime, ServiceSpec
@@ -148,6 +147,3 @@ async def inbox_rows(runtime: ServiceRuntime) -> int:
     async with runtime.engine.connect() as conn:
         return await conn.scalar(select(func.count()).select_from(inbox))
 
-
-def make_runtime(spec: ServiceSpec, settings: ServiceSettings, bus: Bus) -> ServiceRuntime:
-    return ServiceRuntime(spec, settings, bus=bus)

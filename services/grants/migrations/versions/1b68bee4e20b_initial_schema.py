@@ -6,9 +6,6 @@ Create Date: 2026-11-28 19:20:20.192743
 """
 from typing import Sequence, Union
 
-from alembic import op
-import sqlalchemy as sa
-import sqlmodel
 
 from shared import platform_migrations
 
