@@ -23,7 +23,8 @@ from shared.runtime import ServiceRuntime
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
+    # async: FastAPI would run a plain function in a worker thread, for every request
     return request.app.state.runtime
 
 

@@ -36,7 +36,7 @@ def _gazetteer(path) -> Gazetteer:
     return Gazetteer(path)
 
 
-def travel_context(runtime: RuntimeDep) -> service.TravelContext:
+async def travel_context(runtime: RuntimeDep) -> service.TravelContext:
     settings: TravelSettings = runtime.settings  # type: ignore[assignment]
     return service.TravelContext(places=_gazetteer(settings.gazetteer_path), radius_km=settings.overlap_radius_km)
 

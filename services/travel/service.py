@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
-from sqlalchemy import or_, text
+from sqlalchemy import and_, insert, or_, text, update
 from sqlmodel import select
 
 from services.travel import domain
@@ -26,7 +26,7 @@ from services.travel.events import (
     TripCancelledV1,
     TripUpdatedV1,
 )
-from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip
+from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip, new_id
 from services.travel.places import Gazetteer, Place, UnknownCountry, UnresolvedPlace, haversine_km
 from shared.auth import Principal
 from shared.problems import FieldError, Problem
@@ -95,42 +95,127 @@ def _resolve(leg: LegInput, places: Gazetteer, field: Callable[[str], str]) -> P
              "latitude": p.latitude, "longitude": p.longitude} for p in exc.candidates]) from exc
 
 
-def _leg_rows(resolved: list[tuple[LegInput, Place]]) -> list[Leg]:
-    return [Leg(position=i, city=leg.city, country=place.country, place_id=place.id, place_name=place.name,
-                latitude=place.latitude, longitude=place.longitude, timezone=place.timezone,
-                cell=domain.cell_of(place.latitude, place.longitude), start_date=leg.start_date,
-                end_date=leg.end_date)
+@dataclass
+class LegRecord:
+    """A leg's stored values (`id` once inserted)."""
+
+    position: int
+    city: str
+    country: str
+    place_id: int
+    place_name: str
+    latitude: float
+    longitude: float
+    timezone: str
+    cell: int
+    start_date: date
+    end_date: date
+    id: int | None = None
+
+
+@dataclass
+class TravellerRecord:
+    position: int
+    name: str
+    email: str | None
+    role: str | None
+    elected_official: bool
+
+
+@dataclass
+class TripRecord:
+    """A new trip as it is stored. Booking writes it with plain statements and checks it as it is:
+    building, flushing and reloading ORM objects was most of a booking's cost. It reads like a Trip
+    (the checks and payloads take either)."""
+
+    department: str
+    title: str
+    purpose: str
+    status: str
+    visibility: str
+    estimated_cost: Decimal | None
+    currency: str | None
+    created_at: datetime
+    updated_at: datetime
+    legs: list[LegRecord] = field(default_factory=list)
+    travellers: list[TravellerRecord] = field(default_factory=list)
+    id: str = field(default_factory=new_id)
+
+    def row(self) -> dict[str, Any]:
+        return _columns(self, "legs", "travellers")
+
+
+def _columns(record: Any, *leave_out: str) -> dict[str, Any]:
+    """A record's values by column (shallow: dataclasses.asdict would deep-copy every value)."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in leave_out}
+
+
+def _leg_records(resolved: list[tuple[LegInput, Place]]) -> list[LegRecord]:
+    return [LegRecord(position=i, city=leg.city, country=place.country, place_id=place.id, place_name=place.name,
+                      latitude=place.latitude, longitude=place.longitude, timezone=place.timezone,
+                      cell=domain.cell_of(place.latitude, place.longitude), start_date=leg.start_date,
+                      end_date=leg.end_date)
             for i, (leg, place) in enumerate(resolved)]
 
 
-def _traveller_rows(travellers: list[TravellerInput]) -> list[Traveller]:
-    return [Traveller(position=i, name=t.name, email=t.email, role=t.role, elected_official=t.elected_official)
+def _traveller_records(travellers: list[TravellerInput]) -> list[TravellerRecord]:
+    return [TravellerRecord(position=i, name=t.name, email=t.email, role=t.role, elected_official=t.elected_official)
             for i, t in enumerate(travellers)]
+
+
+def _leg_rows(resolved: list[tuple[LegInput, Place]]) -> list[Leg]:
+    return [Leg(**_columns(record)) for record in _leg_records(resolved)]
+
+
+def _traveller_rows(travellers: list[TravellerInput]) -> list[Traveller]:
+    return [Traveller(**_columns(record)) for record in _traveller_records(travellers)]
+
+
+AnyTrip = Trip | TripRecord  # the checks and payloads read either
 
 
 # -- trips --------------------------------------------------------------------------------------
 
-async def _serialise_trip_writes(uow: UnitOfWork) -> None:
-    """Two bookings checked at once would not see each other: on PostgreSQL overlap checks take
-    turns until their transaction ends (a lock held for a few milliseconds); SQLite has one writer
-    at a time already."""
+async def _take_turns(uow: UnitOfWork, ctx: TravelContext, places: Iterable[tuple[float, float]]) -> None:
+    """Two changes checked at once would not see each other. On PostgreSQL a change locks, until its
+    transaction ends, every grid cell within the radius of the places it touches (before and after
+    it): changes near each other take turns, changes far apart run side by side. Two places within
+    the radius always share a lock, the cell of either; the cells are locked in one order, so two
+    changes never wait on each other. SQLite has one writer at a time already."""
     connection = await uow.session.connection()
-    if connection.dialect.name == "postgresql":
-        await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('travel:trip-writes'))"))
+    if connection.dialect.name != "postgresql":
+        return
+    cells = sorted({cell for latitude, longitude in places
+                    for cell in domain.cells_around(latitude, longitude, ctx.radius_km)})
+    await connection.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('travel:cells'), cell) FROM unnest(CAST(:cells AS int[])) cell"),
+        {"cells": cells})
+
+
+def _where(legs: Iterable[Any]) -> list[tuple[float, float]]:
+    return [(leg.latitude, leg.longitude) for leg in legs]
 
 
 async def book_trip(uow: UnitOfWork, ctx: TravelContext, *, department: str, title: str, purpose: str,
                     legs: list[LegInput], travellers: list[TravellerInput], visibility: str = "normal",
                     status: str = "planned", estimated_cost: Decimal | None = None,
-                    currency: str | None = None) -> Trip:
+                    currency: str | None = None) -> TripRecord:
     resolved = resolve_legs(legs, ctx.places)
     now = utcnow()
-    trip = Trip(department=department, title=title, purpose=purpose, status=status, visibility=visibility,
-                estimated_cost=estimated_cost, currency=currency, created_at=now, updated_at=now)
-    trip.legs = _leg_rows(resolved)
-    trip.travellers = _traveller_rows(travellers)
-    uow.session.add(trip)
-    await uow.session.flush()
+    trip = TripRecord(department=department, title=title, purpose=purpose, status=status, visibility=visibility,
+                      estimated_cost=estimated_cost, currency=currency, created_at=now, updated_at=now,
+                      legs=_leg_records(resolved), travellers=_traveller_records(travellers))
+    await _take_turns(uow, ctx, _where(trip.legs))
+    connection = await uow.session.connection()
+    await connection.execute(insert(Trip.__table__), [trip.row()])
+    leg_ids = await connection.execute(
+        insert(Leg.__table__).returning(Leg.__table__.c.id, sort_by_parameter_order=True),
+        [{**_columns(leg, "id"), "trip_id": trip.id} for leg in trip.legs])  # the database gives the id
+    for leg, leg_id in zip(trip.legs, leg_ids.scalars().all()):
+        leg.id = leg_id
+    if trip.travellers:
+        await connection.execute(insert(Traveller.__table__),
+                                 [{**_columns(t), "trip_id": trip.id} for t in trip.travellers])
     uow.publish(TripBookedV1(**_trip_payload(trip), booked_at=now), subject=f"trips/{trip.id}")
     await _recheck(uow, ctx, trip, now, new=True)
     await uow.commit()
@@ -160,7 +245,7 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
         raise FieldError("status", f"cancel a trip with POST /travel/trips/{trip_id}/cancel")
     if "status" in changes and not domain.may_move(trip.status, changes["status"]):
         raise FieldError("status", f"a {trip.status} trip cannot become {changes['status']}", status=409)
-    changed = []
+    changed, places_before = [], _where(trip.legs)
     if "legs" in changes:
         resolved = resolve_legs(changes["legs"], ctx.places)
         if [(l.place_id, l.start_date, l.end_date) for l in trip.legs] != \
@@ -176,6 +261,7 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
             changed.append(field)
     if not changed:
         return trip
+    await _take_turns(uow, ctx, places_before + _where(trip.legs))
     now = trip.updated_at = utcnow()
     await uow.session.flush()
     uow.publish(TripUpdatedV1(**_trip_payload(trip), changed=changed, updated_at=now), subject=f"trips/{trip.id}")
@@ -190,6 +276,7 @@ async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
         raise Problem(409, f"trip {trip_id} is {trip.status}; it cannot be cancelled")
     if trip.status == "cancelled":
         return trip  # cancelling twice is asking for what is already so
+    await _take_turns(uow, ctx, _where(trip.legs))
     now = trip.updated_at = utcnow()
     trip.status = "cancelled"
     uow.publish(TripCancelledV1(**_trip_payload(trip), cancelled_at=now), subject=f"trips/{trip.id}")
@@ -220,6 +307,7 @@ class DelegationInput:
 
 async def announce_delegation(uow: UnitOfWork, ctx: TravelContext, data: DelegationInput) -> Delegation:
     [(origin, place)] = resolve_legs([data.origin], ctx.places, field=lambda _, name: f"origin_{name}")
+    await _take_turns(uow, ctx, [(place.latitude, place.longitude)])
     now = utcnow()
     delegation = Delegation(
         host_department=data.host_department, origin_city=origin.city, origin_country=place.country,
@@ -241,7 +329,7 @@ async def update_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
     delegation = await load_delegation(uow, delegation_id, principal, for_update=True)
     if delegation.status == "cancelled":
         raise Problem(409, f"delegation {delegation_id} is cancelled; it can no longer change")
-    changed = []
+    changed, origin_before = [], (delegation.origin_latitude, delegation.origin_longitude)
     if {"origin", "arrival", "departure"} & changes.keys():
         where = changes.get("origin") or Origin(delegation.origin_city, delegation.origin_country,
                                                 delegation.origin_place_id)
@@ -264,6 +352,7 @@ async def update_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
             changed.append(name)
     if not changed:
         return delegation
+    await _take_turns(uow, ctx, [origin_before, (delegation.origin_latitude, delegation.origin_longitude)])
     now = delegation.updated_at = utcnow()
     uow.publish(DelegationUpdatedV1(**_delegation_payload(delegation).model_dump(), changed=changed, updated_at=now),
                 subject=f"delegations/{delegation.id}")
@@ -277,6 +366,7 @@ async def cancel_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
     delegation = await load_delegation(uow, delegation_id, principal, for_update=True)
     if delegation.status == "cancelled":
         return delegation
+    await _take_turns(uow, ctx, [(delegation.origin_latitude, delegation.origin_longitude)])
     now = delegation.updated_at = utcnow()
     delegation.status = "cancelled"
     uow.publish(DelegationCancelledV1(**_delegation_payload(delegation).model_dump(), cancelled_at=now),
@@ -289,7 +379,6 @@ async def cancel_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
 async def _recheck_delegation(uow: UnitOfWork, ctx: TravelContext, delegation: Delegation, now: datetime,
                               reason: str | None = None) -> None:
     """After any change to a delegation: the trips it crosses and the delegations it overlaps."""
-    await _serialise_trip_writes(uow)
     await uow.session.flush()
     crossing_trips = await _trips_in(uow.session, delegation, ctx.radius_km) if delegation.status == "announced" else []
     for trip in crossing_trips:
@@ -325,19 +414,18 @@ async def _trips_in(session, delegation: Delegation, radius_km: float) -> list[T
     return list((await session.exec(select(Trip).where(Trip.id.in_(ids)))).all())
 
 
-async def _delegations_visiting(session, trip: Trip, radius_km: float) -> list[Delegation]:
-    """Announced delegations from near one of the trip's destinations, here while the trip is there."""
-    found: dict[str, Delegation] = {}
-    for leg in trip.legs:
-        rows = await session.exec(select(Delegation).where(
-            Delegation.origin_cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
-            Delegation.arrival.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
-            Delegation.departure >= leg.start_date, Delegation.status == "announced"))
-        found.update((d.id, d) for d in rows.all())
-    return list(found.values())
+async def _delegations_visiting(session, trip: AnyTrip, radius_km: float) -> list[Any]:
+    """Announced delegations from near one of the trip's destinations, here while the trip is there
+    (plain rows: a booking usually finds none)."""
+    table = Delegation.__table__
+    rows = await (await session.connection()).execute(select(table).where(table.c.status == "announced", or_(*(
+        and_(table.c.origin_cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
+             table.c.arrival.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
+             table.c.departure >= leg.start_date) for leg in trip.legs))))
+    return list({d.id: d for d in rows.all()}.values())
 
 
-def _crossing_match(trip: Trip, delegation: Delegation, radius_km: float) -> tuple[Leg, date, date] | None:
+def _crossing_match(trip: AnyTrip, delegation: Delegation, radius_km: float) -> tuple[Leg, date, date] | None:
     for leg in trip.legs:
         start, end = max(leg.start_date, delegation.arrival), min(leg.end_date, delegation.departure)
         if start <= end and haversine_km(leg.latitude, leg.longitude, delegation.origin_latitude,
@@ -346,7 +434,7 @@ def _crossing_match(trip: Trip, delegation: Delegation, radius_km: float) -> tup
     return None
 
 
-async def _record_crossing(uow: UnitOfWork, ctx: TravelContext, trip: Trip, delegation: Delegation,
+async def _record_crossing(uow: UnitOfWork, ctx: TravelContext, trip: AnyTrip, delegation: Delegation,
                            now: datetime) -> None:
     match = _crossing_match(trip, delegation, ctx.radius_km)
     if match is None:
@@ -372,7 +460,7 @@ async def _record_crossing(uow: UnitOfWork, ctx: TravelContext, trip: Trip, dele
         delegation=_delegation_payload(delegation), detected_at=now), subject=f"crossings/{crossing.id}")
 
 
-async def _check_crossings(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime, *,
+async def _check_crossings(uow: UnitOfWork, ctx: TravelContext, trip: AnyTrip, now: datetime, *,
                            new: bool = False) -> None:
     """After a trip changed: record new crossings, and quietly close those that no longer hold."""
     visiting = await _delegations_visiting(uow.session, trip, ctx.radius_km) if trip.status in domain.ACTIVE else []
@@ -397,24 +485,25 @@ def _delegation_payload(d: Delegation) -> DelegationV1:
 
 # -- overlaps -----------------------------------------------------------------------------------
 
-async def _recheck(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
+async def _recheck(uow: UnitOfWork, ctx: TravelContext, trip: AnyTrip, now: datetime,
                    reason: str | None = None, *, new: bool = False) -> None:
     """After any change to a trip: its crossings and overlaps, as they are now. A `new` trip has
-    none stored yet, which saves looking them up."""
-    await _serialise_trip_writes(uow)
+    none stored yet, which saves looking them up. The caller has taken its turn (_take_turns)."""
     await _check_crossings(uow, ctx, trip, now, new=new)
     await _check_overlaps(uow, ctx, trip, now, reason, new=new)
 
 
-async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime,
+async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: AnyTrip, now: datetime,
                           reason: str | None = None, *, new: bool = False) -> None:
     """The trip's overlaps with other departments' trips, as they are now."""
-    session = uow.session
-    known = {} if new else {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (await session.exec(
-        select(Overlap).where(or_(Overlap.trip_a_id == trip.id, Overlap.trip_b_id == trip.id)))).all()}
+    connection = await uow.session.connection()
+    table = Overlap.__table__
+    known = {} if new else {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (
+        await connection.execute(select(table).where(
+            or_(table.c.trip_a_id == trip.id, table.c.trip_b_id == trip.id)))).all()}
     found = {}
     if trip.status in domain.ACTIVE:
-        for other in await _candidate_trips(session, trip, ctx.radius_km):
+        for other in await _candidate_trips(uow.session, trip, ctx.radius_km):
             match = domain.best_match(trip.legs, other.legs, ctx.radius_km)
             if match is None:
                 continue
@@ -424,26 +513,29 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
                           leg_b_id=second[1], place_name=match.leg_b.place_name, country=match.leg_b.country,
                           distance_km=match.distance_km, shared_start=match.shared_start,
                           shared_end=match.shared_end, restricted="restricted" in (trip.visibility, other.visibility))
-            found[other.trip_id] = (fields, lambda o, pairs=(first, second): _detected(session, o, pairs))
+            found[other.trip_id] = fields
 
-    async def resolved(other_id: str, overlap: Overlap) -> OverlapResolvedV1:
-        other = await session.get(Trip, other_id)
+    async def resolved(other_id: str, overlap: Any) -> OverlapResolvedV1:
+        other_department = (await connection.execute(
+            select(Trip.__table__.c.department).where(Trip.__table__.c.id == other_id))).scalar_one()
         return OverlapResolvedV1(
             overlap_id=overlap.id, trip_ids=[overlap.trip_a_id, overlap.trip_b_id],
-            departments=sorted({trip.department, other.department}), restricted=overlap.restricted,
+            departments=sorted({trip.department, other_department}), restricted=overlap.restricted,
             reason=reason or f"trip {trip.id} changed and no longer meets trip {other_id}", resolved_at=now)
 
-    await _reconcile(uow, known, found, resolved, now)
+    await _reconcile(uow, known, found, lambda overlaps: _trips_detected(connection, trip, overlaps), resolved, now)
 
 
 async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delegation: Delegation, now: datetime,
                                      reason: str | None = None) -> None:
     """Two departments hosting delegations from one place at one time: an overlap too."""
     session = uow.session
+    connection = await session.connection()
+    table = Overlap.__table__
     known = {o.delegation_b_id if o.delegation_a_id == delegation.id else o.delegation_a_id: o
-             for o in (await session.exec(select(Overlap).where(or_(
-                 Overlap.delegation_a_id == delegation.id, Overlap.delegation_b_id == delegation.id)))).all()}
-    found = {}
+             for o in (await connection.execute(select(table).where(or_(
+                 table.c.delegation_a_id == delegation.id, table.c.delegation_b_id == delegation.id)))).all()}
+    found, parties = {}, {delegation.id: delegation}
     if delegation.status == "announced":
         others = (await session.exec(select(Delegation).where(
             Delegation.origin_cell.in_(domain.cells_around(delegation.origin_latitude, delegation.origin_longitude,
@@ -461,9 +553,9 @@ async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delega
                           place_name=other.origin_place_name, country=other.origin_country,
                           distance_km=round(distance, 1), shared_start=max(first.arrival, second.arrival),
                           shared_end=min(first.departure, second.departure), restricted=False)
-            found[other.id] = (fields, lambda o, pair=(first, second): _delegations_detected(o, pair))
+            found[other.id], parties[other.id] = fields, other
 
-    async def resolved(other_id: str, overlap: Overlap) -> OverlapResolvedV1:
+    async def resolved(other_id: str, overlap: Any) -> OverlapResolvedV1:
         other = await session.get(Delegation, other_id)
         return OverlapResolvedV1(
             overlap_id=overlap.id, kind="delegations", trip_ids=[],
@@ -472,39 +564,52 @@ async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delega
             reason=reason or f"delegation {delegation.id} changed and no longer meets delegation {other_id}",
             resolved_at=now)
 
-    await _reconcile(uow, known, found, resolved, now)
+    async def detected(overlaps: list[dict[str, Any]]) -> list[OverlapDetectedV1]:
+        return [OverlapDetectedV1(
+            overlap_id=o["id"], kind="delegations", place_name=o["place_name"], country=o["country"],
+            distance_km=o["distance_km"], shared_start=o["shared_start"], shared_end=o["shared_end"],
+            restricted=False, trips=[], detected_at=o["detected_at"],
+            delegations=[_delegation_payload(parties[o["delegation_a_id"]]),
+                         _delegation_payload(parties[o["delegation_b_id"]])]) for o in overlaps]
+
+    await _reconcile(uow, known, found, detected, resolved, now)
 
 
-async def _delegations_detected(overlap: Overlap, pair: tuple[Delegation, Delegation]) -> OverlapDetectedV1:
-    return OverlapDetectedV1(
-        overlap_id=overlap.id, kind="delegations", place_name=overlap.place_name, country=overlap.country,
-        distance_km=overlap.distance_km, shared_start=overlap.shared_start, shared_end=overlap.shared_end,
-        restricted=False, trips=[], delegations=[_delegation_payload(d) for d in pair],
-        detected_at=overlap.detected_at)
-
-
-async def _reconcile(uow: UnitOfWork, known: dict[str, Overlap],
-                     found: dict[str, tuple[dict[str, Any], Callable[[Overlap], Awaitable[OverlapDetectedV1]]]],
-                     resolved: Callable[[str, Overlap], Awaitable[OverlapResolvedV1]], now: datetime) -> None:
-    """Stored overlaps (by the other party's id) against those found now: a new or returning one
-    is detected (an event), a lasting one is updated silently, a vanished one is resolved (an event)."""
-    for other_id, (fields, detected) in found.items():
+async def _reconcile(uow: UnitOfWork, known: dict[str, Any], found: dict[str, dict[str, Any]],
+                     detected: Callable[[list[dict[str, Any]]], Awaitable[list[OverlapDetectedV1]]],
+                     resolved: Callable[[str, Any], Awaitable[OverlapResolvedV1]], now: datetime) -> None:
+    """Stored overlaps (rows, by the other party's id) against those found now (their fields): a new
+    or returning one is detected (an event), a lasting one is updated silently, a vanished one is
+    resolved (an event). New ones are written, and their alerts' content read, in one go."""
+    connection = await uow.session.connection()
+    table = Overlap.__table__
+    new, appearing = [], []
+    for other_id, fields in found.items():
         overlap = known.get(other_id)
-        fields = {**fields, "updated_at": now}
         if overlap is None:
-            overlap = Overlap(**fields, detected_at=now)
-            uow.session.add(overlap)
+            values = {**fields, "id": new_id(), "status": "open", "detected_at": now, "updated_at": now,
+                      "resolved_at": None}
+            new.append(values)
         elif overlap.status == "resolved":
-            overlap.sqlmodel_update({**fields, "status": "open", "detected_at": now, "resolved_at": None})
+            values = {**fields, "id": overlap.id, "status": "open", "detected_at": now, "updated_at": now,
+                      "resolved_at": None}
+            await connection.execute(update(table).where(table.c.id == overlap.id).values(values))
         else:
-            overlap.sqlmodel_update(fields)
+            if any(getattr(overlap, name) != value for name, value in fields.items()):
+                await connection.execute(update(table).where(table.c.id == overlap.id).values(
+                    {**fields, "updated_at": now}))
             continue
-        await uow.session.flush()
-        uow.publish(await detected(overlap), subject=f"overlaps/{overlap.id}")
+        appearing.append(values)
+    if new:
+        await connection.execute(insert(table), new)
+    if appearing:
+        for event in await detected(appearing):
+            uow.publish(event, subject=f"overlaps/{event.overlap_id}")
     for other_id, overlap in known.items():
         if other_id in found or overlap.status == "resolved":
             continue
-        overlap.status, overlap.resolved_at, overlap.updated_at = "resolved", now, now
+        await connection.execute(update(table).where(table.c.id == overlap.id).values(
+            status="resolved", resolved_at=now, updated_at=now))
         uow.publish(await resolved(other_id, overlap), subject=f"overlaps/{overlap.id}")
 
 
@@ -518,40 +623,60 @@ class Candidate:
     legs: list[Any]  # rows with the LegLike fields plus place_name and country
 
 
-async def _candidate_trips(session, trip: Trip, radius_km: float) -> list[Candidate]:
+async def _candidate_trips(session, trip: AnyTrip, radius_km: float) -> list[Candidate]:
     """Other departments' active trips with a leg near one of this trip's legs on shared dates.
 
-    One indexed query per leg of ours: (cell, start_date) reads only the cells around the place and a
-    bounded window of start dates, so the cost does not grow with history. Plain rows, no objects:
-    most candidates are compared and dropped."""
+    One indexed query: for each leg of ours, (cell, start_date) reads only the cells around the place
+    and a bounded window of start dates, so the cost does not grow with history. Plain rows, no
+    objects: most candidates are compared and dropped."""
+    legs, trips = Leg.__table__.c, Trip.__table__.c
+    rows = await (await session.connection()).execute(
+        select(legs.id, legs.trip_id, legs.latitude, legs.longitude, legs.start_date, legs.end_date,
+               legs.place_name, legs.country, trips.department, trips.visibility)
+        .join_from(Leg.__table__, Trip.__table__, trips.id == legs.trip_id).where(
+            or_(*(and_(legs.cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
+                       legs.start_date.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
+                       legs.end_date >= leg.start_date) for leg in trip.legs)),
+            trips.department != trip.department, trips.status.in_(domain.ACTIVE), trips.id != trip.id))
     found: dict[str, Candidate] = {}
-    for leg in trip.legs:
-        rows = await session.exec(
-            select(Leg.id, Leg.trip_id, Leg.latitude, Leg.longitude, Leg.start_date, Leg.end_date,
-                   Leg.place_name, Leg.country, Trip.department, Trip.visibility)
-            .join(Trip, Trip.id == Leg.trip_id).where(
-                Leg.cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
-                Leg.start_date.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
-                Leg.end_date >= leg.start_date,
-                Trip.department != trip.department, Trip.status.in_(domain.ACTIVE), Trip.id != trip.id))
-        for row in rows.all():
-            candidate = found.setdefault(row.trip_id, Candidate(row.trip_id, row.department, row.visibility, []))
-            if all(known.id != row.id for known in candidate.legs):
-                candidate.legs.append(row)
+    for row in rows.all():
+        candidate = found.setdefault(row.trip_id, Candidate(row.trip_id, row.department, row.visibility, []))
+        if all(known.id != row.id for known in candidate.legs):
+            candidate.legs.append(row)
     return list(found.values())
 
 
-async def _detected(session, overlap: Overlap, pairs: tuple[tuple[str, int], ...]) -> OverlapDetectedV1:
-    """The alert's content: both trips whole (only now loaded: most checks find nothing new)."""
-    loaded = [(await session.get(Trip, trip_id), await session.get(Leg, leg_id)) for trip_id, leg_id in pairs]
-    return OverlapDetectedV1(
-        overlap_id=overlap.id, place_name=overlap.place_name, country=overlap.country,
-        distance_km=overlap.distance_km, shared_start=overlap.shared_start, shared_end=overlap.shared_end,
-        restricted=overlap.restricted, detected_at=overlap.detected_at,
-        trips=[OverlapTripV1(trip_id=t.id, department=t.department, title=t.title, purpose=t.purpose,
-                             visibility=t.visibility, travellers=[_traveller(x) for x in t.travellers],
-                             leg=_leg(leg)) for t, leg in loaded],
-    )
+async def _trips_detected(connection, trip: AnyTrip, overlaps: list[dict[str, Any]]) -> list[OverlapDetectedV1]:
+    """The alerts' content: both trips whole. Ours is at hand; the others are read now, together
+    (two queries, however many overlaps: most checks find none)."""
+    ours = {leg.id: leg for leg in trip.legs}
+    theirs = [(o["trip_b_id"], o["leg_b_id"]) if o["trip_a_id"] == trip.id else (o["trip_a_id"], o["leg_a_id"])
+              for o in overlaps]
+    legs, trips, travellers = Leg.__table__, Trip.__table__, Traveller.__table__
+    other_legs = {row.id: row for row in (await connection.execute(
+        select(legs, trips.c.department, trips.c.title, trips.c.purpose, trips.c.visibility)
+        .join_from(legs, trips, trips.c.id == legs.c.trip_id)
+        .where(legs.c.id.in_([leg_id for _, leg_id in theirs])))).all()}
+    people: dict[str, list[Any]] = {}
+    for person in (await connection.execute(select(travellers).where(
+            travellers.c.trip_id.in_({trip_id for trip_id, _ in theirs})).order_by(travellers.c.position))).all():
+        people.setdefault(person.trip_id, []).append(person)
+
+    def side(trip_id: str, leg_id: int) -> OverlapTripV1:
+        if trip_id == trip.id:
+            return OverlapTripV1(trip_id=trip.id, department=trip.department, title=trip.title,
+                                 purpose=trip.purpose, visibility=trip.visibility,
+                                 travellers=[_traveller(x) for x in trip.travellers], leg=_leg(ours[leg_id]))
+        other = other_legs[leg_id]
+        return OverlapTripV1(trip_id=trip_id, department=other.department, title=other.title,
+                             purpose=other.purpose, visibility=other.visibility,
+                             travellers=[_traveller(x) for x in people.get(trip_id, [])], leg=_leg(other))
+
+    return [OverlapDetectedV1(
+        overlap_id=o["id"], place_name=o["place_name"], country=o["country"], distance_km=o["distance_km"],
+        shared_start=o["shared_start"], shared_end=o["shared_end"], restricted=o["restricted"],
+        detected_at=o["detected_at"],
+        trips=[side(o["trip_a_id"], o["leg_a_id"]), side(o["trip_b_id"], o["leg_b_id"])]) for o in overlaps]
 
 
 async def set_overlap_status(uow: UnitOfWork, overlap_id: str, status: str) -> Overlap:
@@ -577,7 +702,7 @@ def _traveller(t: Traveller) -> TravellerV1:
     return TravellerV1(name=t.name, email=t.email, role=t.role, elected_official=t.elected_official)
 
 
-def _trip_payload(trip: Trip) -> dict[str, Any]:
+def _trip_payload(trip: AnyTrip) -> dict[str, Any]:
     return dict(trip_id=trip.id, department=trip.department, title=trip.title, purpose=trip.purpose,
                 status=trip.status, visibility=trip.visibility, estimated_cost=trip.estimated_cost,
                 currency=trip.currency, travellers=[_traveller(t) for t in trip.travellers],
