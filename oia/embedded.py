@@ -27,7 +27,8 @@ DEMO_PRINCIPALS = [
 
 def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
     settings_cls = spec_of(name).settings_cls
-    return settings_cls(database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}", bus="memory")
+    extra = {"mail_dir": data_dir / "mail"} if "mail_dir" in settings_cls.model_fields else {}
+    return settings_cls(database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}", bus="memory", **extra)
 
 
 async def prepare(data_dir: Path) -> list[dict]:
@@ -77,6 +78,7 @@ class EmbeddedHost:
             await runtime.start_consuming()
         for runtime in self.runtimes.values():
             runtime.start_relay()
+            runtime.start_workers()
 
     async def stop(self) -> None:
         # Callbacks run last-in first-out: relays and engines stop before the bus closes.

@@ -57,10 +57,12 @@ class Dispatcher:
     back the others and retries and dead letters stay per event.
     """
 
-    def __init__(self, consumer: str, subscriptions: Subscriptions, uow_factory: Callable[[], UnitOfWork]):
+    def __init__(self, consumer: str, subscriptions: Subscriptions, uow_factory: Callable[[], UnitOfWork],
+                 on_committed: Callable[[], None] = lambda: None):
         self.consumer = consumer
         self.subscriptions = subscriptions
         self.uow_factory = uow_factory
+        self.on_committed = on_committed
 
     async def __call__(self, envelopes: list[Envelope]) -> list[bool]:
         """For each envelope: True if handled now, False if it was a duplicate. Raises if a handler fails."""
@@ -78,6 +80,8 @@ class Dispatcher:
                     for handler in self.subscriptions.handlers_for(envelope.type):
                         await handler(payload, envelope, uow)
             await uow.commit()
+        if any(outcomes):
+            self.on_committed()
         elapsed = time.perf_counter() - started
         for envelope, handled in zip(envelopes, outcomes):
             EVENTS_CONSUMED.labels(self.consumer, envelope.type, "handled" if handled else "duplicate").inc()

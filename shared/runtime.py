@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
@@ -19,6 +19,14 @@ from shared.metrics import CONSUMER_LAG
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
+
+
+class Worker(Protocol):
+    """A service's own background loop (the notifications delivery worker, say)."""
+
+    def start(self) -> None: ...
+    def wake(self) -> None: ...  # something it may have work for just committed
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -36,6 +44,8 @@ class ServiceSpec:
     description: str = ""
     # Blocking work the service needs done before it serves (compiling an index, say); run in a thread.
     prepare: Callable[[ServiceSettings], None] | None = None
+    # Background loops the service runs beside its consumer; woken whenever the consumer commits.
+    workers: list[Callable[["ServiceRuntime"], Worker]] = field(default_factory=list)
 
 
 class ServiceRuntime:
@@ -55,8 +65,10 @@ class ServiceRuntime:
         consumer_sessions = make_sessionmaker(self.consumer_engine)
         self.relay = OutboxRelay(spec.name, self.relay_engine, self.bus, batch=settings.relay_batch,
                                  poll_seconds=settings.relay_poll_seconds)
+        self.workers = [make(self) for make in spec.workers]
         self.dispatcher = Dispatcher(spec.name, spec.subscriptions,
-                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake))
+                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake),
+                                     on_committed=self._wake_workers)
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
 
     def uow(self) -> UnitOfWork:
@@ -74,6 +86,14 @@ class ServiceRuntime:
     def start_relay(self) -> None:
         self.relay.start()
 
+    def start_workers(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def _wake_workers(self) -> None:
+        for worker in self.workers:
+            worker.wake()
+
     async def prepare(self) -> None:
         if self.spec.prepare is not None:
             await asyncio.to_thread(self.spec.prepare, self.settings)
@@ -83,8 +103,11 @@ class ServiceRuntime:
         await self.connect()
         await self.start_consuming()
         self.start_relay()
+        self.start_workers()
 
     async def stop(self) -> None:
+        for worker in self.workers:
+            await worker.stop()
         await self.relay.stop()
         if self._owns_bus:
             await self.bus.close()

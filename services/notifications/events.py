@@ -1,6 +1,7 @@
 """What notifications publishes, and its own view of the events it reads."""
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,27 +15,38 @@ class DeliveryFailedV1(BaseModel):
     """A delivery failed every attempt and is dead; an admin can re-drive it."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "delivery_id": "d-1", "event_id": "e-1", "recipient": "OIA", "channel": "email",
-        "reason": "SMTP 550 mailbox unavailable", "attempts": 6,
+        "delivery_id": "d-1", "event_id": "e-1", "event_type": "travel.overlap.detected.v1", "recipient": "OIA",
+        "channel": "email", "reason": "SMTP 550 mailbox unavailable", "attempts": 6,
+        "failed_at": "2027-03-01T09:00:00Z",
     }]})
 
     delivery_id: str
     event_id: str
+    event_type: str
     recipient: str
     channel: str
     reason: str
     attempts: int
+    failed_at: datetime
 
 
 # --- the consumer's view: only the fields this service uses, so producers may add fields freely.
 consumes = EventRegistry()
 
 
-class TripLeg(BaseModel):
+class Traveller(BaseModel):
+    name: str
+    email: str | None = None
+    role: str | None = None
+    elected_official: bool = False
+
+
+class Leg(BaseModel):
     city: str
     country: str
     start_date: date
     end_date: date
+    place_name: str | None = None
 
 
 @consumes.event("travel.trip.booked.v1")
@@ -42,5 +54,69 @@ class TripBooked(BaseModel):
     trip_id: str
     department: str
     title: str
-    legs: list[TripLeg]
+    purpose: str = "other"
+    visibility: str = "normal"
+    travellers: list[Traveller] = []
+    legs: list[Leg]
     booked_at: datetime
+
+
+class OverlapTrip(BaseModel):
+    trip_id: str
+    department: str
+    title: str
+    purpose: str
+    visibility: str
+    travellers: list[Traveller]
+    leg: Leg
+
+
+class Delegation(BaseModel):
+    delegation_id: str
+    host_department: str
+    origin_city: str
+    origin_country: str
+    origin_place_name: str
+    organisation: str | None
+    visitors: int
+    arrival: date
+    departure: date
+    official_guest: bool
+
+
+@consumes.event("travel.overlap.detected.v1")
+class OverlapDetected(BaseModel):
+    overlap_id: str
+    kind: Literal["trips", "delegations"] = "trips"
+    place_name: str
+    country: str
+    distance_km: float
+    shared_start: date
+    shared_end: date
+    restricted: bool
+    trips: list[OverlapTrip]
+    delegations: list[Delegation] = []
+    detected_at: datetime
+
+
+@consumes.event("travel.overlap.resolved.v1")
+class OverlapResolved(BaseModel):
+    overlap_id: str
+    kind: Literal["trips", "delegations"] = "trips"
+    trip_ids: list[str]
+    delegation_ids: list[str] = []
+    departments: list[str]
+    reason: str
+    restricted: bool
+    resolved_at: datetime
+
+
+@consumes.event("travel.crossing.detected.v1")
+class CrossingDetected(BaseModel):
+    crossing_id: str
+    place_name: str
+    shared_start: date
+    shared_end: date
+    trip: OverlapTrip
+    delegation: Delegation
+    detected_at: datetime

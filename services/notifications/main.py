@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notifications.api import router
+from services.notifications.delivery import DeliveryWorker
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
 from services.notifications.settings import NotificationsSettings
@@ -22,6 +23,7 @@ spec = ServiceSpec(
     publishes=publishes,
     subscriptions=subscriptions,
     routers=[router],
+    workers=[DeliveryWorker],
 )
 
 

@@ -1,9 +1,10 @@
 """Notifications' tables, on its own metadata (its own database)."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
+from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -12,16 +13,123 @@ class NotificationsTable(SQLModel, registry=registry()):
     pass
 
 
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Recipient(NotificationsTable, table=True):
+    """Who hears: a department, the OIA coordinators, another team, or a person.
+
+    A department's own recipient has the department code as its id (`ECON`); the coordinators'
+    is `OIA`. Those two kinds receive the default alerts; everyone else what they subscribe to."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=20)  # department, coordinators, team, person
+    name: str = Field(max_length=200)
+    department: str | None = Field(default=None, index=True, max_length=20)
+    language: str = Field(default="en", max_length=2)
+    timezone: str = Field(default="Europe/Berlin", max_length=64)
+    # Non-critical alerts inside this local window wait for its end (None: no quiet hours).
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    # One message a day at this local hour instead of one per event (None: every event at once).
+    digest_hour: int | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Channel(NotificationsTable, table=True):
+    """One way to reach a recipient. `address` is an email address or a webhook URL; URLs are
+    secrets (they let anyone post), so the API shows them masked and logs never carry them."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    recipient_id: str = Field(foreign_key="recipient.id", index=True, max_length=40)
+    kind: str = Field(max_length=20)  # email, slack, teams, webhook
+    address: str | None = Field(default=None, max_length=2000)  # None: a webhook not set up yet
+    signing_secret: str | None = Field(default=None, max_length=200)  # generic webhooks: HMAC-SHA256 key
+    created_at: datetime
+
+
+class Subscription(NotificationsTable, table=True):
+    """A recipient's wish to hear of an event type beyond the defaults, optionally narrowed."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    recipient_id: str = Field(foreign_key="recipient.id", index=True, max_length=40)
+    event_type: str = Field(index=True, max_length=200)
+    department: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, max_length=2)
+    created_at: datetime
+
+
+class Notice(NotificationsTable, table=True):
+    """An event someone must hear of, kept as it arrived: what every message about it is rendered
+    from (and re-rendered from when an admin re-drives a delivery)."""
+
+    event_id: str = Field(primary_key=True, max_length=36)
+    event_type: str = Field(max_length=200)
+    # Groups notices about one thing (an overlap's detection and resolution): "overlap/<id>".
+    topic: str | None = Field(default=None, index=True, max_length=100)
+    critical: bool = False
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime
+    received_at: datetime
+
+
 class FeedItem(NotificationsTable, table=True):
     """One entry in a recipient's in-app feed; at most one per (event, recipient)."""
 
     __table_args__ = (UniqueConstraint("event_id", "recipient"),)
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     recipient: str = Field(index=True, max_length=100)
     event_id: str = Field(max_length=36)
     event_type: str = Field(max_length=200)
     title: str = Field(max_length=300)
     body: str
+    critical: bool = False
     created_at: datetime = Field(index=True)
     read_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+
+
+class Delivery(NotificationsTable, table=True):
+    """One message to one channel of one recipient about one event: unique, so redeliveries,
+    restarts and replicas can never send it twice.
+
+    status: pending (waiting for `due_at`: now, after quiet hours, or after a failed attempt),
+    digest (waiting for the recipient's daily digest), sending / sending-digest (claimed by a
+    worker until `lease_until`; a crashed worker's claims are taken over after it), sent,
+    skipped (nothing to send to, with the reason), dead (every attempt failed)."""
+
+    __table_args__ = (UniqueConstraint("event_id", "recipient_id", "channel_id"),
+                      Index("ix_delivery_due", "status", "due_at"))
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    event_id: str = Field(foreign_key="notice.event_id", index=True, max_length=36)
+    recipient_id: str = Field(index=True, max_length=40)
+    channel_id: str = Field(max_length=36)
+    channel_kind: str = Field(max_length=20)
+    status: str = Field(default="pending", max_length=20)
+    due_at: datetime
+    held_reason: str | None = Field(default=None, max_length=200)  # why it waits (quiet hours, digest)
+    attempts: int = 0
+    attempt_limit: int  # dead when attempts reach it; an admin's re-drive raises it
+    lease_until: datetime | None = None
+    claim_token: str | None = Field(default=None, max_length=36)  # whose claim it is, while sending
+    last_error: str | None = None
+    digest_id: str | None = Field(default=None, max_length=36)  # the digest message it went out in
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class DeliveryAttempt(NotificationsTable, table=True):
+    """Every try, as it went: the delivery log."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(foreign_key="delivery.id", index=True, max_length=36)
+    number: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: str = Field(max_length=20)  # sent, failed, skipped
+    status_code: int | None = None
+    error: str | None = None

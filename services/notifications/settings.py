@@ -1,6 +1,40 @@
+from pathlib import Path
+
+from pydantic import Field
+
 from shared.settings import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):
     service_name = "notifications"
     port: int = 8004
+
+    # Mail (the names the deployment docs give: SMTP_HOST …). No SMTP_HOST: mail is written as
+    # .eml files to `mail_dir` (the embedded default sets it to <data>/mail), or, without that
+    # either, skipped with the reason in the delivery log.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "Diplomacity <alerts@diplomacity.invalid>"
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    mail_dir: Path | None = None
+
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    # What the webhook services accept per URL (Slack: about one message a second; Teams
+    # Workflows: a few). A 429's Retry-After also holds that URL's later messages.
+    slack_rate_per_second: float = Field(1.0, gt=0)
+    teams_rate_per_second: float = Field(4.0, gt=0)
+    # Webhook URLs must be https; tests may allow plain http to loopback stand-ins.
+    allow_http_loopback: bool = False
+
+    # Delivery worker: deliveries claimed per round, how long a claim holds (a crashed worker's
+    # claims are taken over after this), and the poll interval when nothing wakes it.
+    delivery_batch: int = Field(50, ge=1)
+    delivery_lease_seconds: float = Field(60.0, gt=0)
+    delivery_poll_seconds: float = Field(1.0, gt=0)
+    # The first retry waits about this long; each next one twice as long (with jitter, capped).
+    retry_base_seconds: float = Field(2.0, gt=0)
+    # Sends in flight at once (across recipients; each webhook still keeps its own rate).
+    delivery_concurrency: int = Field(16, ge=1)

@@ -5,4 +5,5 @@ from services.notifications.events import consumes
 from shared.consumer import Subscriptions
 
 subscriptions = Subscriptions(consumes)
-subscriptions.on("travel.trip.booked.v1")(handlers.trip_booked)
+for event_type in consumes.types:  # every event we have a model of is one people must hear of
+    subscriptions.on(event_type)(handlers.notify)

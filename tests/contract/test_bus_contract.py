@@ -240,7 +240,7 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
     assert item.recipient == "OIA"
     assert item.event_type == "travel.trip.booked.v1"
     assert "ECON" in item.title and "Trade fair delegation" in item.title
-    assert "Chongqing (CN) 12 May–15 May 2027" in item.body
+    assert "Chongqing (CN), 12 May 2027 – 15 May 2027" in item.body
     assert trip.id
 
 

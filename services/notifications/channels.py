@@ -1,0 +1,165 @@
+"""The channels behind one interface: `await channel.send(target, message, ...)` → an Outcome.
+
+Email goes over SMTP (aiosmtplib) or, with no server configured, to .eml files; Slack, Teams and
+generic webhooks are HTTP POSTs (httpx) with time-outs. A sender never raises for a failed send:
+it reports the failure (and whether retrying can help) so the worker can log it and decide."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiosmtplib
+import httpx
+
+from services.notifications.rendering import Message
+from services.notifications.settings import NotificationsSettings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # sent, failed, skipped
+    status_code: int | None = None
+    error: str | None = None
+    permanent: bool = False  # retrying cannot help (a 4xx, an SMTP 5xx)
+    retry_after: float | None = None  # seconds the server asked us to wait
+
+    @classmethod
+    def failed(cls, error: str, *, status_code: int | None = None, permanent: bool = False,
+               retry_after: float | None = None) -> "Outcome":
+        return cls("failed", status_code, error[:1000], permanent, retry_after)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one delivery goes, and what identifies it to the receiver."""
+
+    kind: str
+    address: str
+    signing_secret: str | None
+    delivery_id: str
+    event_id: str
+    event_type: str
+
+
+def masked(address: str | None) -> str | None:
+    """A webhook URL as the API may show it: enough to recognise, too little to use."""
+    if address is None or "@" in address and "://" not in address:
+        return address
+    parts = urlsplit(address)
+    return f"{parts.scheme}://{parts.netloc}/…{address[-4:]}"
+
+
+class Mailer:
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self.settings = settings
+
+    async def send(self, target: Target, message: Message) -> Outcome:
+        mail = self._compose(target, message)
+        if self.settings.smtp_host:
+            return await self._smtp(mail)
+        if self.settings.mail_dir is not None:
+            return await asyncio.to_thread(self._file, mail, target)
+        return Outcome("skipped", error="no SMTP server configured (SMTP_HOST) and no mail folder")
+
+    def _compose(self, target: Target, message: Message) -> EmailMessage:
+        mail = EmailMessage()
+        mail["From"] = self.settings.smtp_from
+        mail["To"] = target.address
+        mail["Subject"] = message.subject
+        mail["Date"] = format_datetime(datetime.now().astimezone())
+        # One Message-ID per delivery: a resend after a crash is recognisably the same message.
+        mail["Message-ID"] = make_msgid(idstring=target.delivery_id, domain="diplomacity")
+        mail["X-Diplomacity-Event-Id"] = target.event_id
+        mail.set_content(message.text)
+        mail.add_alternative(message.html, subtype="html")
+        return mail
+
+    async def _smtp(self, mail: EmailMessage) -> Outcome:
+        s = self.settings
+        try:
+            await aiosmtplib.send(mail, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+                                  password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds)
+        except aiosmtplib.SMTPResponseException as exc:
+            return Outcome.failed(f"SMTP {exc.code} {exc.message}", status_code=exc.code, permanent=exc.code >= 500)
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            return Outcome.failed(f"SMTP {type(exc).__name__}: {exc}")
+        return Outcome("sent", status_code=250)
+
+    def _file(self, mail: EmailMessage, target: Target) -> Outcome:
+        folder = Path(self.settings.mail_dir)  # type: ignore[arg-type]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{target.delivery_id}.eml"
+        path.write_bytes(bytes(mail))
+        return Outcome("sent", error=None)
+
+
+class Webhooks:
+    """Slack, Teams and generic webhooks: a JSON POST each, paced per URL."""
+
+    def __init__(self, settings: NotificationsSettings, client: httpx.AsyncClient, rates: dict[str, float]) -> None:
+        self.settings = settings
+        self.client = client
+        self.rates = rates
+        self._next_slot: dict[str, float] = {}
+
+    async def send(self, target: Target, message: Message, data: dict) -> Outcome:
+        body = self._body(target, message, data)
+        raw = json.dumps(body, separators=(",", ":"), default=str).encode()
+        headers = {"Content-Type": "application/json", "X-Diplomacity-Event-Id": target.event_id,
+                   "X-Diplomacity-Delivery-Id": target.delivery_id, "Idempotency-Key": target.delivery_id}
+        if target.signing_secret:
+            digest = hmac.new(target.signing_secret.encode(), raw, hashlib.sha256).hexdigest()
+            headers["X-Diplomacity-Signature"] = f"sha256={digest}"
+        await self._pace(target)
+        try:
+            response = await self.client.post(target.address, content=raw, headers=headers,
+                                              timeout=self.settings.webhook_timeout_seconds)
+        except httpx.HTTPError as exc:  # the URL itself never goes into the error: it is a secret
+            return Outcome.failed(f"{type(exc).__name__} posting to the {target.kind} webhook")
+        if response.is_success:
+            return Outcome("sent", status_code=response.status_code)
+        retry_after = _retry_after(response)
+        if retry_after is not None:
+            self._next_slot[target.address] = time.monotonic() + retry_after  # the whole URL waits
+        code = response.status_code
+        return Outcome.failed(f"HTTP {code}: {response.text[:200]}", status_code=code, retry_after=retry_after,
+                              permanent=400 <= code < 500 and code not in (408, 409, 425, 429))
+
+    def _body(self, target: Target, message: Message, data: dict) -> dict:
+        if target.kind == "slack":
+            return message.slack
+        if target.kind == "teams":
+            return message.teams
+        return {"event_id": target.event_id, "event_type": target.event_type, "delivery_id": target.delivery_id,
+                "subject": message.subject, "text": message.text, "data": data}
+
+    async def _pace(self, target: Target) -> None:
+        """Keep to the URL's rate: each send takes the next free slot (1/rate apart)."""
+        rate = self.rates.get(target.kind)
+        if not rate:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_slot.get(target.address, now))
+        self._next_slot[target.address] = slot + 1.0 / rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code not in (429, 503):
+        return None
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0  # an HTTP date or garbage: wait a moment rather than hammer

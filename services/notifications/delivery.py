@@ -1,0 +1,232 @@
+"""The delivery worker: claims due deliveries, renders and sends them, and records every attempt.
+
+A claim is an UPDATE that marks rows `sending` with a lease and a token (FOR UPDATE SKIP LOCKED
+on PostgreSQL), so several replicas never take the same delivery; a worker that dies mid-send
+leaves its claims to be taken over when the lease ends. Each outcome is written in its own
+transaction right after its send, guarded by the token, so a finished send is never redone.
+The one window left is a crash between a receiver accepting a message and that write: the
+message then goes again, with the same Message-ID / Idempotency-Key so the receiver can tell."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import and_, insert, or_, update
+from sqlmodel import col, select
+
+from services.notifications import domain, rendering
+from services.notifications.channels import Mailer, Outcome, Target, Webhooks
+from services.notifications.events import DeliveryFailedV1
+from services.notifications.models import Channel, Delivery, DeliveryAttempt, Notice, Recipient
+from services.notifications.settings import NotificationsSettings
+from shared.db import make_engine, make_sessionmaker
+from shared.logging import get_logger
+from shared.uow import utcnow
+
+log = get_logger("notifications.delivery")
+
+DELIVERY = Delivery.__table__
+SINGLE, DIGEST = ("pending", "sending"), ("digest", "sending-digest")  # (waiting, claimed)
+
+
+class DeliveryWorker:
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        self.settings: NotificationsSettings = runtime.settings
+        # Its own connections: sending must not wait behind HTTP requests for a pooled one.
+        self.engine = make_engine(self.settings.database_url, pool_size=2)
+        self.sessions = make_sessionmaker(self.engine)
+        self.client = httpx.AsyncClient(follow_redirects=False)
+        self.mailer = Mailer(self.settings)
+        self.webhooks = Webhooks(self.settings, self.client, {"slack": self.settings.slack_rate_per_second,
+                                                              "teams": self.settings.teams_rate_per_second})
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notifications-delivery")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
+            except asyncio.TimeoutError:
+                self._task.cancel()  # a send hanging past its time-out; its claim lapses and is retaken
+                await asyncio.gather(self._task, return_exceptions=True)
+        await self.client.aclose()
+        await self.engine.dispose()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                worked = await self.run_once()
+            except Exception:  # logged with its traceback; the next round tries again
+                log.exception("delivery round failed")
+                worked = 0
+            if worked == 0 and not self._stopping:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.delivery_poll_seconds)
+                except asyncio.TimeoutError:
+                    pass  # nobody woke us: poll (another replica's events, held messages coming due)
+                self._wake.clear()
+
+    # -- one round ------------------------------------------------------------------------------
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Claim and send what is due at `now`; returns how many deliveries it handled."""
+        now = now or utcnow()
+        singles = await self._claim(now, SINGLE, self.settings.delivery_batch)
+        digests = await self._claim(now, DIGEST, 1000)
+        if not singles and not digests:
+            return 0
+        context = await self._context(singles + digests)
+        gate = asyncio.Semaphore(self.settings.delivery_concurrency)
+
+        async def guarded(coro) -> None:
+            async with gate:
+                await coro
+
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in digests:
+            groups[(row.recipient_id, row.channel_id)].append(row)
+        await asyncio.gather(*(guarded(self._send_one(row, context)) for row in singles),
+                             *(guarded(self._send_digest(rows, context, now)) for rows in groups.values()))
+        return len(singles) + len(digests)
+
+    async def _claim(self, now: datetime, states: tuple[str, str], limit: int) -> list[Any]:
+        waiting, claimed = states
+        token = str(uuid.uuid4())
+        due = (select(DELIVERY.c.id).where(or_(
+            and_(DELIVERY.c.status == waiting, DELIVERY.c.due_at <= now),
+            and_(DELIVERY.c.status == claimed, DELIVERY.c.lease_until < now)))
+            .order_by(DELIVERY.c.due_at).limit(limit).with_for_update(skip_locked=True))
+        async with self.engine.begin() as connection:
+            rows = (await connection.execute(
+                update(DELIVERY).where(DELIVERY.c.id.in_(due.scalar_subquery())).values(
+                    status=claimed, claim_token=token,
+                    lease_until=now + timedelta(seconds=self.settings.delivery_lease_seconds))
+                .returning(*DELIVERY.c))).all()
+        return sorted(rows, key=lambda r: r.due_at)
+
+    async def _context(self, rows: list[Any]) -> "_Context":
+        """The notices, recipients and channels the claimed deliveries need, read together."""
+        async with self.sessions() as session:
+            notices = {n.event_id: n for n in (await session.exec(select(Notice).where(
+                col(Notice.event_id).in_({r.event_id for r in rows})))).all()}
+            recipients = {r.id: r for r in (await session.exec(select(Recipient).where(
+                col(Recipient.id).in_({r.recipient_id for r in rows})))).all()}
+            channels = {c.id: c for c in (await session.exec(select(Channel).where(
+                col(Channel.id).in_({r.channel_id for r in rows})))).all()}
+            topics = {n.topic for n in notices.values() if n.topic and n.event_type.endswith(".resolved.v1")}
+            related = {}
+            if topics:
+                for n in (await session.exec(select(Notice).where(col(Notice.topic).in_(topics)).order_by(
+                        Notice.received_at))).all():
+                    if n.event_type.endswith(".detected.v1"):
+                        related[n.topic] = n.data
+        return _Context(notices, recipients, channels, related)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _send_one(self, row: Any, context: "_Context") -> None:
+        started = utcnow()
+        notice, recipient, channel = context.of(row)
+        if recipient is None or channel is None or not channel.address:
+            outcome = Outcome("skipped", error="the recipient or channel was removed, or has no address")
+        else:
+            message = context.message(notice, recipient.language)
+            outcome = await self._send(channel, row, notice, message)
+        await self._record([row], context, outcome, started)
+
+    async def _send_digest(self, rows: list[Any], context: "_Context", now: datetime) -> None:
+        started = utcnow()
+        notice, recipient, channel = context.of(rows[0])
+        if recipient is None or channel is None or not channel.address:
+            outcome = Outcome("skipped", error="the recipient or channel was removed, or has no address")
+        else:
+            notices = [context.notices[r.event_id] for r in rows]
+            message = rendering.render_digest(
+                [(n.event_type, n.data, context.related.get(n.topic)) for n in notices], recipient.language,
+                recipient.name, now.astimezone(ZoneInfo(recipient.timezone)).date())
+            outcome = await self._send(channel, rows[0], notices[0], message, digest_of=len(rows))
+        await self._record(rows, context, outcome, started, digest_id=str(uuid.uuid4()))
+
+    async def _send(self, channel: Channel, row: Any, notice: Notice, message: rendering.Message,
+                    digest_of: int = 0) -> Outcome:
+        target = Target(kind=channel.kind, address=channel.address, signing_secret=channel.signing_secret,
+                        delivery_id=row.id, event_id=notice.event_id,
+                        event_type="notifications.digest" if digest_of else notice.event_type)
+        if channel.kind == "email":
+            return await self.mailer.send(target, message)
+        return await self.webhooks.send(target, message, notice.data if not digest_of else {})
+
+    async def _record(self, rows: list[Any], context: "_Context", outcome: Outcome, started: datetime,
+                      digest_id: str | None = None) -> None:
+        """The outcome of one send for the deliveries it carried, each guarded by its claim."""
+        finished = utcnow()
+        async with self.runtime.uow() as uow:
+            connection = await uow.session.connection()
+            for row in rows:
+                attempts = row.attempts + 1
+                values: dict[str, Any] = dict(attempts=attempts, lease_until=None, claim_token=None,
+                                              last_error=outcome.error)
+                if outcome.outcome == "sent":
+                    values.update(status="sent", sent_at=finished, held_reason=None, digest_id=digest_id)
+                elif outcome.outcome == "skipped":
+                    values.update(status="skipped")
+                elif outcome.permanent or attempts >= row.attempt_limit:
+                    values.update(status="dead")
+                else:
+                    waiting = DIGEST[0] if row.status == DIGEST[1] else SINGLE[0]
+                    values.update(status=waiting, due_at=finished + timedelta(
+                        seconds=domain.backoff(attempts, retry_after=outcome.retry_after,
+                                               base=self.settings.retry_base_seconds)))
+                result = await connection.execute(update(DELIVERY).where(
+                    DELIVERY.c.id == row.id, DELIVERY.c.claim_token == row.claim_token).values(values))
+                if result.rowcount == 0:
+                    log.warning("delivery claim lost before its outcome was written", delivery_id=row.id)
+                    continue
+                await connection.execute(insert(DeliveryAttempt.__table__).values(
+                    delivery_id=row.id, number=attempts, started_at=started, finished_at=finished,
+                    outcome=outcome.outcome, status_code=outcome.status_code, error=outcome.error))
+                log.info("delivery attempt", delivery_id=row.id, event_id=row.event_id, recipient=row.recipient_id,
+                         channel=row.channel_kind, outcome=outcome.outcome, status=values["status"],
+                         status_code=outcome.status_code, error=outcome.error)
+                if values["status"] == "dead":
+                    uow.publish(DeliveryFailedV1(
+                        delivery_id=row.id, event_id=row.event_id, event_type=context.notices[row.event_id].event_type,
+                        recipient=row.recipient_id, channel=row.channel_kind,
+                        reason=outcome.error or "failed", attempts=attempts, failed_at=finished),
+                        subject=f"deliveries/{row.id}")
+            await uow.commit()
+
+
+class _Context:
+    def __init__(self, notices: dict, recipients: dict, channels: dict, related: dict) -> None:
+        self.notices, self.recipients, self.channels, self.related = notices, recipients, channels, related
+        self._messages: dict[tuple[str, str], rendering.Message] = {}
+
+    def of(self, row: Any) -> tuple[Notice, Recipient | None, Channel | None]:
+        return self.notices[row.event_id], self.recipients.get(row.recipient_id), self.channels.get(row.channel_id)
+
+    def message(self, notice: Notice, language: str) -> rendering.Message:
+        """Rendered once per event and language, however many recipients read it."""
+        key = (notice.event_id, language)
+        if key not in self._messages:
+            self._messages[key] = rendering.render(notice.event_type, notice.data, language,
+                                                   self.related.get(notice.topic))
+        return self._messages[key]

@@ -1,0 +1,134 @@
+"""Notification rules, pure: who hears of what by default, what cannot wait, when a held message
+goes out, and how long to wait after a failure."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from services.notifications.events import CrossingDetected, OverlapDetected, OverlapResolved, TripBooked
+
+COORDINATORS = "OIA"  # the coordinators' recipient id, and their department
+LANGUAGES = ("en", "de")
+RECIPIENT_KINDS = ("department", "coordinators", "team", "person")
+CHANNEL_KINDS = ("email", "slack", "teams", "webhook")
+
+# Delivery attempts before a delivery is dead, and the back-off between them.
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 600.0
+# A conflict starting this soon cannot wait for quiet hours or a digest.
+CRITICAL_WITHIN = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who hears of an event by default: a department's recipients, or the coordinators.
+    `channels` False: the in-app feed only (it is news, not a call to act)."""
+
+    department: str
+    channels: bool = True
+
+
+def audiences(payload: BaseModel) -> list[Audience]:
+    """The default routing of an event: no set-up needed."""
+    match payload:
+        case OverlapDetected(restricted=True) | OverlapResolved(restricted=True):
+            return [Audience(COORDINATORS)]  # a restricted trip's details stay with the coordinators
+        case OverlapDetected():
+            departments = [t.department for t in payload.trips] + [d.host_department for d in payload.delegations]
+            return _with_coordinators(departments)
+        case OverlapResolved():
+            return _with_coordinators(payload.departments)
+        case CrossingDetected():
+            if payload.trip.visibility == "restricted":
+                return _with_coordinators([payload.delegation.host_department])
+            return _with_coordinators([payload.trip.department, payload.delegation.host_department])
+        case TripBooked():
+            # The central travel coordinator knows of every trip; alerts come from overlaps.
+            return [Audience(COORDINATORS, channels=False)]
+    return []
+
+
+def _with_coordinators(departments: list[str]) -> list[Audience]:
+    return [Audience(d) for d in dict.fromkeys([*departments, COORDINATORS])]
+
+
+def topic_of(payload: BaseModel) -> str | None:
+    """Notices about one thing share a topic, so a resolution can name what was resolved."""
+    match payload:
+        case OverlapDetected() | OverlapResolved():
+            return f"overlap/{payload.overlap_id}"
+        case CrossingDetected():
+            return f"crossing/{payload.crossing_id}"
+        case TripBooked():
+            return f"trip/{payload.trip_id}"
+    return None
+
+
+def is_critical(payload: BaseModel, now: datetime) -> bool:
+    """Critical alerts bypass quiet hours and digests: a clash that starts within two days."""
+    match payload:
+        case OverlapDetected() | CrossingDetected():
+            return payload.shared_start - now.date() <= CRITICAL_WITHIN
+    return False
+
+
+def facets(payload: BaseModel) -> tuple[set[str], set[str]]:
+    """(departments, countries) an event is about: what subscription filters match on."""
+    match payload:
+        case OverlapDetected():
+            return ({t.department for t in payload.trips} | {d.host_department for d in payload.delegations},
+                    {payload.country})
+        case OverlapResolved():
+            return set(payload.departments), set()
+        case CrossingDetected():
+            return {payload.trip.department, payload.delegation.host_department}, {payload.trip.leg.country}
+        case TripBooked():
+            return {payload.department}, {leg.country for leg in payload.legs}
+    return set(), set()
+
+
+# -- when ---------------------------------------------------------------------------------------
+
+def quiet_until(now: datetime, zone: str, start: time | None, end: time | None) -> datetime | None:
+    """The end of the recipient's quiet window (UTC) if `now` falls inside it, else None. A window
+    may cross midnight (22:00–07:00)."""
+    if start is None or end is None or start == end:
+        return None
+    local = now.astimezone(ZoneInfo(zone))
+    at = local.time().replace(tzinfo=None)
+    if start < end:
+        inside = start <= at < end
+        end_day = local.date()
+    else:
+        inside = at >= start or at < end
+        end_day = local.date() + timedelta(days=1) if at >= start else local.date()
+    if not inside:
+        return None
+    return _local(end_day, end, zone)
+
+
+def next_digest(now: datetime, zone: str, hour: int) -> datetime:
+    """The next time (UTC) it is `hour`:00 for the recipient."""
+    local = now.astimezone(ZoneInfo(zone))
+    day = local.date() if local.hour < hour else local.date() + timedelta(days=1)
+    return _local(day, time(hour), zone)
+
+
+def _local(day: date, at: time, zone: str) -> datetime:
+    return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+
+
+def backoff(attempt: int, rng: random.Random | None = None, retry_after: float | None = None,
+            base: float = BACKOFF_BASE_SECONDS) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): exponential with full
+    jitter (so many failing deliveries do not retry in step), never less than a server's
+    Retry-After."""
+    ceiling = min(BACKOFF_CAP_SECONDS, base * 2 ** (attempt - 1))
+    wait = (rng or random).uniform(ceiling / 2, ceiling)
+    return max(wait, retry_after or 0.0)

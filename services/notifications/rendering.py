@@ -1,0 +1,289 @@
+"""Alert messages from Jinja2 templates, for every channel, in English and German.
+
+One template per (event type, language) in templates/<language>/<event type>.j2. Its blocks are
+rendered one by one: `subject`, `text`, `html`, `chat` (lines for Slack and Teams, paragraphs
+separated by a blank line), `facts` ("Label: value" lines) and `feed_body`; `feed_title` is
+optional (default: the subject). Wording lives in the templates and in templates/<language>/_macros.j2
+(available to every template as `m`); the Slack and Teams JSON is built here from the pieces.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from services.notifications.events import consumes
+
+LANGUAGES = ("en", "de")
+EVENT_TYPES = (
+    "travel.overlap.detected.v1",
+    "travel.overlap.resolved.v1",
+    "travel.crossing.detected.v1",
+    "travel.trip.booked.v1",
+)
+TEMPLATES = Path(__file__).parent / "templates"
+
+SUBJECT_MAX = 150
+FEED_TITLE_MAX = 300
+# Slack's documented limits for incoming webhooks and Block Kit.
+SLACK_TEXT_MAX = 40_000
+SLACK_BLOCKS_MAX = 50
+SLACK_HEADER_MAX = 150
+SLACK_SECTION_MAX = 3000
+SLACK_FIELDS_MAX = 10
+SLACK_FIELD_MAX = 2000
+
+MONTHS = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"),
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
+           "Oktober", "November", "Dezember"),
+}
+PURPOSES = {
+    "en": {"partner_city_visit": "Partner city visit", "trade_fair": "Trade fair",
+           "network_meeting": "Network meeting", "eu_project_meeting": "EU project meeting",
+           "conference": "Conference", "anniversary": "Anniversary", "other": "Other"},
+    "de": {"partner_city_visit": "Partnerstadtbesuch", "trade_fair": "Messe",
+           "network_meeting": "Netzwerktreffen", "eu_project_meeting": "EU-Projekttreffen",
+           "conference": "Konferenz", "anniversary": "Jubiläum", "other": "Sonstiges"},
+}
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+ADAPTIVE_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str  # email subject; title in Slack/Teams/feed. One line, <= 150 chars.
+    text: str  # plain text body (email text part; also the Slack fallback "text")
+    html: str  # email HTML body, autoescaped
+    slack: dict  # JSON body for a Slack incoming webhook
+    teams: dict  # JSON body for a Teams Workflows webhook
+    feed_title: str  # <= 300 chars
+    feed_body: str
+
+
+def supported(event_type: str) -> bool:
+    return event_type in EVENT_TYPES
+
+
+def render(event_type: str, data: dict, language: str, related: dict | None = None) -> Message:
+    """One event's message. `related`: the earlier overlap.detected data for a resolution."""
+    _check_language(language)
+    if not supported(event_type):
+        raise KeyError(event_type)
+    context = {"d": _payload(event_type, data),
+               "related": _payload("travel.overlap.detected.v1", related) if related else None}
+    parts = _render_blocks(language, event_type, context)
+    subject = _one_line(parts["subject"], SUBJECT_MAX)
+    facts = _facts(parts.get("facts", ""))
+    paragraphs = _paragraphs(parts["chat"])
+    return Message(
+        subject=subject,
+        text=parts["text"],
+        html=parts["html"],
+        slack=_slack(subject, facts, [c for p in paragraphs for c in _chunks(p)], parts["text"]),
+        teams=_teams(subject, facts, [_text_block(_teams_lines(p)) for p in paragraphs]),
+        feed_title=_one_line(parts.get("feed_title") or subject, FEED_TITLE_MAX),
+        feed_body=" ".join(parts["feed_body"].split()),  # a feed entry is one short paragraph
+    )
+
+
+def render_digest(notices: list[tuple[str, dict, dict | None]], language: str, recipient_name: str,
+                  day: date) -> Message:
+    """One message for several notices: (event_type, data, related) each, in order."""
+    _check_language(language)
+    items = [render(event_type, data, language, related) for event_type, data, related in notices]
+    context = {"items": items, "count": len(items), "recipient": recipient_name, "day": day}
+    parts = _render_blocks(language, "digest", context)
+    subject = _one_line(parts["subject"], SUBJECT_MAX)
+    intro = _paragraphs(parts["chat"])
+    # One Slack section per notice; what does not fit in the block cap is summarised in one line
+    # (header + intro + shown notices + that line <= 50). Teams gets the same, to stay small.
+    room = SLACK_BLOCKS_MAX - 1 - len(intro)
+    shown = items if len(items) <= room else items[:room - 1]
+    rest = len(items) - len(shown)
+    more = [_macros(language).and_more(rest)] if rest else []
+    sections = ([_slack_escape(p) for p in intro]
+                + [f"*{_slack_escape(i.subject)}*\n{_slack_escape(i.feed_body)}" for i in shown]
+                + [_slack_escape(line) for line in more])
+    teams_body = [_text_block(_teams_lines(p)) for p in intro]
+    for item in shown:
+        teams_body += [_text_block(item.subject, weight="Bolder"), _text_block(item.feed_body, spacing="None")]
+    teams_body += [_text_block(line) for line in more]
+    return Message(
+        subject=subject,
+        text=parts["text"],
+        html=parts["html"],
+        slack=_slack(subject, [], sections, parts["text"]),
+        teams=_teams(subject, [], teams_body),
+        feed_title=_one_line(parts.get("feed_title") or subject, FEED_TITLE_MAX),
+        feed_body=" ".join(parts["feed_body"].split()),
+    )
+
+
+# -- templates ----------------------------------------------------------------------------------
+
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}; supported: {', '.join(LANGUAGES)}")
+
+
+@cache
+def _environment(language: str, html: bool) -> Environment:
+    """One environment per language (its date and purpose filters) and output: the html block is
+    rendered from an autoescaping environment, the plain-text blocks from one that is not."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=html,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["date"] = lambda value: _format_date(value, language)
+    env.filters["purpose"] = lambda code: PURPOSES[language].get(code) or _humanise(code)
+    # Blocks rendered on their own do not run a template's top-level imports, so the shared
+    # phrases are a global instead.
+    env.globals["m"] = env.get_template(f"{language}/_macros.j2").module
+    return env
+
+
+def _macros(language: str) -> Any:
+    return _environment(language, False).globals["m"]
+
+
+def _render_blocks(language: str, name: str, context: dict[str, Any]) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for html, wanted in ((False, ("subject", "text", "chat", "facts", "feed_title", "feed_body")),
+                         (True, ("html",))):
+        template = _environment(language, html).get_template(f"{language}/{name}.j2")
+        for block in wanted:
+            if block in template.blocks:
+                parts[block] = _tidy("".join(template.blocks[block](template.new_context(context))))
+    return parts
+
+
+def _payload(event_type: str, data: dict) -> dict[str, Any]:
+    """The stored dict through the consumer view (defaults, real dates), with every string on one
+    line: payload strings are untrusted and must not forge lines in the text or facts."""
+    return _one_line_strings(consumes.model_for(event_type).model_validate(data).model_dump())
+
+
+def _one_line_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return " ".join(value.split())
+    if isinstance(value, dict):
+        return {k: _one_line_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_one_line_strings(v) for v in value]
+    return value
+
+
+def _format_date(value: date | str, language: str) -> str:
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = value.date()
+    month = MONTHS[language][value.month - 1]
+    return f"{value.day}. {month} {value.year}" if language == "de" else f"{value.day} {month} {value.year}"
+
+
+def _humanise(code: str) -> str:
+    return code.replace("_", " ").strip().capitalize()
+
+
+# -- text helpers -------------------------------------------------------------------------------
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _one_line(text: str, limit: int) -> str:
+    return _cut(" ".join(text.split()), limit)
+
+
+def _tidy(text: str) -> str:
+    """Template output without trailing spaces and with at most one blank line in a row."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def _paragraphs(chat: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", chat) if p.strip()]
+
+
+def _facts(block: str) -> list[tuple[str, str]]:
+    facts = []
+    for line in block.splitlines():
+        label, sep, value = line.partition(": ")
+        if sep and value.strip():
+            facts.append((label.strip(), value.strip()))
+    return facts
+
+
+# -- Slack --------------------------------------------------------------------------------------
+
+def _slack_escape(text: str) -> str:
+    """Slack reads &, < and > as markup (<!channel>, <url|label>); payload text must not be."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_cut(text: str, limit: int) -> str:
+    """Escaped text within `limit`, never ending in half an entity."""
+    if len(text) <= limit:
+        return text
+    return re.sub(r"&[a-z]{0,3}$", "", text[:limit - 1]) + "…"
+
+
+def _chunks(paragraph: str) -> list[str]:
+    """A long paragraph as several sections (split between lines), each within Slack's limit."""
+    chunks: list[str] = []
+    for line in _slack_escape(paragraph).split("\n"):
+        line = _slack_cut(line, SLACK_SECTION_MAX)
+        if chunks and len(chunks[-1]) + 1 + len(line) <= SLACK_SECTION_MAX:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
+
+
+def _slack(title: str, facts: list[tuple[str, str]], sections: list[str], fallback: str) -> dict:
+    """Header, facts as section fields, then one section per item of `sections` (already escaped
+    mrkdwn); cut to Slack's limits."""
+    blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": _cut(title, SLACK_HEADER_MAX)}}]
+    if facts:
+        blocks.append({"type": "section", "fields": [
+            {"type": "mrkdwn",
+             "text": _slack_cut(f"*{_slack_escape(label)}*\n{_slack_escape(value)}", SLACK_FIELD_MAX)}
+            for label, value in facts[:SLACK_FIELDS_MAX]]})
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": _slack_cut(s, SLACK_SECTION_MAX)}}
+               for s in sections]
+    if len(blocks) > SLACK_BLOCKS_MAX:
+        blocks = blocks[:SLACK_BLOCKS_MAX - 1] + [{"type": "context", "elements": [{"type": "mrkdwn", "text": "…"}]}]
+    return {"text": _slack_cut(_slack_escape(fallback), SLACK_TEXT_MAX), "blocks": blocks}
+
+
+# -- Teams --------------------------------------------------------------------------------------
+
+def _text_block(text: str, **extra: str) -> dict:
+    return {"type": "TextBlock", "text": text, "wrap": True, **extra}
+
+
+def _teams_lines(paragraph: str) -> str:
+    """Teams clients differ on single newlines in a TextBlock; a blank line breaks everywhere."""
+    return "\n\n".join(line.strip() for line in paragraph.splitlines())
+
+
+def _teams(title: str, facts: list[tuple[str, str]], body: list[dict]) -> dict:
+    """An Adaptive Card in the envelope a Teams Workflows ("post to a channel when a webhook
+    request is received") webhook expects."""
+    card_body = [{"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True}]
+    if facts:
+        card_body.append({"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in facts]})
+    card_body += body
+    return {"type": "message", "attachments": [{
+        "contentType": ADAPTIVE_CARD,
+        "contentUrl": None,
+        "content": {"$schema": ADAPTIVE_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": card_body},
+    }]}

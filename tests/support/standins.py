@@ -1,0 +1,122 @@
+"""Real servers on loopback standing in for Slack, Teams, a generic webhook and an SMTP relay:
+they record what they receive, and can be told to fail first."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+import uvicorn
+from aiosmtpd.controller import Controller
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from tests.support.processes import free_port
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        import json
+        return json.loads(self.body)
+
+
+@dataclass
+class Script:
+    """How a path answers: `fail_first` 500s, then `throttle_first` 429s (with Retry-After), then OK."""
+
+    fail_first: int = 0
+    throttle_first: int = 0
+    retry_after: str = "1"
+    answered: int = 0
+
+
+@dataclass
+class WebhookStandIn:
+    """One HTTP server; every path is a webhook. `received[path]` holds the accepted posts,
+    `attempts[path]` every post, accepted or not."""
+
+    port: int = field(default_factory=free_port)
+    received: dict[str, list[Received]] = field(default_factory=dict)
+    attempts: dict[str, list[Received]] = field(default_factory=dict)
+    scripts: dict[str, Script] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def script(self, path: str, **kwargs) -> None:
+        self.scripts["/" + path.lstrip("/")] = Script(**kwargs)
+
+    def accepted(self, path: str) -> list[Received]:
+        return self.received.get("/" + path.lstrip("/"), [])
+
+    async def _hook(self, request: Request):
+        got = Received(request.url.path, dict(request.headers), await request.body())
+        self.attempts.setdefault(got.path, []).append(got)
+        script = self.scripts.get(got.path, Script())
+        script.answered += 1
+        if script.answered <= script.fail_first:
+            return PlainTextResponse("internal error", status_code=500)
+        if script.answered <= script.fail_first + script.throttle_first:
+            return JSONResponse({"error": "rate_limited"}, status_code=429, headers={"Retry-After": script.retry_after})
+        self.received.setdefault(got.path, []).append(got)
+        # Slack answers 200 "ok"; Teams Workflows 202; either counts as accepted.
+        return PlainTextResponse("ok", status_code=202 if "teams" in got.path else 200)
+
+    async def __aenter__(self) -> "WebhookStandIn":
+        app = Starlette(routes=[Route("/{path:path}", self._hook, methods=["POST"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     lifespan="off"))
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._server.should_exit = True
+        await self._task
+
+
+class _Recorder:
+    def __init__(self, mailbox: "SmtpStandIn") -> None:
+        self.mailbox = mailbox
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = email.message_from_bytes(envelope.original_content or envelope.content,
+                                           policy=email.policy.default)
+        with self.mailbox.lock:
+            self.mailbox.messages.append(message)
+        return "250 OK"
+
+
+@dataclass
+class SmtpStandIn:
+    """An SMTP server (aiosmtpd) on loopback that keeps every message it accepts."""
+
+    port: int = field(default_factory=free_port)
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if address in m["To"]]
+
+    def __enter__(self) -> "SmtpStandIn":
+        self._controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._controller.stop()

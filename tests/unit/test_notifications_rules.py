@@ -1,0 +1,116 @@
+"""Notification rules: default routing, what cannot wait, quiet hours, digests, back-off."""
+
+import random
+from datetime import date, datetime, time, timezone
+
+import pytest
+
+from services.notifications import domain
+from services.notifications.events import CrossingDetected, OverlapDetected, OverlapResolved, TripBooked
+
+UTC = timezone.utc
+
+
+def _trip(department: str, visibility: str = "normal") -> dict:
+    return {"trip_id": f"t-{department}", "department": department, "title": "Visit", "purpose": "other",
+            "visibility": visibility, "travellers": [],
+            "leg": {"city": "Köln", "country": "DE", "start_date": "2027-09-01", "end_date": "2027-09-03"}}
+
+
+def _overlap(*departments: str, restricted: bool = False, start: str = "2027-09-01") -> OverlapDetected:
+    return OverlapDetected.model_validate({
+        "overlap_id": "o-1", "place_name": "Köln", "country": "DE", "distance_km": 0.0, "shared_start": start,
+        "shared_end": "2027-09-03", "restricted": restricted, "trips": [_trip(d) for d in departments],
+        "detected_at": "2027-03-01T09:00:00Z"})
+
+
+def _delegation(host: str) -> dict:
+    return {"delegation_id": "d-1", "host_department": host, "origin_city": "Katowice", "origin_country": "PL",
+            "origin_place_name": "Katowice", "organisation": None, "visitors": 5, "arrival": "2027-09-01",
+            "departure": "2027-09-04", "official_guest": True}
+
+
+def test_an_overlap_goes_to_both_departments_and_the_coordinators():
+    assert domain.audiences(_overlap("ECON", "MAYOR")) == [
+        domain.Audience("ECON"), domain.Audience("MAYOR"), domain.Audience("OIA")]
+
+
+def test_a_restricted_overlap_goes_to_the_coordinators_only():
+    assert domain.audiences(_overlap("ECON", "POLICE", restricted=True)) == [domain.Audience("OIA")]
+    resolved = OverlapResolved(overlap_id="o-1", trip_ids=["a", "b"], departments=["ECON", "POLICE"],
+                               reason="cancelled", restricted=True, resolved_at=datetime(2027, 3, 2, tzinfo=UTC))
+    assert domain.audiences(resolved) == [domain.Audience("OIA")]
+
+
+def test_a_resolution_goes_where_the_detection_went():
+    resolved = OverlapResolved(overlap_id="o-1", trip_ids=["a", "b"], departments=["CULT", "ECON"],
+                               reason="changed", restricted=False, resolved_at=datetime(2027, 3, 2, tzinfo=UTC))
+    assert [a.department for a in domain.audiences(resolved)] == ["CULT", "ECON", "OIA"]
+    assert domain.topic_of(resolved) == domain.topic_of(_overlap("CULT", "ECON")) == "overlap/o-1"
+
+
+def test_a_crossing_goes_to_the_traveller_and_the_host():
+    crossing = CrossingDetected.model_validate({
+        "crossing_id": "c-1", "place_name": "Katowice", "shared_start": "2027-09-01", "shared_end": "2027-09-03",
+        "trip": _trip("ECON"), "delegation": _delegation("CULT"), "detected_at": "2027-03-01T09:00:00Z"})
+    assert [a.department for a in domain.audiences(crossing)] == ["ECON", "CULT", "OIA"]
+    secret = crossing.model_copy(update={"trip": crossing.trip.model_copy(update={"visibility": "restricted"})})
+    assert [a.department for a in domain.audiences(secret)] == ["CULT", "OIA"]
+
+
+def test_a_booked_trip_is_news_for_the_coordinators_feed_not_an_alert():
+    booked = TripBooked.model_validate({"trip_id": "t", "department": "ECON", "title": "Fair", "legs": [
+        {"city": "Köln", "country": "DE", "start_date": "2027-09-01", "end_date": "2027-09-03"}],
+        "booked_at": "2027-03-01T09:00:00Z"})
+    assert domain.audiences(booked) == [domain.Audience("OIA", channels=False)]
+    assert domain.facets(booked) == ({"ECON"}, {"DE"})
+
+
+def test_a_clash_starting_within_two_days_is_critical():
+    now = datetime(2027, 8, 30, 12, 0, tzinfo=UTC)
+    assert domain.is_critical(_overlap("ECON", "CULT", start="2027-09-01"), now)
+    assert not domain.is_critical(_overlap("ECON", "CULT", start="2027-09-02"), now)
+
+
+@pytest.mark.parametrize("local, expected", [
+    ("2027-01-10 21:59", None),                       # before the window
+    ("2027-01-10 22:00", "2027-01-11 07:00"),         # the window crosses midnight
+    ("2027-01-11 03:30", "2027-01-11 07:00"),
+    ("2027-01-11 07:00", None),                       # the end is outside
+])
+def test_quiet_hours_across_midnight_in_the_recipients_time(local, expected):
+    from zoneinfo import ZoneInfo
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime.fromisoformat(local).replace(tzinfo=berlin)
+    got = domain.quiet_until(now.astimezone(UTC), "Europe/Berlin", time(22), time(7))
+    assert got == (None if expected is None else datetime.fromisoformat(expected).replace(tzinfo=berlin))
+
+
+def test_quiet_hours_within_one_day_and_none():
+    now = datetime(2027, 6, 1, 12, 30, tzinfo=UTC)  # 14:30 in Berlin (summer time)
+    assert domain.quiet_until(now, "Europe/Berlin", time(14), time(15)) == datetime(2027, 6, 1, 13, 0, tzinfo=UTC)
+    assert domain.quiet_until(now, "Europe/Berlin", None, None) is None
+    assert domain.quiet_until(now, "America/New_York", time(14), time(15)) is None  # 08:30 there
+
+
+def test_the_digest_goes_at_the_next_local_morning():
+    assert domain.next_digest(datetime(2027, 1, 10, 6, 0, tzinfo=UTC), "Europe/Berlin", 8) == \
+        datetime(2027, 1, 10, 7, 0, tzinfo=UTC)  # 07:00 Berlin → 08:00 the same day
+    assert domain.next_digest(datetime(2027, 1, 10, 9, 0, tzinfo=UTC), "Europe/Berlin", 8) == \
+        datetime(2027, 1, 11, 7, 0, tzinfo=UTC)  # already past: tomorrow
+    assert domain.next_digest(datetime(2027, 1, 10, 9, 0, tzinfo=UTC), "Asia/Tokyo", 8).date() == date(2027, 1, 10)
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    rng = random.Random(1)
+    waits = [[domain.backoff(attempt, rng) for _ in range(200)] for attempt in range(1, 12)]
+    for attempt, samples in enumerate(waits, start=1):
+        ceiling = min(domain.BACKOFF_CAP_SECONDS, domain.BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+        assert ceiling / 2 <= min(samples) and max(samples) <= ceiling
+        assert len({round(s, 6) for s in samples}) > 100  # jittered, not in step
+    assert max(waits[-1]) <= domain.BACKOFF_CAP_SECONDS
+
+
+def test_backoff_never_undercuts_a_retry_after():
+    assert domain.backoff(1, random.Random(1), retry_after=30) == 30
+    assert domain.backoff(10, random.Random(1), retry_after=0.5) >= domain.BACKOFF_CAP_SECONDS / 2
