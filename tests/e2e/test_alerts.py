@@ -1,0 +1,118 @@
+"""The first end-to-end alert: the four services as separate processes on PostgreSQL and RabbitMQ,
+an SMTP server and Slack stand-ins on loopback. Two departments book overlapping trips over HTTP;
+both departments and the coordinators each get exactly one email and one Slack message; a change
+that ends the overlap brings a "resolved" message; notifications killed and started again loses
+nothing and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, eventually, require_rabbitmq, unique_name
+from tests.conftest import delete_amqp_objects
+from tests.support.processes import free_port
+from tests.support.standins import SmtpStandIn, WebhookStandIn
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ("partners", "travel", "grants", "notifications")
+KEYS = {"ECON": "e2e-econ", "MAYOR": "e2e-mayor", "OIA": "e2e-oia", "admin": "e2e-admin"}
+RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
+
+
+def bearer(who: str) -> dict:
+    return {"Authorization": f"Bearer {KEYS[who]}"}
+
+
+async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
+    await require_rabbitmq()
+    databases = {s: await create_database(f"oia_e2e_{s}") for s in SERVICES}
+    exchange, prefix = unique_name("e2e.events"), unique_name("e2e") + "."
+    ports = {s: free_port() for s in SERVICES}
+    try:
+        async with WebhookStandIn() as slack:
+            with SmtpStandIn() as smtp:
+                env = {"AMQP_URL": AMQP_URL, "OIA_EXCHANGE": exchange, "OIA_QUEUE_PREFIX": prefix, "OIA_ENV": "test",
+                       "OIA_SECRET_KEY": "e2e-secret-not-a-placeholder", "OIA_LOG_LEVEL": "WARNING",
+                       "OIA_API_KEYS": "e2e-econ:department:ECON,e2e-mayor:department:MAYOR,"
+                                       "e2e-oia:coordinator:OIA,e2e-admin:admin",
+                       "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
+                       "ALLOW_HTTP_LOOPBACK": "true", "RELAY_POLL_SECONDS": "0.2"}
+
+                def launch(service: str):
+                    return start(["serve", service], {**env, "DATABASE_URL": asyncpg_url(databases[service]),
+                                                      "PORT": str(ports[service])})
+
+                processes = {s: launch(s) for s in SERVICES}
+                for service, process in processes.items():
+                    await asyncio.to_thread(process.wait_healthy,
+                                            f"http://127.0.0.1:{ports[service]}/{service}/ready", 60)
+                travel = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['travel']}/travel", timeout=10)
+                notifications = httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{ports['notifications']}/notifications", timeout=10)
+                async with travel, notifications:
+                    for who, address in RECIPIENTS.items():
+                        response = await notifications.post("/recipients", headers=bearer("OIA"), json={
+                            "id": who, "kind": "coordinators" if who == "OIA" else "department",
+                            "name": f"{who} desk", "department": who,
+                            "channels": [{"kind": "email", "address": address},
+                                         {"kind": "slack", "address": slack.url(f"slack/{who}")}]})
+                        assert response.status_code == 201, response.text
+
+                    start_day = date.today() + timedelta(days=120)
+                    trips = {}
+                    for who, title, city in [("ECON", "Trade fair", "Köln"), ("MAYOR", "Partner city visit", "Düsseldorf")]:
+                        response = await travel.post("/trips", headers=bearer(who), json={
+                            "title": title, "travellers": [{"name": f"{who} lead", "email": f"{who.lower()}@x.example"}],
+                            "legs": [{"city": city, "country": "DE", "start_date": start_day.isoformat(),
+                                      "end_date": (start_day + timedelta(days=2)).isoformat()}]})
+                        assert response.status_code == 201, response.text
+                        trips[who] = response.json()
+
+                    def mails(to: str) -> list:
+                        return smtp.to(to)
+
+                    def arrived(n: int) -> bool:
+                        return all(len(mails(a)) == n for a in RECIPIENTS.values()) and \
+                            all(len(slack.accepted(f"slack/{w}")) == n for w in RECIPIENTS)
+
+                    await eventually(lambda: arrived(1), timeout=10, message="one email and one Slack message each")
+                    for who, address in RECIPIENTS.items():
+                        [mail] = mails(address)
+                        text = mail.get_body(("plain",)).get_content()
+                        assert "Köln" in mail["Subject"] or "Düsseldorf" in mail["Subject"]
+                        assert "Trade fair" in text and "Partner city visit" in text
+                        message = slack.accepted(f"slack/{who}")[0].json()
+                        assert "Trade fair" in message["text"] and "Partner city visit" in message["text"]
+
+                    # Notifications dies; meanwhile the MAYOR's trip moves to Lisbon, ending the overlap.
+                    processes["notifications"].proc.kill()
+                    processes["notifications"].proc.wait()
+                    moved = await travel.patch(f"/trips/{trips['MAYOR']['id']}", headers=bearer("MAYOR"), json={
+                        "legs": [{"city": "Lisbon", "country": "PT", "start_date": start_day.isoformat(),
+                                  "end_date": (start_day + timedelta(days=2)).isoformat()}]})
+                    assert moved.status_code == 200, moved.text
+                    await asyncio.sleep(1)  # the resolution waits on the broker while nobody consumes
+
+                    processes["notifications"] = launch("notifications")
+                    await asyncio.to_thread(processes["notifications"].wait_healthy,
+                                            f"http://127.0.0.1:{ports['notifications']}/notifications/ready", 60)
+                    await eventually(lambda: arrived(2), timeout=15, message="the resolution, once each")
+                    for who, address in RECIPIENTS.items():
+                        resolved = mails(address)[1]
+                        assert resolved["Subject"] != mails(address)[0]["Subject"]
+                        assert "Köln" in resolved.get_body(("plain",)).get_content()
+
+                    await asyncio.sleep(2)  # anything doubled would show itself now
+                    assert arrived(2)
+                    deliveries = (await notifications.get("/deliveries", headers=bearer("admin"),
+                                                          params={"limit": 500})).json()
+                    assert len(deliveries) == 12 and {d["status"] for d in deliveries} == {"sent"}
+    finally:
+        await delete_amqp_objects(exchange, prefix)
+        for name in databases.values():
+            await drop_database(name)
