@@ -14,7 +14,7 @@ from pydantic import (BaseModel, EmailStr, Field, TypeAdapter, ValidationError, 
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from services.notifications import domain
+from services.notifications import directory, domain
 from services.notifications.channels import masked
 from services.notifications.events import consumes
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, FeedItem, Recipient, Subscription
@@ -234,6 +234,7 @@ async def create_recipient(body: RecipientIn, principal: CurrentPrincipal, runti
         await uow.session.flush()
         rows = [Channel(recipient_id=recipient.id, created_at=now, **c.model_dump()) for c in channels]
         uow.session.add_all(rows)
+        await directory.changed(await uow.session.connection())
         await uow.commit()
         return _recipient_out(recipient, rows)
 
@@ -284,6 +285,7 @@ async def update_recipient(recipient_id: str, body: RecipientPatch, principal: C
             await uow.session.exec(delete(Channel).where(col(Channel.recipient_id) == recipient.id))
             uow.session.add_all([Channel(recipient_id=recipient.id, created_at=recipient.updated_at, **c.model_dump())
                                  for c in channels])
+        await directory.changed(await uow.session.connection())
         await uow.commit()
         return _recipient_out(recipient, (await _channels(uow, [recipient.id])).get(recipient.id, []))
 
@@ -297,6 +299,7 @@ async def delete_recipient(recipient_id: str, principal: CurrentPrincipal, runti
         await uow.session.exec(delete(Subscription).where(col(Subscription.recipient_id) == recipient.id))
         await uow.session.exec(delete(Channel).where(col(Channel.recipient_id) == recipient.id))
         await uow.session.delete(recipient)
+        await directory.changed(await uow.session.connection())
         await uow.commit()
     return Response(status_code=204)
 
@@ -358,6 +361,7 @@ async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, runtime: 
         _may_manage(principal, recipient.department)
         subscription = Subscription(**body.model_dump(), created_at=utcnow())
         uow.session.add(subscription)
+        await directory.changed(await uow.session.connection())
         await uow.commit()
         return subscription
 
@@ -384,6 +388,7 @@ async def unsubscribe(subscription_id: str, principal: CurrentPrincipal, runtime
             raise Problem(404, f"subscription {subscription_id} not found")
         _may_manage(principal, recipient.department)
         await uow.session.delete(subscription)
+        await directory.changed(await uow.session.connection())
         await uow.commit()
     return Response(status_code=204)
 

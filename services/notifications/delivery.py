@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import and_, insert, or_, update
 from sqlmodel import col, select
 
-from services.notifications import domain, rendering
+from services.notifications import directory, domain, rendering
 from services.notifications.channels import Mailer, Outcome, Target, Webhooks
 from services.notifications.events import DeliveryFailedV1
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, Notice, Recipient
@@ -48,6 +48,8 @@ class DeliveryWorker:
                                                               "teams": self.settings.teams_rate_per_second})
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._sending: set[asyncio.Task] = set()
+        self._full = False
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -61,23 +63,23 @@ class DeliveryWorker:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
-            except asyncio.TimeoutError:
-                self._task.cancel()  # a send hanging past its time-out; its claim lapses and is retaken
-                await asyncio.gather(self._task, return_exceptions=True)
+        pending = [t for t in (self._task, *self._sending) if t is not None]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=10)
+            for task in late:
+                task.cancel()  # a send hanging past its time-out; its claim lapses and is retaken
+            await asyncio.gather(*late, return_exceptions=True)
         await self.client.aclose()
         await self.engine.dispose()
 
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                worked = await self.run_once()
+                started, _ = await self._start_round()
             except Exception:  # logged with its traceback; the next round tries again
                 log.exception("delivery round failed")
-                worked = 0
-            if worked == 0 and not self._stopping:
+                started = 0
+            if started == 0 and not self._stopping:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.settings.delivery_poll_seconds)
                 except asyncio.TimeoutError:
@@ -87,25 +89,43 @@ class DeliveryWorker:
     # -- one round ------------------------------------------------------------------------------
 
     async def run_once(self, now: datetime | None = None) -> int:
-        """Claim and send what is due at `now`; returns how many deliveries it handled."""
+        """Claim and send what is due at `now`, and wait for the sends; returns how many
+        deliveries it handled. (What the loop does, for tests and back-fills driving the clock.)"""
+        count, tasks = await self._start_round(now)
+        await asyncio.gather(*tasks)
+        return count
+
+    async def _start_round(self, now: datetime | None = None) -> tuple[int, list[asyncio.Task]]:
+        """Claim what is due, no more than there are free sending slots, and start sending it
+        without waiting: what comes due meanwhile need not queue behind a slow webhook."""
         now = now or utcnow()
-        singles = await self._claim(now, SINGLE, self.settings.delivery_batch)
+        free = self.settings.delivery_concurrency - len(self._sending)
+        if free <= 0:
+            self._full = True  # a finishing send wakes the loop
+            return 0, []
+        singles = await self._claim(now, SINGLE, min(free, self.settings.delivery_batch))
         digests = await self._claim(now, DIGEST, 1000)
         if not singles and not digests:
-            return 0
+            return 0, []
         context = await self._context(singles + digests)
-        gate = asyncio.Semaphore(self.settings.delivery_concurrency)
-
-        async def guarded(coro) -> None:
-            async with gate:
-                await coro
-
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in digests:
             groups[(row.recipient_id, row.channel_id)].append(row)
-        await asyncio.gather(*(guarded(self._send_one(row, context)) for row in singles),
-                             *(guarded(self._send_digest(rows, context, now)) for rows in groups.values()))
-        return len(singles) + len(digests)
+        tasks = [asyncio.create_task(self._send_one(row, context)) for row in singles]
+        tasks += [asyncio.create_task(self._send_digest(rows, context, now)) for rows in groups.values()]
+        for task in tasks:
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+        return len(singles) + len(digests), tasks
+
+    def _sent(self, task: asyncio.Task) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The claim stays until its lease ends; then the delivery is taken up again.
+            log.error("delivery send failed before its outcome was written", exc_info=task.exception())
+        if self._full:
+            self._full = False
+            self.wake()
 
     async def _claim(self, now: datetime, states: tuple[str, str], limit: int) -> list[Any]:
         waiting, claimed = states
@@ -123,14 +143,12 @@ class DeliveryWorker:
         return sorted(rows, key=lambda r: r.due_at)
 
     async def _context(self, rows: list[Any]) -> "_Context":
-        """The notices, recipients and channels the claimed deliveries need, read together."""
+        """The notices the claimed deliveries carry (and what resolutions resolve), read together;
+        recipients and channels from the directory snapshot."""
         async with self.sessions() as session:
+            book = await directory.current(await session.connection())
             notices = {n.event_id: n for n in (await session.exec(select(Notice).where(
                 col(Notice.event_id).in_({r.event_id for r in rows})))).all()}
-            recipients = {r.id: r for r in (await session.exec(select(Recipient).where(
-                col(Recipient.id).in_({r.recipient_id for r in rows})))).all()}
-            channels = {c.id: c for c in (await session.exec(select(Channel).where(
-                col(Channel.id).in_({r.channel_id for r in rows})))).all()}
             topics = {n.topic for n in notices.values() if n.topic and n.event_type.endswith(".resolved.v1")}
             related = {}
             if topics:
@@ -138,7 +156,7 @@ class DeliveryWorker:
                         Notice.received_at))).all():
                     if n.event_type.endswith(".detected.v1"):
                         related[n.topic] = n.data
-        return _Context(notices, recipients, channels, related)
+        return _Context(notices, book.recipients, book.channel_by_id, related)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -218,15 +236,11 @@ class DeliveryWorker:
 class _Context:
     def __init__(self, notices: dict, recipients: dict, channels: dict, related: dict) -> None:
         self.notices, self.recipients, self.channels, self.related = notices, recipients, channels, related
-        self._messages: dict[tuple[str, str], rendering.Message] = {}
 
     def of(self, row: Any) -> tuple[Notice, Recipient | None, Channel | None]:
         return self.notices[row.event_id], self.recipients.get(row.recipient_id), self.channels.get(row.channel_id)
 
     def message(self, notice: Notice, language: str) -> rendering.Message:
         """Rendered once per event and language, however many recipients read it."""
-        key = (notice.event_id, language)
-        if key not in self._messages:
-            self._messages[key] = rendering.render(notice.event_type, notice.data, language,
-                                                   self.related.get(notice.topic))
-        return self._messages[key]
+        return rendering.recent.render(notice.event_id, notice.event_type, notice.data, language,
+                                       self.related.get(notice.topic))

@@ -133,3 +133,11 @@ class DeliveryAttempt(NotificationsTable, table=True):
     outcome: str = Field(max_length=20)  # sent, failed, skipped
     status_code: int | None = None
     error: str | None = None
+
+
+class DirectoryVersion(NotificationsTable, table=True):
+    """One row: bumped by every change to recipients, channels or subscriptions, so each process
+    knows when its in-memory copy of the directory is stale (see directory.py)."""
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0

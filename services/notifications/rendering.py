@@ -10,6 +10,7 @@ optional (default: the subject). Wording lives in the templates and in templates
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -93,6 +94,29 @@ def render(event_type: str, data: dict, language: str, related: dict | None = No
         feed_title=_one_line(parts.get("feed_title") or subject, FEED_TITLE_MAX),
         feed_body=" ".join(parts["feed_body"].split()),  # a feed entry is one short paragraph
     )
+
+
+class RecentMessages:
+    """Messages rendered lately, by (event id, language). Routing renders an alert for its feed
+    entries and the delivery worker for its channels moments later, in the same process: the
+    template work is done once (rendering is deterministic, so a miss only costs time)."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple[str, str], Message] = OrderedDict()
+
+    def render(self, event_id: str, event_type: str, data: dict, language: str,
+               related: dict | None = None) -> Message:
+        key = (event_id, language)
+        message = self._kept.get(key)
+        if message is None:
+            message = self._kept[key] = render(event_type, data, language, related)
+            if len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return message
+
+
+recent = RecentMessages()
 
 
 def render_digest(notices: list[tuple[str, dict, dict | None]], language: str, recipient_name: str,

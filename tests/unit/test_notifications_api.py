@@ -244,3 +244,18 @@ async def test_subscriptions_narrow_by_country(client, host):
     await settled(host)
     assert await count(host, FeedItem, FeedItem.recipient == "j.doe") == 2
 
+
+
+async def test_a_directory_change_applies_from_the_next_event_on(client, host, tmp_path):
+    await add(client, host, recipient("ECON"))
+    await book_overlap(client, host)
+    await eventually(lambda: len(list((tmp_path / "mail").glob("*.eml"))) == 1, message="the first mail")
+    changed = await client.patch("/notifications/recipients/ECON", headers=auth(host, *ECON), json={
+        "channels": [{"kind": "email", "address": "econ-desk@city.example"}]})
+    assert changed.status_code == 200
+    await book_overlap(client, host, start=date.today() + timedelta(days=200))
+    await eventually(lambda: len(list((tmp_path / "mail").glob("*.eml"))) == 2, message="the second mail")
+    await settled(host)
+    addressed = sorted(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"]
+                       for p in (tmp_path / "mail").glob("*.eml"))
+    assert addressed == ["econ-desk@city.example", "econ@city.example"]

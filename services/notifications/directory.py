@@ -1,0 +1,58 @@
+"""The directory as routing reads it: recipients, their channels and subscriptions, kept in memory
+and reloaded only when it changed.
+
+Every alert needs the directory and the directory hardly ever changes, so each process keeps a
+snapshot with the version it was read at. Every change through the API bumps the version in the
+same transaction; before using its snapshot a reader compares versions (one small query), so a
+change is seen by every replica from the next event on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notifications.models import Channel, DirectoryVersion, Recipient, Subscription
+
+VERSION = DirectoryVersion.__table__
+
+
+@dataclass
+class Snapshot:
+    version: int = -1
+    recipients: dict[str, Any] = field(default_factory=dict)  # rows, by id
+    channels: dict[str, list[Any]] = field(default_factory=dict)  # by recipient id, oldest first
+    channel_by_id: dict[str, Any] = field(default_factory=dict)
+    subscriptions: dict[str, list[Any]] = field(default_factory=dict)  # by event type
+
+
+_snapshots: dict[str, Snapshot] = {}  # by database URL: one per directory this process reads
+
+
+async def current(connection: AsyncConnection) -> Snapshot:
+    """The directory as of now (reloaded if anyone changed it since it was last read)."""
+    key = connection.engine.url.render_as_string(hide_password=True)
+    version = (await connection.execute(select(VERSION.c.version).where(VERSION.c.id == 1))).scalar_one()
+    snapshot = _snapshots.get(key)
+    if snapshot is None or snapshot.version != version:
+        snapshot = _snapshots[key] = await _load(connection, version)
+    return snapshot
+
+
+async def _load(connection: AsyncConnection, version: int) -> Snapshot:
+    snapshot = Snapshot(version=version)
+    for row in (await connection.execute(select(Recipient.__table__))).all():
+        snapshot.recipients[row.id] = row
+    for row in (await connection.execute(select(Channel.__table__).order_by(Channel.__table__.c.created_at))).all():
+        snapshot.channels.setdefault(row.recipient_id, []).append(row)
+        snapshot.channel_by_id[row.id] = row
+    for row in (await connection.execute(select(Subscription.__table__))).all():
+        snapshot.subscriptions.setdefault(row.event_type, []).append(row)
+    return snapshot
+
+
+async def changed(connection: AsyncConnection) -> None:
+    """Call in the transaction that changes the directory."""
+    await connection.execute(update(VERSION).where(VERSION.c.id == 1).values(version=VERSION.c.version + 1))
