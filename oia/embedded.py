@@ -31,8 +31,9 @@ def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
     return settings_cls(database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}", bus="memory", **extra)
 
 
-async def prepare(data_dir: Path) -> list[dict]:
-    """Migrate every service's SQLite file and make sure demo keys exist; returns the demo keys."""
+async def prepare(data_dir: Path, with_demo_data: bool = True) -> list[dict]:
+    """Migrate every service's SQLite file and, on the first run, make demo keys and demo data;
+    returns the demo keys."""
     data_dir.mkdir(parents=True, exist_ok=True)
     for name in SERVICES:
         spec = spec_of(name)
@@ -47,8 +48,11 @@ async def prepare(data_dir: Path) -> list[dict]:
             for k in demo:
                 await store_key(runtime.engine, runtime.settings.secret_key, k["key"], k["role"],
                                 k["department"], label="demo")
+            if with_demo_data and runtime.spec.demo is not None:
+                await runtime.prepare()
+                await runtime.spec.demo(runtime)  # its events wait in the outbox for the first start
         finally:
-            await runtime.engine.dispose()
+            await runtime.stop()
     keys_file.write_text(json.dumps(demo, indent=2))
     os.chmod(keys_file, 0o600)
     return demo

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
@@ -46,6 +46,8 @@ class ServiceSpec:
     prepare: Callable[[ServiceSettings], None] | None = None
     # Background loops the service runs beside its consumer; woken whenever the consumer commits.
     workers: list[Callable[["ServiceRuntime"], Worker]] = field(default_factory=list)
+    # Demo data for the embedded default, written once into a fresh database (`make run`).
+    demo: Callable[["ServiceRuntime"], Awaitable[None]] | None = None
 
 
 class ServiceRuntime:

@@ -27,7 +27,7 @@ from services.notifications.settings import NotificationsSettings
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # sent, failed, skipped
+    outcome: str  # sent, failed, skipped, deferred (not tried: the URL's rate is used up for now)
     status_code: int | None = None
     error: str | None = None
     permanent: bool = False  # retrying cannot help (a 4xx, an SMTP 5xx)
@@ -106,10 +106,12 @@ class Mailer:
 class Webhooks:
     """Slack, Teams and generic webhooks: a JSON POST each, paced per URL."""
 
-    def __init__(self, settings: NotificationsSettings, client: httpx.AsyncClient, rates: dict[str, float]) -> None:
+    def __init__(self, settings: NotificationsSettings, client: httpx.AsyncClient, rates: dict[str, float],
+                 max_wait: float) -> None:
         self.settings = settings
         self.client = client
         self.rates = rates
+        self.max_wait = max_wait  # longer waits give the delivery back (its claim must not lapse)
         self._next_slot: dict[str, float] = {}
 
     async def send(self, target: Target, message: Message, data: dict) -> Outcome:
@@ -120,7 +122,11 @@ class Webhooks:
         if target.signing_secret:
             digest = hmac.new(target.signing_secret.encode(), raw, hashlib.sha256).hexdigest()
             headers["X-Diplomacity-Signature"] = f"sha256={digest}"
-        await self._pace(target)
+        wait = self._slot(target)
+        if wait > self.max_wait:
+            return Outcome("deferred", retry_after=wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
         try:
             response = await self.client.post(target.address, content=raw, headers=headers,
                                               timeout=self.settings.webhook_timeout_seconds)
@@ -143,16 +149,15 @@ class Webhooks:
         return {"event_id": target.event_id, "event_type": target.event_type, "delivery_id": target.delivery_id,
                 "subject": message.subject, "text": message.text, "data": data}
 
-    async def _pace(self, target: Target) -> None:
-        """Keep to the URL's rate: each send takes the next free slot (1/rate apart)."""
-        rate = self.rates.get(target.kind)
-        if not rate:
-            return
+    def _slot(self, target: Target) -> float:
+        """Seconds until this URL may take the next message, keeping to its rate (sends 1/rate
+        apart, and after a 429 its Retry-After); the slot is taken unless the wait is too long."""
         now = time.monotonic()
         slot = max(now, self._next_slot.get(target.address, now))
-        self._next_slot[target.address] = slot + 1.0 / rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        if slot - now <= self.max_wait:
+            rate = self.rates.get(target.kind)
+            self._next_slot[target.address] = slot + (1.0 / rate if rate else 0.0)
+        return slot - now
 
 
 def _retry_after(response: httpx.Response) -> float | None:

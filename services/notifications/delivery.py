@@ -45,7 +45,8 @@ class DeliveryWorker:
         self.client = httpx.AsyncClient(follow_redirects=False)
         self.mailer = Mailer(self.settings)
         self.webhooks = Webhooks(self.settings, self.client, {"slack": self.settings.slack_rate_per_second,
-                                                              "teams": self.settings.teams_rate_per_second})
+                                                              "teams": self.settings.teams_rate_per_second},
+                                 max_wait=self.settings.delivery_lease_seconds / 3)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._sending: set[asyncio.Task] = set()
@@ -199,6 +200,12 @@ class DeliveryWorker:
         async with self.runtime.uow() as uow:
             connection = await uow.session.connection()
             for row in rows:
+                if outcome.outcome == "deferred":  # not an attempt: back in line for its slot
+                    await connection.execute(update(DELIVERY).where(
+                        DELIVERY.c.id == row.id, DELIVERY.c.claim_token == row.claim_token).values(
+                        status=DIGEST[0] if row.status == DIGEST[1] else SINGLE[0], lease_until=None,
+                        claim_token=None, due_at=finished + timedelta(seconds=outcome.retry_after or 0)))
+                    continue
                 attempts = row.attempts + 1
                 values: dict[str, Any] = dict(attempts=attempts, lease_until=None, claim_token=None,
                                               last_error=outcome.error)

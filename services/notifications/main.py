@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.notifications import demo
 from services.notifications.api import router
 from services.notifications.delivery import DeliveryWorker
 from services.notifications.events import publishes
@@ -24,6 +25,7 @@ spec = ServiceSpec(
     subscriptions=subscriptions,
     routers=[router],
     workers=[DeliveryWorker],
+    demo=demo.seed,
 )
 
 

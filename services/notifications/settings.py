@@ -32,7 +32,7 @@ class NotificationsSettings(ServiceSettings):
     # Delivery worker: deliveries claimed per round, how long a claim holds (a crashed worker's
     # claims are taken over after this), and the poll interval when nothing wakes it.
     delivery_batch: int = Field(50, ge=1)
-    delivery_lease_seconds: float = Field(60.0, gt=0)
+    delivery_lease_seconds: float = Field(30.0, gt=0)
     delivery_poll_seconds: float = Field(1.0, gt=0)
     # The first retry waits about this long; each next one twice as long (with jitter, capped).
     retry_base_seconds: float = Field(2.0, gt=0)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.travel import demo
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
@@ -24,6 +25,7 @@ spec = ServiceSpec(
     subscriptions=subscriptions,
     routers=[router],
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
+    demo=demo.seed,
 )
 
 

@@ -89,6 +89,14 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                         message = slack.accepted(f"slack/{who}")[0].json()
                         assert "Trade fair" in message["text"] and "Partner city visit" in message["text"]
 
+                    # Each outcome is written right after the receiver accepted the message; a crash in
+                    # that instant would send it again (with the same Message-ID / Idempotency-Key).
+                    # So the crash comes once those are written, with the next event still to come.
+                    async def settled() -> bool:
+                        found = (await notifications.get("/deliveries", headers=bearer("admin"))).json()
+                        return len(found) == 6 and {d["status"] for d in found} == {"sent"}
+                    await eventually(settled, timeout=10, message="the outcomes written")
+
                     # Notifications dies; meanwhile the MAYOR's trip moves to Lisbon, ending the overlap.
                     processes["notifications"].proc.kill()
                     processes["notifications"].proc.wait()

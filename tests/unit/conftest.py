@@ -11,7 +11,7 @@ from oia.embedded import EmbeddedHost, prepare
 @pytest.fixture
 async def host(tmp_path, monkeypatch):
     monkeypatch.setenv("OIA_API_KEYS", "env-admin-key:admin,env-env-key:department:ENV")
-    keys = await prepare(tmp_path)
+    keys = await prepare(tmp_path, with_demo_data=False)
     embedded = EmbeddedHost(tmp_path)
     await embedded.start()
     embedded.keys = {(k["role"], k["department"]): k["key"] for k in keys}

@@ -31,7 +31,7 @@ async def test_a_requests_correlation_id_travels_with_its_event_into_the_consume
     capture = logging.StreamHandler(stream)
     capture.setFormatter(json_formatter())
     logging.getLogger().addHandler(capture)
-    keys = {(k["role"], k["department"]): k["key"] for k in await prepare(tmp_path)}
+    keys = {(k["role"], k["department"]): k["key"] for k in await prepare(tmp_path, with_demo_data=False)}
     host = EmbeddedHost(tmp_path)
     await host.start()
     handled_before = metric("oia_events_consumed_total", service="notifications",
