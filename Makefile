@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/travel.py
+	$(BIN)/python bench/alerts.py
 
 migrate: install
 	$(BIN)/oia migrate all
