@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Sequence, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import insert
@@ -14,6 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.envelope import Envelope, event_type_of
 from shared.logging import current_correlation_id
 from shared.tables import outbox
+
+
+W = TypeVar("W")
 
 
 class UnitOfWork:
@@ -27,11 +30,15 @@ class UnitOfWork:
         sessionmaker: async_sessionmaker[AsyncSession],
         source: str,
         on_events_committed: Callable[[], None] = lambda: None,
+        workers: Sequence[object] = (),
     ) -> None:
         self._sessionmaker = sessionmaker
         self._source = source
         self._on_events_committed = on_events_committed
         self._pending: list[Envelope] = []
+        self._after_commit: list[Callable[[], None]] = []
+        # The service's background workers, so a use case can hand them what it just committed.
+        self.workers = workers
         self.session: AsyncSession
 
     async def __aenter__(self) -> "UnitOfWork":
@@ -43,6 +50,14 @@ class UnitOfWork:
         # (a rollback() would expire them, breaking reads made in the block).
         await self.session.close()
         self._pending.clear()
+        self._after_commit.clear()
+
+    def worker(self, kind: type[W]) -> W | None:
+        return next((w for w in self.workers if isinstance(w, kind)), None)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
 
     def publish(self, payload: BaseModel, *, subject: str | None = None) -> Envelope:
         """Queue an event; it is written to the outbox by `commit()`, in the same transaction."""
@@ -65,6 +80,9 @@ class UnitOfWork:
         self._pending.clear()
         if published:
             self._on_events_committed()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
         return published
 
 

@@ -119,6 +119,26 @@ class DeliveryWorker:
             task.add_done_callback(self._sent)
         return len(singles) + len(digests), tasks
 
+    # -- hand-over ------------------------------------------------------------------------------
+
+    def room(self) -> int:
+        """Sends it could start now (routing hands over at most this many, already claimed)."""
+        return 0 if self._stopping else self.settings.delivery_concurrency - len(self._sending)
+
+    def claim_values(self, now: datetime) -> dict[str, Any]:
+        """The columns that mark a new delivery as claimed by this worker."""
+        return dict(status=SINGLE[1], claim_token=str(uuid.uuid4()),
+                    lease_until=now + timedelta(seconds=self.settings.delivery_lease_seconds))
+
+    def take(self, rows: list[Any], context: "Context") -> None:
+        """Send deliveries the consumer just committed, claimed, with what it already read: no
+        claim and no reading again. (If this process dies first, their lease runs out and any
+        worker takes them up.)"""
+        for row in rows:
+            task = asyncio.create_task(self._send_one(row, context))
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+
     def _sent(self, task: asyncio.Task) -> None:
         self._sending.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -143,7 +163,7 @@ class DeliveryWorker:
                 .returning(*DELIVERY.c))).all()
         return sorted(rows, key=lambda r: r.due_at)
 
-    async def _context(self, rows: list[Any]) -> "_Context":
+    async def _context(self, rows: list[Any]) -> "Context":
         """The notices the claimed deliveries carry (and what resolutions resolve), read together;
         recipients and channels from the directory snapshot."""
         async with self.sessions() as session:
@@ -157,11 +177,11 @@ class DeliveryWorker:
                         Notice.received_at))).all():
                     if n.event_type.endswith(".detected.v1"):
                         related[n.topic] = n.data
-        return _Context(notices, book.recipients, book.channel_by_id, related)
+        return Context(notices, book.recipients, book.channel_by_id, related)
 
     # -- sending --------------------------------------------------------------------------------
 
-    async def _send_one(self, row: Any, context: "_Context") -> None:
+    async def _send_one(self, row: Any, context: "Context") -> None:
         started = utcnow()
         notice, recipient, channel = context.of(row)
         if recipient is None or channel is None or not channel.address:
@@ -171,7 +191,7 @@ class DeliveryWorker:
             outcome = await self._send(channel, row, notice, message)
         await self._record([row], context, outcome, started)
 
-    async def _send_digest(self, rows: list[Any], context: "_Context", now: datetime) -> None:
+    async def _send_digest(self, rows: list[Any], context: "Context", now: datetime) -> None:
         started = utcnow()
         notice, recipient, channel = context.of(rows[0])
         if recipient is None or channel is None or not channel.address:
@@ -193,7 +213,7 @@ class DeliveryWorker:
             return await self.mailer.send(target, message)
         return await self.webhooks.send(target, message, notice.data if not digest_of else {})
 
-    async def _record(self, rows: list[Any], context: "_Context", outcome: Outcome, started: datetime,
+    async def _record(self, rows: list[Any], context: "Context", outcome: Outcome, started: datetime,
                       digest_id: str | None = None) -> None:
         """The outcome of one send for the deliveries it carried, each guarded by its claim."""
         finished = utcnow()
@@ -240,7 +260,10 @@ class DeliveryWorker:
             await uow.commit()
 
 
-class _Context:
+class Context:
+    """What sending needs besides the delivery rows: notices by event id, recipients and channels
+    by id, and what each resolution resolves (by topic)."""
+
     def __init__(self, notices: dict, recipients: dict, channels: dict, related: dict) -> None:
         self.notices, self.recipients, self.channels, self.related = notices, recipients, channels, related
 
