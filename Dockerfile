@@ -22,7 +22,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps -c constraints.txt . \
  && oia --help > /dev/null \
- && python -m services.travel.places /opt/gazetteer/places.sqlite
+ && python -m shared.places /opt/gazetteer/places.sqlite
 
 # --- runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim

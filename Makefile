@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	$(BIN)/python -c "from services.travel.places import ensure_index; ensure_index()"
+	$(BIN)/python -c "from shared.places import ensure_index; ensure_index()"
 	touch $(STAMP)
 
 install: $(STAMP)

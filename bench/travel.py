@@ -34,7 +34,7 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from oia.catalog import spec_of  # noqa: E402
 from services.travel import domain  # noqa: E402
 from services.travel.models import Leg, Trip  # noqa: E402
-from services.travel.places import Gazetteer, haversine_km  # noqa: E402
+from shared.places import Gazetteer, haversine_km  # noqa: E402
 from services.travel.service import _candidate_trips  # noqa: E402
 from shared.db import make_engine, make_sessionmaker  # noqa: E402
 from shared.migrations import upgrade  # noqa: E402

@@ -7,6 +7,7 @@ environment can configure four services.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -44,6 +45,10 @@ class ServiceSettings(BaseSettings):
     # Outbox relay: rows per publish batch, and the poll interval when nobody wakes it.
     relay_batch: int = Field(500, ge=1)
     relay_poll_seconds: float = 1.0
+
+    # The compiled offline gazetteer (shared/places.py), for services that resolve places; built
+    # on first use when missing.
+    gazetteer_path: Path | None = None
 
     partners_url: str = "http://127.0.0.1:8001"
     travel_url: str = "http://127.0.0.1:8002"

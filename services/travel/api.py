@@ -16,7 +16,7 @@ from sqlmodel import or_, select
 
 from services.travel import calendar, domain, service
 from services.travel.models import CalendarToken, Crossing, Delegation, Leg, Overlap, Trip
-from services.travel.places import Gazetteer
+from shared.places import Gazetteer
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, hash_key, new_key, require_role

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from services.travel import service
-from services.travel.places import Gazetteer
+from shared.places import Gazetteer
 
 
 async def seed(runtime) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Protocol
 
-from services.travel.places import EARTH_RADIUS_KM, haversine_km
+from shared.places import EARTH_RADIUS_KM, haversine_km
 
 PURPOSES = ("partner_city_visit", "trade_fair", "network_meeting", "eu_project_meeting", "conference",
             "anniversary", "other")

@@ -8,7 +8,7 @@ from services.travel import demo
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
-from services.travel.places import ensure_index
+from shared.places import ensure_index
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
 from shared.app import create_service_app

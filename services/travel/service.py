@@ -27,7 +27,7 @@ from services.travel.events import (
     TripUpdatedV1,
 )
 from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip, new_id
-from services.travel.places import Gazetteer, Place, UnknownCountry, UnresolvedPlace, haversine_km
+from shared.places import Gazetteer, Place, UnknownCountry, UnresolvedPlace, haversine_km
 from shared.auth import Principal
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow

