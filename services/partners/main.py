@@ -4,11 +4,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.partners.api import router
 from services.partners.events import publishes
+from services.partners.scheduled import JobScheduler
 from services.partners.models import PartnersTable
 from services.partners.settings import PartnersSettings
 from services.partners.subscriptions import subscriptions
 from shared.app import create_service_app
+from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
 
 spec = ServiceSpec(
@@ -20,7 +23,17 @@ spec = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     publishes=publishes,
     subscriptions=subscriptions,
+    routers=[router],
+    prepare=lambda settings: _prepare(settings),
+    workers=[JobScheduler],
 )
+
+
+def _prepare(settings: PartnersSettings) -> None:
+    """The gazetteer, and this office's own city in it: a service that cannot place its home
+    city refuses to start, saying so."""
+    ensure_index(settings.gazetteer_path)
+    Gazetteer(settings.gazetteer_path).resolve(settings.home_city, settings.home_country)
 
 
 def create_app(settings: PartnersSettings | None = None) -> FastAPI:

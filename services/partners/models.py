@@ -1,8 +1,81 @@
-"""Partners' tables, on its own metadata (its own database). The domain comes in its own issue."""
+"""Partners' tables, on its own metadata (its own database)."""
 
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 
 class PartnersTable(SQLModel, registry=registry()):
     pass
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Partnership(PartnersTable, table=True):
+    """A city's partnership with another city, each side resolved to a GeoNames place."""
+
+    __table_args__ = (UniqueConstraint("home_place_id", "partner_place_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    home_city: str = Field(max_length=200)  # the place's canonical name
+    home_country: str = Field(max_length=2)
+    home_place_id: int = Field(index=True)
+    partner_city: str = Field(max_length=200)
+    partner_country: str = Field(max_length=2, index=True)
+    partner_place_id: int = Field(index=True)
+    partner_latitude: float
+    partner_longitude: float
+    partner_timezone: str = Field(max_length=64)
+    formalised_on: date  # the day, or 1 January when only the year is known
+    formalised_year_only: bool = False
+    kind: str = Field(default="twin", max_length=20)
+    status: str = Field(default="active", index=True, max_length=20)
+    status_reason: str | None = Field(default=None, max_length=500)  # why suspended or ended
+    ends_on: date | None = None  # time-limited: the end, or the date renewal must be decided
+    themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    annual_themes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    mou_areas: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    desk_officer_name: str | None = Field(default=None, max_length=200)
+    desk_officer_email: str | None = Field(default=None, max_length=254)
+    department: str = Field(default="OIA", max_length=20)  # who looks after it
+    ideal_contact_days: int = 365
+    max_contact_days: int = 1095
+    last_contact_on: date | None = None  # the latest contact in the timeline
+    created_at: datetime
+    updated_at: datetime
+
+
+class Contact(PartnersTable, table=True):
+    """One entry of a partnership's timeline: a trip there, a delegation from there (from travel's
+    events), or a meeting or event logged by staff."""
+
+    __table_args__ = (UniqueConstraint("partnership_id", "source"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    partnership_id: str = Field(foreign_key="partnership.id", index=True, max_length=36)
+    kind: str = Field(max_length=20)  # trip, delegation, meeting, event
+    on: date
+    until: date | None = None
+    title: str = Field(max_length=300)
+    department: str | None = Field(default=None, max_length=20)
+    # Where it came from: "travel:trip/<id>", "travel:delegation/<id>", or "staff:<id>".
+    source: str = Field(max_length=100)
+    created_at: datetime
+
+
+class Notice(PartnersTable, table=True):
+    """An alert said about a partnership, once: (partnership, what, key) is unique, so running
+    the jobs twice, or on two replicas, says nothing twice."""
+
+    __table_args__ = (UniqueConstraint("partnership_id", "what", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership_id: str = Field(foreign_key="partnership.id", index=True, max_length=36)
+    what: str = Field(max_length=20)  # anniversary, dormant, renewal
+    key: str = Field(max_length=40)  # e.g. "25y/90d", or the last contact date of a lapse
+    said_at: datetime

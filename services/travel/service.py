@@ -27,7 +27,7 @@ from services.travel.events import (
     TripUpdatedV1,
 )
 from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip, new_id
-from shared.places import Gazetteer, Place, UnknownCountry, UnresolvedPlace, haversine_km
+from shared.places import Gazetteer, Place, haversine_km, resolve_field
 from shared.auth import Principal
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -77,22 +77,7 @@ def resolve_legs(legs: list[LegInput], places: Gazetteer,
 
 
 def _resolve(leg: LegInput, places: Gazetteer, field: Callable[[str], str]) -> Place:
-    if leg.place_id is not None:
-        place = places.get(leg.place_id)
-        if place is None:
-            raise FieldError(field("place_id"), f"no place with id {leg.place_id}")
-        if place.country != leg.country.upper():
-            raise FieldError(field("place_id"), f"place {leg.place_id} ({place.name}) is in {place.country}, "
-                                                f"not {leg.country}")
-        return place
-    try:
-        return places.resolve(leg.city, leg.country)
-    except UnknownCountry as exc:
-        raise FieldError(field("country"), str(exc)) from exc
-    except UnresolvedPlace as exc:
-        raise FieldError(field("city"), str(exc), candidates=[
-            {"place_id": p.id, "name": p.name, "country": p.country, "population": p.population,
-             "latitude": p.latitude, "longitude": p.longitude} for p in exc.candidates]) from exc
+    return resolve_field(places, leg.city, leg.country, leg.place_id, field)
 
 
 @dataclass

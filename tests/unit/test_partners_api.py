@@ -1,0 +1,163 @@
+"""Partners through the embedded host: the register and its bad input, contacts from travel's
+events, relationship health and anniversaries, and the jobs saying each alert once."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from services.partners.models import Contact, Partnership
+from shared.tables import outbox
+from shared.testing import eventually
+from tests.support.embedded import auth
+
+COORDINATOR, ADMIN, ECON, READER = ("coordinator", "OIA"), ("admin", None), ("department", "ECON"), ("reader", None)
+
+
+def krakow(**extra) -> dict:
+    return {"partner_city": "Krakau", "partner_country": "PL", "formalised_on": "1991-05-20", "themes": ["culture"],
+            "desk_officer_name": "Eva Nowak", "desk_officer_email": "eva.nowak@city.example", **extra}
+
+
+async def create(client, host, body: dict, who=COORDINATOR) -> dict:
+    response = await client.post("/partners/partnerships", json=body, headers=auth(host, *who))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def count(host, model, *where) -> int:
+    async with host.runtimes["partners"].engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
+
+
+async def events(host, event_type: str) -> list[dict]:
+    async with host.runtimes["partners"].engine.connect() as conn:
+        rows = (await conn.execute(select(outbox).where(outbox.c.type == event_type).order_by(outbox.c.seq))).all()
+    return [json.loads(row.payload) for row in rows]
+
+
+async def test_a_partnership_resolves_its_city_and_defaults_to_the_offices_home(client, host):
+    created = await create(client, host, krakow())
+    assert (created["home_city"], created["partner_city"], created["partner_country"]) == \
+        ("Frankfurt am Main", "Kraków", "PL")
+    assert created["partner_timezone"] == "Europe/Warsaw"
+    listed = (await client.get("/partners/partnerships", params={"country": "PL", "theme": "culture"},
+                               headers=auth(host, *READER))).json()
+    assert [p["id"] for p in listed] == [created["id"]]
+
+
+@pytest.mark.parametrize("body, field, status", [
+    (krakow(partner_city="Frankfurt", partner_country="DE"), "partner_city", 422),
+    (krakow(formalised_on=(date.today() + timedelta(days=3)).isoformat()), "formalised_on", 422),
+    (krakow(kind="time_limited", ends_on="1990-01-01"), "ends_on", 422),
+    (krakow(kind="time_limited"), "ends_on", 422),
+    (krakow(themes=["knitting"]), "themes", 422),
+    (krakow(status="asleep"), "status", 422),
+    (krakow(status="suspended"), "status_reason", 422),
+    (krakow(partner_city="Atlantis"), "partner_city", 422),
+    (krakow(partner_country="Narnia"), "partner_country", 422),
+    (krakow(annual_themes={"next year": "climate"}), "annual_themes", 422),
+    (krakow(ideal_contact_days=400, max_contact_days=300), "max_contact_days", 422),
+    (krakow(desk_officer_email="eva"), "desk_officer_email", 422),
+    (krakow(last_contact_on=(date.today() + timedelta(days=1)).isoformat()), "last_contact_on", 422),
+])
+async def test_bad_partnerships_are_refused_naming_the_field_and_store_nothing(client, host, body, field, status):
+    response = await client.post("/partners/partnerships", json=body, headers=auth(host, *COORDINATOR))
+    assert response.status_code == status, response.text
+    assert field in response.text
+    assert await count(host, Partnership) == 0
+
+
+async def test_a_duplicate_is_409_and_only_coordinators_edit(client, host):
+    created = await create(client, host, krakow())
+    duplicate = await client.post("/partners/partnerships", json=krakow(partner_city="Kraków"),
+                                  headers=auth(host, *COORDINATOR))
+    assert duplicate.status_code == 409 and created["id"] in duplicate.text
+    assert (await client.post("/partners/partnerships", json=krakow(partner_city="Lyon", partner_country="FR"),
+                              headers=auth(host, *ECON))).status_code == 403
+    refused = await client.patch(f"/partners/partnerships/{created['id']}", json={"status": "dormant"},
+                                 headers=auth(host, *ECON))
+    assert refused.status_code == 403
+    ended = await client.patch(f"/partners/partnerships/{created['id']}", headers=auth(host, *COORDINATOR),
+                               json={"status": "suspended"})
+    assert ended.status_code == 422 and "status_reason" in ended.text
+    assert (await client.get(f"/partners/partnerships/{created['id']}",
+                             headers=auth(host, *READER))).json()["status"] == "active"
+    assert await count(host, Partnership) == 1
+
+
+async def test_a_trip_to_a_partner_city_is_a_contact_and_news_for_its_desk_officer(client, host):
+    partnership = await create(client, host, krakow())
+    start = date.today() + timedelta(days=40)
+    booked = await client.post("/travel/trips", headers=auth(host, *ECON), json={
+        "title": "Trade mission", "legs": [
+            {"city": "Kraków", "country": "PL", "start_date": start.isoformat(),
+             "end_date": (start + timedelta(days=2)).isoformat()},
+            {"city": "Katowice", "country": "PL", "start_date": (start + timedelta(days=2)).isoformat(),
+             "end_date": (start + timedelta(days=3)).isoformat()}]})
+    assert booked.status_code == 201
+    delegation = await client.post("/travel/delegations", headers=auth(host, *COORDINATOR), json={
+        "host_department": "MAYOR", "origin_city": "Krakow", "origin_country": "PL", "organisation": "City of Kraków",
+        "visitors": 8, "arrival": (start + timedelta(days=60)).isoformat(),
+        "departure": (start + timedelta(days=63)).isoformat(), "official_guest": True})
+    assert delegation.status_code == 201, delegation.text
+
+    await eventually(lambda: _is(count(host, Contact), 2), message="two contacts")
+    timeline = (await client.get(f"/partners/partnerships/{partnership['id']}/timeline",
+                                 headers=auth(host, *READER))).json()
+    assert [(c["kind"], c["title"]) for c in timeline] == [
+        ("delegation", "Delegation from Kraków (City of Kraków)"), ("trip", "Trade mission")]
+    planned = await events(host, "partners.visit.planned.v1")
+    assert [(e["kind"], e["by_department"]) for e in planned] == [("trip", "ECON"), ("delegation", "MAYOR")]
+    assert planned[0]["desk_officer"] == {"name": "Eva Nowak", "email": "eva.nowak@city.example"}
+    assert planned[0]["start_date"] == start.isoformat()
+    stored = (await client.get(f"/partners/partnerships/{partnership['id']}", headers=auth(host, *READER))).json()
+    assert stored["last_contact_on"] == (start + timedelta(days=60)).isoformat()
+
+
+async def _is(awaitable, expected) -> bool:
+    return await awaitable == expected
+
+
+async def test_jobs_say_each_anniversary_and_lapse_once_however_often_they_run(client, host):
+    partnership = await create(client, host, krakow(formalised_on="1991-05-20", last_contact_on="2020-01-01"))
+    run_at = "2031-02-19T08:00:00Z"  # 90 days before the 40th anniversary, long past the maximum interval
+    for _ in range(3):
+        response = await client.post("/partners/jobs/run", json={"now": run_at}, headers=auth(host, *ADMIN))
+        assert response.status_code == 200, response.text
+    [jubilee] = await events(host, "partners.anniversary.upcoming.v1")
+    assert (jubilee["years"], jubilee["on"], jubilee["days_ahead"]) == (40, "2031-05-20", 90)
+    [lapse] = await events(host, "partners.partnership.dormant.v1")
+    assert lapse["last_contact_on"] == "2020-01-01" and lapse["days_since_contact"] > 1095
+    # 30 days before: the next lead; the lapse is not said again.
+    await client.post("/partners/jobs/run", json={"now": "2031-04-25T08:00:00Z"}, headers=auth(host, *ADMIN))
+    assert [e["days_ahead"] for e in await events(host, "partners.anniversary.upcoming.v1")] == [90, 25]
+    assert len(await events(host, "partners.partnership.dormant.v1")) == 1
+    # A new contact, then a new lapse: said again.
+    today = date.today()
+    logged = await client.post(f"/partners/partnerships/{partnership['id']}/contacts", headers=auth(host, *COORDINATOR),
+                               json={"kind": "meeting", "on": today.isoformat(), "title": "Video call with the mayor"})
+    assert logged.status_code == 201, logged.text
+    later = (today + timedelta(days=1200)).isoformat() + "T08:00:00Z"
+    await client.post("/partners/jobs/run", json={"now": later}, headers=auth(host, *ADMIN))
+    assert [e["last_contact_on"] for e in await events(host, "partners.partnership.dormant.v1")] == \
+        ["2020-01-01", today.isoformat()]
+    assert (await client.post("/partners/jobs/run", json={}, headers=auth(host, *COORDINATOR))).status_code == 403
+
+
+async def test_losing_touch_list_and_anniversaries_window(client, host):
+    await create(client, host, krakow(last_contact_on=(date.today() - timedelta(days=2000)).isoformat()))
+    await create(client, host, {"partner_city": "Lyon", "partner_country": "FR", "formalised_on": "1960-10-01",
+                                "formalised_year_only": True})
+    report = (await client.get("/partners/relationship-health", headers=auth(host, *READER))).json()
+    assert [(r["partner_city"], r["health"]) for r in report] == [("Kraków", "overdue"), ("Lyon", "ok")]
+    overdue = (await client.get("/partners/relationship-health", params={"state": "overdue"},
+                                headers=auth(host, *READER))).json()
+    assert [r["partner_city"] for r in overdue] == ["Kraków"]
+    window = (await client.get("/partners/anniversaries", params={"within_days": 36500, "as_of": "2029-06-01"},
+                               headers=auth(host, *READER))).json()
+    assert [(a["partner_city"], a["years"], a["on"]) for a in window] == [
+        ("Kraków", 40, "2031-05-20"), ("Lyon", 75, "2035-01-01")]  # 70 years is no jubilee
