@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from services.notifications.events import CrossingDetected, OverlapDetected, OverlapResolved, TripBooked
+from services.notifications.events import (
+    CrossingDetected,
+    OverlapDetected,
+    OverlapResolved,
+    PartnershipRef,
+    TripBooked,
+    VisitPlanned,
+)
 
 COORDINATORS = "OIA"  # the coordinators' recipient id, and their department
 LANGUAGES = ("en", "de")
@@ -27,11 +34,14 @@ CRITICAL_WITHIN = timedelta(days=2)
 
 @dataclass(frozen=True)
 class Audience:
-    """Who hears of an event by default: a department's recipients, or the coordinators.
-    `channels` False: the in-app feed only (it is news, not a call to act)."""
+    """Who hears of an event by default: a department's recipients, the coordinators, or one
+    person by email (a partnership's desk officer). `channels` False: the in-app feed only (it
+    is news, not a call to act)."""
 
-    department: str
+    department: str | None = None
     channels: bool = True
+    email: str | None = None
+    name: str | None = None
 
 
 def audiences(payload: BaseModel) -> list[Audience]:
@@ -51,6 +61,14 @@ def audiences(payload: BaseModel) -> list[Audience]:
         case TripBooked():
             # The central travel coordinator knows of every trip; alerts come from overlaps.
             return [Audience(COORDINATORS, channels=False)]
+        case PartnershipRef():
+            # The partnership's desk officer; the department looking after it sees it in its feed
+            # (and hears of it on its channels when nobody is named).
+            officer = payload.desk_officer
+            if officer.email:
+                return [Audience(email=officer.email.lower(), name=officer.name),
+                        Audience(payload.department, channels=False)]
+            return [Audience(payload.department)]
     return []
 
 
@@ -67,6 +85,8 @@ def topic_of(payload: BaseModel) -> str | None:
             return f"crossing/{payload.crossing_id}"
         case TripBooked():
             return f"trip/{payload.trip_id}"
+        case PartnershipRef():
+            return f"partnership/{payload.partnership_id}"
     return None
 
 
@@ -90,6 +110,10 @@ def facets(payload: BaseModel) -> tuple[set[str], set[str]]:
             return {payload.trip.department, payload.delegation.host_department}, {payload.trip.leg.country}
         case TripBooked():
             return {payload.department}, {leg.country for leg in payload.legs}
+        case VisitPlanned():
+            return {payload.department, payload.by_department}, {payload.partner_country}
+        case PartnershipRef():
+            return {payload.department}, {payload.partner_country}
     return set(), set()
 
 

@@ -120,3 +120,51 @@ class CrossingDetected(BaseModel):
     trip: OverlapTrip
     delegation: Delegation
     detected_at: datetime
+
+
+class DeskOfficer(BaseModel):
+    name: str | None = None
+    email: str | None = None
+
+
+class PartnershipRef(BaseModel):
+    partnership_id: str
+    home_city: str
+    partner_city: str
+    partner_country: str
+    department: str
+    desk_officer: DeskOfficer
+
+
+@consumes.event("partners.visit.planned.v1")
+class VisitPlanned(PartnershipRef):
+    kind: Literal["trip", "delegation"]
+    title: str
+    by_department: str
+    start_date: date
+    end_date: date
+
+
+@consumes.event("partners.anniversary.upcoming.v1")
+class AnniversaryUpcoming(PartnershipRef):
+    years: int
+    on: date
+    days_ahead: int
+    formalised_on: date | None = None
+    formalised_year_only: bool = False
+    as_of: date | None = None
+
+
+@consumes.event("partners.partnership.dormant.v1")
+class PartnershipDormant(PartnershipRef):
+    last_contact_on: date
+    days_since_contact: int
+    max_contact_days: int
+    as_of: date | None = None
+
+
+@consumes.event("partners.renewal.due.v1")
+class RenewalDue(PartnershipRef):
+    ends_on: date
+    days_ahead: int
+    as_of: date | None = None

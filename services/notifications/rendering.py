@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.notifications.events import consumes
+from shared.envelope import UnknownEventType
 
 LANGUAGES = ("en", "de")
 EVENT_TYPES = (
@@ -27,6 +28,10 @@ EVENT_TYPES = (
     "travel.overlap.resolved.v1",
     "travel.crossing.detected.v1",
     "travel.trip.booked.v1",
+    "partners.visit.planned.v1",
+    "partners.anniversary.upcoming.v1",
+    "partners.partnership.dormant.v1",
+    "partners.renewal.due.v1",
 )
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -166,6 +171,9 @@ def _environment(language: str, html: bool) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=html,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["date"] = lambda value: _format_date(value, language)
+    env.filters["span"] = lambda start, end: _format_span(start, end, language)
+    env.filters["year"] = lambda value: _as_date(value).year
+    env.filters["number"] = lambda value: _format_number(value, language)
     env.filters["purpose"] = lambda code: PURPOSES[language].get(code) or _humanise(code)
     # Blocks rendered on their own do not run a template's top-level imports, so the shared
     # phrases are a global instead.
@@ -190,8 +198,14 @@ def _render_blocks(language: str, name: str, context: dict[str, Any]) -> dict[st
 
 def _payload(event_type: str, data: dict) -> dict[str, Any]:
     """The stored dict through the consumer view (defaults, real dates), with every string on one
-    line: payload strings are untrusted and must not forge lines in the text or facts."""
-    return _one_line_strings(consumes.model_for(event_type).model_validate(data).model_dump())
+    line: payload strings are untrusted and must not forge lines in the text or facts. An event
+    type without a consumer model yet passes as it came (dates stay ISO strings, which the date
+    filters accept)."""
+    try:
+        model = consumes.model_for(event_type)
+    except UnknownEventType:
+        return _one_line_strings(dict(data))
+    return _one_line_strings(model.model_validate(data).model_dump())
 
 
 def _one_line_strings(value: Any) -> Any:
@@ -204,13 +218,39 @@ def _one_line_strings(value: Any) -> Any:
     return value
 
 
-def _format_date(value: date | str, language: str) -> str:
+def _as_date(value: date | str) -> date:
+    """A date from a date, a datetime or an ISO string ("2027-05-12", "2027-05-12T09:00:00Z")."""
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
     if isinstance(value, datetime):
         value = value.date()
+    return value
+
+
+def _format_date(value: date | str, language: str) -> str:
+    value = _as_date(value)
     month = MONTHS[language][value.month - 1]
     return f"{value.day}. {month} {value.year}" if language == "de" else f"{value.day} {month} {value.year}"
+
+
+def _format_span(start: date | str, end: date | str, language: str) -> str:
+    """A date range that does not repeat what both ends share: "12–15 May 2027",
+    "28 April – 3 May 2027"; German "12.–15. Mai 2027", "28. April – 3. Mai 2027"."""
+    start, end = _as_date(start), _as_date(end)
+    if start == end:
+        return _format_date(start, language)
+    if start > end or start.year != end.year:
+        return f"{_format_date(start, language)} – {_format_date(end, language)}"
+    dot = "." if language == "de" else ""
+    if start.month == end.month:
+        return f"{start.day}{dot}–{_format_date(end, language)}"
+    return f"{start.day}{dot} {MONTHS[language][start.month - 1]} – {_format_date(end, language)}"
+
+
+def _format_number(value: int, language: str) -> str:
+    """1,100 in English, 1.100 in German."""
+    text = f"{value:,}"
+    return text.replace(",", ".") if language == "de" else text
 
 
 def _humanise(code: str) -> str:

@@ -6,6 +6,7 @@ event finds its id in the inbox and routes nothing twice."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from types import SimpleNamespace
 from datetime import datetime
@@ -31,6 +32,9 @@ class Route:
 
     recipient: Recipient
     channels: bool
+    # A person the directory did not know (a partnership's desk officer), registered now with
+    # the channel to reach them.
+    registered: Channel | None = None
 
 
 async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: datetime | None = None) -> list[Route]:
@@ -40,6 +44,8 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: da
     related = await _related(uow, envelope.type, topic)
     book = await directory.current(await uow.session.connection())
     routes = recipients_of(book, payload, envelope.type)
+    if registered := [r for r in routes if r.registered]:
+        book = await _register(uow, registered, book)
     feed, deliveries = [], []
     for r in routes:
         message = rendering.recent.render(envelope.id, envelope.type, envelope.data, r.recipient.language, related)
@@ -78,10 +84,18 @@ def _hand_over(uow: UnitOfWork, notice: Notice, deliveries: list[dict[str, Any]]
 
 def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str) -> list[Route]:
     """The default audiences' recipients, then the subscribers whose filters match. A department
-    nobody has set up yet still gets its feed (under its code), so nothing said is lost."""
+    nobody has set up yet still gets its feed (under its code), so nothing said is lost; a person
+    named by email (a desk officer) is registered in the directory."""
     routes: dict[str, Route] = {}
     for audience in domain.audiences(payload):
-        if audience.department == domain.COORDINATORS:
+        if audience.email is not None:
+            theirs = [book.recipients[c.recipient_id] for cs in book.channels.values() for c in cs
+                      if c.kind == "email" and (c.address or "").lower() == audience.email]
+            if not theirs:
+                person, channel = _person(audience.email, audience.name)
+                routes.setdefault(person.id, Route(person, True, registered=channel))
+                continue
+        elif audience.department == domain.COORDINATORS:
             theirs = [r for r in book.recipients.values() if r.kind == "coordinators"]
         else:
             theirs = [r for r in book.recipients.values()
@@ -95,6 +109,30 @@ def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str)
             recipient = book.recipients[subscription.recipient_id]
             routes.setdefault(recipient.id, Route(recipient, True)).channels = True
     return list(routes.values())
+
+
+def _person(email: str, name: str | None) -> tuple[Recipient, Channel]:
+    local = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in email.split("@")[0])[:24]
+    recipient_id = f"desk-{local}-{hashlib.sha256(email.encode()).hexdigest()[:8]}"
+    now = utcnow()
+    return (Recipient(id=recipient_id, kind="person", name=name or email, created_at=now, updated_at=now),
+            Channel(id=new_id(), recipient_id=recipient_id, kind="email", address=email, created_at=now))
+
+
+async def _register(uow: UnitOfWork, routes: list[Route], book: directory.Snapshot) -> directory.Snapshot:
+    """Add the new people to the directory (in this transaction) and to the copy routing uses."""
+    connection = await uow.session.connection()
+    await connection.execute(insert(Recipient.__table__), [r.recipient.model_dump() for r in routes])
+    await connection.execute(insert(Channel.__table__), [r.registered.model_dump() for r in routes])
+    await directory.changed(connection)
+    for r in routes:
+        log.info("recipient registered", recipient=r.recipient.id, reason="named as a desk officer")
+    return directory.Snapshot(
+        version=-1,  # this copy is never cached: the next reader reloads the directory
+        recipients={**book.recipients, **{r.recipient.id: r.recipient for r in routes}},
+        channels={**book.channels, **{r.recipient.id: [r.registered] for r in routes}},
+        channel_by_id={**book.channel_by_id, **{r.registered.id: r.registered for r in routes}},
+        subscriptions=book.subscriptions)
 
 
 def _implicit(department: str) -> Recipient:

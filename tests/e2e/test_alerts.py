@@ -1,8 +1,9 @@
-"""The first end-to-end alert: the four services as separate processes on PostgreSQL and RabbitMQ,
-an SMTP server and Slack stand-ins on loopback. Two departments book overlapping trips over HTTP;
-both departments and the coordinators each get exactly one email and one Slack message; a change
-that ends the overlap brings a "resolved" message; notifications killed and started again loses
-nothing and doubles nothing."""
+"""Alerts end to end: the four services as separate processes on PostgreSQL and RabbitMQ, an SMTP
+server and Slack stand-ins on loopback. Two departments book overlapping trips over HTTP; both
+departments and the coordinators each get exactly one email and one Slack message; a change that
+ends the overlap brings a "resolved" message; notifications killed and started again loses nothing
+and doubles nothing. One of the trips goes to a partner city (Köln, of Frankfurt), so the
+partnership's desk officer hears of the visit, and later of its anniversary, by email."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.e2e
 SERVICES = ("partners", "travel", "grants", "notifications")
 KEYS = {"ECON": "e2e-econ", "MAYOR": "e2e-mayor", "OIA": "e2e-oia", "admin": "e2e-admin"}
 RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
+DESK_OFFICER = "jana.koch@city.example"
 
 
 def bearer(who: str) -> dict:
@@ -41,7 +43,8 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                        "OIA_API_KEYS": "e2e-econ:department:ECON,e2e-mayor:department:MAYOR,"
                                        "e2e-oia:coordinator:OIA,e2e-admin:admin",
                        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
-                       "ALLOW_HTTP_LOOPBACK": "true", "RELAY_POLL_SECONDS": "0.2"}
+                       "ALLOW_HTTP_LOOPBACK": "true", "RELAY_POLL_SECONDS": "0.2",
+                       "HOME_CITY": "Frankfurt am Main", "HOME_COUNTRY": "DE"}
 
                 def launch(service: str):
                     return start(["serve", service], {**env, "DATABASE_URL": asyncpg_url(databases[service]),
@@ -63,6 +66,12 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                                          {"kind": "slack", "address": slack.url(f"slack/{who}")}]})
                         assert response.status_code == 201, response.text
 
+                    partners = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['partners']}/partners", timeout=10)
+                    response = await partners.post("/partnerships", headers=bearer("OIA"), json={
+                        "partner_city": "Cologne", "partner_country": "DE", "formalised_on": "1958-06-14",
+                        "desk_officer_name": "Jana Koch", "desk_officer_email": DESK_OFFICER})
+                    assert response.status_code == 201, response.text
+
                     start_day = date.today() + timedelta(days=120)
                     trips = {}
                     for who, title, city in [("ECON", "Trade fair", "Köln"), ("MAYOR", "Partner city visit", "Düsseldorf")]:
@@ -81,6 +90,8 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                             all(len(slack.accepted(f"slack/{w}")) == n for w in RECIPIENTS)
 
                     await eventually(lambda: arrived(1), timeout=10, message="one email and one Slack message each")
+                    await eventually(lambda: len(mails(DESK_OFFICER)) == 1, timeout=10, message="the visit, planned")
+                    assert "Köln" in mails(DESK_OFFICER)[0]["Subject"] and "ECON" in mails(DESK_OFFICER)[0]["Subject"]
                     for who, address in RECIPIENTS.items():
                         [mail] = mails(address)
                         text = mail.get_body(("plain",)).get_content()
@@ -94,7 +105,7 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     # So the crash comes once those are written, with the next event still to come.
                     async def settled() -> bool:
                         found = (await notifications.get("/deliveries", headers=bearer("admin"))).json()
-                        return len(found) == 6 and {d["status"] for d in found} == {"sent"}
+                        return len(found) == 7 and {d["status"] for d in found} == {"sent"}  # and the visit's
                     await eventually(settled, timeout=10, message="the outcomes written")
 
                     # Notifications dies; meanwhile the MAYOR's trip moves to Lisbon, ending the overlap.
@@ -115,11 +126,21 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                         assert resolved["Subject"] != mails(address)[0]["Subject"]
                         assert "Köln" in resolved.get_body(("plain",)).get_content()
 
+                    # The scheduled jobs, run for the day a year before the 75th anniversary (admin).
+                    ran = await partners.post("/jobs/run", headers=bearer("admin"), json={"now": "2032-06-14T06:00:00Z"})
+                    assert ran.status_code == 200 and ran.json()["anniversaries"] == 1, ran.text
+                    await eventually(lambda: any("75" in m["Subject"] for m in mails(DESK_OFFICER)), timeout=10,
+                                     message="the anniversary mail")
+
                     await asyncio.sleep(2)  # anything doubled would show itself now
                     assert arrived(2)
+                    assert sum("75" in m["Subject"] for m in mails(DESK_OFFICER)) == 1
+                    assert sum("Visit planned" in m["Subject"] for m in mails(DESK_OFFICER)) == 1
+                    await partners.aclose()
                     deliveries = (await notifications.get("/deliveries", headers=bearer("admin"),
                                                           params={"limit": 500})).json()
-                    assert len(deliveries) == 12 and {d["status"] for d in deliveries} == {"sent"}
+                    overlap_alerts = [d for d in deliveries if not d["recipient_id"].startswith("desk-")]
+                    assert len(overlap_alerts) == 12 and {d["status"] for d in deliveries} == {"sent"}
     finally:
         await delete_amqp_objects(exchange, prefix)
         for name in databases.values():

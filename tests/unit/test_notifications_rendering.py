@@ -7,7 +7,9 @@ from datetime import date
 
 import pytest
 
+from services.notifications.events import consumes
 from services.notifications.rendering import Message, render, render_digest, supported
+from shared.envelope import UnknownEventType
 
 OVERLAP = "travel.overlap.detected.v1"
 RESOLVED = "travel.overlap.resolved.v1"
@@ -425,3 +427,479 @@ def test_digest_of_80_notices_caps_slack_blocks_and_summarises_the_rest():
     german = render_digest(notices, "de", "OIA", date(2027, 5, 3))
     assert len(german.slack["blocks"]) == 50
     assert re.fullmatch(r"… und \d+ weitere", german.slack["blocks"][-1]["text"]["text"])
+
+
+# -- partnerships (partners.* events) ---------------------------------------------------------------
+
+VISIT = "partners.visit.planned.v1"
+ANNIVERSARY = "partners.anniversary.upcoming.v1"
+DORMANT = "partners.partnership.dormant.v1"
+RENEWAL = "partners.renewal.due.v1"
+PARTNER_TYPES = (VISIT, ANNIVERSARY, DORMANT, RENEWAL)
+
+DESK_OFFICER = "Piotr Nowak, p.nowak@city.example"
+VISIT_TRIP_NEXT = {
+    "en": "What to do next: Brief the travellers of ECON on the partnership with Kraków (history, current "
+          "projects, contacts) and offer them contacts in the partner city. After the trip, log the outcomes in "
+          "the partnership's timeline in Diplomacity.",
+    "de": "Nächste Schritte: Informieren Sie die Reisenden von ECON über die Partnerschaft mit Kraków (Geschichte, "
+          "laufende Projekte, Ansprechpersonen) und vermitteln Sie Kontakte in der Partnerstadt. Halten Sie nach "
+          "der Reise die Ergebnisse in der Chronik der Partnerschaft in Diplomacity fest.",
+}
+VISIT_DELEGATION_NEXT = {
+    "en": "What to do next: Brief MAYOR on the partnership with Kraków before the visit",
+    "de": "Nächste Schritte: Informieren Sie MAYOR vor dem Besuch über die Partnerschaft mit Kraków",
+}
+JUBILEE_NEXT = {  # by lead time: a year ahead, about three months, about a month
+    "budget": {"en": "What to do next: Plan the jubilee now and apply for its budget: the council approves "
+                     "jubilee budgets a year ahead.",
+               "de": "Nächste Schritte: Planen Sie das Jubiläum jetzt und beantragen Sie das Budget – der "
+                     "Stadtrat beschließt Jubiläumsbudgets ein Jahr im Voraus."},
+    "programme": {"en": "What to do next: Set the programme and send the invitations",
+                  "de": "Nächste Schritte: Legen Sie das Programm fest und verschicken Sie die Einladungen"},
+    "final": {"en": "What to do next: Make the final arrangements (programme, guests, venues, gifts) and prepare "
+                    "the press work",
+              "de": "Nächste Schritte: Treffen Sie die letzten Vorbereitungen (Programm, Gäste, Räume, Geschenke) "
+                    "und bereiten Sie die Pressearbeit vor"},
+}
+DORMANT_NEXT = {
+    "en": "What to do next: Plan a contact with Kraków – a visit, a call or a joint project – and log it in the "
+          "partnership's timeline in Diplomacity. If the partnership is no longer alive, review it: suspend or end "
+          "it in Diplomacity, with a reason.",
+    "de": "Nächste Schritte: Planen Sie einen Kontakt mit Kraków – einen Besuch, ein Telefonat oder ein gemeinsames "
+          "Projekt – und halten Sie ihn in der Chronik der Partnerschaft in Diplomacity fest. Wird die "
+          "Partnerschaft nicht mehr gelebt, überprüfen Sie sie: Setzen Sie sie in Diplomacity aus oder beenden Sie "
+          "sie, jeweils mit Begründung.",
+}
+RENEWAL_NEXT = {
+    "en": "What to do next: Decide on renewal in time. To renew, agree the new term with Kraków",
+    "de": "Nächste Schritte: Entscheiden Sie rechtzeitig über die Verlängerung. Soll die Partnerschaft verlängert "
+          "werden, vereinbaren Sie die neue Laufzeit mit Kraków",
+}
+
+
+def partnership(data: dict, **changes) -> dict:
+    common = {"partnership_id": "7d0c5a1e-7777-4a4a-8b8b-1a1a1a1a1a1a", "home_city": "Frankfurt am Main",
+              "partner_city": "Kraków", "partner_country": "PL", "department": "OIA",
+              "desk_officer": {"name": "Piotr Nowak", "email": "p.nowak@city.example"}}
+    return {**common, **data, **changes}
+
+
+def visit(**changes) -> dict:
+    return partnership({"kind": "trip", "title": "Economic forum", "by_department": "ECON",
+                        "start_date": "2027-05-12", "end_date": "2027-05-15", "source": "travel",
+                        "planned_at": "2027-03-01T09:00:00Z"}, **changes)
+
+
+def delegation_visit(**changes) -> dict:
+    return visit(**{"kind": "delegation", "title": "Mayor's delegation", "by_department": "MAYOR",
+                    "start_date": "2027-04-28", "end_date": "2027-05-02", **changes})
+
+
+def anniversary(**changes) -> dict:
+    return partnership({"years": 35, "on": "2026-05-12", "days_ahead": 90, "formalised_on": "1991-05-12",
+                        "formalised_year_only": False, "as_of": "2026-02-11"}, **changes)
+
+
+def year_only_anniversary(**changes) -> dict:
+    return anniversary(on="2026-01-01", formalised_on="1991-01-01", formalised_year_only=True, **changes)
+
+
+def dormant(**changes) -> dict:
+    return partnership({"last_contact_on": "2024-10-03", "days_since_contact": 1100, "max_contact_days": 1095,
+                        "as_of": "2027-10-08"}, **changes)
+
+
+def renewal(**changes) -> dict:
+    return partnership({"ends_on": "2027-12-31", "days_ahead": 90, "as_of": "2027-10-02"}, **changes)
+
+
+def consumer_keeps(event_type: str, field: str) -> bool:
+    """Whether the consumer view keeps a payload field (a type without a model keeps everything)."""
+    try:
+        return field in consumes.model_for(event_type).model_fields
+    except UnknownEventType:
+        return True
+
+
+@pytest.fixture
+def without_partner_models(monkeypatch):
+    """As if the partners' consumer models were not registered: their payloads pass through raw."""
+    model_for = consumes.model_for
+
+    def lookup(event_type: str):
+        if event_type.startswith("partners."):
+            raise UnknownEventType(event_type)
+        return model_for(event_type)
+
+    monkeypatch.setattr(consumes, "model_for", lookup)
+
+
+def partner_cases() -> list[tuple[str, dict]]:
+    return [(VISIT, visit()), (VISIT, delegation_visit()), (ANNIVERSARY, anniversary()),
+            (ANNIVERSARY, year_only_anniversary()), (DORMANT, dormant()), (RENEWAL, renewal())]
+
+
+def assert_in_subject_and_text(message: Message, *needles: str) -> None:
+    for needle in needles:
+        assert needle in message.subject, f"{needle!r} missing from subject {message.subject!r}"
+        assert needle in message.text, f"{needle!r} missing from text:\n{message.text}"
+
+
+def test_partner_event_types_are_supported():
+    assert all(supported(t) for t in PARTNER_TYPES)
+    assert not supported("partners.partnership.ended.v1")
+
+
+@pytest.mark.parametrize("language, subject, span, looked_after", [
+    ("en", "Visit planned: ECON travels to Kraków (12–15 May 2027)", "12–15 May 2027",
+     "Partnership: Frankfurt am Main – Kraków (PL), looked after by OIA"),
+    ("de", "Besuch geplant: ECON reist nach Kraków (12.–15. Mai 2027)", "12.–15. Mai 2027",
+     "Partnerschaft: Frankfurt am Main – Kraków (PL), betreut von OIA")])
+def test_visit_trip_to_a_partner_city(language, subject, span, looked_after):
+    message = render(VISIT, visit(), language)
+
+    assert message.subject == subject
+    assert_in_subject_and_text(message, "Kraków", span, "ECON")
+    assert looked_after in message.text
+    assert f"{'Desk officer' if language == 'en' else 'Ansprechperson'}: {DESK_OFFICER}" in message.text
+    assert_everywhere(message, "Kraków (PL)", "Economic forum", span, "OIA", DESK_OFFICER, VISIT_TRIP_NEXT[language])
+    assert message.feed_title == message.subject
+    assert "Kraków (PL)" in message.feed_body and span in message.feed_body
+
+
+@pytest.mark.parametrize("language, subject, span", [
+    ("en", "Visit planned: Delegation from Kraków visits MAYOR (28 April – 2 May 2027)", "28 April – 2 May 2027"),
+    ("de", "Besuch geplant: Delegation aus Kraków besucht MAYOR (28. April – 2. Mai 2027)",
+     "28. April – 2. Mai 2027")])
+def test_visit_of_a_delegation_from_a_partner_city(language, subject, span):
+    message = render(VISIT, delegation_visit(), language)
+
+    assert message.subject == subject
+    assert_in_subject_and_text(message, "Kraków", span, "MAYOR")
+    assert_everywhere(message, "Kraków (PL)", span, "OIA", DESK_OFFICER, VISIT_DELEGATION_NEXT[language])
+    assert VISIT_TRIP_NEXT[language] not in message.text
+    assert ("hosted by MAYOR" if language == "en" else "Gastgeber: MAYOR") in slack_text(message)
+
+
+@pytest.mark.parametrize("start, end, en, de", [
+    ("2027-05-12", "2027-05-12", "12 May 2027", "12. Mai 2027"),
+    ("2027-12-28", "2028-01-03", "28 December 2027 – 3 January 2028", "28. Dezember 2027 – 3. Januar 2028")])
+def test_visit_dates_on_one_day_and_across_the_year(start, end, en, de):
+    assert render(VISIT, visit(start_date=start, end_date=end), "en").subject.endswith(f"({en})")
+    assert render(VISIT, visit(start_date=start, end_date=end), "de").subject.endswith(f"({de})")
+
+
+@pytest.mark.parametrize("view", ["consumer model", "raw"])
+def test_dates_may_arrive_as_dates_or_iso_strings(view, request):
+    if view == "raw":
+        request.getfixturevalue("without_partner_models")
+    as_dates = visit(start_date=date(2027, 5, 12), end_date=date(2027, 5, 15))
+    for language in ("en", "de"):
+        assert render(VISIT, as_dates, language) == render(VISIT, visit(), language)
+        assert render(DORMANT, dormant(last_contact_on=date(2024, 10, 3)), language) == render(
+            DORMANT, dormant(), language)
+
+
+@pytest.mark.parametrize("language, subject, when, formalised", [
+    ("en", "Anniversary: 35 years of partnership with Kraków on 12 May 2026 (in 90 days)",
+     "On 12 May 2026 (in 90 days) Frankfurt am Main and Kraków (PL) celebrate 35 years of partnership",
+     ("formalised on 12 May 1991.", "formalised in 1991.")),
+    ("de", "Jubiläum: 35 Jahre Partnerschaft mit Kraków am 12. Mai 2026 (in 90 Tagen)",
+     "Am 12. Mai 2026 (in 90 Tagen) feiern Frankfurt am Main und Kraków (PL) 35 Jahre Partnerschaft",
+     ("Sie wurde am 12. Mai 1991 geschlossen.", "Sie wurde 1991 geschlossen."))])
+def test_anniversary(language, subject, when, formalised):
+    message = render(ANNIVERSARY, anniversary(), language)
+
+    assert message.subject == subject
+    assert when in message.text
+    assert formalised[0 if consumer_keeps(ANNIVERSARY, "formalised_on") else 1] in message.text
+    assert "OIA" in message.text
+    assert_everywhere(message, "Kraków (PL)", "OIA", DESK_OFFICER, JUBILEE_NEXT["programme"][language])
+    assert ("12. Mai 2026" if language == "de" else "12 May 2026") in message.feed_body
+
+
+@pytest.mark.parametrize("language, subject, year_phrase, day", [
+    ("en", "Anniversary: 35 years of partnership with Kraków in 2026", "In 2026 Frankfurt am Main and Kraków (PL) "
+     "celebrate 35 years of partnership: it was formalised in 1991; the exact day is not recorded.", "1 January"),
+    ("de", "Jubiläum: 35 Jahre Partnerschaft mit Kraków im Jahr 2026", "Im Jahr 2026 feiern Frankfurt am Main und "
+     "Kraków (PL) 35 Jahre Partnerschaft: Sie wurde 1991 geschlossen, der genaue Tag ist nicht erfasst.",
+     "1. Januar")])
+@pytest.mark.parametrize("view", ["consumer model", "raw"])
+def test_year_only_anniversary_says_the_year_not_a_day(language, subject, year_phrase, day, view, request):
+    if view == "raw":  # formalised_on (1 January 1991) reaches the template
+        request.getfixturevalue("without_partner_models")
+    message = render(ANNIVERSARY, year_only_anniversary(), language)
+
+    assert message.subject == subject
+    assert year_phrase in message.text
+    assert ("The jubilee year begins in 90 days." if language == "en"
+            else "Das Jubiläumsjahr beginnt in 90 Tagen.") in message.text
+    assert_everywhere(message, "2026", "1991", "Kraków (PL)", "OIA", DESK_OFFICER)
+    for name, content in {**channels(message), "subject": message.subject, "feed": message.feed_body}.items():
+        assert day not in content, f"{day!r} in {name}:\n{content}"
+    assert "2026" in message.feed_body
+
+
+@pytest.mark.parametrize("days_ahead, stage", [
+    (365, "budget"), (200, "budget"), (90, "programme"), (60, "programme"), (30, "final"), (7, "final")])
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_anniversary_next_steps_follow_the_lead_time(days_ahead, stage, language):
+    message = render(ANNIVERSARY, anniversary(days_ahead=days_ahead), language)
+
+    assert_everywhere(message, JUBILEE_NEXT[stage][language])
+    for other in set(JUBILEE_NEXT) - {stage}:
+        assert JUBILEE_NEXT[other][language] not in message.text
+    assert (f"(in {days_ahead} days)" if language == "en" else f"(in {days_ahead} Tagen)") in message.subject
+
+
+@pytest.mark.parametrize("days_ahead, en, de", [(0, "(today)", "(heute)"), (1, "(tomorrow)", "(morgen)")])
+def test_lead_time_of_today_and_tomorrow(days_ahead, en, de):
+    assert render(RENEWAL, renewal(days_ahead=days_ahead), "en").subject.endswith(f"{en}: decide on renewal")
+    assert de in render(RENEWAL, renewal(days_ahead=days_ahead), "de").subject
+
+
+@pytest.mark.parametrize("language, subject, since, next_steps", [
+    ("en", "Losing touch with Kraków: no contact for 1,100 days (maximum 1,095)",
+     "Frankfurt am Main has had no recorded contact with its partner city Kraków (PL) since 3 October 2024: "
+     "1,100 days", DORMANT_NEXT["en"]),
+    ("de", "Kontakt droht abzureißen: seit 1.100 Tagen kein Kontakt mit Kraków (höchstens 1.095)",
+     "Seit dem 3. Oktober 2024 gab es keinen erfassten Kontakt zwischen Frankfurt am Main und der Partnerstadt "
+     "Kraków (PL): 1.100 Tage", DORMANT_NEXT["de"])])
+def test_dormant_partnership(language, subject, since, next_steps):
+    message = render(DORMANT, dormant(), language)
+
+    assert message.subject == subject
+    assert since in message.text and "OIA" in message.text
+    assert_everywhere(message, "Kraków (PL)", "1,100" if language == "en" else "1.100",
+                      "1,095" if language == "en" else "1.095",
+                      "3 October 2024" if language == "en" else "3. Oktober 2024", "OIA", DESK_OFFICER, next_steps)
+    assert ("1,100 days ago" if language == "en" else "vor 1.100 Tagen") in message.feed_body
+
+
+@pytest.mark.parametrize("language, subject, intro", [
+    ("en", "Partnership with Kraków ends on 31 December 2027 (in 90 days): decide on renewal",
+     "The partnership of Frankfurt am Main with Kraków (PL) is time-limited: it ends on 31 December 2027 "
+     "(in 90 days) unless it is renewed."),
+    ("de", "Partnerschaft mit Kraków endet am 31. Dezember 2027 (in 90 Tagen): über Verlängerung entscheiden",
+     "Die Partnerschaft von Frankfurt am Main mit Kraków (PL) ist befristet: Sie endet am 31. Dezember 2027 "
+     "(in 90 Tagen), wenn sie nicht verlängert wird.")])
+def test_renewal_due(language, subject, intro):
+    message = render(RENEWAL, renewal(), language)
+
+    assert message.subject == subject
+    assert intro in message.text and "OIA" in message.text
+    assert_everywhere(message, "Kraków (PL)", "31 December 2027" if language == "en" else "31. Dezember 2027",
+                      "OIA", DESK_OFFICER, RENEWAL_NEXT[language])
+
+
+@pytest.mark.parametrize("officer, en, de", [
+    ({"name": None, "email": None}, "none named", "nicht benannt"),
+    ({"name": None, "email": "desk@city.example"}, "desk@city.example", "desk@city.example"),
+    ({"name": "Piotr Nowak", "email": None}, "Piotr Nowak", "Piotr Nowak")])
+@pytest.mark.parametrize("event_type, data", [(VISIT, visit), (ANNIVERSARY, anniversary), (DORMANT, dormant),
+                                              (RENEWAL, renewal)])
+def test_desk_officer_named_when_known(officer, en, de, event_type, data):
+    english = render(event_type, data(desk_officer=officer), "en")
+    german = render(event_type, data(desk_officer=officer), "de")
+
+    assert f"Desk officer: {en}\n" in english.text and f"Ansprechperson: {de}\n" in german.text
+    assert {"title": "Desk officer", "value": en} in english.teams["attachments"][0]["content"]["body"][1]["facts"]
+    assert {"type": "mrkdwn", "text": f"*Ansprechperson*\n{de}"} in german.slack["blocks"][1]["fields"]
+    assert "None" not in english.text and "None" not in german.text
+
+
+@pytest.mark.parametrize("event_type, data", partner_cases())
+def test_partner_messages_in_german_are_german(event_type, data):
+    english = render(event_type, data, "en")
+    german = render(event_type, data, "de")
+
+    for field in ("subject", "text", "html", "feed_title", "feed_body"):
+        assert getattr(german, field) != getattr(english, field), field
+    assert slack_text(german) != slack_text(english) and teams_text(german) != teams_text(english)
+    assert "Nächste Schritte:" in german.text and "What to do next:" in english.text
+    for word in ("What to do next", "Desk officer", "Partnership:", "looked after", "days", "years", "As of",
+                 "January", "May", "December", "October", "none named"):
+        assert not re.search(rf"\b{word}\b", german.text), word
+    assert '<html lang="de">' in german.html and '<html lang="en">' in english.html
+
+
+UNTRUSTED = "<script>alert(1)</script> & <!channel>"
+UNTRUSTED_HTML = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;!channel&gt;"
+
+
+@pytest.mark.parametrize("event_type, data", [
+    (VISIT, visit(title=UNTRUSTED, by_department=UNTRUSTED)),
+    (VISIT, delegation_visit(title=UNTRUSTED)),
+    (ANNIVERSARY, anniversary(partner_city=UNTRUSTED)), (ANNIVERSARY, year_only_anniversary(home_city=UNTRUSTED)),
+    (DORMANT, dormant(partner_city=UNTRUSTED)),
+    (RENEWAL, renewal(department=UNTRUSTED)),
+    (RENEWAL, renewal(desk_officer={"name": UNTRUSTED, "email": "<b>x@city.example</b>"}))])
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_partner_payload_strings_are_escaped_in_html_and_slack(event_type, data, language):
+    message = render(event_type, data, language)
+
+    assert "<script>" not in message.html and "<!channel>" not in message.html and "<b>" not in message.html
+    assert UNTRUSTED_HTML in message.html
+    # mrkdwn (fallback text, fields, sections) is escaped; the header is plain_text, which Slack does not parse
+    header, *blocks = message.slack["blocks"]
+    mrkdwn = [message.slack["text"]] + [f["text"] for b in blocks for f in b.get("fields", [])] + [
+        b["text"]["text"] for b in blocks if "text" in b]
+    assert not any("<!channel>" in text for text in mrkdwn)
+    assert any(UNTRUSTED_HTML in text for text in mrkdwn[1:])
+    assert header["text"]["type"] == "plain_text"
+    assert UNTRUSTED in message.text and UNTRUSTED in teams_text(message)
+
+
+def test_partner_payload_strings_cannot_forge_lines():
+    message = render(DORMANT, dormant(partner_city="Kraków\nLast contact: yesterday\n\nWhat to do next: nothing"),
+                     "en")
+
+    facts = message.teams["attachments"][0]["content"]["body"][1]["facts"]
+    assert [f["title"] for f in facts] == ["Last contact", "Without contact", "Partnership", "Looked after by",
+                                           "Desk officer"]
+    assert "\nLast contact: yesterday" not in message.text
+    assert "Kraków Last contact: yesterday What to do next: nothing (PL)" in message.text
+
+
+PARTNER_FACTS = {  # (event type, language): the facts in order, as Slack fields and a Teams FactSet
+    (VISIT, "en"): [("Trip", "ECON: Economic forum"), ("When", "12–15 May 2027"),
+                    ("Partnership", "Frankfurt am Main – Kraków (PL)"), ("Looked after by", "OIA"),
+                    ("Desk officer", DESK_OFFICER)],
+    (VISIT, "de"): [("Reise", "ECON: Economic forum"), ("Wann", "12.–15. Mai 2027"),
+                    ("Partnerschaft", "Frankfurt am Main – Kraków (PL)"), ("Betreut von", "OIA"),
+                    ("Ansprechperson", DESK_OFFICER)],
+    (ANNIVERSARY, "en"): [("Anniversary", "35 years, 12 May 2026 (in 90 days)"),
+                          ("Formalised", "12 May 1991" if consumer_keeps(ANNIVERSARY, "formalised_on") else "1991"),
+                          ("Partnership", "Frankfurt am Main – Kraków (PL)"), ("Looked after by", "OIA"),
+                          ("Desk officer", DESK_OFFICER)],
+    (ANNIVERSARY, "de"): [("Jubiläum", "35 Jahre, 12. Mai 2026 (in 90 Tagen)"),
+                          ("Geschlossen", "12. Mai 1991" if consumer_keeps(ANNIVERSARY, "formalised_on") else "1991"),
+                          ("Partnerschaft", "Frankfurt am Main – Kraków (PL)"), ("Betreut von", "OIA"),
+                          ("Ansprechperson", DESK_OFFICER)],
+    (DORMANT, "en"): [("Last contact", "3 October 2024"), ("Without contact", "1,100 days (maximum 1,095)"),
+                      ("Partnership", "Frankfurt am Main – Kraków (PL)"), ("Looked after by", "OIA"),
+                      ("Desk officer", DESK_OFFICER)],
+    (DORMANT, "de"): [("Letzter Kontakt", "3. Oktober 2024"), ("Ohne Kontakt", "1.100 Tage (höchstens 1.095)"),
+                      ("Partnerschaft", "Frankfurt am Main – Kraków (PL)"), ("Betreut von", "OIA"),
+                      ("Ansprechperson", DESK_OFFICER)],
+    (RENEWAL, "en"): [("Ends on", "31 December 2027 (in 90 days)"),
+                      ("Partnership", "Frankfurt am Main – Kraków (PL)"), ("Looked after by", "OIA"),
+                      ("Desk officer", DESK_OFFICER)],
+    (RENEWAL, "de"): [("Endet am", "31. Dezember 2027 (in 90 Tagen)"),
+                      ("Partnerschaft", "Frankfurt am Main – Kraków (PL)"), ("Betreut von", "OIA"),
+                      ("Ansprechperson", DESK_OFFICER)],
+}
+PARTNER_DATA = {VISIT: visit, ANNIVERSARY: anniversary, DORMANT: dormant, RENEWAL: renewal}
+
+
+@pytest.mark.parametrize("event_type, language", sorted(PARTNER_FACTS))
+def test_partner_slack_payload_shape(event_type, language):
+    message = render(event_type, PARTNER_DATA[event_type](), language)
+    slack = message.slack
+
+    assert set(slack) == {"text", "blocks"}
+    assert slack["text"] == message.text  # nothing to escape or cut here
+    header, facts, *sections = slack["blocks"]
+    assert header == {"type": "header", "text": {"type": "plain_text", "text": message.subject}}
+    assert facts["type"] == "section"
+    assert facts["fields"] == [{"type": "mrkdwn", "text": f"*{k}*\n{v}"}
+                               for k, v in PARTNER_FACTS[event_type, language]]
+    assert len(sections) == 2  # what happens, then what to do next
+    assert all(s["type"] == "section" and s["text"]["type"] == "mrkdwn" for s in sections)
+    assert sections[-1]["text"]["text"].startswith("What to do next:" if language == "en" else "Nächste Schritte:")
+    assert_slack_limits(slack)
+
+
+@pytest.mark.parametrize("event_type, language", sorted(PARTNER_FACTS))
+def test_partner_teams_envelope(event_type, language):
+    message = render(event_type, PARTNER_DATA[event_type](), language)
+    teams = message.teams
+
+    assert set(teams) == {"type", "attachments"} and teams["type"] == "message"
+    assert len(teams["attachments"]) == 1
+    attachment = teams["attachments"][0]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert "contentUrl" in attachment and attachment["contentUrl"] is None
+    card = attachment["content"]
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+    title, facts, *rest = card["body"]
+    assert title == {"type": "TextBlock", "text": message.subject, "weight": "Bolder", "size": "Medium", "wrap": True}
+    assert facts == {"type": "FactSet",
+                     "facts": [{"title": k, "value": v} for k, v in PARTNER_FACTS[event_type, language]]}
+    assert len(rest) == 2 and all(b["type"] == "TextBlock" and b["wrap"] is True for b in rest)
+    assert rest[-1]["text"].startswith("What to do next:" if language == "en" else "Nächste Schritte:")
+
+
+def test_partner_huge_strings_stay_within_limits():
+    huge = "Kraków " * 400
+    for event_type, data in [(VISIT, visit(title=huge)), (DORMANT, dormant(partner_city=huge)),
+                             (RENEWAL, renewal(desk_officer={"name": huge, "email": None}))]:
+        for language in ("en", "de"):
+            message = render(event_type, data, language)
+            assert_slack_limits(message.slack)
+            assert len(message.subject) <= 150 and len(message.feed_title) <= 300
+
+
+def test_digest_with_partner_notices():
+    notices = [(VISIT, visit(), None), (ANNIVERSARY, year_only_anniversary(), None), (DORMANT, dormant(), None),
+               (RENEWAL, renewal(), None)]
+    message = render_digest(notices, "de", "OIA", date(2027, 10, 8))
+
+    assert message.subject == "Diplomacity-Übersicht für OIA: 4 Meldungen"
+    assert_everywhere(message, "Besuch geplant: ECON reist nach Kraków (12.–15. Mai 2027)",
+                      "Jubiläum: 35 Jahre Partnerschaft mit Kraków im Jahr 2026",
+                      "Kontakt droht abzureißen: seit 1.100 Tagen kein Kontakt mit Kraków (höchstens 1.095)",
+                      "Partnerschaft mit Kraków endet am 31. Dezember 2027 (in 90 Tagen)")
+    assert_slack_limits(message.slack)
+
+
+def test_event_type_without_a_consumer_model_passes_its_payload_through():
+    from services.notifications.rendering import _payload
+
+    data = {"when": "2027-05-12", "nested": {"name": "Piotr\nNowak"}, "n": 3}
+    assert _payload("partners.example.unmodelled.v1", data) == {"when": "2027-05-12",
+                                                                "nested": {"name": "Piotr Nowak"}, "n": 3}
+    assert data["nested"]["name"] == "Piotr\nNowak"  # the caller's dict is left alone
+    with pytest.raises(Exception):  # a modelled type still validates
+        _payload(OVERLAP, {"overlap_id": "x"})
+
+
+@pytest.mark.parametrize("language, formalised, fact, as_of", [
+    ("en", "it was formalised on 12 May 1991.", "*Formalised*\n12 May 1991", "As of: 11 February 2026"),
+    ("de", "Sie wurde am 12. Mai 1991 geschlossen.", "*Geschlossen*\n12. Mai 1991", "Stand: 11. Februar 2026")])
+def test_raw_anniversary_names_the_day_formalised_and_as_of(without_partner_models, language, formalised, fact,
+                                                             as_of):
+    message = render(ANNIVERSARY, anniversary(), language)
+
+    assert formalised in message.text and fact in slack_text(message)
+    assert as_of in message.text
+    assert as_of.replace(": ", ":</strong> ") in message.html
+
+
+@pytest.mark.parametrize("language, formalised, fact, as_of", [
+    ("en", "it was formalised in 1991.", "*Formalised*\n1991", "As of"),
+    ("de", "Sie wurde 1991 geschlossen.", "*Geschlossen*\n1991", "Stand")])
+def test_without_formalised_on_and_as_of_the_year_is_derived(without_partner_models, language, formalised, fact,
+                                                              as_of):
+    data = {k: v for k, v in anniversary(years=36, on="2027-05-12").items() if k not in ("formalised_on", "as_of")}
+    message = render(ANNIVERSARY, data, language)
+
+    assert formalised in message.text and fact in slack_text(message)
+    assert as_of not in message.text and as_of not in message.html
+    for event_type, data in [(DORMANT, dormant()), (RENEWAL, renewal())]:
+        rendered = render(event_type, {k: v for k, v in data.items() if k != "as_of"}, language)
+        assert as_of not in rendered.text and as_of not in rendered.html
+        assert "Kraków (PL)" in rendered.text
+
+
+@pytest.mark.parametrize("event_type, data", partner_cases())
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_raw_payloads_render_like_the_consumer_view_where_it_keeps_the_fields(event_type, data, language, request):
+    through_model = render(event_type, data, language)
+    request.getfixturevalue("without_partner_models")
+    raw = render(event_type, data, language)
+
+    assert raw.subject == through_model.subject and raw.feed_title == through_model.feed_title
+    assert raw.slack["blocks"][-1] == through_model.slack["blocks"][-1]  # the next steps
