@@ -131,5 +131,6 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
         response.headers[CORRELATION_HEADER] = correlation_id[:64]
         return response
 
-    app.add_middleware(BodySizeLimit, max_bytes=1_000_000)
+    app.add_middleware(BodySizeLimit, max_bytes=1_000_000,
+                       streamed={prefix + path: limit for path, limit in runtime.spec.streamed_bodies.items()})
     return app

@@ -88,14 +88,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Refuses request bodies over `max_bytes` with a 413 before the app reads them."""
+    """Refuses request bodies over `max_bytes` with a 413 before the app reads them. Routes in
+    `streamed` (path → limit) read their bodies as streams and enforce their own, larger limit."""
 
-    def __init__(self, app, max_bytes: int = 1_000_000) -> None:
+    def __init__(self, app, max_bytes: int = 1_000_000, streamed: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed or {}
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.streamed:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:

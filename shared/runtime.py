@@ -46,6 +46,8 @@ class ServiceSpec:
     prepare: Callable[[ServiceSettings], None] | None = None
     # Background loops the service runs beside its consumer; woken whenever the consumer commits.
     workers: list[Callable[["ServiceRuntime"], Worker]] = field(default_factory=list)
+    # Routes that stream large bodies (an import) and enforce their own limit: path → bytes.
+    streamed_bodies: dict[str, int] = field(default_factory=dict)
     # Demo data for the embedded default, written once into a fresh database (`make run`).
     demo: Callable[["ServiceRuntime"], Awaitable[None]] | None = None
 

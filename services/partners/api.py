@@ -6,11 +6,11 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, EmailStr, Field, field_validator
 from sqlmodel import col, select
 
-from services.partners import domain, service
+from services.partners import domain, importer, service
 from services.partners.models import Contact, Partnership
 from services.partners.settings import PartnersSettings
 from shared.app import RuntimeDep
@@ -184,6 +184,39 @@ async def create_partnership(body: PartnershipIn, principal: CurrentPrincipal, r
     _editor(principal)
     async with runtime.uow() as uow:
         return await service.create_partnership(uow, partners_context(runtime), body.model_dump())
+
+
+class RowReportOut(BaseModel):
+    line: int
+    status: Literal["created", "duplicate", "rejected"]
+    home_city: str
+    partner_city: str
+    reason: str | None
+    partnership_id: str | None
+
+
+class ImportOut(BaseModel):
+    mode: str
+    rows: int
+    created: int
+    duplicates: int
+    rejected: int
+    report: list[RowReportOut]
+
+
+@router.post("/partnerships/import", response_model=ImportOut, summary="Import a register from CSV", openapi_extra={
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}, "example":
+        "home_city,home_country,partner_city,partner_country,year,kind,themes\n"
+        "Frankfurt am Main,DE,Krakau,PL,1991,twin,culture;economy\n"}}}})
+async def import_partnerships(request: Request, principal: CurrentPrincipal, runtime: RuntimeDep,
+                              mode: importer.Mode = "row_by_row") -> importer.ImportReport:
+    """Columns: home_city, partner_city, partner_country, year; optional home_country, kind,
+    themes (";"-separated), note. Every row is reported: created, duplicate, or rejected with the
+    reason. `all_or_nothing` stores nothing if any row is rejected (422 with the rejected rows)."""
+    _editor(principal)
+    text = await importer.spool(request.stream())
+    async with runtime.uow() as uow:
+        return await importer.import_register(uow, partners_context(runtime), text, mode)
 
 
 @router.get("/partnerships", response_model=list[PartnershipOut], summary="Partnerships, filtered")

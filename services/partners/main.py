@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.partners import demo, importer
 from services.partners.api import router
 from services.partners.events import publishes
 from services.partners.scheduled import JobScheduler
@@ -26,6 +27,8 @@ spec = ServiceSpec(
     routers=[router],
     prepare=lambda settings: _prepare(settings),
     workers=[JobScheduler],
+    streamed_bodies={"/partnerships/import": importer.MAX_BYTES},
+    demo=demo.seed,
 )
 
 

@@ -1,0 +1,173 @@
+"""Import of an existing partnership register from CSV, with a report per row.
+
+Columns: home_city, partner_city, partner_country, year (required); home_country (default: the
+office's country), kind, themes (separated by ";"), note (optional). Each row is created, a
+duplicate (already registered, or repeated in the file), or rejected with the reason — an unknown
+city, or a country that does not match the city (never silently corrected). `all_or_nothing`
+stores nothing if any row is rejected; `row_by_row` stores the good rows and reports the rest."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, AsyncIterator, Literal
+
+from sqlalchemy import insert, select
+
+from services.partners import domain
+from services.partners.models import Partnership, new_id
+from services.partners.service import PartnersContext
+from shared.places import Place, UnknownCountry, UnresolvedPlace
+from shared.problems import FieldError
+from shared.uow import UnitOfWork, utcnow
+
+REQUIRED = ("home_city", "partner_city", "partner_country", "year")
+OPTIONAL = ("home_country", "kind", "themes", "note")
+Mode = Literal["all_or_nothing", "row_by_row"]
+MAX_BYTES = 20_000_000
+
+
+@dataclass
+class RowReport:
+    line: int
+    status: Literal["created", "duplicate", "rejected", "valid"]
+    home_city: str
+    partner_city: str
+    reason: str | None = None
+    partnership_id: str | None = None
+
+
+@dataclass
+class ImportReport:
+    mode: str
+    rows: int = 0
+    created: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    report: list[RowReport] = field(default_factory=list)
+
+
+async def spool(chunks: AsyncIterator[bytes]) -> io.StringIO:
+    """The body decoded as UTF-8 as it arrives (a byte that is not UTF-8 is a 422 naming its
+    line), at most MAX_BYTES."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    text, size, lines = io.StringIO(), 0, 1
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise FieldError("body", f"larger than {MAX_BYTES} bytes: split the register", status=413)
+        try:
+            decoded = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            line = lines + chunk[:exc.start].count(b"\n")
+            raise FieldError("body", f"not UTF-8 (line {line}): save the file as UTF-8 CSV") from exc
+        lines += decoded.count("\n")
+        text.write(decoded)
+    try:
+        text.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        raise FieldError("body", "not UTF-8 (it ends inside a character)") from exc
+    text.seek(0)
+    return text
+
+
+async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.StringIO, mode: Mode) -> ImportReport:
+    reader = csv.DictReader(text)
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in columns]
+    unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
+    if missing or unknown:
+        raise FieldError("columns", "; ".join(filter(None, [
+            f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(unknown)}" if unknown else ""]))
+            + f" (expected {', '.join(REQUIRED)}; optional {', '.join(OPTIONAL)})")
+    reader.fieldnames = columns
+    known = {(r.home_place_id, r.partner_place_id): r.id for r in (await uow.session.exec(
+        select(Partnership.home_place_id, Partnership.partner_place_id, Partnership.id))).all()}
+    places: dict[tuple[str, str], Place | str] = {}
+    report, rows = ImportReport(mode=mode), []
+    now = utcnow()
+    for number, record in enumerate(reader, start=2):  # line 1 is the header
+        report.rows += 1
+        row = {k: (v or "").strip() for k, v in record.items() if k is not None}
+        outcome = _check(row, number, ctx, places, known, now.date())
+        if isinstance(outcome, RowReport):
+            report.report.append(outcome)
+            continue
+        known[(outcome["home_place_id"], outcome["partner_place_id"])] = outcome["id"]
+        rows.append({**outcome, "created_at": now, "updated_at": now, "last_contact_on": now.date()})
+        report.report.append(RowReport(number, "valid", outcome["home_city"], outcome["partner_city"],
+                                       partnership_id=outcome["id"]))
+    report.duplicates = sum(r.status == "duplicate" for r in report.report)
+    report.rejected = sum(r.status == "rejected" for r in report.report)
+    if mode == "all_or_nothing" and report.rejected:
+        raise FieldError("body", f"{report.rejected} of {report.rows} rows rejected: nothing imported",
+                         report=[asdict(r) for r in report.report if r.status == "rejected"])
+    connection = await uow.session.connection()
+    for start in range(0, len(rows), 500):
+        await connection.execute(insert(Partnership.__table__), rows[start:start + 500])
+    for r in report.report:
+        if r.status == "valid":
+            r.status = "created"
+    report.created = len(rows)
+    await uow.commit()
+    return report
+
+
+def _check(row: dict[str, str], line: int, ctx: PartnersContext, places: dict, known: dict,
+           today: date) -> dict[str, Any] | RowReport:
+    """A row as a partnership to insert, or its report (duplicate, rejected)."""
+    home_name, partner_name = row.get("home_city", ""), row.get("partner_city", "")
+
+    def rejected(reason: str) -> RowReport:
+        return RowReport(line, "rejected", home_name, partner_name, reason)
+
+    for column in REQUIRED:
+        if not row.get(column):
+            return rejected(f"{column} is empty")
+    try:
+        year = int(row["year"])
+    except ValueError:
+        return rejected(f"year {row['year']!r} is not a year")
+    if not 1900 <= year <= today.year:
+        return rejected(f"year {year} is not between 1900 and {today.year}")
+    kind = row.get("kind") or "twin"
+    if kind not in domain.KINDS:
+        return rejected(f"kind {kind!r} is not one of {', '.join(domain.KINDS)}")
+    themes = [t.strip() for t in (row.get("themes") or "").split(";") if t.strip()]
+    if bad := [t for t in themes if t not in domain.THEMES]:
+        return rejected(f"unknown theme {bad[0]!r}")
+    if kind == "time_limited":
+        return rejected("a time-limited partnership needs its end date: add it through the API")
+    home = _place(places, ctx, home_name, row.get("home_country") or ctx.home.country)
+    if isinstance(home, str):
+        return rejected(f"home city: {home}")
+    partner = _place(places, ctx, partner_name, row["partner_country"])
+    if isinstance(partner, str):
+        return rejected(f"partner city: {partner}")
+    if home.id == partner.id:
+        return rejected(f"{partner.name} is the home city itself")
+    if (home.id, partner.id) in known:
+        return RowReport(line, "duplicate", home_name, partner_name,
+                         f"{home.name} and {partner.name} are partners already",
+                         partnership_id=known[(home.id, partner.id)])
+    return dict(id=new_id(), home_city=home.name, home_country=home.country, home_place_id=home.id,
+                partner_city=partner.name, partner_country=partner.country, partner_place_id=partner.id,
+                partner_latitude=partner.latitude, partner_longitude=partner.longitude,
+                partner_timezone=partner.timezone, formalised_on=date(year, 1, 1), formalised_year_only=True,
+                kind=kind, status="active", status_reason=None, ends_on=None, themes=themes, annual_themes={},
+                mou_areas=[], desk_officer_name=None, desk_officer_email=None, department="OIA",
+                ideal_contact_days=domain.DEFAULT_IDEAL_DAYS, max_contact_days=domain.DEFAULT_MAX_DAYS)
+
+
+def _place(cache: dict, ctx: PartnersContext, city: str, country: str) -> Place | str:
+    """The place, or why not (cached: a register names its home city on every row)."""
+    key = (city.casefold(), country.casefold())
+    if key not in cache:
+        try:
+            cache[key] = ctx.places.resolve(city, country)
+        except (UnknownCountry, UnresolvedPlace) as exc:
+            cache[key] = str(exc)
+    return cache[key]
