@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.partners import demo, importer
+from services.partners import people
 from services.partners.api import router
 from services.partners.events import publishes
 from services.partners.scheduled import JobScheduler
@@ -24,7 +25,7 @@ spec = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     publishes=publishes,
     subscriptions=subscriptions,
-    routers=[router],
+    routers=[router, people.router],
     prepare=lambda settings: _prepare(settings),
     workers=[JobScheduler],
     streamed_bodies={"/partnerships/import": importer.MAX_BYTES},

@@ -79,3 +79,44 @@ class Notice(PartnersTable, table=True):
     what: str = Field(max_length=20)  # anniversary, dormant, renewal
     key: str = Field(max_length=40)  # e.g. "25y/90d", or the last contact date of a lapse
     said_at: datetime
+
+
+class Organisation(PartnersTable, table=True):
+    """Who carries the international work besides the city: partnership clubs, area associations,
+    consular corps and honorary consuls, international networks (with the city's membership),
+    city ambassadors and offices abroad, partner schools, universities and hospitals."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    kind: str = Field(index=True, max_length=30)
+    name: str = Field(max_length=300)
+    city: str | None = Field(default=None, max_length=200)  # the resolved place's name
+    country: str | None = Field(default=None, max_length=2)
+    place_id: int | None = None
+    partnership_id: str | None = Field(default=None, foreign_key="partnership.id", index=True, max_length=36)
+    themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # A network: the city's membership, and the member cities ([{city, country, place_id}]).
+    lead_department: str | None = Field(default=None, max_length=20)
+    dues_amount: float | None = None
+    dues_currency: str | None = Field(default=None, max_length=3)
+    role_held: str | None = Field(default=None, max_length=300)  # "Treasurer of the Executive Committee"
+    members: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    website: str | None = Field(default=None, max_length=500)
+    notes: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Person(PartnersTable, table=True):
+    """Someone the office works with, in a role: a club's chair, an honorary consul, a desk
+    officer abroad."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    role: str | None = Field(default=None, max_length=200)
+    organisation_id: str | None = Field(default=None, foreign_key="organisation.id", index=True, max_length=36)
+    partnership_id: str | None = Field(default=None, foreign_key="partnership.id", index=True, max_length=36)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=50)
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    updated_at: datetime
