@@ -45,6 +45,18 @@ class OrganisationIn(BaseModel):
     notes: str | None = Field(None, max_length=5000)
 
 
+class OrganisationPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=300)
+    themes: list[Theme] | None = None
+    lead_department: str | None = Field(None, pattern=DEPARTMENT.pattern)
+    dues_amount: float | None = Field(None, ge=0)
+    dues_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    role_held: str | None = Field(None, max_length=300)
+    members: list[CityIn] | None = Field(None, max_length=500)
+    website: str | None = Field(None, max_length=500)
+    notes: str | None = Field(None, max_length=5000)
+
+
 class OrganisationOut(BaseModel):
     id: str
     kind: str
@@ -70,6 +82,14 @@ class PersonIn(BaseModel):
     email: EmailStr | None = None
     phone: str | None = Field(None, max_length=50, pattern=r"^[+0-9 ()/-]{3,50}$")
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(default_factory=list, max_length=20)
+
+
+class PersonPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    role: str | None = Field(None, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(None, max_length=50, pattern=r"^[+0-9 ()/-]{3,50}$")
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] | None = Field(None, max_length=20)
 
 
 class PersonOut(BaseModel):
@@ -103,10 +123,7 @@ async def create_organisation(body: OrganisationIn, principal: CurrentPrincipal,
         if not (body.city and body.country):
             raise FieldError("country" if body.city else "city", "give both city and country, or neither")
         place = resolve_field(ctx.places, body.city, body.country, None, lambda name: name)
-    members = []
-    for i, member in enumerate(body.members):
-        found = resolve_field(ctx.places, member.city, member.country, None, lambda name, i=i: f"members[{i}].{name}")
-        members.append({"city": found.name, "country": found.country, "place_id": found.id})
+    members = _members(ctx, body.members)
     now = utcnow()
     async with runtime.uow() as uow:
         if body.partnership_id and await uow.session.get(Partnership, body.partnership_id) is None:
@@ -115,6 +132,34 @@ async def create_organisation(body: OrganisationIn, principal: CurrentPrincipal,
                                     city=place.name if place else None, country=place.country if place else None,
                                     place_id=place.id if place else None, created_at=now, updated_at=now)
         uow.session.add(organisation)
+        await uow.commit()
+        return organisation
+
+
+def _members(ctx, cities: list[CityIn]) -> list[dict]:
+    """A network's member cities, each resolved (422 naming the one that is not)."""
+    members = []
+    for i, member in enumerate(cities):
+        found = resolve_field(ctx.places, member.city, member.country, None, lambda name, i=i: f"members[{i}].{name}")
+        members.append({"city": found.name, "country": found.country, "place_id": found.id})
+    return members
+
+
+@router.patch("/organizations/{organisation_id}", response_model=OrganisationOut, tags=["organisations"])
+async def update_organisation(organisation_id: str, body: OrganisationPatch, principal: CurrentPrincipal,
+                              runtime: RuntimeDep) -> Organisation:
+    _editor(principal)
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "themes", "members"):
+        if name in changes and changes[name] is None:
+            raise FieldError(name, "may not be null")
+    if "members" in changes:
+        changes["members"] = _members(partners_context(runtime), body.members or [])
+    async with runtime.uow() as uow:
+        organisation = await uow.session.get(Organisation, organisation_id)
+        if organisation is None:
+            raise Problem(404, f"organisation {organisation_id} not found")
+        organisation.sqlmodel_update({**changes, "updated_at": utcnow()})
         await uow.commit()
         return organisation
 
@@ -161,6 +206,34 @@ async def create_person(body: PersonIn, principal: CurrentPrincipal, runtime: Ru
         uow.session.add(person)
         await uow.commit()
         return person
+
+
+@router.patch("/people/{person_id}", response_model=PersonOut, tags=["people"])
+async def update_person(person_id: str, body: PersonPatch, principal: CurrentPrincipal, runtime: RuntimeDep) -> Person:
+    _editor(principal)
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "languages"):
+        if name in changes and changes[name] is None:
+            raise FieldError(name, "may not be null")
+    async with runtime.uow() as uow:
+        person = await uow.session.get(Person, person_id)
+        if person is None:
+            raise Problem(404, f"person {person_id} not found")
+        person.sqlmodel_update({**changes, "updated_at": utcnow()})
+        await uow.commit()
+        return person
+
+
+@router.delete("/people/{person_id}", status_code=204, tags=["people"])
+async def delete_person(person_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+    _editor(principal)
+    async with runtime.uow() as uow:
+        person = await uow.session.get(Person, person_id)
+        if person is None:
+            raise Problem(404, f"person {person_id} not found")
+        await uow.session.delete(person)
+        await uow.commit()
+    return Response(status_code=204)
 
 
 @router.get("/people", response_model=list[PersonOut], tags=["people"])

@@ -82,3 +82,25 @@ async def test_the_finder_puts_recently_active_partners_first_and_filters_by_eu_
     assert found[2]["network"] == "Polis" and found[0]["eu_member"] is True
     outside = (await client.get("/partners/finder", headers=auth(host, *ECON), params={"eu_member": "false"})).json()
     assert [c["city"] for c in outside] == ["Toronto"]
+
+
+async def test_organisations_and_people_are_changed_and_removed(client, host):
+    network = (await post(client, host, "organizations", {"kind": "network", "name": "Eurocities"})).json()
+    changed = await client.patch(f"/partners/organizations/{network['id']}", headers=auth(host, *COORDINATOR),
+                                 json={"role_held": "Vice-chair", "members": [{"city": "Wien", "country": "AT"}],
+                                       "themes": []})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["members"] == [{"city": "Vienna", "country": "AT", "place_id": 2761369}]
+    bad = await client.patch(f"/partners/organizations/{network['id']}", headers=auth(host, *COORDINATOR),
+                             json={"members": [{"city": "Wien", "country": "DE"}]})
+    assert bad.status_code == 422 and "members[0].city" in bad.text
+    person = (await post(client, host, "people", {"name": "Jana Koch", "organisation_id": network["id"]})).json()
+    assert (await client.patch(f"/partners/people/{person['id']}", headers=auth(host, *ECON),
+                               json={"role": "x"})).status_code == 403
+    renamed = await client.patch(f"/partners/people/{person['id']}", headers=auth(host, *COORDINATOR),
+                                 json={"role": "Delegate", "email": "jana@city.example"})
+    assert renamed.json()["role"] == "Delegate" and renamed.json()["email"] == "jana@city.example"
+    assert (await client.delete(f"/partners/people/{person['id']}", headers=auth(host, *COORDINATOR))).status_code == 204
+    assert (await client.delete(f"/partners/organizations/{network['id']}",
+                                headers=auth(host, *COORDINATOR))).status_code == 204
+    assert (await client.get("/partners/organizations", headers=auth(host, *READER))).json() == []
