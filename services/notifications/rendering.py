@@ -9,6 +9,7 @@ optional (default: the subject). Wording lives in the templates and in templates
 
 from __future__ import annotations
 
+import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ PURPOSES = {
            "conference": "Konferenz", "anniversary": "Jubiläum", "other": "Sonstiges"},
 }
 
+TEAMS_CARD_MAX = 27_000  # bytes of card body: Teams' ~28 KB message limit, less the envelope and "…"
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 ADAPTIVE_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 
@@ -346,6 +348,13 @@ def _teams(title: str, facts: list[tuple[str, str]], body: list[dict]) -> dict:
     if facts:
         card_body.append({"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in facts]})
     card_body += body
+    # Teams refuses messages over about 28 KB: drop text blocks from the end, and say so.
+    cut = False
+    while len(card_body) > 2 and len(json.dumps(card_body, ensure_ascii=False).encode()) > TEAMS_CARD_MAX:
+        card_body.pop()
+        cut = True
+    if cut:
+        card_body.append(_text_block("…"))
     return {"type": "message", "attachments": [{
         "contentType": ADAPTIVE_CARD,
         "contentUrl": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -903,3 +904,14 @@ def test_raw_payloads_render_like_the_consumer_view_where_it_keeps_the_fields(ev
 
     assert raw.subject == through_model.subject and raw.feed_title == through_model.feed_title
     assert raw.slack["blocks"][-1] == through_model.slack["blocks"][-1]  # the next steps
+
+
+def test_a_teams_card_stays_under_the_message_size_limit():
+    from services.notifications.rendering import TEAMS_CARD_MAX, _teams, _text_block
+    card = _teams("Title", [("Where", "Köln")], [_text_block("x" * 1000) for _ in range(100)])
+    body = card["attachments"][0]["content"]["body"]
+    assert len(json.dumps(card, ensure_ascii=False).encode()) < 28_000
+    assert len(json.dumps(body, ensure_ascii=False).encode()) <= TEAMS_CARD_MAX + 100
+    assert body[-1]["text"] == "…" and body[0]["text"] == "Title" and 20 < len(body) < 30
+    small = _teams("Title", [], [_text_block("short")])
+    assert small["attachments"][0]["content"]["body"][-1]["text"] == "short"
