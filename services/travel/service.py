@@ -240,10 +240,10 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
     if "travellers" in changes:
         trip.travellers = _traveller_rows(changes["travellers"])
         changed.append("travellers")
-    for field in ("title", "purpose", "status", "visibility", "estimated_cost", "currency"):
-        if field in changes and getattr(trip, field) != changes[field]:
-            setattr(trip, field, changes[field])
-            changed.append(field)
+    for name in ("title", "purpose", "status", "visibility", "estimated_cost", "currency"):
+        if name in changes and getattr(trip, name) != changes[name]:
+            setattr(trip, name, changes[name])
+            changed.append(name)
     if not changed:
         return trip
     await _take_turns(uow, ctx, places_before + _where(trip.legs))
@@ -569,20 +569,20 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Any], found: dict[str, di
     connection = await uow.session.connection()
     table = Overlap.__table__
     new, appearing = [], []
-    for other_id, fields in found.items():
+    for other_id, wanted in found.items():
         overlap = known.get(other_id)
         if overlap is None:
-            values = {**fields, "id": new_id(), "status": "open", "detected_at": now, "updated_at": now,
+            values = {**wanted, "id": new_id(), "status": "open", "detected_at": now, "updated_at": now,
                       "resolved_at": None}
             new.append(values)
         elif overlap.status == "resolved":
-            values = {**fields, "id": overlap.id, "status": "open", "detected_at": now, "updated_at": now,
+            values = {**wanted, "id": overlap.id, "status": "open", "detected_at": now, "updated_at": now,
                       "resolved_at": None}
             await connection.execute(update(table).where(table.c.id == overlap.id).values(values))
         else:
-            if any(getattr(overlap, name) != value for name, value in fields.items()):
+            if any(getattr(overlap, name) != value for name, value in wanted.items()):
                 await connection.execute(update(table).where(table.c.id == overlap.id).values(
-                    {**fields, "updated_at": now}))
+                    {**wanted, "updated_at": now}))
             continue
         appearing.append(values)
     if new:

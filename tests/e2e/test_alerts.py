@@ -121,7 +121,7 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     await asyncio.to_thread(processes["notifications"].wait_healthy,
                                             f"http://127.0.0.1:{ports['notifications']}/notifications/ready", 60)
                     await eventually(lambda: arrived(2), timeout=15, message="the resolution, once each")
-                    for who, address in RECIPIENTS.items():
+                    for address in RECIPIENTS.values():
                         resolved = mails(address)[1]
                         assert resolved["Subject"] != mails(address)[0]["Subject"]
                         assert "Köln" in resolved.get_body(("plain",)).get_content()
