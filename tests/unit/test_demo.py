@@ -24,8 +24,9 @@ async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tm
         # The overlap (ECON, MAYOR, OIA) and the crossing (CULT, MAYOR, OIA); the partners' jobs add
         # whatever jubilees of the paper's partnerships fall within a year of today.
         def overlap_and_crossing() -> tuple[int, int]:
-            return (sum("Köln" in s or "Düsseldorf" in s for s in subjects()),
-                    sum("Katowice" in s for s in subjects()))
+            return (sum(s.startswith(("Overlap:", "Überschneidung:")) and ("Köln" in s or "Düsseldorf" in s)
+                        for s in subjects()),
+                    sum(s.startswith(("Crossing:", "Überkreuzung:")) and "Katowice" in s for s in subjects()))
 
         await eventually(lambda: overlap_and_crossing() == (3, 3), timeout=20, message="the demo alerts")
         await asyncio.sleep(0.5)
