@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Insert, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,6 +35,13 @@ def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEn
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def insert_new(dialect_name: str, table: Table) -> Insert:
+    """INSERT that skips rows whose key is there already (also one a concurrent transaction is
+    committing: PostgreSQL waits for it, then skips). How "exactly once" is written down."""
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import insert_new
 
 from shared.envelope import Envelope
 from shared.tables import inbox
@@ -29,7 +29,4 @@ async def claim(session: AsyncSession, consumer: str, envelopes: list[Envelope])
 
 
 # Built once: statement construction shows up in the consumer's profile.
-_CLAIM = {
-    name: insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(inbox.c.event_id)
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+_CLAIM = {name: insert_new(name, inbox).returning(inbox.c.event_id) for name in ("postgresql", "sqlite")}

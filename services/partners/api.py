@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -12,10 +11,8 @@ from sqlmodel import col, select
 
 from services.partners import domain, importer, service
 from services.partners.models import Contact, Partnership
-from services.partners.settings import PartnersSettings
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
-from shared.places import Gazetteer
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
 
@@ -27,15 +24,8 @@ Theme = Literal[domain.THEMES]  # type: ignore[valid-type]
 Days = Annotated[int, Field(ge=1, le=3650)]
 
 
-@lru_cache
-def _context(city: str, country: str, path) -> service.PartnersContext:
-    places = Gazetteer(path)
-    return service.PartnersContext(places=places, home=places.resolve(city, country))
-
-
 def partners_context(runtime) -> service.PartnersContext:
-    settings: PartnersSettings = runtime.settings  # type: ignore[assignment]
-    return _context(settings.home_city, settings.home_country, settings.gazetteer_path)
+    return service.context_for(runtime.settings)
 
 
 class PartnershipFields(BaseModel):
@@ -227,7 +217,10 @@ async def list_partnerships(
     home_city: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[Partnership]:
-    query = select(Partnership).order_by(Partnership.home_city, Partnership.partner_city).limit(limit)
+    # Themes are a JSON list, filtered here; the limit applies to what matches.
+    query = select(Partnership).order_by(Partnership.home_city, Partnership.partner_city)
+    if theme is None:
+        query = query.limit(limit)
     if country:
         query = query.where(Partnership.partner_country == country)
     if status:
@@ -238,7 +231,7 @@ async def list_partnerships(
         query = query.where(Partnership.home_city == home_city)
     async with runtime.uow() as uow:
         found = list((await uow.session.exec(query)).all())
-    return [p for p in found if theme is None or theme in p.themes]
+    return [p for p in found if theme is None or theme in p.themes][:limit]
 
 
 @router.get("/partnerships/{partnership_id}", response_model=PartnershipOut)
@@ -293,8 +286,7 @@ async def relationship_health(principal: CurrentPrincipal, runtime: RuntimeDep,
                               as_of: date | None = None) -> list[HealthOut]:
     today = as_of or utcnow().date()
     async with runtime.uow() as uow:
-        partnerships = (await uow.session.exec(select(Partnership).where(
-            col(Partnership.status).in_(("active", "dormant"))))).all()
+        partnerships = await service.active_partnerships(uow)
     report = []
     for p in partnerships:
         h = domain.health(p.last_contact_on or p.created_at.date(), p.ideal_contact_days, p.max_contact_days, today)
@@ -313,8 +305,7 @@ async def anniversaries(principal: CurrentPrincipal, runtime: RuntimeDep,
                         as_of: date | None = None) -> list[AnniversaryOut]:
     today = as_of or utcnow().date()
     async with runtime.uow() as uow:
-        partnerships = (await uow.session.exec(select(Partnership).where(
-            col(Partnership.status).in_(("active", "dormant"))))).all()
+        partnerships = await service.active_partnerships(uow)
     found = []
     for p in partnerships:
         jubilee = domain.next_jubilee(p.formalised_on, p.formalised_year_only, today)

@@ -8,20 +8,16 @@ import io
 from pathlib import Path
 
 from services.partners import importer
-from services.partners.service import PartnersContext
+from services.partners.service import context_for
 from shared.logging import get_logger
-from shared.places import Gazetteer
 
 log = get_logger("partners.demo")
 REGISTER = Path(__file__).parent / "data" / "paper_partnerships.csv"
 
 
 async def seed(runtime) -> None:
-    settings = runtime.settings
-    places = Gazetteer(settings.gazetteer_path)
-    ctx = PartnersContext(places=places, home=places.resolve(settings.home_city, settings.home_country))
     async with runtime.uow() as uow:
-        report = await importer.import_register(uow, ctx, io.StringIO(REGISTER.read_text(encoding="utf-8")),
+        report = await importer.import_register(uow, context_for(runtime.settings), io.StringIO(REGISTER.read_text(encoding="utf-8")),
                                                 "row_by_row")
     for row in report.report:
         if row.status == "rejected":  # the register's own open questions (see data/README.md)

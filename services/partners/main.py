@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.partners import demo, importer
+from services.partners import demo, importer, service
 from services.partners import people
 from services.partners.api import router
 from services.partners.events import publishes
@@ -13,7 +13,7 @@ from services.partners.models import PartnersTable
 from services.partners.settings import PartnersSettings
 from services.partners.subscriptions import subscriptions
 from shared.app import create_service_app
-from shared.places import Gazetteer, ensure_index
+from shared.places import ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
 
 spec = ServiceSpec(
@@ -37,7 +37,7 @@ def _prepare(settings: PartnersSettings) -> None:
     """The gazetteer, and this office's own city in it: a service that cannot place its home
     city refuses to start, saying so."""
     ensure_index(settings.gazetteer_path)
-    Gazetteer(settings.gazetteer_path).resolve(settings.home_city, settings.home_country)
+    service.context_for(settings)
 
 
 def create_app(settings: PartnersSettings | None = None) -> FastAPI:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from services.partners import domain
@@ -20,6 +20,7 @@ from services.partners.events import (
     VisitPlannedV1,
 )
 from services.partners.models import Contact, Notice, Partnership
+from shared.db import insert_new
 from shared.places import Gazetteer, Place, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -31,8 +32,21 @@ class PartnersContext:
     home: Place  # the city this office works for
 
 
-def home_place(places: Gazetteer, city: str, country: str) -> Place:
-    return places.resolve(city, country)
+def context_for(settings) -> PartnersContext:
+    """The gazetteer and this office's home city, for the service's settings (resolved once)."""
+    return _context(settings.home_city, settings.home_country, settings.gazetteer_path)
+
+
+@lru_cache
+def _context(city: str, country: str, gazetteer_path) -> PartnersContext:
+    places = Gazetteer(gazetteer_path)
+    return PartnersContext(places=places, home=places.resolve(city, country))
+
+
+async def active_partnerships(uow: UnitOfWork) -> list[Partnership]:
+    """The partnerships that health, jubilees and renewals are about (not suspended or ended)."""
+    return list((await uow.session.exec(select(Partnership).where(
+        col(Partnership.status).in_(("active", "dormant"))))).all())
 
 
 # -- partnerships ---------------------------------------------------------------------------------
@@ -190,9 +204,7 @@ async def run_jobs(uow: UnitOfWork, today: date) -> JobReport:
     """Health, anniversaries and renewals as of `today`: each alert said once, however often (or
     on however many replicas) this runs for the same day."""
     report = JobReport(as_of=today)
-    partnerships = (await uow.session.exec(select(Partnership).where(
-        col(Partnership.status).in_(("active", "dormant"))))).all()
-    for p in partnerships:
+    for p in await active_partnerships(uow):
         report.partnerships += 1
         jubilee = domain.next_jubilee(p.formalised_on, p.formalised_year_only, today)
         lead = domain.current_lead(jubilee.on, today) if jubilee else None
@@ -222,9 +234,7 @@ async def run_jobs(uow: UnitOfWork, today: date) -> JobReport:
 async def _say_once(uow: UnitOfWork, partnership: Partnership, what: str, key: str) -> bool:
     """Record that this alert is said; False if it was already (by an earlier run or a replica)."""
     connection = await uow.session.connection()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    result = await connection.execute(
-        dialect.insert(Notice.__table__).values(partnership_id=partnership.id, what=what, key=key,
-                                                said_at=utcnow()).on_conflict_do_nothing())
+    result = await connection.execute(insert_new(connection.dialect.name, Notice.__table__).values(
+        partnership_id=partnership.id, what=what, key=key, said_at=utcnow()))
     return result.rowcount == 1
 

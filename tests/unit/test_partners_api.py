@@ -161,3 +161,11 @@ async def test_losing_touch_list_and_anniversaries_window(client, host):
                                headers=auth(host, *READER))).json()
     assert [(a["partner_city"], a["years"], a["on"]) for a in window] == [
         ("Kraków", 40, "2031-05-20"), ("Lyon", 75, "2035-01-01")]  # 70 years is no jubilee
+
+
+async def test_the_limit_applies_to_partnerships_of_the_theme_asked_for(client, host):
+    await create(client, host, {"partner_city": "Birmingham", "partner_country": "GB", "formalised_on": "1966-01-01"})
+    krakow_ = await create(client, host, krakow(themes=["climate"]))
+    found = (await client.get("/partners/partnerships", params={"theme": "climate", "limit": 1},
+                              headers=auth(host, *READER))).json()
+    assert [p["id"] for p in found] == [krakow_["id"]]  # Birmingham sorts first but is not about climate

@@ -65,6 +65,10 @@ async def test_bad_organisations_and_people_are_422_naming_the_field(client, hos
 async def test_only_coordinators_edit_the_register(client, host):
     response = await post(client, host, "organizations", {"kind": "club", "name": "X"}, who=ECON)
     assert response.status_code == 403
+    person = await post(client, host, "people", {"name": "X"}, who=ECON)
+    assert person.status_code == 403
+    assert (await client.get("/partners/organizations", headers=auth(host, *READER))).json() == []
+    assert (await client.get("/partners/people", headers=auth(host, *READER))).json() == []
 
 
 async def test_the_finder_puts_recently_active_partners_first_and_filters_by_eu_and_theme(client, host):
