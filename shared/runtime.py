@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
@@ -75,6 +75,9 @@ class ServiceRuntime:
                                                         self.workers, settings),
                                      on_committed=self._wake_workers)
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
+        # How this service's HTTP calls reach the other services: the network (None), or, in the
+        # embedded host, the host itself in-process.
+        self.peer_transport: Any = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, self.name, self.relay.wake, self.workers, self.settings)

@@ -13,9 +13,6 @@ THEMES = ("culture", "sports", "youth", "education", "science", "economy", "star
           "development_cooperation", "governance", "security", "peace")
 ORGANISATION_KINDS = ("club", "area_association", "consulate", "honorary_consul", "network", "ambassador",
                       "office_abroad", "school", "university", "hospital", "other")
-# EU member states (ISO 3166-1 alpha-2), for the partner finder: most EU programmes count them.
-EU_MEMBERS = frozenset({"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
-                        "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
 # Anniversaries worth marking, and how far ahead to say so: a year to budget (Stuttgart asks its
 # council for ~€25,000 extra in a jubilee year), 90 and 30 days to organise.
 JUBILEES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100)

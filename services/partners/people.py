@@ -14,7 +14,7 @@ from services.partners.api import _editor, partners_context
 from services.partners.models import Organisation, Partnership, Person
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal
-from shared.places import resolve_field
+from shared.places import EU_MEMBER_STATES, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
 
@@ -267,14 +267,14 @@ async def finder(principal: CurrentPrincipal, runtime: RuntimeDep,
         networks = (await uow.session.exec(select(Organisation).where(Organisation.kind == "network"))).all()
     found: list[Candidate] = [
         Candidate(source="partnership", city=p.partner_city, country=p.partner_country,
-                  eu_member=p.partner_country in domain.EU_MEMBERS, themes=p.themes, partnership_id=p.id,
+                  eu_member=p.partner_country in EU_MEMBER_STATES, themes=p.themes, partnership_id=p.id,
                   last_contact_on=p.last_contact_on) for p in partnerships]
     partner_places = {p.partner_place_id for p in partnerships}
     for network in networks:
         for member in network.members:
             if member["place_id"] not in partner_places and member["place_id"] != home.id:
                 found.append(Candidate(source="network", city=member["city"], country=member["country"],
-                                       eu_member=member["country"] in domain.EU_MEMBERS, themes=network.themes,
+                                       eu_member=member["country"] in EU_MEMBER_STATES, themes=network.themes,
                                        network=network.name))
 
     def wanted(c: Candidate) -> bool:

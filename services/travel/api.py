@@ -19,7 +19,8 @@ from services.travel.models import CalendarToken, Crossing, Delegation, Leg, Ove
 from shared.places import Gazetteer
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, hash_key, new_key, require_role
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
 
@@ -519,87 +520,16 @@ async def summary(principal: CurrentPrincipal, runtime: RuntimeDep,
 
 # -- calendar feeds -------------------------------------------------------------------------------
 
-class CalendarTokenIn(BaseModel):
-    department: str | None = Field(None, pattern=DEPARTMENT.pattern,
-                                   description="whose trips; omit for the whole city (coordinators only)")
-    label: str | None = Field(None, max_length=200, description="who subscribes, e.g. 'ECON team calendar'")
+async def _feed(uow, department: str | None) -> bytes:
+    trips_query = select(Trip).options(selectinload(Trip.legs), selectinload(Trip.travellers))
+    delegations_query = select(Delegation)
+    if department:
+        trips_query = trips_query.where(Trip.department == department)
+        delegations_query = delegations_query.where(Delegation.host_department == department)
+    trips = (await uow.session.exec(trips_query)).all()
+    delegations = (await uow.session.exec(delegations_query)).all()
+    name = f"{department} trips and visits" if department else "City trips and visits"
+    return calendar.feed(name, list(trips), list(delegations), show_restricted_of=department, now=utcnow())
 
 
-class CalendarTokenOut(BaseModel):
-    id: str
-    department: str | None
-    label: str | None
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class CalendarTokenCreated(CalendarTokenOut):
-    url: str = Field(description="the secret subscription address; shown only now")
-
-
-def _may_manage_feed(principal: Principal, department: str | None) -> None:
-    if department is None and principal.role not in ("coordinator", "admin"):
-        raise Problem(403, "only coordinators may subscribe to the whole city's calendar")
-    if department is not None and not principal.may_act_for(department) and principal.role != "admin":
-        raise Problem(403, f"a {principal.department or principal.role} key may not subscribe to {department}'s calendar")
-
-
-@router.post("/calendar/tokens", status_code=201, response_model=CalendarTokenCreated, tags=["calendar"],
-             summary="Make a secret calendar URL (iCalendar) for a department or the whole city")
-async def create_calendar_token(body: CalendarTokenIn, principal: CurrentPrincipal,
-                                runtime: RuntimeDep) -> CalendarTokenCreated:
-    department = body.department if body.department or principal.role != "department" else principal.department
-    _may_manage_feed(principal, department)
-    token = new_key().removeprefix("oia_")
-    row = CalendarToken(token_hash=hash_key(runtime.settings.secret_key, token), department=department,
-                        label=body.label, created_by=principal.key_prefix, created_at=utcnow())
-    async with runtime.uow() as uow:
-        uow.session.add(row)
-        await uow.commit()
-    return CalendarTokenCreated(**CalendarTokenOut.model_validate(row, from_attributes=True).model_dump(),
-                                url=f"/travel/calendar/{token}.ics")
-
-
-@router.get("/calendar/tokens", response_model=list[CalendarTokenOut], tags=["calendar"])
-async def list_calendar_tokens(principal: CurrentPrincipal, runtime: RuntimeDep) -> list[CalendarTokenOut]:
-    query = select(CalendarToken).order_by(CalendarToken.created_at)
-    if principal.role in ("department", "reader"):
-        query = query.where(CalendarToken.department == principal.department)
-    async with runtime.uow() as uow:
-        return [CalendarTokenOut.model_validate(t, from_attributes=True) for t in (await uow.session.exec(query)).all()]
-
-
-@router.delete("/calendar/tokens/{token_id}", status_code=204, tags=["calendar"],
-               summary="Revoke a calendar URL: subscriptions stop updating")
-async def revoke_calendar_token(token_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
-    async with runtime.uow() as uow:
-        row = await uow.session.get(CalendarToken, token_id)
-        if row is None:
-            raise Problem(404, f"calendar token {token_id} not found")
-        _may_manage_feed(principal, row.department)
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
-            await uow.commit()
-    return Response(status_code=204)
-
-
-@router.get("/calendar/{token}.ics", tags=["calendar"], response_class=Response,
-            summary="The iCalendar feed behind a secret URL (no API key: calendar apps cannot send one)")
-async def calendar_feed(token: str, runtime: RuntimeDep) -> Response:
-    async with runtime.uow() as uow:
-        row = (await uow.session.exec(select(CalendarToken).where(
-            CalendarToken.token_hash == hash_key(runtime.settings.secret_key, token),
-            CalendarToken.revoked_at.is_(None)))).first()
-        if row is None:
-            raise Problem(404, "no such calendar (the address may have been revoked)")
-        trips_query = select(Trip).options(selectinload(Trip.legs), selectinload(Trip.travellers))
-        delegations_query = select(Delegation)
-        if row.department:
-            trips_query = trips_query.where(Trip.department == row.department)
-            delegations_query = delegations_query.where(Delegation.host_department == row.department)
-        trips = (await uow.session.exec(trips_query)).all()
-        delegations = (await uow.session.exec(delegations_query)).all()
-    name = f"{row.department} trips and visits" if row.department else "City trips and visits"
-    body = calendar.feed(name, list(trips), list(delegations), show_restricted_of=row.department, now=utcnow())
-    return Response(body, media_type="text/calendar; charset=utf-8",
-                    headers={"Cache-Control": "private, max-age=300"})
+add_calendar_routes(router, CalendarToken, "travel", _feed)

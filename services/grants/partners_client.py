@@ -1,0 +1,56 @@
+"""Grants asks the partners service over HTTP (never by import): consortium candidates from its
+partner finder, and the partnerships and network memberships for the city profile. Partners
+being down or slow is a clear 503 naming it, never a hang or a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from shared.problems import Problem
+
+
+class PartnersClient:
+    def __init__(self, base_url: str, api_key: str, timeout: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout = timeout
+        self.transport = transport
+
+    @classmethod
+    def for_runtime(cls, runtime) -> "PartnersClient":
+        settings = runtime.settings
+        return cls(settings.partners_url, settings.partners_api_key, settings.partners_timeout_seconds,
+                   runtime.peer_transport)
+
+    async def finder(self, **query: Any) -> list[dict[str, Any]]:
+        return await self._get("/partners/finder", {k: v for k, v in query.items() if v is not None})
+
+    async def partnerships(self, home_city: str) -> list[dict[str, Any]]:
+        return await self._get("/partners/partnerships", {"home_city": home_city, "status": "active", "limit": 1000})
+
+    async def networks(self) -> list[dict[str, Any]]:
+        return await self._get("/partners/organizations", {"kind": "network", "limit": 1000})
+
+    async def _get(self, path: str, params: dict[str, Any]) -> Any:
+        url = self.base_url + path
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+                response = await client.get(url, params=params, headers=self.headers)
+        except httpx.TimeoutException as exc:
+            raise Problem(503, f"the partners service did not answer within {self.timeout:g} s ({url}); "
+                               f"try again shortly") from exc
+        except httpx.TransportError as exc:
+            raise Problem(503, f"the partners service is unreachable ({url}: {exc.__class__.__name__}); "
+                               f"try again shortly") from exc
+        if response.status_code in (401, 403):
+            raise Problem(503, f"the partners service refused grants' key ({response.status_code}): "
+                               f"set GRANTS_PARTNERS_API_KEY to a reader key of partners")
+        if response.status_code != 200:
+            raise Problem(503, f"the partners service answered {response.status_code} ({url})")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise Problem(503, f"the partners service answered with something that is not JSON ({url})") from exc

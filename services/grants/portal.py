@@ -1,0 +1,174 @@
+"""Calls from the EU Funding & Tenders portal's search API (SEDIA) response.
+
+The response is `{"results": [{"metadata": {...}}, ...]}` where every metadata value is a list:
+`identifier`, `title`, `callIdentifier`, `startDate`, `deadlineDate` (one per stage),
+`deadlineModel`, `frameworkProgramme`, `keywords` (sometimes one JSON string holding the list), and
+`actions` and `budgetOverview` as JSON strings inside a one-element list. A row the office cannot
+use (no deadline yet, a programme it does not follow, a repeated identifier) is skipped with the
+reason, never guessed at; a file that is not such a response is refused as a whole."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.grants import domain
+from shared.problems import FieldError
+
+MAX_BYTES = 20_000_000
+TOPIC_URL = "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/{}"
+
+
+@dataclass
+class PortalCall:
+    """One usable row, in our terms."""
+
+    identifier: str
+    programme: str
+    title: str
+    topic: str | None
+    opens_at: datetime | None
+    deadlines: list[datetime]
+    budget: float | None
+    grant_min: float | None
+    grant_max: float | None
+    themes: list[str]
+    url: str
+    rules: domain.Rules | None
+
+
+@dataclass
+class Skipped:
+    line: int  # the row's position in `results`, from 1
+    identifier: str | None
+    reason: str
+
+
+@dataclass
+class Parsed:
+    calls: list[tuple[int, PortalCall]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def parse(body: bytes) -> Parsed:
+    """The usable calls in a SEDIA response, and the rows skipped with their reasons."""
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise FieldError("body", "not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise FieldError("body", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                                 f"is the file complete?") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("results"), list):
+        raise FieldError("results", "not a portal search response: expected an object with a 'results' list")
+    parsed, seen = Parsed(), set()
+    for number, row in enumerate(document["results"], start=1):
+        metadata = row.get("metadata") if isinstance(row, dict) else None
+        if not isinstance(metadata, dict):
+            raise FieldError(f"results[{number - 1}].metadata", "missing or not an object")
+        identifier = _first(metadata, "identifier")
+        try:
+            if not identifier:
+                raise _Skip("no identifier")
+            if identifier in seen:
+                raise _Skip("the identifier appears earlier in the file")
+            seen.add(identifier)
+            parsed.calls.append((number, _call(identifier, metadata)))
+        except _Skip as skip:
+            parsed.skipped.append(Skipped(number, identifier, str(skip)))
+    return parsed
+
+
+class _Skip(Exception):
+    pass
+
+
+def _call(identifier: str, metadata: dict[str, Any]) -> PortalCall:
+    programme = programme_of(identifier)
+    if programme is None:
+        raise _Skip(f"programme of {identifier} is not one the office follows")
+    deadlines = sorted(_moment(v, "deadlineDate") for v in _values(metadata, "deadlineDate") if v)
+    if not deadlines:
+        raise _Skip("no deadline yet")
+    model = (_first(metadata, "deadlineModel") or "").lower()
+    if model == "two-stage" and len(deadlines) != 2:
+        raise _Skip(f"a two-stage call with {len(deadlines)} deadline(s)")
+    opens_at = _moment(_first(metadata, "startDate"), "startDate") if _first(metadata, "startDate") else None
+    if opens_at is not None and opens_at >= deadlines[0]:
+        raise _Skip("its deadline is before its opening date")
+    budget, grant_min, grant_max = _budget(identifier, metadata)
+    title = _first(metadata, "title") or identifier
+    return PortalCall(identifier=identifier, programme=programme, title=title[:500],
+                      topic=(_first(metadata, "callTitle") or None), opens_at=opens_at, deadlines=deadlines,
+                      budget=budget, grant_min=grant_min, grant_max=grant_max, themes=_keywords(metadata),
+                      url=TOPIC_URL.format(identifier.lower()), rules=domain.known_rules(identifier))
+
+
+def programme_of(identifier: str) -> str | None:
+    return domain.IDENTIFIER_PREFIXES.get(identifier.split("-", 1)[0].upper())
+
+
+def _values(metadata: dict[str, Any], name: str) -> list[Any]:
+    value = metadata.get(name)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _first(metadata: dict[str, Any], name: str) -> str | None:
+    values = _values(metadata, name)
+    return str(values[0]).strip() if values and values[0] is not None else None
+
+
+def _moment(text: str, name: str) -> datetime:
+    """The portal writes `2025-09-18T00:00:00.000+0000`; midnight means the date alone was given,
+    so the deadline is that day's 17:00 in Brussels."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _Skip(f"{name} {text!r} is not a date") from exc
+    if moment.tzinfo is None or moment.time() == datetime.min.time():
+        return domain.deadline_at(moment.date()) if name == "deadlineDate" else moment.replace(
+            tzinfo=moment.tzinfo or domain.BRUSSELS)
+    return moment
+
+
+def _keywords(metadata: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for value in _values(metadata, "keywords"):
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise _Skip(f"keywords {value[:60]!r} is not a JSON list") from exc
+        for word in value if isinstance(value, list) else [value]:
+            if isinstance(word, str) and word.strip():
+                found.append(word.strip().lower())
+    return list(dict.fromkeys(found))[:50]
+
+
+def _budget(identifier: str, metadata: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """The topic's budget (all years) and grant range from `budgetOverview`, when it says."""
+    raw = _first(metadata, "budgetOverview")
+    if not raw:
+        return None, None, None
+    try:
+        overview = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _Skip("budgetOverview is not JSON") from exc
+    budget = grant_min = grant_max = None
+    for actions in (overview.get("budgetTopicActionMap") or {}).values():
+        for action in actions if isinstance(actions, list) else []:
+            if not str(action.get("action", "")).startswith(identifier):
+                continue
+            years = action.get("budgetYearMap") or {}
+            budget = (budget or 0.0) + sum(float(v) for v in years.values() if isinstance(v, (int, float)))
+            grant_min = _amount(action.get("minContribution"), grant_min)
+            grant_max = _amount(action.get("maxContribution"), grant_max)
+    return budget, grant_min, grant_max
+
+
+def _amount(value: Any, current: float | None) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and value >= 0 else current

@@ -1,0 +1,381 @@
+"""Grants' use cases, each inside one unit of work (state change + events commit together)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlmodel import col, select
+
+from services.grants import domain
+from services.grants.events import (
+    AffectedApplicationV1,
+    ApplicationStageChangedV1,
+    CallChangeV1,
+    CallPublishedV1,
+    CallRefV1,
+    CallUpdatedV1,
+    DeadlineApproachingV1,
+    DeadlineV1,
+    OwnerV1,
+)
+from services.grants.models import Application, Call, CallVersion, Reminder, StageChange
+from services.grants.portal import PortalCall, Skipped
+from shared.db import insert_new
+from shared.places import Gazetteer, Place, resolve_field
+from shared.problems import FieldError, Problem
+from shared.uow import UnitOfWork, utcnow
+
+
+@dataclass(frozen=True)
+class GrantsContext:
+    places: Gazetteer
+    home: Place  # the city applying
+    city_themes: tuple[str, ...]
+
+
+def context_for(settings) -> GrantsContext:
+    return _context(settings.home_city, settings.home_country, settings.gazetteer_path, tuple(settings.city_themes))
+
+
+@lru_cache
+def _context(city: str, country: str, gazetteer_path, themes: tuple[str, ...]) -> GrantsContext:
+    places = Gazetteer(gazetteer_path)
+    return GrantsContext(places=places, home=places.resolve(city, country),
+                         city_themes=tuple(t.lower() for t in themes))
+
+
+# -- calls ----------------------------------------------------------------------------------------
+
+def deadlines_of(call: Call) -> list[tuple[int, datetime]]:
+    return [(d["stage"], datetime.fromisoformat(d["at"]).astimezone(domain.BRUSSELS)) for d in call.deadlines]
+
+
+def status_of(call: Call, now: datetime) -> str:
+    return domain.call_status(call.opens_at, [at for _, at in deadlines_of(call)], now)
+
+
+def rules_of(call: Call) -> domain.Rules:
+    return domain.Rules(call.min_applicants or 1, call.min_countries or 1, call.min_eu_members or 0,
+                        call.rules_source or f"the call {call.identifier}")
+
+
+def check_call(opens_at: datetime | None, deadlines: list[datetime], budget: float | None,
+               grant_min: float | None, grant_max: float | None) -> None:
+    """The rules a call's dates and amounts keep, naming the field that breaks one."""
+    if not deadlines:
+        raise FieldError("deadlines", "give at least one deadline")
+    if len(deadlines) > 2:
+        raise FieldError("deadlines", "a call has one stage or two")
+    if len(deadlines) == 2 and deadlines[1] <= deadlines[0]:
+        raise FieldError("deadlines[1]", "the second stage's deadline is not after the first's")
+    if opens_at is not None and deadlines[0] <= opens_at:
+        raise FieldError("deadlines[0]", "is before the opening date (opens_at)")
+    if grant_min is not None and grant_max is not None and grant_max < grant_min:
+        raise FieldError("grant_max", "is below grant_min")
+    if budget is not None and grant_max is not None and grant_max > budget:
+        raise FieldError("grant_max", "is above the call's budget")
+
+
+def _stored(deadlines: list[datetime]) -> list[dict]:
+    return [{"stage": n, "at": at.astimezone(domain.BRUSSELS).isoformat()} for n, at in enumerate(deadlines, 1)]
+
+
+def _call_ref(call: Call) -> dict[str, Any]:
+    return dict(call_id=call.id, identifier=call.identifier, programme=call.programme, title=call.title,
+                url=call.url, deadlines=[DeadlineV1(stage=s, at=at) for s, at in deadlines_of(call)])
+
+
+def matched_themes(ctx: GrantsContext, call: Call) -> list[str]:
+    """The city's themes a call speaks of, in its keywords, title or topic."""
+    text = " ".join([*call.themes, call.title, call.topic or ""]).lower()
+    return [theme for theme in ctx.city_themes if theme in text]
+
+
+async def create_call(uow: UnitOfWork, ctx: GrantsContext, data: dict[str, Any], source: str = "manual") -> Call:
+    """`data`: the validated call fields, `deadlines` as aware datetimes in stage order."""
+    check_call(data.get("opens_at"), data["deadlines"], data.get("budget"), data.get("grant_min"),
+               data.get("grant_max"))
+    if await call_by_identifier(uow, data["identifier"]) is not None:
+        raise FieldError("identifier", f"a call {data['identifier']} exists already", status=409)
+    now = utcnow()
+    rules = domain.known_rules(data["identifier"])
+    fields = {k: v for k, v in data.items() if k in _CALL_FIELDS}
+    if rules is not None:
+        fields = {"min_applicants": rules.min_applicants, "min_countries": rules.min_countries,
+                  "min_eu_members": rules.min_eu_members, "rules_source": rules.source, **fields}
+    call = Call(**fields, deadlines=_stored(data["deadlines"]), source=source, created_at=now, updated_at=now)
+    uow.session.add(call)
+    themes = matched_themes(ctx, call)
+    if themes:
+        uow.publish(CallPublishedV1(**_call_ref(call), topic=call.topic, opens_at=call.opens_at,
+                                    status=status_of(call, now), budget=call.budget, grant_min=call.grant_min,
+                                    grant_max=call.grant_max, themes=call.themes, matched_themes=themes,
+                                    published_at=now), subject=f"calls/{call.id}")
+    return call
+
+
+_CALL_FIELDS = ("identifier", "programme", "title", "topic", "opens_at", "budget", "grant_min", "grant_max",
+                "cofinancing_rate", "min_applicants", "min_countries", "min_eu_members", "rules_source", "themes",
+                "url")
+
+
+async def update_call(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> Call:
+    """Changes a call; a change of its deadlines, status or budget is a new version, said to the
+    owners of the applications for it."""
+    now = utcnow()
+    before = {"deadlines": _deadline_text(call), "status": status_of(call, now), "budget": _amount_text(call.budget)}
+    deadlines = changes.pop("deadlines", None)
+    merged = {"opens_at": call.opens_at, "budget": call.budget, "grant_min": call.grant_min,
+              "grant_max": call.grant_max, **{k: v for k, v in changes.items() if k in _CALL_FIELDS}}
+    check_call(merged["opens_at"], deadlines or [at for _, at in deadlines_of(call)], merged["budget"],
+               merged["grant_min"], merged["grant_max"])
+    for name, value in changes.items():
+        if name in _CALL_FIELDS and name != "identifier":
+            setattr(call, name, value)
+    if deadlines is not None:
+        call.deadlines = _stored(deadlines)
+    after = {"deadlines": _deadline_text(call), "status": status_of(call, now), "budget": _amount_text(call.budget)}
+    changed = [CallChangeV1(field=name, before=before[name], after=after[name])
+               for name in before if before[name] != after[name]]
+    call.updated_at = now
+    if changed:
+        call.version += 1
+        uow.session.add(CallVersion(call_id=call.id, version=call.version,
+                                    changes=[c.model_dump() for c in changed], recorded_at=now))
+        applications = (await uow.session.exec(select(Application).where(
+            Application.call_id == call.id, col(Application.stage).in_(domain.PREPARING + ("submitted",))))).all()
+        uow.publish(CallUpdatedV1(**_call_ref(call), version=call.version, status=after["status"], changes=changed,
+                                  applications=[AffectedApplicationV1(
+                                      application_id=a.id, title=a.title, lead_department=a.lead_department,
+                                      owner=OwnerV1(name=a.owner_name, email=a.owner_email), stage=a.stage)
+                                      for a in applications], updated_at=now), subject=f"calls/{call.id}")
+    return call
+
+
+def _deadline_text(call: Call) -> str:
+    return "; ".join(f"{stage}: {at.astimezone(domain.BRUSSELS).isoformat()}" for stage, at in deadlines_of(call))
+
+
+def _amount_text(amount: float | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+async def call_by_identifier(uow: UnitOfWork, identifier: str) -> Call | None:
+    return (await uow.session.exec(select(Call).where(Call.identifier == identifier))).first()
+
+
+async def load_call(uow: UnitOfWork, call_id: str) -> Call:
+    call = await uow.session.get(Call, call_id)
+    if call is None:
+        raise Problem(404, f"call {call_id} not found")
+    return call
+
+
+@dataclass
+class ImportedRow:
+    line: int
+    identifier: str | None
+    status: str  # created, updated, unchanged, skipped
+    call_id: str | None = None
+    reason: str | None = None
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    report: list[ImportedRow] = field(default_factory=list)
+
+
+async def import_calls(uow: UnitOfWork, ctx: GrantsContext, calls: list[tuple[int, PortalCall]],
+                       skipped: list[Skipped]) -> ImportReport:
+    """Upserts the portal's calls by identifier, in one transaction: all of it or none."""
+    report = ImportReport(rows=len(calls) + len(skipped))
+    for line, found in calls:
+        data = dict(identifier=found.identifier, programme=found.programme, title=found.title, topic=found.topic,
+                    opens_at=found.opens_at, deadlines=found.deadlines, budget=found.budget,
+                    grant_min=found.grant_min, grant_max=found.grant_max, themes=found.themes, url=found.url)
+        existing = await call_by_identifier(uow, found.identifier)
+        if existing is None:
+            call = await create_call(uow, ctx, data, source="portal")
+            report.created += 1
+            report.report.append(ImportedRow(line, found.identifier, "created", call.id))
+            continue
+        version = existing.version
+        data.pop("identifier")
+        await update_call(uow, existing, data)
+        if existing.version != version:
+            report.updated += 1
+            versions = (await uow.session.exec(select(CallVersion).where(
+                CallVersion.call_id == existing.id, CallVersion.version == existing.version))).one()
+            report.report.append(ImportedRow(line, found.identifier, "updated", existing.id,
+                                             changes=[c["field"] for c in versions.changes]))
+        else:
+            report.unchanged += 1
+            report.report.append(ImportedRow(line, found.identifier, "unchanged", existing.id))
+    for skip in skipped:
+        report.skipped += 1
+        report.report.append(ImportedRow(skip.line, skip.identifier, "skipped", reason=skip.reason))
+    report.report.sort(key=lambda r: r.line)
+    await uow.commit()
+    return report
+
+
+# -- applications ---------------------------------------------------------------------------------
+
+def resolve_consortium(ctx: GrantsContext, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each partner's city resolved offline (an unknown city or country is a 422 naming it)."""
+    resolved = []
+    for i, member in enumerate(members):
+        place = resolve_field(ctx.places, member["city"], member["country"], member.get("place_id"),
+                              lambda name, i=i: f"consortium[{i}].{name}")
+        if place.id == ctx.home.id:
+            raise FieldError(f"consortium[{i}].city", f"{place.name} is our own city: it is in every consortium")
+        resolved.append({"name": member["name"], "city": place.name, "country": place.country, "place_id": place.id,
+                         "role": member["role"], "partnership_id": member.get("partnership_id")})
+    return resolved
+
+
+def check_amount(call: Call, requested: float) -> None:
+    if call.grant_max is not None and requested > call.grant_max:
+        raise FieldError("requested_amount", f"is above the call's maximum grant of €{call.grant_max:,.0f}")
+
+
+async def create_application(uow: UnitOfWork, ctx: GrantsContext, data: dict[str, Any]) -> Application:
+    call = await uow.session.get(Call, data["call_id"])
+    if call is None:
+        raise FieldError("call_id", f"no call {data['call_id']}")
+    check_amount(call, data["requested_amount"])
+    now = utcnow()
+    application = Application(
+        call_id=call.id, lead_department=data["lead_department"], title=data["title"],
+        owner_name=data["owner"]["name"], owner_email=str(data["owner"]["email"]),
+        requested_amount=data["requested_amount"], cofinancing_amount=data.get("cofinancing_amount") or 0.0,
+        city_role=data.get("city_role", "coordinator"), consortium=resolve_consortium(ctx, data.get("consortium", [])),
+        notes=data.get("notes"), internal_buffer_days=data.get("internal_buffer_days",
+                                                               domain.DEFAULT_INTERNAL_BUFFER_DAYS),
+        created_at=now, updated_at=now)
+    uow.session.add(application)
+    await uow.commit()
+    return application
+
+
+_APPLICATION_FIELDS = ("title", "requested_amount", "cofinancing_amount", "city_role", "notes",
+                       "internal_buffer_days")
+
+
+async def update_application(uow: UnitOfWork, ctx: GrantsContext, application: Application,
+                             changes: dict[str, Any]) -> Application:
+    if application.stage not in domain.PREPARING and set(changes) - {"notes"}:
+        raise Problem(409, f"an application in {application.stage} is no longer edited (notes only)")
+    call = await uow.session.get(Call, application.call_id)
+    if "requested_amount" in changes:
+        check_amount(call, changes["requested_amount"])
+    for name in _APPLICATION_FIELDS:
+        if name in changes:
+            setattr(application, name, changes[name])
+    if "owner" in changes:
+        application.owner_name, application.owner_email = changes["owner"]["name"], str(changes["owner"]["email"])
+    if "consortium" in changes:
+        application.consortium = resolve_consortium(ctx, changes["consortium"])
+    application.updated_at = utcnow()
+    await uow.commit()
+    return application
+
+
+async def load_application(uow: UnitOfWork, application_id: str) -> Application:
+    application = await uow.session.get(Application, application_id)
+    if application is None:
+        raise Problem(404, f"application {application_id} not found")
+    return application
+
+
+def members_of(ctx: GrantsContext, application: Application) -> list[domain.Member]:
+    """The consortium as the rules count it: our city and its partners."""
+    ours = domain.Member(ctx.home.name, ctx.home.country, application.city_role)
+    return [ours, *(domain.Member(m["name"], m["country"], m["role"]) for m in application.consortium)]
+
+
+def _application_ref(application: Application, call: Call) -> dict[str, Any]:
+    return dict(application_id=application.id, title=application.title, lead_department=application.lead_department,
+                owner=OwnerV1(name=application.owner_name, email=application.owner_email),
+                call=CallRefV1(**_call_ref(call)))
+
+
+async def move_stage(uow: UnitOfWork, application: Application, target: str, reason: str | None,
+                     awarded_amount: float | None, changed_by: str) -> Application:
+    if target == "rejected" and not (reason and reason.strip()):
+        raise FieldError("reason", "say why the application was rejected")
+    try:
+        domain.check_move(application.stage, target, reason)
+    except domain.StageMoveRefused as exc:
+        raise Problem(409, str(exc)) from exc
+    if awarded_amount is not None and target != "awarded":
+        raise FieldError("awarded_amount", "is given only when the application is awarded")
+    now = utcnow()
+    source = application.stage
+    uow.session.add(StageChange(application_id=application.id, from_stage=source, to_stage=target, reason=reason,
+                                changed_by=changed_by, changed_at=now))
+    application.stage = target
+    application.stage_reason = reason
+    if target == "submitted":
+        application.submitted_at = now
+    if target in ("awarded", "rejected"):
+        application.decided_at = now
+    if target == "awarded":
+        application.awarded_amount = application.requested_amount if awarded_amount is None else awarded_amount
+    application.updated_at = now
+    call = await uow.session.get(Call, application.call_id)
+    uow.publish(ApplicationStageChangedV1(
+        **_application_ref(application, call), from_stage=source, to_stage=target, reason=reason,
+        requested_amount=application.requested_amount, awarded_amount=application.awarded_amount,
+        changed_by=changed_by, changed_at=now), subject=f"applications/{application.id}")
+    await uow.commit()
+    return application
+
+
+# -- scheduled jobs -------------------------------------------------------------------------------
+
+@dataclass
+class JobReport:
+    as_of: datetime
+    applications: int = 0
+    reminders: int = 0
+
+
+async def run_jobs(uow: UnitOfWork, now: datetime) -> JobReport:
+    """Deadline reminders as of `now`: each said once, however often (or on however many replicas)
+    this runs; none for an application submitted or withdrawn."""
+    report = JobReport(as_of=now)
+    rows = (await uow.session.exec(select(Application, Call).join(Call, Call.id == Application.call_id).where(
+        col(Application.stage).in_(domain.PREPARING)))).all()
+    for application, call in rows:
+        report.applications += 1
+        deadline = domain.next_deadline(deadlines_of(call), now)
+        if deadline is None:
+            continue
+        for reminder in domain.due_reminders(deadline, application.internal_buffer_days, now):
+            if await _say_once(uow, application, reminder.key):
+                uow.publish(DeadlineApproachingV1(
+                    **_application_ref(application, call), kind=reminder.kind, stage=reminder.stage,
+                    deadline=reminder.deadline, days_ahead=reminder.lead,
+                    internal_buffer_days=application.internal_buffer_days, application_stage=application.stage,
+                    critical=reminder.critical, as_of=now), subject=f"applications/{application.id}")
+                report.reminders += 1
+    await uow.commit()
+    return report
+
+
+async def _say_once(uow: UnitOfWork, application: Application, key: str) -> bool:
+    """Record that this reminder is said; False if it was already (by an earlier run or a replica)."""
+    connection = await uow.session.connection()
+    result = await connection.execute(insert_new(connection.dialect.name, Reminder.__table__).values(
+        application_id=application.id, key=key, said_at=utcnow()))
+    return result.rowcount == 1

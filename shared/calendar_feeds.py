@@ -1,0 +1,100 @@
+"""Secret calendar URLs (iCalendar) for a department or the whole city: made, listed and revoked
+through the API, read by calendar apps that cannot send an API key. Each service keeps its own
+token table (same columns) and says what a feed holds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Awaitable, Callable
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+from sqlmodel import select
+
+from shared.app import RuntimeDep
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, hash_key, new_key
+from shared.problems import Problem
+from shared.uow import UnitOfWork, utcnow
+
+# (unit of work, department or None for the whole city) → the iCalendar body
+FeedBuilder = Callable[[UnitOfWork, str | None], Awaitable[bytes]]
+
+
+class CalendarTokenIn(BaseModel):
+    department: str | None = Field(None, pattern=DEPARTMENT.pattern,
+                                   description="whose calendar; omit for the whole city (coordinators only)")
+    label: str | None = Field(None, max_length=200, description="who subscribes, e.g. 'ECON team calendar'")
+
+
+class CalendarTokenOut(BaseModel):
+    id: str
+    department: str | None
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class CalendarTokenCreated(CalendarTokenOut):
+    url: str = Field(description="the secret subscription address; shown only now")
+
+
+def _may_manage_feed(principal: Principal, department: str | None) -> None:
+    if department is None and principal.role not in ("coordinator", "admin"):
+        raise Problem(403, "only coordinators may subscribe to the whole city's calendar")
+    if department is not None and not principal.may_act_for(department) and principal.role != "admin":
+        raise Problem(403, f"a {principal.department or principal.role} key may not subscribe to "
+                           f"{department}'s calendar")
+
+
+def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed: FeedBuilder) -> None:
+    """`POST/GET /calendar/tokens`, `DELETE /calendar/tokens/{id}` and `GET /calendar/{token}.ics`."""
+
+    @router.post("/calendar/tokens", status_code=201, response_model=CalendarTokenCreated, tags=["calendar"],
+                 summary="Make a secret calendar URL (iCalendar) for a department or the whole city")
+    async def create_calendar_token(body: CalendarTokenIn, principal: CurrentPrincipal,
+                                    runtime: RuntimeDep) -> CalendarTokenCreated:
+        department = body.department if body.department or principal.role != "department" else principal.department
+        _may_manage_feed(principal, department)
+        token = new_key().removeprefix("oia_")
+        row = token_table(token_hash=hash_key(runtime.settings.secret_key, token), department=department,
+                          label=body.label, created_by=principal.key_prefix, created_at=utcnow())
+        async with runtime.uow() as uow:
+            uow.session.add(row)
+            await uow.commit()
+        return CalendarTokenCreated(**CalendarTokenOut.model_validate(row, from_attributes=True).model_dump(),
+                                    url=f"/{service}/calendar/{token}.ics")
+
+    @router.get("/calendar/tokens", response_model=list[CalendarTokenOut], tags=["calendar"])
+    async def list_calendar_tokens(principal: CurrentPrincipal, runtime: RuntimeDep) -> list[CalendarTokenOut]:
+        query = select(token_table).order_by(token_table.created_at)
+        if principal.role in ("department", "reader"):
+            query = query.where(token_table.department == principal.department)
+        async with runtime.uow() as uow:
+            return [CalendarTokenOut.model_validate(t, from_attributes=True)
+                    for t in (await uow.session.exec(query)).all()]
+
+    @router.delete("/calendar/tokens/{token_id}", status_code=204, tags=["calendar"],
+                   summary="Revoke a calendar URL: subscriptions stop updating")
+    async def revoke_calendar_token(token_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+        async with runtime.uow() as uow:
+            row = await uow.session.get(token_table, token_id)
+            if row is None:
+                raise Problem(404, f"calendar token {token_id} not found")
+            _may_manage_feed(principal, row.department)
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                await uow.commit()
+        return Response(status_code=204)
+
+    @router.get("/calendar/{token}.ics", tags=["calendar"], response_class=Response,
+                summary="The iCalendar feed behind a secret URL (no API key: calendar apps cannot send one)")
+    async def calendar_feed(token: str, runtime: RuntimeDep) -> Response:
+        async with runtime.uow() as uow:
+            row = (await uow.session.exec(select(token_table).where(
+                token_table.token_hash == hash_key(runtime.settings.secret_key, token),
+                token_table.revoked_at.is_(None)))).first()
+            if row is None:
+                raise Problem(404, "no such calendar (the address may have been revoked)")
+            body = await feed(uow, row.department)
+        return Response(body, media_type="text/calendar; charset=utf-8",
+                        headers={"Cache-Control": "private, max-age=300"})

@@ -1,0 +1,47 @@
+"""A job run periodically by each process (a runtime worker). Running it on several replicas at
+once must be harmless: jobs say each thing once (a unique row per alert), not once per process."""
+
+from __future__ import annotations
+
+import asyncio
+from shared.logging import get_logger
+
+log = get_logger("shared.scheduled")
+
+
+class Periodic:
+    """Runs `run(runtime)` at start and then every `runtime.settings.jobs_interval_seconds`;
+    subclasses say what `run` does."""
+
+    name = "jobs"
+
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        self.interval = runtime.settings.jobs_interval_seconds
+        self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self, runtime) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"{self.runtime.spec.name}-{self.name}")
+
+    def wake(self) -> None:
+        pass  # jobs follow the calendar, not events
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.run(self.runtime)
+            except Exception:  # logged with its traceback; the next run tries again
+                log.exception("scheduled jobs failed", service=self.runtime.spec.name)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+            except asyncio.TimeoutError:
+                pass  # time for the next run
