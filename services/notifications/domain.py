@@ -11,9 +11,15 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from services.notifications.events import (
+    ApplicationRef,
+    ApplicationStageChanged,
+    CallPublished,
+    CallUpdated,
     CrossingDetected,
+    DeadlineApproaching,
     OverlapDetected,
     OverlapResolved,
+    Owner,
     PartnershipRef,
     TripBooked,
     VisitPlanned,
@@ -30,13 +36,15 @@ BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 600.0
 # A conflict starting this soon cannot wait for quiet hours or a digest.
 CRITICAL_WITHIN = timedelta(days=2)
+# Stages whose news the EU funding team (with the coordinators) hears on its channels: the outcomes.
+OUTCOMES = ("awarded", "rejected")
 
 
 @dataclass(frozen=True)
 class Audience:
     """Who hears of an event by default: a department's recipients, the coordinators, or one
-    person by email (a partnership's desk officer). `channels` False: the in-app feed only (it
-    is news, not a call to act)."""
+    person by email (a partnership's desk officer, an application's owner). `channels` False: the
+    in-app feed only (it is news, not a call to act)."""
 
     department: str | None = None
     channels: bool = True
@@ -69,11 +77,42 @@ def audiences(payload: BaseModel) -> list[Audience]:
                 return [Audience(email=officer.email.lower(), name=officer.name),
                         Audience(payload.department, channels=False)]
             return [Audience(payload.department)]
+        case CallPublished():
+            return [Audience(COORDINATORS)]  # the EU funding team decides whether the city applies
+        case CallUpdated():
+            return _distinct([Audience(COORDINATORS)]
+                             + [a for app in payload.applications for a in _owner(app.owner, app.lead_department)])
+        case ApplicationStageChanged():
+            return _distinct([*_owner(payload.owner, payload.lead_department),
+                              Audience(COORDINATORS, channels=payload.to_stage in OUTCOMES)])
+        case DeadlineApproaching():
+            return _distinct([*_owner(payload.owner, payload.lead_department),
+                              Audience(COORDINATORS, channels=payload.critical)])
     return []
 
 
 def _with_coordinators(departments: list[str]) -> list[Audience]:
     return [Audience(d) for d in dict.fromkeys([*departments, COORDINATORS])]
+
+
+def _owner(owner: Owner, lead_department: str) -> list[Audience]:
+    """An application's owner by email, its lead department in its feed (and on its channels
+    when nobody is named)."""
+    if owner.email:
+        return [Audience(email=owner.email.lower(), name=owner.name), Audience(lead_department, channels=False)]
+    return [Audience(lead_department)]
+
+
+def _distinct(audiences: list[Audience]) -> list[Audience]:
+    """Each recipient once, in order of first mention, on its channels if any mention says so
+    (a lead department that is the coordinators' own, an owner of two applications)."""
+    merged: dict[tuple[str | None, str | None], Audience] = {}
+    for a in audiences:
+        key = (a.department, a.email)
+        known = merged.get(key)
+        merged[key] = a if known is None else Audience(known.department, known.channels or a.channels,
+                                                       known.email, known.name or a.name)
+    return list(merged.values())
 
 
 def topic_of(payload: BaseModel) -> str | None:
@@ -87,14 +126,21 @@ def topic_of(payload: BaseModel) -> str | None:
             return f"trip/{payload.trip_id}"
         case PartnershipRef():
             return f"partnership/{payload.partnership_id}"
+        case ApplicationRef():
+            return f"application/{payload.application_id}"
+        case CallPublished() | CallUpdated():
+            return f"call/{payload.call_id}"
     return None
 
 
 def is_critical(payload: BaseModel, now: datetime) -> bool:
-    """Critical alerts bypass quiet hours and digests: a clash that starts within two days."""
+    """Critical alerts bypass quiet hours and digests: a clash that starts within two days, the
+    last reminder before a call's deadline (grants says which)."""
     match payload:
         case OverlapDetected() | CrossingDetected():
             return payload.shared_start - now.date() <= CRITICAL_WITHIN
+        case DeadlineApproaching():
+            return payload.critical
     return False
 
 
@@ -114,7 +160,11 @@ def facets(payload: BaseModel) -> tuple[set[str], set[str]]:
             return {payload.department, payload.by_department}, {payload.partner_country}
         case PartnershipRef():
             return {payload.department}, {payload.partner_country}
-    return set(), set()
+        case ApplicationRef():
+            return {payload.lead_department}, set()
+        case CallUpdated():
+            return {a.lead_department for a in payload.applications}, set()
+    return set(), set()  # a call just published is about no department yet
 
 
 # -- when ---------------------------------------------------------------------------------------

@@ -168,3 +168,85 @@ class RenewalDue(PartnershipRef):
     ends_on: date
     days_ahead: int
     as_of: date | None = None
+
+
+class Deadline(BaseModel):
+    stage: int = 1
+    at: datetime  # aware
+
+
+class CallRef(BaseModel):
+    call_id: str
+    identifier: str
+    programme: str
+    title: str
+    url: str | None = None
+    deadlines: list[Deadline] = []
+
+
+class Owner(BaseModel):
+    name: str | None = None
+    email: str | None = None
+
+
+class ApplicationRef(BaseModel):
+    application_id: str
+    title: str
+    lead_department: str
+    owner: Owner
+    call: CallRef
+
+
+@consumes.event("grants.call.published.v1")
+class CallPublished(CallRef):
+    topic: str | None = None
+    opens_at: datetime | None = None
+    status: str | None = None
+    budget: float | None = None
+    grant_min: float | None = None
+    grant_max: float | None = None
+    matched_themes: list[str] = []
+
+
+class CallChange(BaseModel):
+    field: str
+    before: str | None = None  # as text: dates ISO 8601, deadlines "1: …; 2: …", amounts in euros
+    after: str | None = None
+
+
+class AffectedApplication(BaseModel):
+    application_id: str
+    title: str
+    lead_department: str
+    owner: Owner
+    stage: str
+
+
+@consumes.event("grants.call.updated.v1")
+class CallUpdated(CallRef):
+    version: int | None = None
+    status: str | None = None
+    changes: list[CallChange] = []
+    applications: list[AffectedApplication] = []
+
+
+@consumes.event("grants.application.stage_changed.v1")
+class ApplicationStageChanged(ApplicationRef):
+    from_stage: str
+    to_stage: str
+    reason: str | None = None
+    requested_amount: float | None = None
+    awarded_amount: float | None = None
+    changed_by: str | None = None
+
+
+@consumes.event("grants.deadline.approaching.v1")
+class DeadlineApproaching(ApplicationRef):
+    kind: Literal["call", "internal"] = "call"
+    stage: int = 1
+    deadline: datetime
+    days_ahead: int
+    internal_buffer_days: int | None = None
+    application_stage: str | None = None
+    critical: bool = False
+    as_of: datetime | None = None

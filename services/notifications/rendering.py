@@ -13,10 +13,11 @@ import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -33,6 +34,10 @@ EVENT_TYPES = (
     "partners.anniversary.upcoming.v1",
     "partners.partnership.dormant.v1",
     "partners.renewal.due.v1",
+    "grants.call.published.v1",
+    "grants.call.updated.v1",
+    "grants.application.stage_changed.v1",
+    "grants.deadline.approaching.v1",
 )
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -59,6 +64,36 @@ PURPOSES = {
     "de": {"partner_city_visit": "Partnerstadtbesuch", "trade_fair": "Messe",
            "network_meeting": "Netzwerktreffen", "eu_project_meeting": "EU-Projekttreffen",
            "conference": "Konferenz", "anniversary": "Jubiläum", "other": "Sonstiges"},
+}
+
+# EU deadlines are set in Brussels time: they are shown there, whoever reads them.
+BRUSSELS = ZoneInfo("Europe/Brussels")
+BRUSSELS_TIME = {"en": "Brussels time", "de": "Brüsseler Zeit"}
+# Names of the grants vocabulary; an unknown code is shown humanised.
+PROGRAMMES = {
+    "en": {"horizon_europe": "Horizon Europe", "interreg": "Interreg",
+           "cerv": "CERV (Citizens, Equality, Rights and Values)", "life": "LIFE", "erasmus_plus": "Erasmus+",
+           "urbact": "URBACT", "eui": "European Urban Initiative", "digital_europe": "Digital Europe",
+           "national": "National programme", "regional": "Regional programme"},
+    "de": {"horizon_europe": "Horizont Europa", "interreg": "Interreg",
+           "cerv": "CERV (Bürgerinnen und Bürger, Gleichstellung, Rechte und Werte)", "life": "LIFE",
+           "erasmus_plus": "Erasmus+", "urbact": "URBACT", "eui": "Europäische Stadtinitiative",
+           "digital_europe": "Digitales Europa", "national": "Nationales Programm",
+           "regional": "Regionales Programm"},
+}
+STAGES = {
+    "en": {"idea": "idea", "preparing": "preparation", "partner_search": "partner search", "drafting": "drafting",
+           "internal_review": "internal review", "submitted": "submitted", "awarded": "awarded",
+           "rejected": "rejected", "withdrawn": "withdrawn", "implementing": "implementation",
+           "reporting": "reporting", "closed": "closed"},
+    "de": {"idea": "Idee", "preparing": "Vorbereitung", "partner_search": "Partnersuche", "drafting": "Ausarbeitung",
+           "internal_review": "interne Prüfung", "submitted": "eingereicht", "awarded": "bewilligt",
+           "rejected": "abgelehnt", "withdrawn": "zurückgezogen", "implementing": "Umsetzung",
+           "reporting": "Berichtsphase", "closed": "abgeschlossen"},
+}
+CALL_STATUSES = {
+    "en": {"forthcoming": "forthcoming", "open": "open", "closed": "closed"},
+    "de": {"forthcoming": "angekündigt", "open": "offen", "closed": "geschlossen"},
 }
 
 TEAMS_CARD_MAX = 27_000  # bytes of card body: Teams' ~28 KB message limit, less the envelope and "…"
@@ -168,8 +203,9 @@ def _check_language(language: str) -> None:
 
 @cache
 def _environment(language: str, html: bool) -> Environment:
-    """One environment per language (its date and purpose filters) and output: the html block is
-    rendered from an autoescaping environment, the plain-text blocks from one that is not."""
+    """One environment per language (its date, moment, amount and vocabulary filters) and output:
+    the html block is rendered from an autoescaping environment, the plain-text blocks from one
+    that is not."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=html,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["date"] = lambda value: _format_date(value, language)
@@ -177,6 +213,12 @@ def _environment(language: str, html: bool) -> Environment:
     env.filters["year"] = lambda value: _as_date(value).year
     env.filters["number"] = lambda value: _format_number(value, language)
     env.filters["purpose"] = lambda code: PURPOSES[language].get(code) or _humanise(code)
+    env.filters["moment"] = lambda value, time=True: _format_moment(value, language, time)
+    env.filters["amount"] = lambda value: _format_amount(value, language)
+    env.filters["programme"] = lambda code: PROGRAMMES[language].get(code) or _humanise(code)
+    env.filters["stage"] = lambda code: STAGES[language].get(code) or _humanise(code).lower()
+    env.filters["call_status"] = lambda code: CALL_STATUSES[language].get(code) or _humanise(code).lower()
+    env.filters["change"] = lambda value, field: _format_change(value, field, language)
     # Blocks rendered on their own do not run a template's top-level imports, so the shared
     # phrases are a global instead.
     env.globals["m"] = env.get_template(f"{language}/_macros.j2").module
@@ -253,6 +295,54 @@ def _format_number(value: int, language: str) -> str:
     """1,100 in English, 1.100 in German."""
     text = f"{value:,}"
     return text.replace(",", ".") if language == "de" else text
+
+
+def _as_moment(value: datetime | str) -> datetime:
+    """An aware datetime from a datetime or an ISO string; a naive one is taken as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _format_moment(value: datetime | str, language: str, time: bool = True) -> str:
+    """A moment in Brussels time, as EU deadlines are set: "16 September 2027, 17:00 (Brussels
+    time)", German "16. September 2027, 17:00 Uhr (Brüsseler Zeit)"; `time` False: the day only."""
+    local = _as_moment(value).astimezone(BRUSSELS)
+    day = _format_date(local.date(), language)
+    if not time:
+        return day
+    clock = f"{local:%H:%M} Uhr" if language == "de" else f"{local:%H:%M}"
+    return f"{day}, {clock} ({BRUSSELS_TIME[language]})"
+
+
+def _format_amount(value: float | int | str, language: str) -> str:
+    """Euros: "€30,000" and "€1,234.50" in English, "30.000 €" and "1.234,50 €" in German."""
+    value = float(value)
+    text = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+    if language == "de":
+        return text.translate(str.maketrans(",.", ".,")) + " €"
+    return f"€{text}"
+
+
+def _format_change(value: str | None, field: str, language: str) -> str:
+    """A call change's before or after value, which grants sends as text: deadlines as
+    "1: <ISO>; 2: <ISO>", amounts in euros, a status code. What does not parse is shown as sent."""
+    if value is None or not value.strip():
+        return "–"
+    try:
+        if field == "deadlines":
+            stages = [part.partition(":") for part in value.split(";") if part.strip()]
+            if len(stages) == 1:
+                return _format_moment(stages[0][2].strip(), language)
+            label = "Stufe" if language == "de" else "stage"
+            return "; ".join(f"{label} {n.strip()}: {_format_moment(at.strip(), language)}" for n, _, at in stages)
+        if field == "budget":
+            return _format_amount(value, language)
+    except ValueError:
+        return value
+    if field == "status":
+        return CALL_STATUSES[language].get(value, value)
+    return value
 
 
 def _humanise(code: str) -> str:

@@ -32,8 +32,8 @@ class Route:
 
     recipient: Recipient
     channels: bool
-    # A person the directory did not know (a partnership's desk officer), registered now with
-    # the channel to reach them.
+    # A person the directory did not know (a desk officer, an application's owner), registered
+    # now with the channel to reach them.
     registered: Channel | None = None
 
 
@@ -85,7 +85,7 @@ def _hand_over(uow: UnitOfWork, notice: Notice, deliveries: list[dict[str, Any]]
 def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str) -> list[Route]:
     """The default audiences' recipients, then the subscribers whose filters match. A department
     nobody has set up yet still gets its feed (under its code), so nothing said is lost; a person
-    named by email (a desk officer) is registered in the directory."""
+    named by email (a desk officer, an application's owner) is registered in the directory."""
     routes: dict[str, Route] = {}
     for audience in domain.audiences(payload):
         if audience.email is not None:
@@ -113,7 +113,7 @@ def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str)
 
 def _person(email: str, name: str | None) -> tuple[Recipient, Channel]:
     local = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in email.split("@")[0])[:24]
-    recipient_id = f"desk-{local}-{hashlib.sha256(email.encode()).hexdigest()[:8]}"
+    recipient_id = f"person-{local}-{hashlib.sha256(email.encode()).hexdigest()[:8]}"
     now = utcnow()
     return (Recipient(id=recipient_id, kind="person", name=name or email, created_at=now, updated_at=now),
             Channel(id=new_id(), recipient_id=recipient_id, kind="email", address=email, created_at=now))
@@ -126,7 +126,8 @@ async def _register(uow: UnitOfWork, routes: list[Route], book: directory.Snapsh
     await connection.execute(insert(Channel.__table__), [r.registered.model_dump() for r in routes])
     await directory.changed(connection)
     for r in routes:
-        log.info("recipient registered", recipient=r.recipient.id, reason="named as a desk officer")
+        log.info("recipient registered", recipient=r.recipient.id,
+                 reason="named by email in an event (a desk officer, an application's owner)")
     return directory.Snapshot(
         version=-1,  # this copy is never cached: the next reader reloads the directory
         recipients={**book.recipients, **{r.recipient.id: r.recipient for r in routes}},

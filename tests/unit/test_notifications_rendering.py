@@ -916,3 +916,420 @@ def test_a_teams_card_stays_under_the_message_size_limit():
     assert body[-1]["text"] == "…" and body[0]["text"] == "Title" and 20 < len(body) < 30
     small = _teams("Title", [], [_text_block("short")])
     assert small["attachments"][0]["content"]["body"][-1]["text"] == "short"
+
+
+# -- EU funding (grants.* events) -----------------------------------------------------------------
+
+PUBLISHED = "grants.call.published.v1"
+UPDATED = "grants.call.updated.v1"
+STAGE_CHANGED = "grants.application.stage_changed.v1"
+DEADLINE = "grants.deadline.approaching.v1"
+GRANT_TYPES = (PUBLISHED, UPDATED, STAGE_CHANGED, DEADLINE)
+
+CALL_URL = ("https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/"
+            "CERV-2027-CITIZENS-TOWN-TT")
+OWNER = "Jana Weber, jana.weber@city.example"
+BRUSSELS = {"en": "16 September 2027, 17:00 (Brussels time)", "de": "16. September 2027, 17:00 Uhr (Brüsseler Zeit)"}
+MOVED = {"en": "23 September 2027, 17:00 (Brussels time)", "de": "23. September 2027, 17:00 Uhr (Brüsseler Zeit)"}
+NEXT = {"en": "What to do next:", "de": "Nächste Schritte:"}
+
+
+def call_ref(**changes) -> dict:
+    """A call as grants sends it (deadlines in UTC: 17:00 in Brussels, summer time)."""
+    return {"call_id": "0b9f6c1e-2f44-4a51-9a3c-5c1f2d0e7a10", "identifier": "CERV-2027-CITIZENS-TOWN-TT",
+            "programme": "cerv", "title": "Town-Twinning", "url": CALL_URL,
+            "deadlines": [{"stage": 1, "at": "2027-09-16T15:00:00Z"}], **changes}
+
+
+def application_ref(data: dict, **changes) -> dict:
+    common = {"application_id": "6a0f5e1c-3b2d-4e8f-9a7c-1d2e3f4a5b6c", "title": "Twinning for climate action",
+              "lead_department": "ENV", "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"},
+              "call": call_ref()}
+    return {**common, **data, **changes}
+
+
+def call_published(**changes) -> dict:
+    return {**call_ref(), "topic": "Town-Twinning", "opens_at": "2027-03-01T00:00:00Z", "status": "forthcoming",
+            "budget": 4_000_000, "grant_min": None, "grant_max": 30_000, "themes": ["citizens", "democracy"],
+            "matched_themes": ["citizens"], "published_at": "2027-02-01T09:00:00Z", **changes}
+
+
+def affected(**changes) -> dict:
+    return {"application_id": "6a0f5e1c-3b2d-4e8f-9a7c-1d2e3f4a5b6c", "title": "Twinning for climate action",
+            "lead_department": "ENV", "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"},
+            "stage": "drafting", **changes}
+
+
+def call_updated(**changes) -> dict:
+    return {**call_ref(deadlines=[{"stage": 1, "at": "2027-09-23T15:00:00Z"}]), "version": 2, "status": "open",
+            "changes": [{"field": "deadlines", "before": "1: 2027-09-16T17:00:00+02:00",
+                         "after": "1: 2027-09-23T17:00:00+02:00"}],
+            "applications": [affected()], "updated_at": "2027-05-02T08:00:00Z", **changes}
+
+
+def stage_changed(**changes) -> dict:
+    return application_ref({"from_stage": "submitted", "to_stage": "rejected",
+                            "reason": "Consortium too small for the networks strand", "requested_amount": 30_000,
+                            "awarded_amount": None, "changed_by": "coordinator OIA",
+                            "changed_at": "2027-11-20T10:00:00Z"}, **changes)
+
+
+def deadline_approaching(**changes) -> dict:
+    return application_ref({"kind": "call", "stage": 1, "deadline": "2027-09-16T17:00:00+02:00", "days_ahead": 7,
+                            "internal_buffer_days": 5, "application_stage": "drafting", "critical": False,
+                            "as_of": "2027-09-09T17:05:00+02:00"}, **changes)
+
+
+def grant_cases() -> list[tuple[str, dict]]:
+    return [(PUBLISHED, call_published()), (UPDATED, call_updated()), (STAGE_CHANGED, stage_changed()),
+            (STAGE_CHANGED, stage_changed(to_stage="awarded", reason=None, awarded_amount=28_000)),
+            (STAGE_CHANGED, stage_changed(from_stage="partner_search", to_stage="drafting", reason=None)),
+            (DEADLINE, deadline_approaching()), (DEADLINE, deadline_approaching(critical=True, days_ahead=1)),
+            (DEADLINE, deadline_approaching(kind="internal", deadline="2027-09-11T17:00:00+02:00"))]
+
+
+def facts_of(message: Message) -> list[tuple[str, str]]:
+    """The facts as Slack shows them, checked against the Teams FactSet."""
+    fields = [f["text"].split("\n", 1) for f in message.slack["blocks"][1]["fields"]]
+    slack = [(label.strip("*"), value) for label, value in fields]
+    teams = [(f["title"], f["value"]) for f in message.teams["attachments"][0]["content"]["body"][1]["facts"]]
+    assert slack == teams
+    return slack
+
+
+def test_grant_event_types_are_supported_and_consumed():
+    assert all(supported(t) for t in GRANT_TYPES)
+    assert all(t in consumes.types for t in GRANT_TYPES)
+    assert not supported("grants.call.withdrawn.v1")
+
+
+@pytest.mark.parametrize("event_type, data", grant_cases())
+def test_grant_messages_render_on_every_channel_in_both_languages(event_type, data):
+    english = render(event_type, data, "en")
+    german = render(event_type, data, "de")
+
+    for field in ("subject", "text", "html", "feed_title", "feed_body"):
+        assert getattr(german, field) != getattr(english, field), field
+        for message in (english, german):
+            assert getattr(message, field).strip(), field
+            assert "None" not in getattr(message, field) and "{{" not in getattr(message, field), field
+    assert NEXT["en"] in english.text and NEXT["de"] in german.text
+    assert slack_text(german) != slack_text(english) and teams_text(german) != teams_text(english)
+    for message, language in ((english, "en"), (german, "de")):
+        assert f'<html lang="{language}">' in message.html
+        assert message.slack["blocks"][-1]["text"]["text"].startswith(NEXT[language])
+        assert teams_text(message).rstrip().splitlines()[-1].startswith(NEXT[language])
+        assert len(facts_of(message)) >= 4
+        assert_slack_limits(message.slack)
+        assert "Twinning" in message.feed_body
+    for word in ("What to do next", "Application", "Deadline", "Call", "deadline", "Brussels", "Owner",
+                 "January", "March", "October", "days", "stage", "drafting", "rejected", "awarded",
+                 "Requested", "none named"):
+        assert not re.search(rf"\b{word}\b", german.text), word
+    assert re.search(r"\b(Frist|Einreichungsfrist|Antrag|Aufruf)\b", german.text)
+
+
+@pytest.mark.parametrize("language, subject, intro, facts", [
+    ("en", "New EU call: Town-Twinning (CERV-2027-CITIZENS-TOWN-TT)",
+     "A new call matches the city's themes (citizens): Town-Twinning (CERV-2027-CITIZENS-TOWN-TT), "
+     "CERV (Citizens, Equality, Rights and Values). Deadline: 16 September 2027, 17:00 (Brussels time).",
+     [("Call", "Town-Twinning (CERV-2027-CITIZENS-TOWN-TT)"),
+      ("Programme", "CERV (Citizens, Equality, Rights and Values)"),
+      ("Deadline", "16 September 2027, 17:00 (Brussels time)"), ("Opens", "1 March 2027"),
+      ("Status", "forthcoming"), ("Budget", "€4,000,000"), ("Grant per project", "up to €30,000"),
+      ("Matched themes", "citizens"), ("Call page", CALL_URL)]),
+    ("de", "Neuer EU-Aufruf: Town-Twinning (CERV-2027-CITIZENS-TOWN-TT)",
+     "Ein neuer Aufruf passt zu den Themen der Stadt (citizens): Town-Twinning (CERV-2027-CITIZENS-TOWN-TT), "
+     "CERV (Bürgerinnen und Bürger, Gleichstellung, Rechte und Werte). Frist: 16. September 2027, "
+     "17:00 Uhr (Brüsseler Zeit).",
+     [("Aufruf", "Town-Twinning (CERV-2027-CITIZENS-TOWN-TT)"),
+      ("Programm", "CERV (Bürgerinnen und Bürger, Gleichstellung, Rechte und Werte)"),
+      ("Frist", "16. September 2027, 17:00 Uhr (Brüsseler Zeit)"), ("Öffnet", "1. März 2027"),
+      ("Status", "angekündigt"), ("Budget", "4.000.000 €"), ("Förderung je Projekt", "bis zu 30.000 €"),
+      ("Passende Themen", "citizens"), ("Seite des Aufrufs", CALL_URL)])])
+def test_call_published(language, subject, intro, facts):
+    message = render(PUBLISHED, call_published(), language)
+
+    assert message.subject == subject
+    assert message.text.startswith(intro)
+    assert facts_of(message) == facts
+    assert_everywhere(message, BRUSSELS[language], "CERV-2027-CITIZENS-TOWN-TT")
+    next_steps = {"en": "What to do next: Check whether the city is eligible",
+                  "de": "Nächste Schritte: Prüfen Sie die Antragsberechtigung der Stadt"}[language]
+    assert_everywhere(message, next_steps, "OIA")
+    assert f'<a href="{CALL_URL}">' in message.html
+    assert ("€4,000,000" if language == "en" else "4.000.000 €") in message.text
+
+
+@pytest.mark.parametrize("grant_min, grant_max, en, de", [
+    (10_000, 30_000, "€10,000 – €30,000", "10.000 € – 30.000 €"),
+    (10_000, None, "from €10,000", "ab 10.000 €"),
+    (None, 1_234.5, "up to €1,234.50", "bis zu 1.234,50 €")])
+def test_call_published_grant_range(grant_min, grant_max, en, de):
+    data = call_published(grant_min=grant_min, grant_max=grant_max)
+    assert f"Grant per project: {en}\n" in render(PUBLISHED, data, "en").text
+    assert f"Förderung je Projekt: {de}\n" in render(PUBLISHED, data, "de").text
+
+
+@pytest.mark.parametrize("at, en, de", [
+    ("2027-03-30T15:00:00Z", "30 March 2027, 17:00 (Brussels time)", "30. März 2027, 17:00 Uhr (Brüsseler Zeit)"),
+    ("2027-01-15T16:00:00Z", "15 January 2027, 17:00 (Brussels time)",
+     "15. Januar 2027, 17:00 Uhr (Brüsseler Zeit)"),
+    ("2027-10-31T22:30:00Z", "31 October 2027, 23:30 (Brussels time)",  # the day summer time ends
+     "31. Oktober 2027, 23:30 Uhr (Brüsseler Zeit)"),
+    ("2027-03-30T22:30:00Z", "31 March 2027, 00:30 (Brussels time)", "31. März 2027, 00:30 Uhr (Brüsseler Zeit)")])
+def test_deadlines_are_shown_in_brussels_time_across_summer_time(at, en, de):
+    """17:00 in Brussels is 15:00 UTC in summer and 16:00 UTC in winter; the day is Brussels' too."""
+    for language, shown in (("en", en), ("de", de)):
+        published = render(PUBLISHED, call_published(deadlines=[{"stage": 1, "at": at}]), language)
+        assert_everywhere(published, shown)
+        reminder = render(DEADLINE, deadline_approaching(deadline=at), language)
+        assert_everywhere(reminder, shown)
+        assert shown in reminder.feed_body
+
+
+def test_a_two_stage_call_names_each_stage_deadline():
+    deadlines = [{"stage": 1, "at": "2027-01-15T16:00:00Z"}, {"stage": 2, "at": "2027-09-16T15:00:00Z"}]
+    english = render(PUBLISHED, call_published(deadlines=deadlines), "en")
+    german = render(PUBLISHED, call_published(deadlines=deadlines), "de")
+
+    assert ("Deadlines", "stage 1: 15 January 2027, 17:00 (Brussels time); "
+                         "stage 2: 16 September 2027, 17:00 (Brussels time)") in facts_of(english)
+    assert ("Fristen", "Stufe 1: 15. Januar 2027, 17:00 Uhr (Brüsseler Zeit); "
+                       "Stufe 2: 16. September 2027, 17:00 Uhr (Brüsseler Zeit)") in facts_of(german)
+    reminder = render(DEADLINE, deadline_approaching(stage=2, call=call_ref(deadlines=deadlines)), "en")
+    assert "The stage 2 deadline of the call Town-Twinning" in reminder.text
+
+
+@pytest.mark.parametrize("language, subject, change, now, applications, next_steps", [
+    ("en", "EU call changed: Town-Twinning (CERV-2027-CITIZENS-TOWN-TT) – deadline",
+     f"Deadline: {BRUSSELS['en']} → {MOVED['en']}", f"Deadline now: {MOVED['en']}",
+     "- Twinning for climate action (ENV; owner: Jana Weber, jana.weber@city.example), stage: drafting",
+     "What to do next: Re-plan the internal timetable of each application for the call to the new deadline"),
+    ("de", "EU-Aufruf geändert: Town-Twinning (CERV-2027-CITIZENS-TOWN-TT) – Frist",
+     f"Frist: {BRUSSELS['de']} → {MOVED['de']}", f"Frist jetzt: {MOVED['de']}",
+     "- Twinning for climate action (ENV; verantwortlich: Jana Weber, jana.weber@city.example), "
+     "Phase: Ausarbeitung",
+     "Nächste Schritte: Passen Sie den internen Zeitplan jedes Antrags zu diesem Aufruf an die neue Frist an")])
+def test_call_updated_shows_each_change_before_and_after(language, subject, change, now, applications,
+                                                         next_steps):
+    message = render(UPDATED, call_updated(), language)
+
+    assert message.subject == subject
+    assert_everywhere(message, change, next_steps, "Twinning for climate action")
+    assert f"- {change}\n{now}\n" in message.text
+    assert applications in message.text and applications[2:] in slack_text(message)
+    assert f"<li>{change}</li>" in message.html
+    assert change in message.feed_body
+    label, _, value = change.partition(": ")
+    assert (label, value) in facts_of(message)
+
+
+def test_call_updated_budget_status_and_what_cannot_be_parsed():
+    changes = [{"field": "budget", "before": "4000000", "after": "3500000.5"},
+               {"field": "status", "before": "open", "after": "closed"},
+               {"field": "deadlines", "before": None, "after": "sometime in autumn"}]
+    english = render(UPDATED, call_updated(changes=changes), "en")
+    german = render(UPDATED, call_updated(changes=changes), "de")
+
+    assert_everywhere(english, "Budget: €4,000,000 → €3,500,000.50", "Status: open → closed",
+                      "Deadline: – → sometime in autumn")
+    assert_everywhere(german, "Budget: 4.000.000 € → 3.500.000,50 €", "Status: offen → geschlossen")
+    assert english.subject.endswith("– budget, status, deadline")
+    # closed: the applications not yet submitted cannot be any more
+    assert "The call is closed: nothing more can be submitted to it. Withdraw the applications not submitted" \
+        in english.text
+    submitted = render(UPDATED, call_updated(changes=changes, applications=[affected(stage="submitted")]), "en")
+    assert "The applications submitted await the evaluation." in submitted.text
+
+
+def test_call_updated_without_applications_of_the_city():
+    message = render(UPDATED, call_updated(applications=[]), "en")
+
+    assert "The city has no application for this call yet." in message.text
+    assert "any application you plan for the call" in message.text
+    assert "Applications" not in [label for label, _ in facts_of(message)]
+    assert "Die Stadt hat noch keinen Antrag zu diesem Aufruf." in render(UPDATED, call_updated(applications=[]),
+                                                                         "de").text
+
+
+@pytest.mark.parametrize("language, subject, intro, stage, reason", [
+    ("en", "Application rejected: Twinning for climate action",
+     "The application “Twinning for climate action” of ENV for the call Town-Twinning (CERV-2027-CITIZENS-TOWN-TT) "
+     "was rejected: Consortium too small for the networks strand.",
+     "submitted → rejected", ("Reason", "Consortium too small for the networks strand")),
+    ("de", "Antrag abgelehnt: Twinning for climate action",
+     "Der Antrag „Twinning for climate action“ von ENV zum Aufruf Town-Twinning (CERV-2027-CITIZENS-TOWN-TT) "
+     "wurde abgelehnt. Begründung: Consortium too small for the networks strand.",
+     "eingereicht → abgelehnt", ("Begründung", "Consortium too small for the networks strand"))])
+def test_a_rejection_says_why_and_what_to_learn(language, subject, intro, stage, reason):
+    message = render(STAGE_CHANGED, stage_changed(), language)
+
+    assert message.subject == subject
+    assert message.text.startswith(intro)
+    assert_everywhere(message, "Consortium too small for the networks strand", stage, OWNER)
+    assert reason in facts_of(message)
+    assert "Consortium too small for the networks strand" in message.feed_body and stage in message.feed_body
+    lessons = {"en": "What to do next: Record the lessons from the evaluation",
+               "de": "Nächste Schritte: Halten Sie die Erkenntnisse aus der Bewertung"}[language]
+    resubmit = {"en": "consider resubmitting to the next call", "de": "prüfen Sie eine erneute Einreichung"}[language]
+    assert_everywhere(message, lessons, resubmit)
+
+
+def test_an_award_names_the_amount():
+    data = stage_changed(to_stage="awarded", reason=None, awarded_amount=28_000)
+    english = render(STAGE_CHANGED, data, "en")
+    german = render(STAGE_CHANGED, data, "de")
+
+    assert english.subject == "Application awarded: Twinning for climate action"
+    assert "was awarded a grant of €28,000 (€30,000 requested)." in english.text
+    assert ("Awarded", "€28,000") in facts_of(english) and ("Bewilligt", "28.000 €") in facts_of(german)
+    assert_everywhere(english, "submitted → awarded", "What to do next: Start the implementation",
+                      "reporting plan")
+    assert_everywhere(german, "eingereicht → bewilligt", "Nächste Schritte: Beginnen Sie mit der Umsetzung",
+                      "Berichtsplan")
+    assert "Reason" not in english.text and "Begründung" not in german.text
+
+
+@pytest.mark.parametrize("from_stage, to_stage, subject, stage, next_steps", [
+    ("internal_review", "submitted", "Application submitted: Twinning for climate action",
+     "internal review → submitted", "What to do next: Nothing to do until the evaluation"),
+    ("drafting", "internal_review", "Application moved to internal review: Twinning for climate action",
+     "drafting → internal review", "What to do next: Review the draft"),
+    ("preparing", "partner_search", "Application moved to partner search: Twinning for climate action",
+     "preparation → partner search", "What to do next: Find the partners the call requires"),
+    ("partner_search", "drafting", "Application moved to drafting: Twinning for climate action",
+     "partner search → drafting", "What to do next: Write the proposal"),
+    ("drafting", "withdrawn", "Application withdrawn: Twinning for climate action", "drafting → withdrawn",
+     "What to do next: Tell the partners")])
+def test_next_steps_depend_on_the_stage_reached(from_stage, to_stage, subject, stage, next_steps):
+    message = render(STAGE_CHANGED, stage_changed(from_stage=from_stage, to_stage=to_stage, reason=None), "en")
+
+    assert message.subject == subject
+    assert_everywhere(message, stage, next_steps)
+    assert ("Stage", stage) in facts_of(message)
+
+
+@pytest.mark.parametrize("language, subject, intro", [
+    ("en", "7 days to the call deadline of Twinning for climate action",
+     "The deadline of the call Town-Twinning (CERV-2027-CITIZENS-TOWN-TT) is in 7 days, 16 September 2027, 17:00 "
+     "(Brussels time): the application “Twinning for climate action” of ENV must be submitted by then. It is at "
+     "the drafting stage."),
+    ("de", "Noch 7 Tage bis zur Einreichungsfrist: Twinning for climate action",
+     "Die Einreichungsfrist des Aufrufs Town-Twinning (CERV-2027-CITIZENS-TOWN-TT) endet in 7 Tagen, am "
+     "16. September 2027, 17:00 Uhr (Brüsseler Zeit): Bis dahin muss der Antrag „Twinning for climate action“ "
+     "von ENV eingereicht sein. Er ist in der Phase „Ausarbeitung“.")])
+def test_call_deadline_approaching(language, subject, intro):
+    message = render(DEADLINE, deadline_approaching(), language)
+
+    assert message.subject == subject
+    assert message.text.startswith(intro)
+    assert_everywhere(message, BRUSSELS[language], "CERV-2027-CITIZENS-TOWN-TT", CALL_URL, OWNER,
+                      "drafting" if language == "en" else "Ausarbeitung")
+    assert facts_of(message)[0] == (("Call deadline", f"{BRUSSELS['en']}, in 7 days") if language == "en" else
+                                    ("Einreichungsfrist", f"{BRUSSELS['de']}, in 7 Tagen"))
+
+
+def test_internal_deadline_is_the_buffer_before_the_calls():
+    data = deadline_approaching(kind="internal", deadline="2027-09-11T17:00:00+02:00")
+    english = render(DEADLINE, data, "en")
+    german = render(DEADLINE, data, "de")
+
+    assert english.subject == "7 days to the internal deadline of Twinning for climate action"
+    assert german.subject == "Noch 7 Tage bis zur internen Frist: Twinning for climate action"
+    assert_everywhere(english, "11 September 2027, 17:00 (Brussels time)", "5 days before the deadline of the call",
+                      BRUSSELS["en"], "What to do next: Have the application complete by then")
+    assert_everywhere(german, "11. September 2027, 17:00 Uhr (Brüsseler Zeit)",
+                      "5 Tage vor der Einreichungsfrist des Aufrufs", BRUSSELS["de"])
+    assert ("Internal deadline", "11 September 2027, 17:00 (Brussels time), in 7 days") in facts_of(english)
+    assert ("Call deadline", BRUSSELS["en"]) in facts_of(english)
+
+
+def test_a_critical_reminder_says_tomorrow_plainly():
+    data = deadline_approaching(critical=True, days_ahead=1)
+    english = render(DEADLINE, data, "en")
+    german = render(DEADLINE, data, "de")
+
+    assert english.subject == "Call deadline tomorrow: Twinning for climate action"
+    assert german.subject == "Einreichungsfrist morgen: Twinning for climate action"
+    assert_everywhere(english, "Last reminder: the application “Twinning for climate action” of ENV must be "
+                               "submitted tomorrow", "What to do next: Submit the application now")
+    assert_everywhere(german, "Letzte Erinnerung: Der Antrag „Twinning for climate action“ von ENV muss morgen "
+                              "eingereicht werden", "Nächste Schritte: Reichen Sie den Antrag jetzt ein")
+    assert "<strong>Last reminder:" in english.html
+    assert "Last reminder" in english.feed_body and "tomorrow" in english.feed_body
+    assert "Last reminder" not in render(DEADLINE, deadline_approaching(days_ahead=3), "en").text
+
+
+def test_grant_payloads_with_only_what_the_consumer_needs():
+    call = {k: v for k, v in call_ref(url=None, deadlines=[]).items()}
+    owner = {"name": None, "email": None}
+    cases = [
+        (PUBLISHED, {**call, "status": "open"}),
+        (UPDATED, {**call, "changes": [], "applications": [affected(owner=owner)]}),
+        (STAGE_CHANGED, {**application_ref({"from_stage": "idea", "to_stage": "preparing"}, owner=owner, call=call)}),
+        (DEADLINE, {**application_ref({"kind": "internal", "deadline": "2027-09-11T15:00:00Z", "days_ahead": 3},
+                                      owner=owner, call=call)})]
+    for event_type, data in cases:
+        for language in ("en", "de"):
+            message = render(event_type, data, language)
+            for field in ("subject", "text", "html", "feed_body"):
+                assert "None" not in getattr(message, field), (event_type, field)
+            assert "Call page" not in message.text and "<a href" not in message.html
+            assert_slack_limits(message.slack)
+    assert "Owner: none named\n" in render(*cases[2][:1], cases[2][1], "en").text
+    assert "Deadline: not announced yet" in render(PUBLISHED, cases[0][1], "en").text
+
+
+UNTRUSTED_URL = "javascript:alert(1)"
+
+
+@pytest.mark.parametrize("event_type, data", [
+    (PUBLISHED, call_published(title=UNTRUSTED, url=UNTRUSTED_URL)),
+    (UPDATED, call_updated(applications=[affected(title=UNTRUSTED)])),
+    (STAGE_CHANGED, stage_changed(reason=UNTRUSTED)),
+    (DEADLINE, deadline_approaching(owner={"name": UNTRUSTED, "email": "x@city.example"}))])
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_grant_payload_strings_are_escaped_in_html_and_slack(event_type, data, language):
+    message = render(event_type, data, language)
+
+    assert "<script>" not in message.html and "<!channel>" not in message.html
+    assert UNTRUSTED_HTML in message.html
+    assert 'href="javascript:' not in message.html
+    header, *blocks = message.slack["blocks"]
+    mrkdwn = [message.slack["text"]] + [f["text"] for b in blocks for f in b.get("fields", [])] + [
+        b["text"]["text"] for b in blocks if "text" in b]
+    assert not any("<!channel>" in text for text in mrkdwn)
+    assert any(UNTRUSTED_HTML in text for text in mrkdwn[1:])
+    assert UNTRUSTED in message.text and UNTRUSTED in teams_text(message)
+
+
+def test_grant_payload_strings_cannot_forge_lines():
+    message = render(STAGE_CHANGED, stage_changed(reason="Too small\nAwarded: €1,000,000\n\nWhat to do next: party"),
+                     "en")
+
+    assert "\nAwarded: €1,000,000" not in message.text
+    assert "Reason: Too small Awarded: €1,000,000 What to do next: party\n" in message.text
+    assert "Awarded" not in [label for label, _ in facts_of(message)]
+
+
+def test_digest_with_grant_notices():
+    notices = [(case, data, None) for case, data in grant_cases()[:4]]
+    message = render_digest(notices, "en", "OIA", date(2027, 11, 20))
+
+    assert message.subject == "Diplomacity digest for OIA: 4 notices"
+    assert_everywhere(message, "New EU call: Town-Twinning (CERV-2027-CITIZENS-TOWN-TT)",
+                      "EU call changed: Town-Twinning (CERV-2027-CITIZENS-TOWN-TT) – deadline",
+                      "Application rejected: Twinning for climate action",
+                      "Application awarded: Twinning for climate action")
+    assert_slack_limits(message.slack)
+
+
+def test_moment_and_amount_formatting():
+    from services.notifications.rendering import _format_amount, _format_moment
+
+    assert _format_moment("2027-07-01T08:05:00+00:00", "en") == "1 July 2027, 10:05 (Brussels time)"
+    assert _format_moment("2027-07-01T08:05:00", "de") == "1. Juli 2027, 10:05 Uhr (Brüsseler Zeit)"  # naive: UTC
+    assert _format_moment("2027-02-28T23:00:00Z", "en", time=False) == "1 March 2027"  # the Brussels day
+    assert (_format_amount(1_100, "en"), _format_amount(1_100, "de")) == ("€1,100", "1.100 €")
+    assert (_format_amount(0.5, "en"), _format_amount(1234567.891, "de")) == ("€0.50", "1.234.567,89 €")

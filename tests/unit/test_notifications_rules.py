@@ -6,7 +6,18 @@ from datetime import date, datetime, time, timezone
 import pytest
 
 from services.notifications import domain
-from services.notifications.events import CrossingDetected, OverlapDetected, OverlapResolved, TripBooked
+from services.notifications.directory import Snapshot
+from services.notifications.events import (
+    ApplicationStageChanged,
+    CallPublished,
+    CallUpdated,
+    CrossingDetected,
+    DeadlineApproaching,
+    OverlapDetected,
+    OverlapResolved,
+    TripBooked,
+)
+from services.notifications.routing import recipients_of
 
 UTC = timezone.utc
 
@@ -70,6 +81,138 @@ def test_a_clash_starting_within_two_days_is_critical():
     now = datetime(2027, 8, 30, 12, 0, tzinfo=UTC)
     assert domain.is_critical(_overlap("ECON", "CULT", start="2027-09-01"), now)
     assert not domain.is_critical(_overlap("ECON", "CULT", start="2027-09-02"), now)
+
+
+# -- EU funding (grants.* events) ------------------------------------------------------------------
+
+OIA = domain.COORDINATORS
+JANA = domain.Audience(email="jana.weber@city.example", name="Jana Weber")
+
+
+def _call(**changes) -> dict:
+    return {"call_id": "c-1", "identifier": "CERV-2027-CITIZENS-TOWN-TT", "programme": "cerv",
+            "title": "Town-Twinning", "url": None, "deadlines": [{"stage": 1, "at": "2027-09-16T15:00:00Z"}],
+            **changes}
+
+
+def _application(lead: str = "ENV", email: str | None = "Jana.Weber@City.example", **changes) -> dict:
+    return {"application_id": "a-1", "title": "Twinning for climate action", "lead_department": lead,
+            "owner": {"name": "Jana Weber", "email": email}, "call": _call(), **changes}
+
+
+def _affected(application_id: str, lead: str, email: str, name: str = "Jana Weber") -> dict:
+    return {"application_id": application_id, "title": f"Application {application_id}", "lead_department": lead,
+            "owner": {"name": name, "email": email}, "stage": "drafting"}
+
+
+def _stage_changed(to_stage: str, lead: str = "ENV", **changes) -> ApplicationStageChanged:
+    return ApplicationStageChanged.model_validate({
+        **_application(lead, **changes), "from_stage": "submitted", "to_stage": to_stage, "reason": None,
+        "requested_amount": 30_000, "awarded_amount": None, "changed_by": "OIA", "changed_at": "2027-11-20T10:00:00Z"})
+
+
+def _deadline(critical: bool = False, lead: str = "ENV", **changes) -> DeadlineApproaching:
+    return DeadlineApproaching.model_validate({
+        **_application(lead, **changes), "kind": "call", "stage": 1, "deadline": "2027-09-16T17:00:00+02:00",
+        "days_ahead": 1 if critical else 7, "internal_buffer_days": 5, "application_stage": "drafting",
+        "critical": critical, "as_of": "2027-09-15T17:05:00+02:00"})
+
+
+def _updated(*applications: dict) -> CallUpdated:
+    return CallUpdated.model_validate({
+        **_call(), "version": 2, "status": "open",
+        "changes": [{"field": "deadlines", "before": "1: 2027-09-16T17:00:00+02:00",
+                     "after": "1: 2027-09-23T17:00:00+02:00"}],
+        "applications": list(applications), "updated_at": "2027-05-02T08:00:00Z"})
+
+
+def _distinct_recipients(audiences: list[domain.Audience]) -> bool:
+    keys = [(a.department, a.email) for a in audiences]
+    return len(keys) == len(set(keys))
+
+
+def test_a_published_call_goes_to_the_eu_funding_team_with_the_coordinators():
+    published = CallPublished.model_validate({**_call(), "status": "forthcoming", "budget": 4_000_000,
+                                              "matched_themes": ["citizens"], "published_at": "2027-02-01T09:00:00Z"})
+    assert domain.audiences(published) == [domain.Audience(OIA)]
+    assert domain.topic_of(published) == "call/c-1"
+    assert domain.facets(published) == (set(), set())
+    assert not domain.is_critical(published, datetime(2027, 9, 16, tzinfo=UTC))
+
+
+def test_a_changed_call_goes_to_the_coordinators_and_each_owner_once():
+    updated = _updated(_affected("a-1", "ENV", "Jana.Weber@city.example"),
+                       _affected("a-2", "CULT", "jana.weber@CITY.example"),  # the same owner
+                       _affected("a-3", "ENV", "piotr@city.example", "Piotr Nowak"))
+
+    assert domain.audiences(updated) == [
+        domain.Audience(OIA), JANA, domain.Audience("ENV", channels=False), domain.Audience("CULT", channels=False),
+        domain.Audience(email="piotr@city.example", name="Piotr Nowak")]
+    assert domain.topic_of(updated) == "call/c-1"
+    assert domain.facets(updated) == ({"ENV", "CULT"}, set())
+    assert domain.audiences(_updated()) == [domain.Audience(OIA)]
+
+
+def test_a_changed_call_led_by_the_oia_names_the_coordinators_once_on_their_channels():
+    audiences = domain.audiences(_updated(_affected("a-1", OIA, "jana.weber@city.example")))
+
+    assert audiences == [domain.Audience(OIA), JANA]
+    assert _distinct_recipients(audiences)
+
+
+@pytest.mark.parametrize("to_stage, coordinators_hear", [
+    ("awarded", True), ("rejected", True), ("submitted", False), ("drafting", False), ("withdrawn", False)])
+def test_a_stage_change_goes_to_the_owner_and_outcomes_to_the_coordinators(to_stage, coordinators_hear):
+    changed = _stage_changed(to_stage)
+
+    assert domain.audiences(changed) == [JANA, domain.Audience("ENV", channels=False),
+                                         domain.Audience(OIA, channels=coordinators_hear)]
+    assert domain.topic_of(changed) == "application/a-1"
+    assert domain.facets(changed) == ({"ENV"}, set())
+    assert not domain.is_critical(changed, datetime(2027, 11, 20, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("to_stage, channels", [("awarded", True), ("drafting", False)])
+def test_a_stage_change_led_by_the_oia_names_it_once(to_stage, channels):
+    audiences = domain.audiences(_stage_changed(to_stage, lead=OIA))
+
+    assert audiences == [JANA, domain.Audience(OIA, channels=channels)]
+    assert _distinct_recipients(audiences)
+
+
+def test_without_an_owners_email_the_lead_department_hears_on_its_channels():
+    assert domain.audiences(_stage_changed("drafting", email=None)) == [
+        domain.Audience("ENV"), domain.Audience(OIA, channels=False)]
+    assert domain.audiences(_deadline(email=None)) == [domain.Audience("ENV"), domain.Audience(OIA, channels=False)]
+
+
+def test_a_deadline_reminder_goes_to_the_owner_and_the_coordinators_feed():
+    reminder = _deadline()
+
+    assert domain.audiences(reminder) == [JANA, domain.Audience("ENV", channels=False),
+                                          domain.Audience(OIA, channels=False)]
+    assert domain.topic_of(reminder) == "application/a-1"
+    assert domain.facets(reminder) == ({"ENV"}, set())
+    assert not domain.is_critical(reminder, datetime(2027, 9, 9, tzinfo=UTC))
+
+
+def test_the_last_reminder_is_critical_and_reaches_the_coordinators_channels():
+    reminder = _deadline(critical=True)
+
+    assert domain.audiences(reminder) == [JANA, domain.Audience("ENV", channels=False), domain.Audience(OIA)]
+    # grants says which reminder is the last; how near the deadline is does not matter here
+    assert domain.is_critical(reminder, datetime(2027, 1, 1, tzinfo=UTC))
+    assert domain.audiences(_deadline(critical=True, lead=OIA)) == [JANA, domain.Audience(OIA)]
+
+
+def test_an_owner_nobody_set_up_is_registered_as_a_person_and_reached_by_email():
+    routes = recipients_of(Snapshot(), _deadline(critical=True, lead=OIA), "grants.deadline.approaching.v1")
+
+    person, coordinators = routes
+    assert (person.recipient.kind, person.recipient.name, person.channels) == ("person", "Jana Weber", True)
+    assert person.registered.kind == "email" and person.registered.address == "jana.weber@city.example"
+    assert (coordinators.recipient.id, coordinators.recipient.kind, coordinators.channels) == (
+        OIA, "coordinators", True)
 
 
 @pytest.mark.parametrize("local, expected", [
