@@ -30,7 +30,8 @@ env_file="$(mktemp)"
 trap 'rm -f "$env_file"' EXIT
 cat > "$env_file" <<'VARS'
 OIA_SECRET_KEY=validate-only-secret
-OIA_API_KEYS=validate-only-key:admin
+OIA_API_KEYS=validate-only-key:admin,validate-only-reader:reader
+GRANTS_PARTNERS_API_KEY=validate-only-reader
 POSTGRES_PASSWORD=validate-only
 PARTNERS_DB_PASSWORD=validate-only
 TRAVEL_DB_PASSWORD=validate-only

@@ -90,7 +90,7 @@ def _call_ref(call: Call) -> dict[str, Any]:
 
 def matched_themes(ctx: GrantsContext, call: Call) -> list[str]:
     """The city's themes a call speaks of, in its keywords, title or topic."""
-    text = " ".join([*call.themes, call.title, call.topic or ""]).lower()
+    text = " ".join([*call.themes, call.title, call.topic or ""]).lower().replace("-", " ")
     return [theme for theme in ctx.city_themes if theme in text]
 
 

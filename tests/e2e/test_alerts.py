@@ -3,7 +3,8 @@ server and Slack stand-ins on loopback. Two departments book overlapping trips o
 departments and the coordinators each get exactly one email and one Slack message; a change that
 ends the overlap brings a "resolved" message; notifications killed and started again loses nothing
 and doubles nothing. One of the trips goes to a partner city (Köln, of Frankfurt), so the
-partnership's desk officer hears of the visit, and later of its anniversary, by email."""
+partnership's desk officer hears of the visit, and later of its anniversary, by email. An EU
+application seven days from its call's deadline brings its owner one reminder email."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ SERVICES = ("partners", "travel", "grants", "notifications")
 KEYS = {"ECON": "e2e-econ", "MAYOR": "e2e-mayor", "OIA": "e2e-oia", "admin": "e2e-admin"}
 RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
 DESK_OFFICER = "jana.koch@city.example"
+APPLICATION_OWNER = "clara.neumann@city.example"
 
 
 def bearer(who: str) -> dict:
@@ -132,14 +134,36 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     await eventually(lambda: any("75" in m["Subject"] for m in mails(DESK_OFFICER)), timeout=10,
                                      message="the anniversary mail")
 
+                    # An EU application, its call closing on 31 March 2027 at 17:00 Brussels time; the
+                    # reminder job runs a week before (twice, as a restart would). The call is on none of
+                    # the city's themes, so the coordinators' inboxes stay as they are.
+                    grants = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['grants']}/grants", timeout=10)
+                    call = await grants.post("/calls", headers=bearer("OIA"), json={
+                        "identifier": "LIFE-2027-SAP-NAT", "programme": "life", "title": "Nature and biodiversity",
+                        "deadlines": ["2027-03-31"], "grant_max": 2_000_000})
+                    assert call.status_code == 201, call.text
+                    application = await grants.post("/applications", headers=bearer("ECON"), json={
+                        "call_id": call.json()["id"], "title": "Green trade corridors", "requested_amount": 25_000,
+                        "owner": {"name": "Clara Neumann", "email": APPLICATION_OWNER}, "internal_buffer_days": 0,
+                        "consortium": [{"name": "City of Lyon", "city": "Lyon", "country": "FR", "role": "partner"}]})
+                    assert application.status_code == 201, application.text
+                    for _ in range(2):
+                        ran = await grants.post("/jobs/run", headers=bearer("admin"), json={"now": "2027-03-24T16:05:00Z"})
+                        assert ran.status_code == 200, ran.text
+                    await grants.aclose()
+                    await eventually(lambda: len(mails(APPLICATION_OWNER)) == 1, timeout=10, message="the reminder")
+
                     await asyncio.sleep(2)  # anything doubled would show itself now
                     assert arrived(2)
+                    [reminder] = mails(APPLICATION_OWNER)
+                    assert "Green trade corridors" in reminder["Subject"] and "7" in reminder["Subject"]
+                    assert "17:00" in reminder.get_body(("plain",)).get_content()
                     assert sum("75" in m["Subject"] for m in mails(DESK_OFFICER)) == 1
                     assert sum("Visit planned" in m["Subject"] for m in mails(DESK_OFFICER)) == 1
                     await partners.aclose()
                     deliveries = (await notifications.get("/deliveries", headers=bearer("admin"),
                                                           params={"limit": 500})).json()
-                    overlap_alerts = [d for d in deliveries if not d["recipient_id"].startswith("desk-")]
+                    overlap_alerts = [d for d in deliveries if d["recipient_id"] in RECIPIENTS]
                     assert len(overlap_alerts) == 12 and {d["status"] for d in deliveries} == {"sent"}
     finally:
         await delete_amqp_objects(exchange, prefix)

@@ -29,6 +29,9 @@ async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tm
                     sum(s.startswith(("Crossing:", "Überkreuzung:")) and "Katowice" in s for s in subjects()))
 
         await eventually(lambda: overlap_and_crossing() == (3, 3), timeout=20, message="the demo alerts")
+        # The application closing soonest: its owner hears of the call's deadline and the internal one.
+        await eventually(lambda: sum("Climate-neutral neighbourhoods network" in s for s in subjects()) == 2,
+                         timeout=20, message="the demo's deadline reminders")
         await asyncio.sleep(0.5)
         sent = len(subjects())
         admin = next(k["key"] for k in keys if k["role"] == "admin")
@@ -46,6 +49,16 @@ async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tm
             assert {p["home_city"] for p in partnerships} >= {"Frankfurt am Main", "Köln", "Birmingham"}
             budapest = next(p for p in partnerships if p["partner_city"] == "Budapest")
             assert budapest["partner_country"] == "HU"
+            # The portal sample's five usable calls and a demo call closing in ten days; two applications.
+            calls = (await client.get("/grants/calls", headers={"Authorization": f"Bearer {admin}"})).json()
+            assert len(calls) == 6
+            applications = (await client.get("/grants/applications", headers={"Authorization": f"Bearer {admin}"})).json()
+            assert {a["title"] for a in applications} == {"Twinning for European remembrance",
+                                                          "Climate-neutral neighbourhoods network"}
+            profile = await client.get("/grants/boilerplate", params={"lang": "de"},
+                                       headers={"Authorization": f"Bearer {admin}"})
+            assert profile.status_code == 200 and "Büro für Internationale Angelegenheiten" in profile.text
+            assert "Kraków (Polen), seit 1991" in profile.text  # the paper's partnerships, asked of partners
     finally:
         await host.stop()
 

@@ -1,0 +1,121 @@
+"""Grants on PostgreSQL and RabbitMQ: the reminder job, run twice for one instant (and twice at
+once, as two replicas would), puts each reminder on the bus once; a moved deadline re-plans them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from oia.catalog import spec_of
+from services.grants import domain, service
+from services.grants.models import Call, Reminder
+from shared.envelope import Envelope
+from shared.migrations import upgrade
+from shared.testing import eventually
+
+pytestmark = pytest.mark.integration
+UTC = timezone.utc
+
+
+async def start_grants(rabbitmq):
+    spec = spec_of("grants")
+    url = await rabbitmq.database_url("grants")
+    await upgrade("grants", spec.migrations_dir, spec.metadata, url)
+    runtime = await rabbitmq.runtime(spec, url, jobs_interval_seconds=3600)
+    await runtime.start()
+    return runtime, service.context_for(runtime.settings)
+
+
+async def listen(rabbitmq, *types: str) -> list[Envelope]:
+    heard: list[Envelope] = []
+
+    async def collect(envelopes):
+        heard.extend(envelopes)
+        return [True] * len(envelopes)
+
+    await (await rabbitmq.bus()).subscribe(rabbitmq.queue_prefix + "audit", list(types), collect)
+    return heard
+
+
+async def an_application(runtime, ctx, deadline: date) -> tuple[Call, str]:
+    async with runtime.uow() as uow:
+        call = await service.create_call(uow, ctx, {
+            "identifier": "CERV-2027-CITIZENS-TOWN-TT", "programme": "cerv", "title": "Town-Twinning",
+            "deadlines": [domain.deadline_at(deadline)], "grant_max": 30_000})
+        await uow.commit()
+    async with runtime.uow() as uow:
+        application = await service.create_application(uow, ctx, {
+            "call_id": call.id, "lead_department": "ENV", "title": "Twinning for climate action",
+            "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"}, "requested_amount": 25_000,
+            "consortium": [{"name": "City of Kraków", "city": "Kraków", "country": "PL", "role": "partner"}]})
+    return call, application.id
+
+
+async def run_jobs(runtime, now: datetime) -> service.JobReport:
+    async with runtime.uow() as uow:
+        return await service.run_jobs(uow, now)
+
+
+async def test_the_reminder_job_run_twice_for_one_instant_emits_once(rabbitmq):
+    runtime, ctx = await start_grants(rabbitmq)
+    _, application_id = await an_application(runtime, ctx, date(2027, 3, 31))
+    heard = await listen(rabbitmq, "grants.deadline.approaching.v1")
+    week_before = datetime(2027, 3, 24, 16, 30, tzinfo=UTC)
+
+    first = await run_jobs(runtime, week_before)
+    again = await run_jobs(runtime, week_before)
+    both_at_once = await asyncio.gather(run_jobs(runtime, week_before), run_jobs(runtime, week_before))
+    assert (first.reminders, again.reminders, sum(r.reminders for r in both_at_once)) == (2, 0, 0)
+
+    await eventually(lambda: len(heard) == 2, message="two reminders on the bus")
+    await asyncio.sleep(0.5)
+    assert len(heard) == 2
+    assert sorted((e.data["kind"], e.data["days_ahead"]) for e in heard) == [("call", 7), ("internal", 3)]
+    assert {e.data["application_id"] for e in heard} == {application_id}
+    assert heard[0].data["owner"]["email"] == "jana.weber@city.example"
+
+
+async def test_two_replicas_running_the_jobs_at_once_say_each_reminder_once(rabbitmq):
+    runtime, ctx = await start_grants(rabbitmq)
+    await an_application(runtime, ctx, date(2027, 3, 31))
+    other = await rabbitmq.runtime(spec_of("grants"), runtime.settings.database_url, jobs_interval_seconds=3600)
+    await other.start()
+    heard = await listen(rabbitmq, "grants.deadline.approaching.v1")
+    try:
+        # The day before the call's deadline (the internal one has passed): the last, critical reminder.
+        day_before = datetime(2027, 3, 30, 15, 30, tzinfo=UTC)
+        reports = await asyncio.gather(*(run_jobs(r, day_before) for r in (runtime, other) for _ in range(3)))
+        assert sum(r.reminders for r in reports) == 1
+        await eventually(lambda: len(heard) == 1, message="the reminder")
+        await asyncio.sleep(0.5)
+        assert [(e.data["kind"], e.data["days_ahead"], e.data["critical"]) for e in heard] == [("call", 1, True)]
+    finally:
+        await other.stop()
+
+
+async def test_a_moved_deadline_replans_the_reminders(rabbitmq):
+    runtime, ctx = await start_grants(rabbitmq)
+    call, _ = await an_application(runtime, ctx, date(2027, 3, 31))
+    heard = await listen(rabbitmq, "grants.deadline.approaching.v1", "grants.call.updated.v1")
+    now = datetime(2027, 3, 25, 16, 30, tzinfo=UTC)
+    assert (await run_jobs(runtime, now)).reminders == 2  # 7 days to the call's, 1 to the internal deadline
+
+    async with runtime.uow() as uow:
+        stored = await service.load_call(uow, call.id)
+        await service.update_call(uow, stored, {"deadlines": [domain.deadline_at(date(2027, 4, 20))]})
+        await uow.commit()
+    assert (await run_jobs(runtime, now)).reminders == 2  # 26 days to the call's, 21 to the internal deadline
+    assert (await run_jobs(runtime, now)).reminders == 0
+
+    await eventually(lambda: len(heard) == 5, message="four reminders and the update")
+    updated = next(e for e in heard if e.type == "grants.call.updated.v1")
+    assert [c["field"] for c in updated.data["changes"]] == ["deadlines"]
+    assert len(updated.data["applications"]) == 1
+    replanned = [e.data for e in heard if e.type == "grants.deadline.approaching.v1"][2:]
+    assert sorted((r["kind"], r["days_ahead"], r["deadline"][:10]) for r in replanned) == [
+        ("call", 30, "2027-04-20"), ("internal", 30, "2027-04-15")]
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Reminder))).scalar_one() == 4
