@@ -251,7 +251,8 @@ async def update_call(call_id: str, body: CallPatch, principal: CurrentPrincipal
         if name in changes and changes[name] is None:
             raise FieldError(name, "may not be null")
     async with runtime.uow() as uow:
-        call = await service.update_call(uow, await service.load_call(uow, call_id), changes)
+        call = await service.load_call(uow, call_id)
+        await service.update_call(uow, call, changes)
         await uow.commit()
         return _call_out(call)
 

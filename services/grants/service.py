@@ -122,9 +122,9 @@ _CALL_FIELDS = ("identifier", "programme", "title", "topic", "opens_at", "budget
                 "url")
 
 
-async def update_call(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> Call:
-    """Changes a call; a change of its deadlines, status or budget is a new version, said to the
-    owners of the applications for it."""
+async def update_call(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> list[str]:
+    """Changes a call and says which fields changed; a change of its deadlines, status or budget
+    is a new version, said to the owners of the applications for it."""
     now = utcnow()
     before = {"deadlines": _deadline_text(call), "status": status_of(call, now), "budget": _amount_text(call.budget)}
     deadlines = changes.pop("deadlines", None)
@@ -132,14 +132,19 @@ async def update_call(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> C
               "grant_max": call.grant_max, **{k: v for k, v in changes.items() if k in _CALL_FIELDS}}
     check_call(merged["opens_at"], deadlines or [at for _, at in deadlines_of(call)], merged["budget"],
                merged["grant_min"], merged["grant_max"])
+    touched = []
     for name, value in changes.items():
-        if name in _CALL_FIELDS and name != "identifier":
+        if name in _CALL_FIELDS and name != "identifier" and getattr(call, name) != value:
             setattr(call, name, value)
-    if deadlines is not None:
+            touched.append(name)
+    if deadlines is not None and _stored(deadlines) != call.deadlines:
         call.deadlines = _stored(deadlines)
+        touched.append("deadlines")
     after = {"deadlines": _deadline_text(call), "status": status_of(call, now), "budget": _amount_text(call.budget)}
     changed = [CallChangeV1(field=name, before=before[name], after=after[name])
                for name in before if before[name] != after[name]]
+    if not touched:
+        return []
     call.updated_at = now
     if changed:
         call.version += 1
@@ -152,7 +157,7 @@ async def update_call(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> C
                                       application_id=a.id, title=a.title, lead_department=a.lead_department,
                                       owner=OwnerV1(name=a.owner_name, email=a.owner_email), stage=a.stage)
                                       for a in applications], updated_at=now), subject=f"calls/{call.id}")
-    return call
+    return list(dict.fromkeys([c.field for c in changed] + touched))
 
 
 def _deadline_text(call: Call) -> str:
@@ -208,15 +213,11 @@ async def import_calls(uow: UnitOfWork, ctx: GrantsContext, calls: list[tuple[in
             report.created += 1
             report.report.append(ImportedRow(line, found.identifier, "created", call.id))
             continue
-        version = existing.version
         data.pop("identifier")
-        await update_call(uow, existing, data)
-        if existing.version != version:
+        changed = await update_call(uow, existing, data)
+        if changed:
             report.updated += 1
-            versions = (await uow.session.exec(select(CallVersion).where(
-                CallVersion.call_id == existing.id, CallVersion.version == existing.version))).one()
-            report.report.append(ImportedRow(line, found.identifier, "updated", existing.id,
-                                             changes=[c["field"] for c in versions.changes]))
+            report.report.append(ImportedRow(line, found.identifier, "updated", existing.id, changes=changed))
         else:
             report.unchanged += 1
             report.report.append(ImportedRow(line, found.identifier, "unchanged", existing.id))

@@ -4,7 +4,8 @@ departments and the coordinators each get exactly one email and one Slack messag
 ends the overlap brings a "resolved" message; notifications killed and started again loses nothing
 and doubles nothing. One of the trips goes to a partner city (Köln, of Frankfurt), so the
 partnership's desk officer hears of the visit, and later of its anniversary, by email. An EU
-application seven days from its call's deadline brings its owner one reminder email."""
+application seven days from its call's deadline brings its owner one reminder email; its partner
+candidates and the city profile come from the partners process over HTTP."""
 
 from __future__ import annotations
 
@@ -43,10 +44,12 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                 env = {"AMQP_URL": AMQP_URL, "OIA_EXCHANGE": exchange, "OIA_QUEUE_PREFIX": prefix, "OIA_ENV": "test",
                        "OIA_SECRET_KEY": "e2e-secret-not-a-placeholder", "OIA_LOG_LEVEL": "WARNING",
                        "OIA_API_KEYS": "e2e-econ:department:ECON,e2e-mayor:department:MAYOR,"
-                                       "e2e-oia:coordinator:OIA,e2e-admin:admin",
+                                       "e2e-oia:coordinator:OIA,e2e-admin:admin,e2e-reader:reader",
                        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
                        "ALLOW_HTTP_LOOPBACK": "true", "RELAY_POLL_SECONDS": "0.2",
-                       "HOME_CITY": "Frankfurt am Main", "HOME_COUNTRY": "DE"}
+                       "HOME_CITY": "Frankfurt am Main", "HOME_COUNTRY": "DE",
+                       # Grants asks partners over HTTP for consortium candidates and the city profile.
+                       "PARTNERS_URL": f"http://127.0.0.1:{ports['partners']}", "GRANTS_PARTNERS_API_KEY": "e2e-reader"}
 
                 def launch(service: str):
                     return start(["serve", service], {**env, "DATABASE_URL": asyncpg_url(databases[service]),
@@ -147,6 +150,12 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                         "owner": {"name": "Clara Neumann", "email": APPLICATION_OWNER}, "internal_buffer_days": 0,
                         "consortium": [{"name": "City of Lyon", "city": "Lyon", "country": "FR", "role": "partner"}]})
                     assert application.status_code == 201, application.text
+                    candidates = await grants.get(f"/applications/{application.json()['id']}/partner-candidates",
+                                                  headers=bearer("ECON"))
+                    assert candidates.status_code == 200, candidates.text
+                    assert [c["city"] for c in candidates.json()["candidates"]] == ["Köln"]  # from partners
+                    profile = await grants.get("/boilerplate", params={"lang": "de"}, headers=bearer("ECON"))
+                    assert "- Köln (Deutschland), seit 1958" in profile.text
                     for _ in range(2):
                         ran = await grants.post("/jobs/run", headers=bearer("admin"), json={"now": "2027-03-24T16:05:00Z"})
                         assert ran.status_code == 200, ran.text

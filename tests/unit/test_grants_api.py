@@ -4,7 +4,10 @@ the deadline calendar — and every bad input refused with nothing stored."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
+import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -151,6 +154,31 @@ async def test_importing_the_portals_answer_upserts_by_identifier_and_says_what_
     call_id = updated["call_id"]
     versions = (await client.get(f"/grants/calls/{call_id}/versions", headers=auth(host, *READER))).json()
     assert [v["version"] for v in versions] == [2]
+
+    # A new title is taken over, but it is no news: no version, no event.
+    metadata["title"] = ["Town-Twinning 2027"]
+    retitled = (await client.post("/grants/calls/import", content=json.dumps(document), headers=headers)).json()
+    assert next(r for r in retitled["report"] if r["status"] == "updated")["changes"] == ["title"]
+    assert len(await events(host, "grants.call.updated.v1")) == 1
+    call = (await client.get(f"/grants/calls/{call_id}", headers=auth(host, *READER))).json()
+    assert (call["title"], call["version"]) == ("Town-Twinning 2027", 2)
+
+
+async def test_an_import_fetches_the_portals_answer_from_a_url(client, host):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(FIXTURE.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{FIXTURE.name}"
+        response = await client.post("/grants/calls/import", params={"url": url}, headers=auth(host, *COORDINATOR))
+        assert response.status_code == 200, response.text
+        assert response.json()["created"] == 5 and await count(host, Call) == 5
+        missing = await client.post("/grants/calls/import", params={"url": url + ".gone"},
+                                    headers=auth(host, *COORDINATOR))
+        assert missing.status_code == 502 and "answered 404" in missing.json()["detail"]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("body,status,field", [
