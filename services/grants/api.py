@@ -414,14 +414,16 @@ async def create_application(body: ApplicationIn, principal: CurrentPrincipal, r
         return _application_out(ctx, application, await uow.session.get(Call, application.call_id))
 
 
-@router.get("/applications", response_model=list[ApplicationOut], tags=["applications"])
-async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep,
+@router.get("/applications", response_model=list[ApplicationOut], tags=["applications"],
+            summary="Applications, newest first (the next page: `cursor` = the X-Next-Cursor header)")
+async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, response: Response,
                             department: Annotated[str | None, Query(pattern=DEPARTMENT.pattern)] = None,
                             stage: Stage | None = None, call_id: Annotated[str | None, Query(max_length=36)] = None,
                             programme: Programme | None = None,
-                            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[ApplicationOut]:
+                            limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                            cursor: Annotated[str | None, Query(max_length=80)] = None) -> list[ApplicationOut]:
     query = (select(Application, Call).join(Call, Call.id == Application.call_id)
-             .order_by(col(Application.updated_at).desc()).limit(limit))
+             .order_by(col(Application.created_at).desc(), col(Application.id).desc()).limit(limit))
     if department:
         query = query.where(Application.lead_department == department)
     if stage:
@@ -430,9 +432,21 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep,
         query = query.where(Application.call_id == call_id)
     if programme:
         query = query.where(Call.programme == programme)
+    if cursor:
+        created, _, last_id = cursor.partition("|")
+        try:
+            created_at = datetime.fromisoformat(created)
+        except ValueError:
+            raise FieldError("query.cursor", "not a cursor this API gave out") from None
+        query = query.where(or_(col(Application.created_at) < created_at,
+                                (col(Application.created_at) == created_at) & (col(Application.id) < last_id)))
     ctx = grants_context(runtime)
     async with runtime.uow() as uow:
-        return [_application_out(ctx, a, c) for a, c in (await uow.session.exec(query)).all()]
+        rows = (await uow.session.exec(query)).all()
+    if len(rows) == limit:
+        last = rows[-1][0]
+        response.headers["X-Next-Cursor"] = f"{last.created_at.isoformat()}|{last.id}"
+    return [_application_out(ctx, a, c) for a, c in rows]
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"])

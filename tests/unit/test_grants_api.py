@@ -258,6 +258,26 @@ async def test_bad_applications_are_refused_naming_the_field(client, host, env_k
     assert await count(host, Application) == 0
 
 
+async def test_applications_are_listed_page_by_page_and_filtered(client, host, env_key):
+    call = await create_call(client, host, twinning_call())
+    made = [(await start_application(client, host, call["id"], title=f"Application {n}"))["id"] for n in range(5)]
+    await start_application(client, host, call["id"], who=COORDINATOR, lead_department="ECON")
+    seen, cursor = [], None
+    while True:
+        page = await client.get("/grants/applications", params={"department": "ENV", "limit": 2,
+                                                                 **({"cursor": cursor} if cursor else {})},
+                                headers=auth(host, *READER))
+        seen += [a["id"] for a in page.json()]
+        cursor = page.headers.get("X-Next-Cursor")
+        if not cursor:
+            break
+    assert seen == list(reversed(made))
+    bad = await client.get("/grants/applications", params={"cursor": "yesterday|x"}, headers=auth(host, *READER))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.cursor"
+    unknown = await client.get("/grants/applications", params={"stage": "won"}, headers=auth(host, *READER))
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "query.stage"
+
+
 async def test_a_department_changes_only_its_own_applications(client, host, env_key):
     call = await create_call(client, host, twinning_call())
     refused = await client.post("/grants/applications", json=application(call["id"], lead_department="ENV"),
