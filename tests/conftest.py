@@ -58,6 +58,17 @@ class Transport:
         self._buses.append(bus)
         return bus
 
+    async def listen(self, *types: str, queue: str = "audit") -> list:
+        """Every envelope of these types (binding patterns) from now on, as a test's own consumer hears them."""
+        heard: list = []
+
+        async def collect(envelopes):
+            heard.extend(envelopes)
+            return [True] * len(envelopes)
+
+        await (await self.bus()).subscribe(self.queue_prefix + queue, list(types), collect)
+        return heard
+
     def settings(self, settings_cls: type[ServiceSettings], database_url: str, **overrides) -> ServiceSettings:
         values = dict(database_url=database_url, environment="test", secret_key=TEST_SECRET,
                       bus="amqp" if self.real else "memory", exchange=self.exchange,

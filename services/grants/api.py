@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, AsyncIterator, Literal
 
 import httpx
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -181,17 +181,22 @@ async def import_calls(request: Request, principal: CurrentPrincipal, runtime: R
         return await service.import_calls(uow, grants_context(runtime), parsed.calls, parsed.skipped)
 
 
-async def _read(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
+async def _gather(chunks: AsyncIterator[bytes], field: str, advice: str) -> bytes:
+    """The whole body, at most portal.MAX_BYTES of it (413 beyond, before reading on)."""
+    parts, size = [], 0
+    async for chunk in chunks:
         size += len(chunk)
         if size > portal.MAX_BYTES:
-            raise FieldError("body", f"larger than {portal.MAX_BYTES} bytes: import the portal's pages one by one",
-                             status=413)
-        chunks.append(chunk)
-    if not size:
+            raise FieldError(field, f"larger than {portal.MAX_BYTES} bytes: {advice}", status=413)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _read(request: Request) -> bytes:
+    body = await _gather(request.stream(), "body", "import the portal's pages one by one")
+    if not body:
         raise FieldError("body", "empty: send the portal's JSON, or give ?url=")
-    return b"".join(chunks)
+    return body
 
 
 async def _fetch(url: str, timeout: float) -> bytes:
@@ -200,17 +205,10 @@ async def _fetch(url: str, timeout: float) -> bytes:
             async with client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise FieldError("query.url", f"the portal answered {response.status_code}", status=502)
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > portal.MAX_BYTES:
-                        raise FieldError("query.url", f"the response is larger than {portal.MAX_BYTES} bytes",
-                                         status=413)
-                    chunks.append(chunk)
+                return await _gather(response.aiter_bytes(), "query.url", "fetch fewer results per page")
     except httpx.HTTPError as exc:
         raise FieldError("query.url", f"could not fetch it ({exc.__class__.__name__}: {exc}); upload the file "
                                       f"instead", status=502) from exc
-    return b"".join(chunks)
 
 
 @router.get("/calls", response_model=list[CallOut], tags=["calls"], summary="Calls, soonest deadline first")

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from oia.catalog import spec_of
 from services.grants import domain, service
 from services.grants.models import Call, Reminder
-from shared.envelope import Envelope
 from shared.migrations import upgrade
 from shared.testing import eventually
 
@@ -27,17 +26,6 @@ async def start_grants(rabbitmq):
     runtime = await rabbitmq.runtime(spec, url, jobs_interval_seconds=3600)
     await runtime.start()
     return runtime, service.context_for(runtime.settings)
-
-
-async def listen(rabbitmq, *types: str) -> list[Envelope]:
-    heard: list[Envelope] = []
-
-    async def collect(envelopes):
-        heard.extend(envelopes)
-        return [True] * len(envelopes)
-
-    await (await rabbitmq.bus()).subscribe(rabbitmq.queue_prefix + "audit", list(types), collect)
-    return heard
 
 
 async def an_application(runtime, ctx, deadline: date) -> tuple[Call, str]:
@@ -62,7 +50,7 @@ async def run_jobs(runtime, now: datetime) -> service.JobReport:
 async def test_the_reminder_job_run_twice_for_one_instant_emits_once(rabbitmq):
     runtime, ctx = await start_grants(rabbitmq)
     _, application_id = await an_application(runtime, ctx, date(2027, 3, 31))
-    heard = await listen(rabbitmq, "grants.deadline.approaching.v1")
+    heard = await rabbitmq.listen("grants.deadline.approaching.v1")
     week_before = datetime(2027, 3, 24, 16, 30, tzinfo=UTC)
 
     first = await run_jobs(runtime, week_before)
@@ -83,7 +71,7 @@ async def test_two_replicas_running_the_jobs_at_once_say_each_reminder_once(rabb
     await an_application(runtime, ctx, date(2027, 3, 31))
     other = await rabbitmq.runtime(spec_of("grants"), runtime.settings.database_url, jobs_interval_seconds=3600)
     await other.start()
-    heard = await listen(rabbitmq, "grants.deadline.approaching.v1")
+    heard = await rabbitmq.listen("grants.deadline.approaching.v1")
     try:
         # The day before the call's deadline (the internal one has passed): the last, critical reminder.
         day_before = datetime(2027, 3, 30, 15, 30, tzinfo=UTC)
@@ -99,7 +87,7 @@ async def test_two_replicas_running_the_jobs_at_once_say_each_reminder_once(rabb
 async def test_a_moved_deadline_replans_the_reminders(rabbitmq):
     runtime, ctx = await start_grants(rabbitmq)
     call, _ = await an_application(runtime, ctx, date(2027, 3, 31))
-    heard = await listen(rabbitmq, "grants.deadline.approaching.v1", "grants.call.updated.v1")
+    heard = await rabbitmq.listen("grants.deadline.approaching.v1", "grants.call.updated.v1")
     now = datetime(2027, 3, 25, 16, 30, tzinfo=UTC)
     assert (await run_jobs(runtime, now)).reminders == 2  # 7 days to the call's, 1 to the internal deadline
 

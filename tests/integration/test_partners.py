@@ -33,24 +33,13 @@ async def start_partners(rabbitmq):
     return runtime, ctx
 
 
-async def listen(rabbitmq, *types: str) -> list[Envelope]:
-    heard: list[Envelope] = []
-
-    async def collect(envelopes):
-        heard.extend(envelopes)
-        return [True] * len(envelopes)
-
-    await (await rabbitmq.bus()).subscribe(rabbitmq.queue_prefix + "audit", list(types), collect)
-    return heard
-
-
 async def test_a_trip_to_a_partner_city_becomes_a_contact_and_visit_planned_once(rabbitmq):
     runtime, ctx = await start_partners(rabbitmq)
     async with runtime.uow() as uow:
         partnership = await service.create_partnership(uow, ctx, {
             "partner_city": "Kraków", "partner_country": "PL", "formalised_on": date(1991, 5, 20),
             "desk_officer_name": "Eva Nowak", "desk_officer_email": "eva.nowak@city.example"})
-    heard = await listen(rabbitmq, "partners.visit.planned.v1")
+    heard = await rabbitmq.listen("partners.visit.planned.v1")
     start = date.today() + timedelta(days=30)
     trip = Envelope(type="travel.trip.booked.v1", source="/travel", data={
         "trip_id": "t-1", "department": "ECON", "title": "Trade mission", "purpose": "trade_fair", "status": "planned",
@@ -85,7 +74,7 @@ async def test_jobs_run_twice_at_once_say_each_alert_once(rabbitmq):
             "partner_city": "Kraków", "partner_country": "PL", "formalised_on": date(2022, 3, 1),
             "kind": "time_limited", "ends_on": date(2034, 12, 31),
             "ideal_contact_days": 3650, "max_contact_days": 3650})  # not lapsing by then
-    heard = await listen(rabbitmq, "partners.#")
+    heard = await rabbitmq.listen("partners.#")
     as_of = date(2034, 10, 15)  # Lyon: 75 years on 1 Jan 2035, 78 days ahead; Kraków ends in 77 days
 
     async def run() -> service.JobReport:
