@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/travel.py
 	$(BIN)/python bench/alerts.py
+	$(BIN)/python bench/grants.py
 
 migrate: install
 	$(BIN)/oia migrate all

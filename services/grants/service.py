@@ -100,6 +100,10 @@ async def create_call(uow: UnitOfWork, ctx: GrantsContext, data: dict[str, Any],
                data.get("grant_max"))
     if await call_by_identifier(uow, data["identifier"]) is not None:
         raise FieldError("identifier", f"a call {data['identifier']} exists already", status=409)
+    return _add_call(uow, ctx, data, source)
+
+
+def _add_call(uow: UnitOfWork, ctx: GrantsContext, data: dict[str, Any], source: str) -> Call:
     now = utcnow()
     rules = domain.known_rules(data["identifier"])
     fields = {k: v for k, v in data.items() if k in _CALL_FIELDS}
@@ -202,26 +206,37 @@ class ImportReport:
 async def import_calls(uow: UnitOfWork, ctx: GrantsContext, calls: list[tuple[int, PortalCall]],
                        skipped: list[Skipped]) -> ImportReport:
     """Upserts the portal's calls by identifier, in one transaction: all of it or none."""
-    report = ImportReport(rows=len(calls) + len(skipped))
+    report, skipped = ImportReport(rows=len(calls) + len(skipped)), list(skipped)
+    identifiers = [found.identifier for _, found in calls]
+    known: dict[str, Call] = {}
+    for offset in range(0, len(identifiers), 1000):  # the calls there already, in a few queries
+        known.update((c.identifier, c) for c in (await uow.session.exec(
+            select(Call).where(col(Call.identifier).in_(identifiers[offset:offset + 1000])))).all())
     for line, found in calls:
         data = dict(identifier=found.identifier, programme=found.programme, title=found.title, topic=found.topic,
                     opens_at=found.opens_at, deadlines=found.deadlines, budget=found.budget,
                     grant_min=found.grant_min, grant_max=found.grant_max, themes=found.themes, url=found.url)
-        existing = await call_by_identifier(uow, found.identifier)
+        existing = known.get(found.identifier)
+        try:
+            if existing is None:
+                check_call(found.opens_at, found.deadlines, found.budget, found.grant_min, found.grant_max)
+            else:
+                data.pop("identifier")
+                changed = await update_call(uow, existing, data)  # checks before it changes anything
+        except FieldError as exc:  # a row the portal got wrong (a grant above the budget): not taken
+            skipped.append(Skipped(line, found.identifier, f"{exc.field}: {exc.message}"))
+            continue
         if existing is None:
-            call = await create_call(uow, ctx, data, source="portal")
+            call = _add_call(uow, ctx, data, source="portal")
             report.created += 1
             report.report.append(ImportedRow(line, found.identifier, "created", call.id))
-            continue
-        data.pop("identifier")
-        changed = await update_call(uow, existing, data)
-        if changed:
+        elif changed:
             report.updated += 1
             report.report.append(ImportedRow(line, found.identifier, "updated", existing.id, changes=changed))
         else:
             report.unchanged += 1
             report.report.append(ImportedRow(line, found.identifier, "unchanged", existing.id))
-    for skip in skipped:
+    for skip in skipped:  # the parser's, and the rows refused above
         report.skipped += 1
         report.report.append(ImportedRow(skip.line, skip.identifier, "skipped", reason=skip.reason))
     report.report.sort(key=lambda r: r.line)
@@ -357,26 +372,40 @@ async def run_jobs(uow: UnitOfWork, now: datetime) -> JobReport:
     report = JobReport(as_of=now)
     rows = (await uow.session.exec(select(Application, Call).join(Call, Call.id == Application.call_id).where(
         col(Application.stage).in_(domain.PREPARING)))).all()
+    due: dict[tuple[str, str], tuple[Application, Call, domain.Reminder]] = {}
+    planned: dict[tuple[str, int], list[domain.Reminder]] = {}  # the same for every application of a call
     for application, call in rows:
         report.applications += 1
-        deadline = domain.next_deadline(deadlines_of(call), now)
-        if deadline is None:
-            continue
-        for reminder in domain.due_reminders(deadline, application.internal_buffer_days, now):
-            if await _say_once(uow, application, reminder.key):
-                uow.publish(DeadlineApproachingV1(
-                    **_application_ref(application, call), kind=reminder.kind, stage=reminder.stage,
-                    deadline=reminder.deadline, days_ahead=reminder.lead,
-                    internal_buffer_days=application.internal_buffer_days, application_stage=application.stage,
-                    critical=reminder.critical, as_of=now), subject=f"applications/{application.id}")
-                report.reminders += 1
+        plan = (call.id, application.internal_buffer_days)
+        if plan not in planned:
+            deadline = domain.next_deadline(deadlines_of(call), now)
+            planned[plan] = domain.due_reminders(deadline, application.internal_buffer_days, now) if deadline else []
+        for reminder in planned[plan]:
+            due[(application.id, reminder.key)] = (application, call, reminder)
+    # Most runs find everything due said already: read that first, and write only what is new.
+    said_before = set((await uow.session.exec(select(Reminder.application_id, Reminder.key).join(
+        Application, Application.id == Reminder.application_id).where(
+        col(Application.stage).in_(domain.PREPARING)))).all())
+    for said in await _say_once(uow, [k for k in due if k not in said_before]):
+        application, call, reminder = due[said]
+        uow.publish(DeadlineApproachingV1(
+            **_application_ref(application, call), kind=reminder.kind, stage=reminder.stage,
+            deadline=reminder.deadline, days_ahead=reminder.lead,
+            internal_buffer_days=application.internal_buffer_days, application_stage=application.stage,
+            critical=reminder.critical, as_of=now), subject=f"applications/{application.id}")
+        report.reminders += 1
     await uow.commit()
     return report
 
 
-async def _say_once(uow: UnitOfWork, application: Application, key: str) -> bool:
-    """Record that this reminder is said; False if it was already (by an earlier run or a replica)."""
+async def _say_once(uow: UnitOfWork, reminders: list[tuple[str, str]], batch: int = 1000) -> list[tuple[str, str]]:
+    """Record that these (application, key) reminders are said; returns those that were not said
+    already (by an earlier run, or a replica: PostgreSQL waits for its transaction, then skips)."""
     connection = await uow.session.connection()
-    result = await connection.execute(insert_new(connection.dialect.name, Reminder.__table__).values(
-        application_id=application.id, key=key, said_at=utcnow()))
-    return result.rowcount == 1
+    table, said, now = Reminder.__table__, [], utcnow()
+    for offset in range(0, len(reminders), batch):
+        rows = [{"application_id": a, "key": k, "said_at": now} for a, k in reminders[offset:offset + batch]]
+        result = await connection.execute(insert_new(connection.dialect.name, table).values(rows).returning(
+            table.c.application_id, table.c.key))
+        said += [(r.application_id, r.key) for r in result]
+    return said

@@ -164,6 +164,21 @@ async def test_importing_the_portals_answer_upserts_by_identifier_and_says_what_
     assert (call["title"], call["version"]) == ("Town-Twinning 2027", 2)
 
 
+async def test_an_imported_row_that_breaks_a_calls_rules_is_skipped_with_the_reason(client, host):
+    overview = json.dumps({"budgetTopicActionMap": {"1": [{"action": "LIFE-2027-BAD - GRANT",
+                                                            "budgetYearMap": {"2027": 100_000},
+                                                            "maxContribution": 2_000_000}]}})
+    document = {"results": [
+        {"metadata": {"identifier": ["LIFE-2027-BAD"], "deadlineDate": ["2027-05-01"], "budgetOverview": [overview]}},
+        {"metadata": {"identifier": ["LIFE-2027-GOOD"], "deadlineDate": ["2027-05-01"]}}]}
+    response = await client.post("/grants/calls/import", content=json.dumps(document),
+                                 headers={**auth(host, *COORDINATOR), "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert [(r["identifier"], r["status"], r["reason"]) for r in response.json()["report"]] == [
+        ("LIFE-2027-BAD", "skipped", "grant_max: is above the call's budget"), ("LIFE-2027-GOOD", "created", None)]
+    assert await count(host, Call) == 1
+
+
 async def test_an_import_fetches_the_portals_answer_from_a_url(client, host):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(FIXTURE.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
