@@ -74,6 +74,12 @@ def days_before(moment: datetime, days: int) -> datetime:
     return datetime.combine(local.date() - timedelta(days=days), local.time(), tzinfo=BRUSSELS)
 
 
+def days_until(moment: datetime, now: datetime) -> int:
+    """Calendar days from `now` to `moment`, in Brussels: what a reminder says ("in 2 days"),
+    also when it goes out later than planned."""
+    return (moment.astimezone(BRUSSELS).date() - now.astimezone(BRUSSELS).date()).days
+
+
 def call_status(opens_at: datetime | None, deadlines: list[datetime], now: datetime) -> str:
     """forthcoming until it opens, open until its last deadline, then closed (the portal's own
     status field lags, so the dates decide)."""

@@ -124,10 +124,10 @@ class ApplicationStageChangedV1(ApplicationRefV1):
 
 @publishes.event("grants.deadline.approaching.v1")
 class DeadlineApproachingV1(ApplicationRefV1):
-    """A deadline of an application not yet submitted is `days_ahead` days away: the call's stage
-    deadline or the application's internal one (a buffer before it). Each (application, deadline,
-    lead) is said once; `critical` (the last reminder before the call's deadline) bypasses quiet
-    hours and digests."""
+    """A deadline of an application not yet submitted is `days_ahead` calendar days away (Brussels):
+    the call's stage deadline or the application's internal one (a buffer before it). Reminders are
+    planned 30, 14, 7, 3 and 1 days ahead; each (application, deadline, lead) is said once;
+    `critical` (the last reminder before the call's deadline) bypasses quiet hours and digests."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **_APPLICATION, "kind": "call", "stage": 1, "deadline": "2027-09-16T17:00:00+02:00", "days_ahead": 7,

@@ -390,7 +390,7 @@ async def run_jobs(uow: UnitOfWork, now: datetime) -> JobReport:
         application, call, reminder = due[said]
         uow.publish(DeadlineApproachingV1(
             **_application_ref(application, call), kind=reminder.kind, stage=reminder.stage,
-            deadline=reminder.deadline, days_ahead=reminder.lead,
+            deadline=reminder.deadline, days_ahead=domain.days_until(reminder.deadline, now),
             internal_buffer_days=application.internal_buffer_days, application_stage=application.stage,
             critical=reminder.critical, as_of=now), subject=f"applications/{application.id}")
         report.reminders += 1

@@ -61,7 +61,7 @@ async def test_the_reminder_job_run_twice_for_one_instant_emits_once(rabbitmq):
     await eventually(lambda: len(heard) == 2, message="two reminders on the bus")
     await asyncio.sleep(0.5)
     assert len(heard) == 2
-    assert sorted((e.data["kind"], e.data["days_ahead"]) for e in heard) == [("call", 7), ("internal", 3)]
+    assert sorted((e.data["kind"], e.data["days_ahead"]) for e in heard) == [("call", 7), ("internal", 2)]
     assert {e.data["application_id"] for e in heard} == {application_id}
     assert heard[0].data["owner"]["email"] == "jana.weber@city.example"
 
@@ -104,6 +104,6 @@ async def test_a_moved_deadline_replans_the_reminders(rabbitmq):
     assert len(updated.data["applications"]) == 1
     replanned = [e.data for e in heard if e.type == "grants.deadline.approaching.v1"][2:]
     assert sorted((r["kind"], r["days_ahead"], r["deadline"][:10]) for r in replanned) == [
-        ("call", 30, "2027-04-20"), ("internal", 30, "2027-04-15")]
+        ("call", 26, "2027-04-20"), ("internal", 21, "2027-04-15")]
     async with runtime.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Reminder))).scalar_one() == 4

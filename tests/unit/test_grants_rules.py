@@ -158,6 +158,13 @@ def test_the_last_reminder_before_the_calls_deadline_is_critical_and_none_come_a
     assert due(utc(2027, 3, 25, 16), buffer_days=0) == [("call", 7, False)]
 
 
+def test_days_until_counts_brussels_calendar_days():
+    deadline = domain.deadline_at(date(2027, 3, 31))
+    assert domain.days_until(deadline, utc(2027, 3, 24, 16)) == 7
+    assert domain.days_until(deadline, utc(2027, 3, 30, 21, 30)) == 1  # 23:30 in Brussels, still the 30th
+    assert domain.days_until(deadline, utc(2027, 3, 30, 22, 30)) == 0  # past midnight there
+
+
 def test_a_moved_deadline_is_a_new_reminder_key():
     [before] = domain.due_reminders(DEADLINE, 0, utc(2027, 3, 25, 17))
     [after] = domain.due_reminders((1, domain.deadline_at(date(2027, 4, 1))), 0, utc(2027, 3, 25, 17))
