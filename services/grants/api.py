@@ -175,7 +175,7 @@ async def import_calls(request: Request, principal: CurrentPrincipal, runtime: R
     programme it does not follow, a repeated identifier) are skipped and reported; a changed
     deadline, status or budget is a new version and `grants.call.updated.v1`."""
     _coordinator(principal, "import calls")
-    body = await _fetch(url, runtime.settings.portal_timeout_seconds) if url else await _read(request)
+    body = await _fetch(url, runtime.settings) if url else await _read(request)
     parsed = portal.parse(body)
     async with runtime.uow() as uow:
         return await service.import_calls(uow, grants_context(runtime), parsed.calls, parsed.skipped)
@@ -199,13 +199,21 @@ async def _read(request: Request) -> bytes:
     return body
 
 
-async def _fetch(url: str, timeout: float) -> bytes:
+async def _fetch(url: str, settings) -> bytes:
+    host = httpx.URL(url).host
+    if host not in settings.portal_hosts:
+        raise FieldError("query.url", f"{host} is not a portal host this office fetches from "
+                                      f"({', '.join(settings.portal_hosts)}; setting PORTAL_HOSTS)")
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
+        async with httpx.AsyncClient(timeout=settings.portal_timeout_seconds) as client:
             async with client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise FieldError("query.url", f"the portal answered {response.status_code}", status=502)
                 return await _gather(response.aiter_bytes(), "query.url", "fetch fewer results per page")
+    except FieldError as exc:
+        if exc.status == 413:  # the portal's answer, not the request, is too large
+            exc.status = 422
+        raise
     except httpx.HTTPError as exc:
         raise FieldError("query.url", f"could not fetch it ({exc.__class__.__name__}: {exc}); upload the file "
                                       f"instead", status=502) from exc

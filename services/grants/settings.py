@@ -18,5 +18,7 @@ class GrantsSettings(ServiceSettings):
     # it accepts, and how long to wait for it.
     partners_api_key: str = ""
     partners_timeout_seconds: float = Field(5.0, gt=0)
-    # Fetching a call list from the portal (POST /grants/calls/import?url=…).
+    # Fetching a call list from the portal (POST /grants/calls/import?url=…): only from these hosts,
+    # so the service cannot be pointed at internal addresses.
+    portal_hosts: list[str] = ["api.tech.ec.europa.eu", "ec.europa.eu"]
     portal_timeout_seconds: float = Field(30.0, gt=0)

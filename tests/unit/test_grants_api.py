@@ -183,6 +183,7 @@ async def test_an_import_fetches_the_portals_answer_from_a_url(client, host):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(FIXTURE.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    allow_portal_host(host)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{FIXTURE.name}"
         response = await client.post("/grants/calls/import", params={"url": url}, headers=auth(host, *COORDINATOR))
@@ -223,7 +224,20 @@ async def test_an_import_of_fifty_megabytes_is_refused_without_being_read_whole(
     assert await count(host, Call) == 0
 
 
+def allow_portal_host(host, name: str = "127.0.0.1") -> None:
+    grants = host.runtimes["grants"]
+    grants.settings = grants.settings.model_copy(update={"portal_hosts": [name]})
+
+
+async def test_an_import_fetches_only_from_the_portals_hosts(client, host):
+    response = await client.post("/grants/calls/import", params={"url": "http://169.254.169.254/latest/meta-data"},
+                                 headers=auth(host, *COORDINATOR))
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "query.url"
+    assert "169.254.169.254 is not a portal host" in response.json()["detail"]
+
+
 async def test_an_import_from_an_unreachable_url_says_so(client, host):
+    allow_portal_host(host)
     response = await client.post("/grants/calls/import", params={"url": "http://127.0.0.1:9/search"},
                                  headers=auth(host, *COORDINATOR))
     assert response.status_code == 502
