@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from typing import Annotated, Any, AsyncIterator, Literal
 
 import httpx
@@ -219,13 +219,15 @@ async def _fetch(url: str, settings) -> bytes:
                                       f"instead", status=502) from exc
 
 
-@router.get("/calls", response_model=list[CallOut], tags=["calls"], summary="Calls, soonest deadline first")
-async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep,
+@router.get("/calls", response_model=list[CallOut], tags=["calls"],
+            summary="Calls, soonest coming deadline first, then closed ones (next page: `cursor` = X-Next-Cursor)")
+async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep, response: Response,
                      programme: Programme | None = None,
                      status: Literal["forthcoming", "open", "closed"] | None = None,
                      theme: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
                      q: Annotated[str | None, Query(min_length=2, max_length=100, description="in title or id")] = None,
-                     limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[CallOut]:
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                     cursor: Annotated[str | None, Query(max_length=120)] = None) -> list[CallOut]:
     query = select(Call)
     if programme:
         query = query.where(Call.programme == programme)
@@ -234,12 +236,23 @@ async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep,
     async with runtime.uow() as uow:
         calls = (await uow.session.exec(query)).all()
     now = utcnow()
-    # Status derives from the dates and themes are a JSON list: both are filtered here.
+    # The order and the status derive from the dates, and themes are a JSON list: all done here.
     found = [_call_out(c, now) for c in calls if theme is None or theme.lower() in c.themes]
     found = [c for c in found if status is None or c.status == status]
-    upcoming = {c.id: domain.next_deadline([(d.stage, d.at) for d in c.deadlines], now) for c in found}
-    found.sort(key=lambda c: (upcoming[c.id] is None, upcoming[c.id][1] if upcoming[c.id] else c.deadlines[-1].at))
-    return found[:limit]
+
+    def place(c: CallOut) -> str:
+        """Where a call stands in the list, as text that sorts: coming deadlines first, soonest first."""
+        upcoming = domain.next_deadline([(d.stage, d.at) for d in c.deadlines], now)
+        closing = upcoming[1] if upcoming else c.deadlines[-1].at
+        return f"{0 if upcoming else 1}|{closing.astimezone(timezone.utc).isoformat()}|{c.id}"
+
+    ranked = sorted((place(c), c) for c in found)
+    if cursor:
+        ranked = [(key, c) for key, c in ranked if key > cursor]
+    page = ranked[:limit]
+    if len(ranked) > limit:
+        response.headers["X-Next-Cursor"] = page[-1][0]
+    return [c for _, c in page]
 
 
 @router.get("/calls/{call_id}", response_model=CallOut, tags=["calls"])

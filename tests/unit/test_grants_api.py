@@ -110,6 +110,24 @@ async def test_bad_calls_are_refused_naming_the_field_and_nothing_is_stored(clie
     assert await events(host, "grants.call.published.v1") == []
 
 
+async def test_calls_are_listed_soonest_deadline_first_page_by_page(client, host):
+    soon = date.today() + timedelta(days=10)
+    for n, days in enumerate((40, 10, 25, -5)):  # the last one closed five days ago
+        await create_call(client, host, twinning_call(identifier=f"CERV-2027-LIST-{n}", opens_at=None,
+                                                      deadlines=[(soon + timedelta(days=days - 10)).isoformat()]))
+    seen, cursor = [], None
+    while True:
+        page = await client.get("/grants/calls", params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+                                headers=auth(host, *READER))
+        seen += [(c["identifier"][-1], c["status"]) for c in page.json()]
+        cursor = page.headers.get("X-Next-Cursor")
+        if not cursor:
+            break
+    assert seen == [("1", "open"), ("2", "open"), ("0", "open"), ("3", "closed")]
+    open_only = await client.get("/grants/calls", params={"status": "open"}, headers=auth(host, *READER))
+    assert len(open_only.json()) == 3
+
+
 async def test_only_coordinators_record_calls_and_an_identifier_is_recorded_once(client, host):
     response = await client.post("/grants/calls", json=twinning_call(), headers=auth(host, *ECON))
     assert response.status_code == 403 and "coordinators" in response.json()["detail"]
