@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
@@ -81,10 +82,25 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, str(exc.detail), instance=request.url.path,
                        headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
+        if not is_unique_violation(exc):
+            return await _unexpected(request, exc)
+        # Two requests made the same thing at the same moment; the database kept one.
+        log.warning("concurrent change refused", path=request.url.path, error=str(exc.orig))
+        return problem(409, "another change to the same record was made at the same moment; "
+                            "read it again and retry if still needed", instance=request.url.path)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", path=request.url.path, exc_info=exc)
         return problem(500, "internal error; it has been logged", instance=request.url.path)
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """A unique key already taken (PostgreSQL 23505, or SQLite's UNIQUE constraint)."""
+    text = str(exc.orig)
+    return "duplicate key value violates unique constraint" in text or "UNIQUE constraint failed" in text
 
 
 class BodySizeLimit:

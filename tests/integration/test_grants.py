@@ -1,17 +1,20 @@
 """Grants on PostgreSQL and RabbitMQ: the reminder job, run twice for one instant (and twice at
-once, as two replicas would), puts each reminder on the bus once; a moved deadline re-plans them."""
+once, as two replicas would), puts each reminder on the bus once; a moved deadline re-plans them;
+the same call recorded by four requests at once is one call and three 409s."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timezone
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from oia.catalog import spec_of
 from services.grants import domain, service
 from services.grants.models import Call, Reminder
+from shared.app import create_service_app
 from shared.migrations import upgrade
 from shared.testing import eventually
 
@@ -107,3 +110,20 @@ async def test_a_moved_deadline_replans_the_reminders(rabbitmq):
         ("call", 26, "2027-04-20"), ("internal", 21, "2027-04-15")]
     async with runtime.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Reminder))).scalar_one() == 4
+
+
+async def test_the_same_call_recorded_four_times_at_once_is_one_call_and_409s(rabbitmq):
+    runtime, _ = await start_grants(rabbitmq)
+    runtime.settings = runtime.settings.model_copy(update={"api_keys": "it-oia:coordinator:OIA"})
+    runtime.keyring = type(runtime.keyring)(runtime.engine, runtime.settings.secret_key, runtime.settings.api_keys)
+    app = create_service_app(runtime, manage_lifecycle=False)
+    body = {"identifier": "CERV-2027-CITIZENS-TOWN-TT", "programme": "cerv", "title": "Town-Twinning",
+            "deadlines": ["2027-03-31"]}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://grants") as client:
+        answers = await asyncio.gather(*(client.post("/grants/calls", json=body,
+                                                     headers={"Authorization": "Bearer it-oia"}) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+    # They passed the "exists already?" check together; the unique key kept one, the rest are told why.
+    assert all("at the same moment" in a.json()["detail"] for a in answers if a.status_code == 409)
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Call))).scalar_one() == 1
