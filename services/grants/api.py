@@ -394,14 +394,14 @@ def _eligibility(ctx: service.GrantsContext, application: Application, call: Cal
 
 
 def _application_out(ctx: service.GrantsContext, application: Application, call: Call) -> ApplicationOut:
-    upcoming = domain.next_deadline(service.deadlines_of(call), utcnow())
-    internal = (domain.days_before(upcoming[1], application.internal_buffer_days)
-                if upcoming and application.internal_buffer_days else None)
+    now = utcnow()
+    upcoming = domain.next_deadline(service.deadlines_of(call), now)
     return ApplicationOut(
         **application.model_dump(exclude={"owner_name", "owner_email"}), call_identifier=call.identifier,
         programme=call.programme, owner={"name": application.owner_name, "email": application.owner_email},
         next_stages=list(domain.TRANSITIONS[application.stage]), next_deadline=upcoming[1] if upcoming else None,
-        internal_deadline=internal, eligibility=_eligibility(ctx, application, call))
+        internal_deadline=service.internal_deadline(application, call, now),
+        eligibility=_eligibility(ctx, application, call))
 
 
 def _may_change(principal: Principal, application: Application) -> None:
@@ -707,7 +707,7 @@ async def _feed(uow, department: str | None) -> bytes:
     else:
         calls = [c for c in (await uow.session.exec(select(Call))).all() if service.status_of(c, now) != "closed"]
     name = f"{department} grant deadlines" if department else "EU funding deadlines"
-    return calendar.feed(name, calls, applications, now, service.deadlines_of)
+    return calendar.feed(name, calls, applications, now)
 
 
 add_calendar_routes(router, CalendarToken, "grants", _feed)

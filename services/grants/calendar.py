@@ -6,14 +6,13 @@ from datetime import datetime, timedelta
 
 import icalendar
 
-from services.grants import domain
+from services.grants.service import deadlines_of, internal_deadline
 from services.grants.models import Application, Call
 
 PRODID = "-//Diplomacity//Grants//EN"
 
 
-def feed(name: str, calls: list[Call], applications: list[tuple[Application, Call]], now: datetime,
-         deadlines_of) -> bytes:
+def feed(name: str, calls: list[Call], applications: list[tuple[Application, Call]], now: datetime) -> bytes:
     """One event per call deadline, and one per application's internal deadline (a buffer before the
     call's next deadline). Each ends at the deadline, so calendars show the time it closes."""
     calendar = icalendar.Calendar()
@@ -29,10 +28,9 @@ def feed(name: str, calls: list[Call], applications: list[tuple[Application, Cal
             calendar.add_component(_event(f"call-{call.id}-stage-{stage}", now, call.updated_at, at,
                                           f"Deadline{suffix}: {call.identifier} — {call.title}", call.url))
     for application, call in applications:
-        upcoming = domain.next_deadline(deadlines_of(call), now)
-        if upcoming is None or application.internal_buffer_days <= 0:
+        at = internal_deadline(application, call, now)
+        if at is None:
             continue
-        at = domain.days_before(upcoming[1], application.internal_buffer_days)
         calendar.add_component(_event(
             f"application-{application.id}-internal", now, application.updated_at, at,
             f"Internal deadline: {application.title} ({application.lead_department}, {call.identifier})",

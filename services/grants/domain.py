@@ -62,6 +62,10 @@ class StageMoveRefused(ValueError):
     pass
 
 
+class MissingReason(ValueError):
+    pass
+
+
 def deadline_at(day: date) -> datetime:
     """A deadline given as a date: 17:00 in Brussels that day (CET or CEST as the date has it)."""
     return datetime.combine(day, DEADLINE_TIME, tzinfo=BRUSSELS)
@@ -101,7 +105,7 @@ def check_move(current: str, target: str, reason: str | None) -> None:
         allowed = ", ".join(TRANSITIONS.get(current, ())) or "none: it is final"
         raise StageMoveRefused(f"an application in {current} cannot move to {target} (allowed: {allowed})")
     if target == "rejected" and not (reason and reason.strip()):
-        raise StageMoveRefused("say why the application was rejected (reason)")
+        raise MissingReason("say why the application was rejected")
 
 
 # -- eligibility ----------------------------------------------------------------------------------

@@ -129,10 +129,10 @@ def _moment(text: str, name: str) -> datetime:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise _Skip(f"{name} {text!r} is not a date") from exc
-    if moment.tzinfo is None or moment.time() == datetime.min.time():
-        return domain.deadline_at(moment.date()) if name == "deadlineDate" else moment.replace(
-            tzinfo=moment.tzinfo or domain.BRUSSELS)
-    return moment
+    date_only = moment.tzinfo is None or moment.time() == datetime.min.time()
+    if date_only and name == "deadlineDate":
+        return domain.deadline_at(moment.date())
+    return moment if moment.tzinfo else moment.replace(tzinfo=domain.BRUSSELS)
 
 
 def _keywords(metadata: dict[str, Any]) -> list[str]:

@@ -53,6 +53,14 @@ def deadlines_of(call: Call) -> list[tuple[int, datetime]]:
     return [(d["stage"], datetime.fromisoformat(d["at"]).astimezone(domain.BRUSSELS)) for d in call.deadlines]
 
 
+def internal_deadline(application: Application, call: Call, now: datetime) -> datetime | None:
+    """The application's own deadline: its buffer before the call's next one (none without a buffer)."""
+    upcoming = domain.next_deadline(deadlines_of(call), now)
+    if upcoming is None or application.internal_buffer_days <= 0:
+        return None
+    return domain.days_before(upcoming[1], application.internal_buffer_days)
+
+
 def status_of(call: Call, now: datetime) -> str:
     return domain.call_status(call.opens_at, [at for _, at in deadlines_of(call)], now)
 
@@ -327,12 +335,12 @@ def _application_ref(application: Application, call: Call) -> dict[str, Any]:
 
 async def move_stage(uow: UnitOfWork, application: Application, target: str, reason: str | None,
                      awarded_amount: float | None, changed_by: str) -> Application:
-    if target == "rejected" and not (reason and reason.strip()):
-        raise FieldError("reason", "say why the application was rejected")
     try:
         domain.check_move(application.stage, target, reason)
     except domain.StageMoveRefused as exc:
         raise Problem(409, str(exc)) from exc
+    except domain.MissingReason as exc:
+        raise FieldError("reason", str(exc)) from exc
     if awarded_amount is not None and target != "awarded":
         raise FieldError("awarded_amount", "is given only when the application is awarded")
     now = utcnow()

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.grants import domain
-from services.grants.models import Application, Call, CallVersion, Reminder, StageChange
+from services.grants.models import Application, Call, Reminder, StageChange
 from shared.tables import outbox
 from tests.support.embedded import auth
 
@@ -469,9 +469,13 @@ async def test_reminders_are_said_once_stop_at_submission_and_follow_a_moved_dea
     assert await count(host, Reminder) == 5
 
 
-async def test_only_admins_run_the_jobs(client, host):
-    response = await client.post("/grants/jobs/run", json={}, headers=auth(host, *COORDINATOR))
+async def test_only_admins_run_the_jobs(client, host, env_key):
+    call = await create_call(client, host, twinning_call())
+    await start_application(client, host, call["id"])
+    response = await client.post("/grants/jobs/run", json={"now": "2027-03-24T16:05:00Z"},
+                                 headers=auth(host, *COORDINATOR))
     assert response.status_code == 403
+    assert await count(host, Reminder) == 0 and await events(host, "grants.deadline.approaching.v1") == []
 
 
 # -- reports and the calendar ---------------------------------------------------------------------
@@ -519,8 +523,7 @@ async def test_the_deadline_calendar_behind_a_revocable_token(client, host, env_
     assert (await client.delete(f"/grants/calendar/tokens/{token['id']}",
                                 headers=auth(host, *COORDINATOR))).status_code == 204
     assert (await client.get(token["url"])).status_code == 404
-    refused = await client.post("/grants/calendar/tokens", json={}, headers=auth(host, *ECON))
-    assert refused.status_code == 201 and refused.json()["department"] == "ECON"
+    own = await client.post("/grants/calendar/tokens", json={}, headers=auth(host, *ECON))
+    assert own.status_code == 201 and own.json()["department"] == "ECON"  # a department's own calendar
     whole_city = await client.post("/grants/calendar/tokens", json={"department": None}, headers=auth(host, *READER))
     assert whole_city.status_code == 403
-    assert await count(host, CallVersion) == 0

@@ -78,7 +78,7 @@ def test_the_pipeline_refuses_other_moves_naming_the_allowed_ones(current, targe
 
 
 def test_a_rejection_needs_its_reason():
-    with pytest.raises(domain.StageMoveRefused, match="reason"):
+    with pytest.raises(domain.MissingReason, match="why"):
         domain.check_move("submitted", "rejected", "  ")
 
 
