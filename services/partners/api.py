@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, EmailStr, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator
 from sqlmodel import col, select
 
 from services.partners import domain, importer, service
@@ -14,7 +14,6 @@ from services.partners.models import Contact, Partnership
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
 from shared.problems import FieldError, Problem
-from shared.uow import utcnow
 
 router = APIRouter(tags=["partnerships"])
 
@@ -152,7 +151,7 @@ class AnniversaryOut(BaseModel):
 
 
 class JobsIn(BaseModel):
-    now: datetime | None = Field(None, description="run as of this instant (default: now) — tests and back-fills")
+    now: AwareDatetime | None = Field(None, description="run as of this instant (default: now) — tests and back-fills")
 
 
 class JobsOut(BaseModel):
@@ -250,7 +249,7 @@ async def update_partnership(partnership_id: str, body: PartnershipPatch, princi
         if name in changes and changes[name] is None:
             raise FieldError(name, "may not be null")
     async with runtime.uow() as uow:
-        return await service.update_partnership(uow, partnership_id, changes)
+        return await service.update_partnership(uow, partners_context(runtime), partnership_id, changes)
 
 
 @router.get("/partnerships/{partnership_id}/timeline", response_model=list[ContactOut],
@@ -270,7 +269,7 @@ async def log_contact(partnership_id: str, body: ContactIn, principal: CurrentPr
         raise Problem(403, "a reader key may only read")
     if body.until is not None and body.until < body.on:
         raise FieldError("until", "is before on")
-    if body.on > utcnow().date() + timedelta(days=366):
+    if body.on > partners_context(runtime).today() + timedelta(days=366):
         raise FieldError("on", "is more than a year ahead")
     department = body.department or principal.department
     if department is not None and not principal.may_act_for(department):
@@ -284,7 +283,7 @@ async def log_contact(partnership_id: str, body: ContactIn, principal: CurrentPr
 async def relationship_health(principal: CurrentPrincipal, runtime: RuntimeDep,
                               state: Literal["ok", "due", "overdue"] | None = None,
                               as_of: date | None = None) -> list[HealthOut]:
-    today = as_of or utcnow().date()
+    today = as_of or partners_context(runtime).today()
     async with runtime.uow() as uow:
         partnerships = await service.active_partnerships(uow)
     report = []
@@ -303,7 +302,7 @@ async def relationship_health(principal: CurrentPrincipal, runtime: RuntimeDep,
 async def anniversaries(principal: CurrentPrincipal, runtime: RuntimeDep,
                         within_days: Annotated[int, Query(ge=0, le=36500)] = 365,
                         as_of: date | None = None) -> list[AnniversaryOut]:
-    today = as_of or utcnow().date()
+    today = as_of or partners_context(runtime).today()
     async with runtime.uow() as uow:
         partnerships = await service.active_partnerships(uow)
     found = []
@@ -320,6 +319,6 @@ async def anniversaries(principal: CurrentPrincipal, runtime: RuntimeDep,
              summary="Run the scheduled jobs now, or as of `now` (admin): what the scheduler runs")
 async def run_jobs(runtime: RuntimeDep, principal: Annotated[Principal, require_role("admin")],
                    body: Annotated[JobsIn | None, Body()] = None) -> service.JobReport:
-    now = (body.now if body and body.now else utcnow())
+    today = partners_context(runtime).today(body.now if body else None)
     async with runtime.uow() as uow:
-        return await service.run_jobs(uow, now.date())
+        return await service.run_jobs(uow, today)

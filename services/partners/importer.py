@@ -92,12 +92,12 @@ async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.String
     for number, record in enumerate(reader, start=2):  # line 1 is the header
         report.rows += 1
         row = {k: (v or "").strip() for k, v in record.items() if k is not None}
-        outcome = _check(row, number, ctx, places, known, now.date())
+        outcome = _check(row, number, ctx, places, known, ctx.today(now))
         if isinstance(outcome, RowReport):
             report.report.append(outcome)
             continue
         known[(outcome["home_place_id"], outcome["partner_place_id"])] = outcome["id"]
-        rows.append({**outcome, "created_at": now, "updated_at": now, "last_contact_on": now.date()})
+        rows.append({**outcome, "created_at": now, "updated_at": now, "last_contact_on": ctx.today(now)})
         report.report.append(RowReport(number, "valid", outcome["home_city"], outcome["partner_city"],
                                        partnership_id=outcome["id"]))
     report.duplicates = sum(r.status == "duplicate" for r in report.report)

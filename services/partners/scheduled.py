@@ -6,7 +6,6 @@ from __future__ import annotations
 from services.partners import service
 from shared.logging import get_logger
 from shared.scheduled import Periodic
-from shared.uow import utcnow
 
 log = get_logger("partners.scheduled")
 
@@ -14,6 +13,6 @@ log = get_logger("partners.scheduled")
 class JobScheduler(Periodic):
     async def run(self, runtime) -> None:
         async with runtime.uow() as uow:
-            report = await service.run_jobs(uow, utcnow().date())
+            report = await service.run_jobs(uow, service.context_for(runtime.settings).today())
         log.info("scheduled jobs ran", as_of=report.as_of.isoformat(), partnerships=report.partnerships,
                  anniversaries=report.anniversaries, dormant=report.dormant, renewals=report.renewals)

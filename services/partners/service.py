@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
@@ -30,6 +31,11 @@ from shared.uow import UnitOfWork, utcnow
 class PartnersContext:
     places: Gazetteer
     home: Place  # the city this office works for
+
+    def today(self, now: datetime | None = None) -> date:
+        """The office's date: the home city's, not UTC's. Just after midnight in Frankfurt it is
+        still yesterday in UTC, and a contact logged for today would look like a future one."""
+        return (now or utcnow()).astimezone(ZoneInfo(self.home.timezone)).date()
 
 
 def context_for(settings) -> PartnersContext:
@@ -68,15 +74,16 @@ async def create_partnership(uow: UnitOfWork, ctx: PartnersContext, data: dict[s
         raise FieldError("partner_city", f"{home.name} and {partner.name} are partners already "
                                          f"(partnership {existing.id})", status=409)
     now = utcnow()
-    if data.get("last_contact_on") and data["last_contact_on"] > now.date():
+    today = ctx.today(now)
+    if data.get("last_contact_on") and data["last_contact_on"] > today:
         raise FieldError("last_contact_on", "is in the future: log planned contacts in the timeline")
     fields = {k: v for k, v in data.items() if k in _EDITABLE}
     partnership = Partnership(
         **fields, home_city=home.name, home_country=home.country, home_place_id=home.id,
         partner_city=partner.name, partner_country=partner.country, partner_place_id=partner.id,
         partner_latitude=partner.latitude, partner_longitude=partner.longitude, partner_timezone=partner.timezone,
-        last_contact_on=data.get("last_contact_on") or now.date(), created_at=now, updated_at=now)
-    _check_dates(partnership)
+        last_contact_on=data.get("last_contact_on") or today, created_at=now, updated_at=now)
+    _check_dates(partnership, today)
     uow.session.add(partnership)
     await uow.commit()
     return partnership
@@ -87,19 +94,19 @@ _EDITABLE = ("formalised_on", "formalised_year_only", "kind", "status", "status_
              "ideal_contact_days", "max_contact_days")
 
 
-async def update_partnership(uow: UnitOfWork, partnership_id: str, changes: dict[str, Any]) -> Partnership:
+async def update_partnership(uow: UnitOfWork, ctx: PartnersContext, partnership_id: str,
+                             changes: dict[str, Any]) -> Partnership:
     partnership = await load(uow, partnership_id)
     for name, value in changes.items():
         if name in _EDITABLE:
             setattr(partnership, name, value)
-    _check_dates(partnership)
+    _check_dates(partnership, ctx.today())
     partnership.updated_at = utcnow()
     await uow.commit()
     return partnership
 
 
-def _check_dates(p: Partnership) -> None:
-    today = utcnow().date()
+def _check_dates(p: Partnership, today: date) -> None:
     if p.formalised_on > today:
         raise FieldError("formalised_on", "is in the future: a partnership is recorded once it is formalised")
     if p.ends_on is not None and p.ends_on <= p.formalised_on:

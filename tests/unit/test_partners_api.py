@@ -4,11 +4,13 @@ events, relationship health and anniversaries, and the jobs saying each alert on
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
+from services.partners import service
 from services.partners.models import Contact, Partnership
 from shared.tables import outbox
 from shared.testing import eventually
@@ -20,6 +22,11 @@ COORDINATOR, ADMIN, ECON, READER = ("coordinator", "OIA"), ("admin", None), ("de
 def krakow(**extra) -> dict:
     return {"partner_city": "Krakau", "partner_country": "PL", "formalised_on": "1991-05-20", "themes": ["culture"],
             "desk_officer_name": "Eva Nowak", "desk_officer_email": "eva.nowak@city.example", **extra}
+
+
+def frankfurt_today() -> date:
+    """The office's date (the embedded host's home city is Frankfurt am Main)."""
+    return datetime.now(ZoneInfo("Europe/Berlin")).date()
 
 
 async def create(client, host, body: dict, who=COORDINATOR) -> dict:
@@ -51,7 +58,9 @@ async def test_a_partnership_resolves_its_city_and_defaults_to_the_offices_home(
 
 @pytest.mark.parametrize("body, field, status", [
     (krakow(partner_city="Frankfurt", partner_country="DE"), "partner_city", 422),
-    (krakow(formalised_on=(date.today() + timedelta(days=3)).isoformat()), "formalised_on", 422),
+    # Dates relative to today are worked out when the test runs, not when it is collected (which
+    # may be the day before).
+    (lambda: krakow(formalised_on=(frankfurt_today() + timedelta(days=1)).isoformat()), "formalised_on", 422),
     (krakow(kind="time_limited", ends_on="1990-01-01"), "ends_on", 422),
     (krakow(kind="time_limited"), "ends_on", 422),
     (krakow(themes=["knitting"]), "themes", 422),
@@ -62,13 +71,32 @@ async def test_a_partnership_resolves_its_city_and_defaults_to_the_offices_home(
     (krakow(annual_themes={"next year": "climate"}), "annual_themes", 422),
     (krakow(ideal_contact_days=400, max_contact_days=300), "max_contact_days", 422),
     (krakow(desk_officer_email="eva"), "desk_officer_email", 422),
-    (krakow(last_contact_on=(date.today() + timedelta(days=1)).isoformat()), "last_contact_on", 422),
+    (lambda: krakow(last_contact_on=(frankfurt_today() + timedelta(days=1)).isoformat()), "last_contact_on", 422),
 ])
 async def test_bad_partnerships_are_refused_naming_the_field_and_store_nothing(client, host, body, field, status):
+    body = body() if callable(body) else body
     response = await client.post("/partners/partnerships", json=body, headers=auth(host, *COORDINATOR))
     assert response.status_code == status, response.text
     assert field in response.text
     assert await count(host, Partnership) == 0
+
+
+async def test_today_is_the_offices_date_not_utcs(client, host, monkeypatch):
+    """At 00:30 in Frankfurt it is still yesterday in UTC: a contact logged for Frankfurt's today
+    is not in the future, and a partnership formalised today may be recorded."""
+    just_after_midnight = datetime(2026, 11, 28, 23, 30, tzinfo=timezone.utc)
+    monkeypatch.setattr(service, "utcnow", lambda: just_after_midnight)
+    created = await create(client, host, krakow(formalised_on="2026-11-29", last_contact_on="2026-11-29"))
+    assert (created["formalised_on"], created["last_contact_on"]) == ("2026-11-29", "2026-11-29")
+    refused = await client.post("/partners/partnerships", headers=auth(host, *COORDINATOR),
+                                json=krakow(partner_city="Lyon", partner_country="FR", last_contact_on="2026-11-30"))
+    assert refused.status_code == 422 and "last_contact_on" in refused.text
+    assert await count(host, Partnership) == 1
+
+
+async def test_a_naive_instant_for_the_jobs_is_refused(client, host):
+    response = await client.post("/partners/jobs/run", json={"now": "2031-02-19T08:00:00"}, headers=auth(host, *ADMIN))
+    assert response.status_code == 422 and "now" in response.text
 
 
 async def test_a_duplicate_is_409_and_only_coordinators_edit(client, host):
