@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Awaitable, Callable, Iterable
 
-from sqlalchemy import and_, insert, or_, text, update
+from sqlalchemy import Select, and_, bindparam, insert, or_, text, update
 from sqlmodel import select
 
 from services.travel import domain
@@ -402,12 +403,16 @@ async def _trips_in(session, delegation: Delegation, radius_km: float) -> list[T
 async def _delegations_visiting(session, trip: AnyTrip, radius_km: float) -> list[Any]:
     """Announced delegations from near one of the trip's destinations, here while the trip is there
     (plain rows: a booking usually finds none)."""
-    table = Delegation.__table__
-    rows = await (await session.connection()).execute(select(table).where(table.c.status == "announced", or_(*(
-        and_(table.c.origin_cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
-             table.c.arrival.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
-             table.c.departure >= leg.start_date) for leg in trip.legs))))
+    rows = await (await session.connection()).execute(_visiting_query(len(trip.legs)),
+                                                      _near_legs(trip.legs, radius_km))
     return list({d.id: d for d in rows.all()}.values())
+
+
+@lru_cache(maxsize=32)
+def _visiting_query(leg_count: int) -> Select:
+    table = Delegation.__table__
+    return select(table).where(table.c.status == "announced", _near_any_leg(
+        table.c.origin_cell, table.c.arrival, table.c.departure, leg_count))
 
 
 def _crossing_match(trip: AnyTrip, delegation: Delegation, radius_km: float) -> tuple[Leg, date, date] | None:
@@ -614,21 +619,46 @@ async def _candidate_trips(session, trip: AnyTrip, radius_km: float) -> list[Can
     One indexed query: for each leg of ours, (cell, start_date) reads only the cells around the place
     and a bounded window of start dates, so the cost does not grow with history. Plain rows, no
     objects: most candidates are compared and dropped."""
-    legs, trips = Leg.__table__.c, Trip.__table__.c
-    rows = await (await session.connection()).execute(
-        select(legs.id, legs.trip_id, legs.latitude, legs.longitude, legs.start_date, legs.end_date,
-               legs.place_name, legs.country, trips.department, trips.visibility)
-        .join_from(Leg.__table__, Trip.__table__, trips.id == legs.trip_id).where(
-            or_(*(and_(legs.cell.in_(domain.cells_around(leg.latitude, leg.longitude, radius_km)),
-                       legs.start_date.between(leg.start_date - timedelta(days=domain.MAX_LEG_DAYS), leg.end_date),
-                       legs.end_date >= leg.start_date) for leg in trip.legs)),
-            trips.department != trip.department, trips.status.in_(domain.ACTIVE), trips.id != trip.id))
+    rows = await (await session.connection()).execute(_candidates_query(len(trip.legs)), {
+        **_near_legs(trip.legs, radius_km), "department": trip.department, "trip_id": trip.id})
     found: dict[str, Candidate] = {}
     for row in rows.all():
         candidate = found.setdefault(row.trip_id, Candidate(row.trip_id, row.department, row.visibility, []))
         if all(known.id != row.id for known in candidate.legs):
             candidate.legs.append(row)
     return list(found.values())
+
+
+@lru_cache(maxsize=32)
+def _candidates_query(leg_count: int) -> Select:
+    legs, trips = Leg.__table__.c, Trip.__table__.c
+    return (select(legs.id, legs.trip_id, legs.latitude, legs.longitude, legs.start_date, legs.end_date,
+                   legs.place_name, legs.country, trips.department, trips.visibility)
+            .join_from(Leg.__table__, Trip.__table__, trips.id == legs.trip_id)
+            .where(_near_any_leg(legs.cell, legs.start_date, legs.end_date, leg_count),
+                   trips.department != bindparam("department"), trips.status.in_(domain.ACTIVE),
+                   trips.id != bindparam("trip_id")))
+
+
+# The two queries above are built once per number of legs (building one for every check cost more
+# than running it); a check binds its legs' values.
+
+def _near_any_leg(cell, start, end, leg_count: int):
+    """Rows placed in `cell` from `start` to `end` near one of `leg_count` legs on shared dates.
+    A row starting more than MAX_LEG_DAYS before a leg cannot reach it: (cell, start) stays indexed."""
+    return or_(*(and_(cell.in_(bindparam(f"cells_{i}", expanding=True)),
+                      start.between(bindparam(f"earliest_{i}"), bindparam(f"end_{i}")),
+                      end >= bindparam(f"start_{i}")) for i in range(leg_count)))
+
+
+def _near_legs(legs: list[Any], radius_km: float) -> dict[str, Any]:
+    """The values `_near_any_leg` binds for these legs."""
+    values: dict[str, Any] = {}
+    for i, leg in enumerate(legs):
+        values.update({f"cells_{i}": domain.cells_around(leg.latitude, leg.longitude, radius_km),
+                       f"earliest_{i}": leg.start_date - timedelta(days=domain.MAX_LEG_DAYS),
+                       f"start_{i}": leg.start_date, f"end_{i}": leg.end_date})
+    return values
 
 
 async def _trips_detected(connection, trip: AnyTrip, overlaps: list[dict[str, Any]]) -> list[OverlapDetectedV1]:
