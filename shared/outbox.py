@@ -13,7 +13,7 @@ import asyncio
 import json
 from datetime import timedelta, timezone
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.bus.base import Bus
@@ -47,6 +47,7 @@ class OutboxRelay:
         self._stopping = False
         self._tasks: list[asyncio.Task] = []
         self._last_prune = 0.0
+        self._claim = _claim(batch, is_postgres(engine))
 
     def wake(self) -> None:
         while self._idle:
@@ -121,17 +122,8 @@ class OutboxRelay:
         SQLite it waits for the write lock and then finds them published. A failed publish rolls
         the marks back and the rows are pending again.
         """
-        pending = select(outbox.c.seq).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self.batch)
-        if is_postgres(self.engine):
-            pending = pending.with_for_update(skip_locked=True)
-        claim = (
-            update(outbox)
-            .where(outbox.c.seq.in_(pending.scalar_subquery()))
-            .values(published_at=utcnow())
-            .returning(*outbox.c)
-        )
         async with self.engine.begin() as conn:
-            rows = sorted((await conn.execute(claim)).all(), key=lambda row: row.seq)
+            rows = sorted((await conn.execute(self._claim, {"claimed_at": utcnow()})).all(), key=lambda row: row.seq)
             if not rows:
                 return 0
             envelopes = [_envelope(row) for row in rows]
@@ -158,6 +150,16 @@ class OutboxRelay:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(outbox).where(outbox.c.published_at < utcnow() - RETENTION))
         return result.rowcount
+
+
+def _claim(batch: int, postgres: bool):
+    """The oldest pending rows, at most `batch`, marked published (built once per relay: it runs
+    after every commit)."""
+    pending = select(outbox.c.seq).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(batch)
+    if postgres:
+        pending = pending.with_for_update(skip_locked=True)
+    return (update(outbox).where(outbox.c.seq.in_(pending.scalar_subquery()))
+            .values(published_at=bindparam("claimed_at")).returning(*outbox.c))
 
 
 def _envelope(row) -> Envelope:
