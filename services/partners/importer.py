@@ -1,7 +1,8 @@
 """Import of an existing partnership register from CSV, with a report per row.
 
 Columns: home_city, partner_city, partner_country, year (required); home_country (default: the
-office's country), kind, themes (separated by ";"), note (optional). Each row is created, a
+office's country), kind, themes (separated by ";"), partner_place_id (the GeoNames id, to pick one
+of several places of the name), note (optional). Each row is created, a
 duplicate (already registered, or repeated in the file), or rejected with the reason — an unknown
 city, or a country that does not match the city (never silently corrected). `all_or_nothing`
 stores nothing if any row is rejected; `row_by_row` stores the good rows and reports the rest."""
@@ -25,7 +26,7 @@ from shared.problems import FieldError
 from shared.uow import UnitOfWork, utcnow
 
 REQUIRED = ("home_city", "partner_city", "partner_country", "year")
-OPTIONAL = ("home_country", "kind", "themes", "note")
+OPTIONAL = ("home_country", "kind", "themes", "partner_place_id", "note")
 Mode = Literal["all_or_nothing", "row_by_row"]
 MAX_BYTES = 20_000_000
 
@@ -144,7 +145,7 @@ def _check(row: dict[str, str], line: int, ctx: PartnersContext, places: dict, k
     home = _place(places, ctx, home_name, row.get("home_country") or ctx.home.country)
     if isinstance(home, str):
         return rejected(f"home city: {home}")
-    partner = _place(places, ctx, partner_name, row["partner_country"])
+    partner = _place(places, ctx, partner_name, row["partner_country"], row.get("partner_place_id"))
     if isinstance(partner, str):
         return rejected(f"partner city: {partner}")
     if home.id == partner.id:
@@ -162,12 +163,32 @@ def _check(row: dict[str, str], line: int, ctx: PartnersContext, places: dict, k
                 ideal_contact_days=domain.DEFAULT_IDEAL_DAYS, max_contact_days=domain.DEFAULT_MAX_DAYS)
 
 
-def _place(cache: dict, ctx: PartnersContext, city: str, country: str) -> Place | str:
-    """The place, or why not (cached: a register names its home city on every row)."""
-    key = (city.casefold(), country.casefold())
+def _place(cache: dict, ctx: PartnersContext, city: str, country: str, place_id: str | None = None) -> Place | str:
+    """The place, or why not (cached: a register names its home city on every row). A GeoNames id
+    picks one of the places the name matches; it must be one of them."""
+    key = (city.casefold(), country.casefold(), place_id or "")
     if key not in cache:
-        try:
-            cache[key] = ctx.places.resolve(city, country)
-        except (UnknownCountry, UnresolvedPlace) as exc:
-            cache[key] = str(exc)
+        cache[key] = _resolve(ctx, city, country, place_id)
     return cache[key]
+
+
+def _resolve(ctx: PartnersContext, city: str, country: str, place_id: str | None) -> Place | str:
+    try:
+        named = [ctx.places.resolve(city, country)]
+    except UnknownCountry as exc:
+        return str(exc)
+    except UnresolvedPlace as exc:
+        named = exc.candidates
+        if not place_id:
+            choices = ", ".join(f"{p.id} {p.name}" for p in named)
+            return f"{exc}: {choices}" if choices else str(exc)
+    if not place_id:
+        return named[0]
+    try:
+        chosen = int(place_id)
+    except ValueError:
+        return f"partner_place_id {place_id!r} is not a GeoNames id"
+    for place in named:
+        if place.id == chosen:
+            return place
+    return f"place {chosen} is not a place called {city!r} in {country}"

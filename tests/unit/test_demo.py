@@ -41,11 +41,13 @@ async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tm
             assert skipped and all("no slack URL" in d["last_error"] for d in skipped)
             trips = (await client.get("/travel/trips", headers={"Authorization": f"Bearer {admin}"})).json()
             assert len(trips) == 4
-            # The paper's registers: 75 rows, one (Köln–Treptow) ambiguous and left out; its country
+            # The paper's registers: 75 rows, Köln–Treptow picked by its GeoNames id; the country
             # errors corrected in the shipped file (Budapest in HU, not RO).
             partnerships = (await client.get("/partners/partnerships", params={"limit": 1000},
                                              headers={"Authorization": f"Bearer {admin}"})).json()
-            assert len(partnerships) == 74
+            assert len(partnerships) == 75
+            treptow = next(p for p in partnerships if p["partner_city"] == "Treptow")
+            assert (treptow["home_city"], treptow["partner_place_id"]) == ("Köln", 7290255)
             assert {p["home_city"] for p in partnerships} >= {"Frankfurt am Main", "Köln", "Birmingham"}
             budapest = next(p for p in partnerships if p["partner_city"] == "Budapest")
             assert budapest["partner_country"] == "HU"

@@ -54,6 +54,27 @@ async def test_row_by_row_imports_the_good_rows_and_says_why_not_the_others(clie
     assert await stored(host) == 2
 
 
+async def test_a_name_several_places_share_is_picked_by_its_geonames_id(client, host):
+    register = ("home_city,partner_city,partner_country,year,partner_place_id\n"
+                "Köln,Treptow,DE,1990,\n"           # ambiguous: the choices are listed
+                "Köln,Treptow,DE,1990,7290255\n"    # picked
+                "Köln,Treptow,DE,1990,2950159\n"    # Berlin's id: not a place called Treptow
+                "Köln,Lyon,FR,1960,three\n"
+                "Köln,Lyon,FR,1960,2995469\n")      # Marseille's id for Lyon
+    report = (await post(client, host, register.encode())).json()
+    by_line = {r["line"]: r for r in report["report"]}
+    assert by_line[2]["status"] == "rejected" and "7290255 Treptow" in by_line[2]["reason"] \
+        and "2821292 Alt-Treptow" in by_line[2]["reason"]
+    assert by_line[3]["status"] == "created"
+    assert by_line[4]["status"] == "rejected" and "2950159" in by_line[4]["reason"]
+    assert by_line[5]["status"] == "rejected" and "not a GeoNames id" in by_line[5]["reason"]
+    assert by_line[6]["status"] == "rejected" and "not a place called 'Lyon'" in by_line[6]["reason"]
+    [treptow] = (await client.get("/partners/partnerships", params={"country": "DE"},
+                                  headers=auth(host, *COORDINATOR))).json()
+    assert (treptow["partner_city"], treptow["partner_place_id"], treptow["home_city"]) == ("Treptow", 7290255, "Köln")
+    assert await stored(host) == 1
+
+
 async def test_all_or_nothing_stores_nothing_when_a_row_is_rejected(client, host):
     response = await post(client, host, REGISTER.encode(), mode="all_or_nothing")
     assert response.status_code == 422
