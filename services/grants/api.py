@@ -428,9 +428,28 @@ async def create_application(body: ApplicationIn, principal: CurrentPrincipal, r
     if not principal.may_act_for(department):
         raise Problem(403, f"a {principal.department} key starts applications for {principal.department} only")
     ctx = grants_context(runtime)
+    data = body.model_dump()
+    await _check_partnerships(runtime, ctx, data["consortium"])
     async with runtime.uow() as uow:
-        application = await service.create_application(uow, ctx, {**body.model_dump(), "lead_department": department})
+        application = await service.create_application(uow, ctx, {**data, "lead_department": department})
         return _application_out(ctx, application, await uow.session.get(Call, application.call_id))
+
+
+async def _check_partnerships(runtime, ctx: service.GrantsContext, members: list[dict[str, Any]]) -> None:
+    """A member's partnership must be one of ours in partners, with that member's city. Partners is
+    asked only when a partnership is named: an application without one does not depend on it."""
+    linked = [(i, m) for i, m in enumerate(service.resolve_consortium(ctx, members)) if m["partnership_id"]]
+    client = PartnersClient.for_runtime(runtime)
+    for i, member in linked:
+        field, wanted = f"consortium[{i}].partnership_id", member["partnership_id"]
+        partnership = await client.partnership(wanted)
+        if partnership is None:
+            raise FieldError(field, f"partners has no partnership {wanted}")
+        if (partnership["home_city"], partnership["home_country"]) != (ctx.home.name, ctx.home.country):
+            raise FieldError(field, f"partnership {wanted} is {partnership['home_city']}'s, not ours")
+        if partnership["partner_place_id"] != member["place_id"]:
+            raise FieldError(field, f"partnership {wanted} is with {partnership['partner_city']} "
+                                    f"({partnership['partner_country']}), not {member['city']}")
 
 
 @router.get("/applications", response_model=list[ApplicationOut], tags=["applications"],
@@ -487,6 +506,7 @@ async def update_application(application_id: str, body: ApplicationPatch, princi
     async with runtime.uow() as uow:
         application, call = await _load_with_call(uow, application_id)
         _may_change(principal, application)
+        await _check_partnerships(runtime, ctx, changes.get("consortium") or [])
         application = await service.update_application(uow, ctx, application, changes)
         return _application_out(ctx, application, call)
 

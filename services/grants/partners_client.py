@@ -1,10 +1,12 @@
 """Grants asks the partners service over HTTP (never by import): consortium candidates from its
-partner finder, and the partnerships and network memberships for the city profile. Partners
+partner finder, a consortium member's partnership, and the partnerships and network memberships
+for the city profile. Partners
 being down or slow is a clear 503 naming it, never a hang or a 500."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -34,7 +36,11 @@ class PartnersClient:
     async def networks(self) -> list[dict[str, Any]]:
         return await self._get("/partners/organizations", {"kind": "network", "limit": 1000})
 
-    async def _get(self, path: str, params: dict[str, Any]) -> Any:
+    async def partnership(self, partnership_id: str) -> dict[str, Any] | None:
+        """The partnership, or None if partners has none of that id."""
+        return await self._get(f"/partners/partnerships/{quote(partnership_id, safe='')}", {}, missing_ok=True)
+
+    async def _get(self, path: str, params: dict[str, Any], *, missing_ok: bool = False) -> Any:
         url = self.base_url + path
         try:
             async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
@@ -48,6 +54,8 @@ class PartnersClient:
         if response.status_code in (401, 403):
             raise Problem(503, f"the partners service refused grants' key ({response.status_code}): "
                                f"set GRANTS_PARTNERS_API_KEY to a reader key of partners")
+        if response.status_code == 404 and missing_ok:
+            return None
         if response.status_code != 200:
             raise Problem(503, f"the partners service answered {response.status_code} ({url})")
         try:

@@ -398,6 +398,47 @@ async def test_partner_search_says_clearly_when_partners_is_down(client, host, e
     assert "partners service is unreachable" in response.json()["detail"]
 
 
+async def test_a_members_partnership_must_be_ours_and_with_that_city(client, host, env_key):
+    async def partnership(**body) -> dict:
+        response = await client.post("/partners/partnerships", headers=auth(host, *COORDINATOR),
+                                     json={"formalised_on": "1991-05-20", **body})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    krakow = await partnership(partner_city="Krakau", partner_country="PL")
+    koeln_lille = await partnership(home_city="Köln", home_country="DE", partner_city="Lille", partner_country="FR")
+    call = await create_call(client, host, twinning_call())
+    member = {"name": "City of Kraków", "city": "Krakau", "country": "PL", "role": "partner"}
+    linked = await start_application(client, host, call["id"], consortium=[{**member, "partnership_id": krakow["id"]}])
+    assert linked["consortium"][0]["partnership_id"] == krakow["id"]
+    for consortium, says in (
+            ([{**member, "partnership_id": "no-such-partnership"}], "partners has no partnership no-such-partnership"),
+            ([{**member, "partnership_id": koeln_lille["id"]}], "is Köln's, not ours"),
+            ([{"name": "Ville de Lyon", "city": "Lyon", "country": "FR", "partnership_id": krakow["id"]}],
+             "is with Kraków (PL), not Lyon")):
+        response = await client.post("/grants/applications", json=application(call["id"], consortium=consortium),
+                                     headers=auth(host, *ENV))
+        assert response.status_code == 422, response.text
+        assert "consortium[0].partnership_id" in response.text and says in response.text
+    refused = await client.patch(f"/grants/applications/{linked['id']}", headers=auth(host, *ENV),
+                                 json={"consortium": [{**member, "partnership_id": koeln_lille["id"]}]})
+    assert refused.status_code == 422 and "consortium[0].partnership_id" in refused.text
+    kept = (await client.get(f"/grants/applications/{linked['id']}", headers=auth(host, *ENV))).json()
+    assert kept["consortium"][0]["partnership_id"] == krakow["id"]
+    # Partners down: naming a partnership is a 503 and stores nothing; an application naming none
+    # does not need partners.
+    grants = host.runtimes["grants"]
+    grants.peer_transport = None
+    grants.settings = grants.settings.model_copy(update={"partners_url": "http://127.0.0.1:9",
+                                                         "partners_timeout_seconds": 0.5})
+    down = await client.post("/grants/applications", headers=auth(host, *ENV), json=application(
+        call["id"], consortium=[{**member, "partnership_id": krakow["id"]}]))
+    assert down.status_code == 503 and "partners service is unreachable" in down.text
+    assert await count(host, Application) == 1
+    await start_application(client, host, call["id"])
+    assert await count(host, Application) == 2
+
+
 # -- the city profile -----------------------------------------------------------------------------
 
 async def test_the_city_profile_in_english_and_german_holds_texts_partnerships_and_networks(client, host):
