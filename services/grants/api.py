@@ -369,8 +369,9 @@ class ApplicationOut(BaseModel):
     stage: str
     stage_reason: str | None
     next_stages: list[str]
+    call_stage: int = Field(description="the call's stage it is prepared for: 2 once invited to the second")
     internal_buffer_days: int
-    next_deadline: datetime | None
+    next_deadline: datetime | None = Field(description="the call's deadline it works towards, while ahead")
     internal_deadline: datetime | None
     eligibility: EligibilityOut
     submitted_at: datetime | None
@@ -394,13 +395,13 @@ def _eligibility(ctx: service.GrantsContext, application: Application, call: Cal
 
 
 def _application_out(ctx: service.GrantsContext, application: Application, call: Call) -> ApplicationOut:
-    now = utcnow()
-    upcoming = domain.next_deadline(service.deadlines_of(call), now)
+    deadline = service.deadline_of(application, call)
     return ApplicationOut(
         **application.model_dump(exclude={"owner_name", "owner_email"}), call_identifier=call.identifier,
         programme=call.programme, owner={"name": application.owner_name, "email": application.owner_email},
-        next_stages=list(domain.TRANSITIONS[application.stage]), next_deadline=upcoming[1] if upcoming else None,
-        internal_deadline=service.internal_deadline(application, call, now),
+        next_stages=list(domain.moves(application.stage, service.invitable(application, call))),
+        next_deadline=deadline[1] if deadline and deadline[1] > utcnow() else None,
+        internal_deadline=service.internal_deadline(application, call),
         eligibility=_eligibility(ctx, application, call))
 
 

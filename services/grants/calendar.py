@@ -14,7 +14,7 @@ PRODID = "-//Diplomacity//Grants//EN"
 
 def feed(name: str, calls: list[Call], applications: list[tuple[Application, Call]], now: datetime) -> bytes:
     """One event per call deadline, and one per application's internal deadline (a buffer before the
-    call's next deadline). Each ends at the deadline, so calendars show the time it closes."""
+    call's deadline it works towards). Each ends at the deadline, so calendars show the time it closes."""
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -28,7 +28,7 @@ def feed(name: str, calls: list[Call], applications: list[tuple[Application, Cal
             calendar.add_component(_event(f"call-{call.id}-stage-{stage}", now, call.updated_at, at,
                                           f"Deadline{suffix}: {call.identifier} — {call.title}", call.url))
     for application, call in applications:
-        at = internal_deadline(application, call, now)
+        at = internal_deadline(application, call)
         if at is None:
             continue
         calendar.add_component(_event(

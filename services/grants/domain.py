@@ -31,17 +31,20 @@ IDENTIFIER_PREFIXES = {
     "DIGITAL": "digital_europe", "INTERREG": "interreg", "URBACT": "urbact", "EUI": "eui",
 }
 
-STAGES = ("idea", "preparing", "partner_search", "drafting", "internal_review", "submitted",
+STAGES = ("idea", "preparing", "partner_search", "drafting", "internal_review", "submitted", "invited",
           "awarded", "rejected", "withdrawn", "implementing", "reporting", "closed")
 # Where an application may go from each stage. Preparation may step back (a review sends a draft
-# back; a partner drops out) and may be abandoned; after submission the EU decides.
+# back; a partner drops out) and may be abandoned; after submission the EU decides. In a two-stage
+# call the first decision may be an invitation to the second stage: the full proposal is drafted,
+# reviewed and submitted again, for the second deadline.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "idea": ("preparing", "withdrawn"),
     "preparing": ("partner_search", "drafting", "withdrawn"),
     "partner_search": ("drafting", "preparing", "withdrawn"),
     "drafting": ("internal_review", "partner_search", "withdrawn"),
     "internal_review": ("submitted", "drafting", "withdrawn"),
-    "submitted": ("awarded", "rejected", "withdrawn"),
+    "submitted": ("awarded", "rejected", "withdrawn", "invited"),
+    "invited": ("drafting", "withdrawn"),
     "awarded": ("implementing",),
     "implementing": ("reporting",),
     "reporting": ("closed",),
@@ -50,7 +53,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "closed": (),
 }
 # Applications still being prepared: their deadlines get reminders.
-PREPARING = ("idea", "preparing", "partner_search", "drafting", "internal_review")
+PREPARING = ("idea", "preparing", "partner_search", "drafting", "internal_review", "invited")
 DECIDED = ("awarded", "implementing", "reporting", "closed")  # won: counts towards funds won
 ROLES = ("coordinator", "partner", "associated")
 # Reminders this many days before each deadline; the last one before the call's deadline is critical.
@@ -100,10 +103,25 @@ def next_deadline(deadlines: list[tuple[int, datetime]], now: datetime) -> tuple
     return ahead[0] if ahead else None
 
 
-def check_move(current: str, target: str, reason: str | None) -> None:
-    if target not in TRANSITIONS.get(current, ()):
-        allowed = ", ".join(TRANSITIONS.get(current, ())) or "none: it is final"
-        raise StageMoveRefused(f"an application in {current} cannot move to {target} (allowed: {allowed})")
+def stage_deadline(deadlines: list[tuple[int, datetime]], call_stage: int) -> tuple[int, datetime] | None:
+    """The (stage, deadline) an application prepared for `call_stage` works towards."""
+    return next((d for d in deadlines if d[0] == call_stage), None)
+
+
+def moves(current: str, invitable: bool) -> tuple[str, ...]:
+    """Where an application may go now; `invitable`: it was submitted to the first stage of a
+    two-stage call, so it may be invited to the second."""
+    return tuple(s for s in TRANSITIONS.get(current, ()) if s != "invited" or invitable)
+
+
+def check_move(current: str, target: str, reason: str | None, *, invitable: bool = False) -> None:
+    allowed = moves(current, invitable)
+    if target not in allowed:
+        if target == "invited" and target in TRANSITIONS.get(current, ()):
+            raise StageMoveRefused("only an application submitted to the first stage of a two-stage call "
+                                   "can be invited to the second")
+        raise StageMoveRefused(f"an application in {current} cannot move to {target} "
+                               f"(allowed: {', '.join(allowed) or 'none: it is final'})")
     if target == "rejected" and not (reason and reason.strip()):
         raise MissingReason("say why the application was rejected")
 

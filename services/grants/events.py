@@ -106,7 +106,8 @@ class CallUpdatedV1(CallRefV1):
 
 @publishes.event("grants.application.stage_changed.v1")
 class ApplicationStageChangedV1(ApplicationRefV1):
-    """An application moved through the pipeline (idea → … → submitted → awarded | rejected …)."""
+    """An application moved through the pipeline (idea → … → submitted → awarded | rejected | invited
+    to a two-stage call's second stage …)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **_APPLICATION, "from_stage": "submitted", "to_stage": "rejected",

@@ -70,6 +70,8 @@ class Application(GrantsTable, table=True):
     consortium: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     notes: str | None = None
     stage: str = Field(default="idea", index=True, max_length=20)
+    # The call's stage it is prepared for: 2 once invited to a two-stage call's second stage.
+    call_stage: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     stage_reason: str | None = Field(default=None, max_length=1000)  # why rejected or withdrawn
     internal_buffer_days: int = 5
     submitted_at: datetime | None = None

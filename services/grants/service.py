@@ -53,12 +53,23 @@ def deadlines_of(call: Call) -> list[tuple[int, datetime]]:
     return [(d["stage"], datetime.fromisoformat(d["at"]).astimezone(domain.BRUSSELS)) for d in call.deadlines]
 
 
-def internal_deadline(application: Application, call: Call, now: datetime) -> datetime | None:
-    """The application's own deadline: its buffer before the call's next one (none without a buffer)."""
-    upcoming = domain.next_deadline(deadlines_of(call), now)
-    if upcoming is None or application.internal_buffer_days <= 0:
+def deadline_of(application: Application, call: Call) -> tuple[int, datetime] | None:
+    """The call's (stage, deadline) the application works towards: the first stage's, or the
+    second's once invited to it."""
+    return domain.stage_deadline(deadlines_of(call), application.call_stage)
+
+
+def internal_deadline(application: Application, call: Call) -> datetime | None:
+    """The application's own deadline: its buffer before the call's (none without a buffer)."""
+    deadline = deadline_of(application, call)
+    if deadline is None or application.internal_buffer_days <= 0:
         return None
-    return domain.days_before(upcoming[1], application.internal_buffer_days)
+    return domain.days_before(deadline[1], application.internal_buffer_days)
+
+
+def invitable(application: Application, call: Call) -> bool:
+    """Submitted to the first stage of a two-stage call: it may be invited to the second."""
+    return application.call_stage == 1 and domain.stage_deadline(deadlines_of(call), 2) is not None
 
 
 def status_of(call: Call, now: datetime) -> str:
@@ -335,8 +346,9 @@ def _application_ref(application: Application, call: Call) -> dict[str, Any]:
 
 async def move_stage(uow: UnitOfWork, application: Application, target: str, reason: str | None,
                      awarded_amount: float | None, changed_by: str) -> Application:
+    call = await uow.session.get(Call, application.call_id)
     try:
-        domain.check_move(application.stage, target, reason)
+        domain.check_move(application.stage, target, reason, invitable=invitable(application, call))
     except domain.StageMoveRefused as exc:
         raise Problem(409, str(exc)) from exc
     except domain.MissingReason as exc:
@@ -355,8 +367,9 @@ async def move_stage(uow: UnitOfWork, application: Application, target: str, rea
         application.decided_at = now
     if target == "awarded":
         application.awarded_amount = application.requested_amount if awarded_amount is None else awarded_amount
+    if target == "invited":
+        application.call_stage = 2
     application.updated_at = now
-    call = await uow.session.get(Call, application.call_id)
     uow.publish(ApplicationStageChangedV1(
         **_application_ref(application, call), from_stage=source, to_stage=target, reason=reason,
         requested_amount=application.requested_amount, awarded_amount=application.awarded_amount,
@@ -381,12 +394,12 @@ async def run_jobs(uow: UnitOfWork, now: datetime) -> JobReport:
     rows = (await uow.session.exec(select(Application, Call).join(Call, Call.id == Application.call_id).where(
         col(Application.stage).in_(domain.PREPARING)))).all()
     due: dict[tuple[str, str], tuple[Application, Call, domain.Reminder]] = {}
-    planned: dict[tuple[str, int], list[domain.Reminder]] = {}  # the same for every application of a call
+    planned: dict[tuple[str, int, int], list[domain.Reminder]] = {}  # the same for a call's applications
     for application, call in rows:
         report.applications += 1
-        plan = (call.id, application.internal_buffer_days)
+        plan = (call.id, application.call_stage, application.internal_buffer_days)
         if plan not in planned:
-            deadline = domain.next_deadline(deadlines_of(call), now)
+            deadline = deadline_of(application, call)
             planned[plan] = domain.due_reminders(deadline, application.internal_buffer_days, now) if deadline else []
         for reminder in planned[plan]:
             due[(application.id, reminder.key)] = (application, call, reminder)

@@ -37,7 +37,7 @@ BACKOFF_CAP_SECONDS = 600.0
 # A conflict starting this soon cannot wait for quiet hours or a digest.
 CRITICAL_WITHIN = timedelta(days=2)
 # Stages whose news the EU funding team (with the coordinators) hears on its channels: the outcomes.
-OUTCOMES = ("awarded", "rejected")
+OUTCOMES = ("awarded", "rejected", "invited")  # the EU's decisions (invited: to a second stage)
 
 
 @dataclass(frozen=True)

@@ -83,11 +83,13 @@ PROGRAMMES = {
 }
 STAGES = {
     "en": {"idea": "idea", "preparing": "preparation", "partner_search": "partner search", "drafting": "drafting",
-           "internal_review": "internal review", "submitted": "submitted", "awarded": "awarded",
+           "internal_review": "internal review", "submitted": "submitted",
+           "invited": "invited to the second stage", "awarded": "awarded",
            "rejected": "rejected", "withdrawn": "withdrawn", "implementing": "implementation",
            "reporting": "reporting", "closed": "closed"},
     "de": {"idea": "Idee", "preparing": "Vorbereitung", "partner_search": "Partnersuche", "drafting": "Ausarbeitung",
-           "internal_review": "interne Prüfung", "submitted": "eingereicht", "awarded": "bewilligt",
+           "internal_review": "interne Prüfung", "submitted": "eingereicht",
+           "invited": "zur zweiten Stufe eingeladen", "awarded": "bewilligt",
            "rejected": "abgelehnt", "withdrawn": "zurückgezogen", "implementing": "Umsetzung",
            "reporting": "Berichtsphase", "closed": "abgeschlossen"},
 }

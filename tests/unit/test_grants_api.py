@@ -510,6 +510,49 @@ async def test_reminders_are_said_once_stop_at_submission_and_follow_a_moved_dea
     assert await count(host, Reminder) == 5
 
 
+async def test_a_two_stage_application_invited_to_the_second_stage_is_reminded_of_its_deadline(
+        client, host, env_key):
+    call = await create_call(client, host, twinning_call(identifier="CERV-2027-CITIZENS-TOWN-2S",
+                                                         deadlines=["2027-02-15", "2027-09-16"]))
+    app_id = (await start_application(client, host, call["id"]))["id"]
+    for stage in ("preparing", "drafting", "internal_review", "submitted"):
+        assert (await move(client, host, app_id, stage)).status_code == 200
+    submitted = (await client.get(f"/grants/applications/{app_id}", headers=auth(host, *ENV))).json()
+    assert submitted["call_stage"] == 1 and "invited" in submitted["next_stages"]
+    assert submitted["next_deadline"] == "2027-02-15T17:00:00+01:00"
+    # Waiting for the first stage's result: the second stage's deadline is not this application's yet.
+    week_before_second = datetime(2027, 9, 9, 15, 5, tzinfo=UTC)
+    assert (await run_jobs(client, host, week_before_second))["reminders"] == 0
+
+    invited = await move(client, host, app_id, "invited")
+    assert invited.status_code == 200, invited.text
+    assert (invited.json()["call_stage"], invited.json()["next_deadline"], invited.json()["internal_deadline"]) == \
+        (2, "2027-09-16T17:00:00+02:00", "2027-09-11T17:00:00+02:00")
+    assert invited.json()["next_stages"] == ["drafting", "withdrawn"]
+    assert (await run_jobs(client, host, week_before_second))["reminders"] == 2
+    said = await events(host, "grants.deadline.approaching.v1")
+    assert sorted((e["kind"], e["stage"], e["days_ahead"]) for e in said) == [("call", 2, 7), ("internal", 2, 2)]
+    assert (await events(host, "grants.application.stage_changed.v1"))[-1]["to_stage"] == "invited"
+
+    # The full proposal goes through review and is submitted again; there is no third stage.
+    for stage in ("drafting", "internal_review", "submitted"):
+        assert (await move(client, host, app_id, stage)).status_code == 200
+    again = await move(client, host, app_id, "invited")
+    assert again.status_code == 409 and "first stage of a two-stage call" in again.json()["detail"]
+    assert (await move(client, host, app_id, "awarded")).status_code == 200
+
+    # A one-stage call has no second stage to be invited to.
+    single = await create_call(client, host, twinning_call())
+    other_id = (await start_application(client, host, single["id"]))["id"]
+    for stage in ("preparing", "drafting", "internal_review", "submitted"):
+        assert (await move(client, host, other_id, stage)).status_code == 200
+    other = (await client.get(f"/grants/applications/{other_id}", headers=auth(host, *ENV))).json()
+    assert "invited" not in other["next_stages"]
+    assert (await move(client, host, other_id, "invited")).status_code == 409
+    assert (await client.get(f"/grants/applications/{other_id}", headers=auth(host, *ENV))).json()["stage"] == \
+        "submitted"
+
+
 async def test_only_admins_run_the_jobs(client, host, env_key):
     call = await create_call(client, host, twinning_call())
     await start_application(client, host, call["id"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.grants import domain, portal
-from services.grants.domain import Member
+from services.grants.domain import BRUSSELS, Member
 from shared.problems import FieldError
 
 UTC = timezone.utc
@@ -65,6 +65,25 @@ def test_a_calls_status_follows_its_dates_not_the_portals_field():
 def test_the_pipeline_allows_its_paths(path):
     for current, target in zip(path, path[1:]):
         domain.check_move(current, target, reason="not eligible" if target == "rejected" else None)
+
+
+def test_a_first_stage_submission_may_be_invited_to_the_second_stage_and_submitted_again():
+    path = ["internal_review", "submitted", "invited", "drafting", "internal_review", "submitted", "awarded"]
+    for current, target in zip(path, path[1:]):
+        domain.check_move(current, target, None, invitable=target == "invited")
+    assert "invited" in domain.moves("submitted", invitable=True)
+    assert "invited" not in domain.moves("submitted", invitable=False)
+    with pytest.raises(domain.StageMoveRefused, match="only an application submitted to the first stage"):
+        domain.check_move("submitted", "invited", None)  # a one-stage call, or invited once already
+    with pytest.raises(domain.StageMoveRefused, match="allowed: drafting, withdrawn"):
+        domain.check_move("invited", "submitted", None)
+
+
+def test_an_application_works_towards_its_own_stages_deadline():
+    first, second = (1, datetime(2027, 2, 15, 17, tzinfo=BRUSSELS)), (2, datetime(2027, 9, 16, 17, tzinfo=BRUSSELS))
+    assert domain.stage_deadline([first, second], 1) == first
+    assert domain.stage_deadline([first, second], 2) == second
+    assert domain.stage_deadline([first], 2) is None
 
 
 @pytest.mark.parametrize("current,target", [

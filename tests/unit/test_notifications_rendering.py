@@ -1201,7 +1201,9 @@ def test_an_award_names_the_amount():
     ("partner_search", "drafting", "Application moved to drafting: Twinning for climate action",
      "partner search → drafting", "What to do next: Write the proposal"),
     ("drafting", "withdrawn", "Application withdrawn: Twinning for climate action", "drafting → withdrawn",
-     "What to do next: Tell the partners")])
+     "What to do next: Tell the partners"),
+    ("submitted", "invited", "Application invited to the second stage: Twinning for climate action",
+     "submitted → invited to the second stage", "What to do next: Draft the full proposal")])
 def test_next_steps_depend_on_the_stage_reached(from_stage, to_stage, subject, stage, next_steps):
     message = render(STAGE_CHANGED, stage_changed(from_stage=from_stage, to_stage=to_stage, reason=None), "en")
 

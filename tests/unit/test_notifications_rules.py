@@ -161,7 +161,8 @@ def test_a_changed_call_led_by_the_oia_names_the_coordinators_once_on_their_chan
 
 
 @pytest.mark.parametrize("to_stage, coordinators_hear", [
-    ("awarded", True), ("rejected", True), ("submitted", False), ("drafting", False), ("withdrawn", False)])
+    ("awarded", True), ("rejected", True), ("invited", True), ("submitted", False), ("drafting", False),
+    ("withdrawn", False)])
 def test_a_stage_change_goes_to_the_owner_and_outcomes_to_the_coordinators(to_stage, coordinators_hear):
     changed = _stage_changed(to_stage)
 
