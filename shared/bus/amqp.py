@@ -94,11 +94,15 @@ class AmqpBus:
     # -- publishing --------------------------------------------------------------------------
 
     async def publish(self, envelopes: list[Envelope]) -> None:
-        """Publish persistently; all confirms are awaited together, so a batch costs one round trip."""
+        """Publish persistently; all confirms are awaited together, so a batch costs one round trip.
+
+        Not `mandatory`: an event no queue is bound for (no service subscribes to it) is dropped by
+        the broker instead of being sent back whole, only to be ignored here. A subscriber's queue
+        and bindings outlive its process, so what a service subscribes to is kept while it is down."""
         exchange = self._require_exchange()
         await asyncio.gather(
             *(
-                exchange.publish(_to_message(e), routing_key=e.type, timeout=PUBLISH_TIMEOUT)
+                exchange.publish(_to_message(e), routing_key=e.type, mandatory=False, timeout=PUBLISH_TIMEOUT)
                 for e in envelopes
             )
         )
