@@ -28,7 +28,10 @@ async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tm
                         for s in subjects()),
                     sum(s.startswith(("Crossing:", "Überkreuzung:")) and "Katowice" in s for s in subjects()))
 
-        await eventually(lambda: overlap_and_crossing() == (3, 3), timeout=20, message="the demo alerts")
+        try:
+            await eventually(lambda: overlap_and_crossing() == (3, 3), timeout=20, message="the demo alerts")
+        except AssertionError as exc:  # say what did arrive: this once failed and never again
+            raise AssertionError(f"{exc}; counted {overlap_and_crossing()} in {subjects()}") from exc
         # The application closing soonest: its owner hears of the call's deadline and the internal one.
         await eventually(lambda: sum("Climate-neutral neighbourhoods network" in s for s in subjects()) == 2,
                          timeout=20, message="the demo's deadline reminders")
