@@ -504,10 +504,11 @@ async def update_application(application_id: str, body: ApplicationPatch, princi
         if name in changes and changes[name] is None:
             raise FieldError(name, "may not be null")
     ctx = grants_context(runtime)
+    # Asked before the transaction opens: no database connection waits on the partners service.
+    await _check_partnerships(runtime, ctx, changes.get("consortium") or [])
     async with runtime.uow() as uow:
         application, call = await _load_with_call(uow, application_id)
         _may_change(principal, application)
-        await _check_partnerships(runtime, ctx, changes.get("consortium") or [])
         application = await service.update_application(uow, ctx, application, changes)
         return _application_out(ctx, application, call)
 

@@ -90,15 +90,16 @@ async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.String
     places: dict[tuple[str, str], Place | str] = {}
     report, rows = ImportReport(mode=mode), []
     now = utcnow()
+    today = ctx.today(now)
     for number, record in enumerate(reader, start=2):  # line 1 is the header
         report.rows += 1
         row = {k: (v or "").strip() for k, v in record.items() if k is not None}
-        outcome = _check(row, number, ctx, places, known, ctx.today(now))
+        outcome = _check(row, number, ctx, places, known, today)
         if isinstance(outcome, RowReport):
             report.report.append(outcome)
             continue
         known[(outcome["home_place_id"], outcome["partner_place_id"])] = outcome["id"]
-        rows.append({**outcome, "created_at": now, "updated_at": now, "last_contact_on": ctx.today(now)})
+        rows.append({**outcome, "created_at": now, "updated_at": now, "last_contact_on": today})
         report.report.append(RowReport(number, "valid", outcome["home_city"], outcome["partner_city"],
                                        partnership_id=outcome["id"]))
     report.duplicates = sum(r.status == "duplicate" for r in report.report)

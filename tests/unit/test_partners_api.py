@@ -94,9 +94,13 @@ async def test_today_is_the_offices_date_not_utcs(client, host, monkeypatch):
     assert await count(host, Partnership) == 1
 
 
-async def test_a_naive_instant_for_the_jobs_is_refused(client, host):
+async def test_a_naive_instant_for_the_jobs_is_refused_and_says_nothing(client, host):
+    await create(client, host, krakow(formalised_on="1991-05-20", last_contact_on="2020-01-01"))
+    # With an offset, this instant says a jubilee and a lapse (see the test below); without, nothing.
     response = await client.post("/partners/jobs/run", json={"now": "2031-02-19T08:00:00"}, headers=auth(host, *ADMIN))
-    assert response.status_code == 422 and "now" in response.text
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "now"
+    assert await events(host, "partners.anniversary.upcoming.v1") == []
+    assert await events(host, "partners.partnership.dormant.v1") == []
 
 
 async def test_a_duplicate_is_409_and_only_coordinators_edit(client, host):
