@@ -6,11 +6,12 @@ import httpx
 import pytest
 
 from oia.embedded import EmbeddedHost, prepare
+from tests.support.policy_cases import POLICY_KEYS
 
 
 @pytest.fixture
 async def host(tmp_path, monkeypatch):
-    monkeypatch.setenv("OIA_API_KEYS", "env-admin-key:admin,env-env-key:department:ENV")
+    monkeypatch.setenv("OIA_API_KEYS", ",".join(["env-admin-key:admin,env-env-key:department:ENV", *POLICY_KEYS]))
     keys = await prepare(tmp_path, with_demo_data=False)
     embedded = EmbeddedHost(tmp_path)
     await embedded.start()

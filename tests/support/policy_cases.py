@@ -1,0 +1,44 @@
+"""Authorization tests generated from a service's policy table.
+
+Each service's test module maps every action of its `POLICY` to a probe: a coroutine that sets up a
+record owned by the `mine` or the `theirs` department, tries the action with the given key, checks the
+effect (a refused write changed nothing; a refused read showed nothing), and returns whether the action
+was allowed. `cases(POLICY)` yields one case per action × role × ownership with the answer the table
+gives, so the table and the tests cannot drift apart; `check_probes` fails when an action has no probe.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Mapping
+
+import pytest
+
+from shared.auth import ROLES
+from shared.policy import ANY, OWN, Policy
+
+MINE, THEIRS = "ECON", "CULT"  # the probing key's department, and another one
+# One key per role, each of department MINE (so OWN can be told from ANY for every role); the unit
+# tests' host provisions them.
+KEYS = {role: f"policy-{role}-key" for role in ROLES}
+POLICY_KEYS = [f"{key}:{role}:{MINE}" for role, key in KEYS.items()]
+
+Probe = Callable[..., Awaitable[bool]]
+
+
+def cases(policy: Policy):
+    for action, rule in policy.rules.items():
+        for role in ROLES:
+            for whose in ("mine", "theirs"):
+                reach = rule.reach[role]
+                allowed = reach is ANY or (reach is OWN and whose == "mine")
+                yield pytest.param(action, role, whose, allowed, id=f"{action}-{role}-{whose}")
+
+
+def check_probes(policy: Policy, probes: Mapping[str, Probe]) -> None:
+    assert set(probes) == set(policy.rules), (
+        f"actions without a probe: {sorted(set(policy.rules) - set(probes))}; "
+        f"probes for no action: {sorted(set(probes) - set(policy.rules))}")
+
+
+def owner(whose: str) -> str:
+    return MINE if whose == "mine" else THEIRS
