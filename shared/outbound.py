@@ -251,10 +251,10 @@ class Guard:
         """An httpx transport whose every connection goes through this guard (see the module doc)."""
         return _GuardedTransport(self, **options)
 
-    def client(self, **options: typing.Any) -> httpx.AsyncClient:
+    def client(self, *, verify: typing.Any = True, **options: typing.Any) -> httpx.AsyncClient:
         """An httpx client on the guarded transport. No proxies from the environment: a proxy would
         resolve the host itself, out of the guard's sight."""
-        return httpx.AsyncClient(transport=self.transport(), trust_env=False, **options)
+        return httpx.AsyncClient(transport=self.transport(verify=verify), trust_env=False, **options)
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
