@@ -193,7 +193,7 @@ class Guard:
             parts = httpx.URL(url)
         except httpx.InvalidURL as exc:
             raise Refused(f"not a valid URL: {exc}") from None
-        if parts.scheme not in ("https", "http"):
+        if parts.scheme != "https" and not (parts.scheme == "http" and self.allowed.http_loopback):
             raise Refused("the URL must be https://…")
         if parts.userinfo:
             raise Refused("the URL may not carry a user name or password (user@host)")
