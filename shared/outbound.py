@@ -112,7 +112,11 @@ class Allowed:
             except ValueError:
                 pass
             name = entry.lower().rstrip(".")
-            if not _HOST_NAME.match(name) or literal_address(name) is not None:
+            try:
+                numeric = literal_address(name) is not None
+            except Refused:
+                numeric = True
+            if numeric or not _HOST_NAME.match(name):
                 raise ValueError(f"{entry!r} is neither a host name nor an address or network (CIDR)")
             hosts.add(name)
         if http_loopback:  # the test switch: stand-in receivers on this machine
@@ -180,6 +184,8 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
 
 @dataclass
 class Guard:
+    """Where outbound requests may go: `check_url` for a URL given to us, `client()` to send."""
+
     allowed: Allowed = field(default_factory=Allowed)
     resolver: Resolver | None = None  # None: `resolve` (looked up when used, so tests can replace it)
     allow_setting: str = "OUTBOUND_ALLOW"  # named in refusals: where an operator makes an exception

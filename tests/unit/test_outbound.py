@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import ssl
 import subprocess
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from shared import outbound
+from shared.logging import configure_logging
 from shared.outbound import Allowed, Guard, Refused
 
 PUBLIC = "93.184.215.14"
@@ -131,7 +133,7 @@ async def test_an_allow_list_names_hosts_and_networks_but_never_a_metadata_servi
     assert await metadata.check_url("https://169.254.1.1/") == [ipaddress.ip_address("169.254.1.1")]
 
 
-@pytest.mark.parametrize("entry", ["10.0.0.0/33", "not a host", "http://x.example", "2130706433"])
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "not a host", "http://x.example", "2130706433", "hooks.1234"])
 def test_a_bad_allow_list_entry_is_refused_naming_it(entry):
     with pytest.raises(ValueError, match="neither a host name nor an address"):
         Allowed.parse(f"10.0.0.0/8,{entry}")
@@ -237,3 +239,24 @@ async def test_a_pinned_https_connection_still_sends_and_verifies_the_host_name(
                 await client.post(f"https://other.example.com:{receiver.port}/hook", content=b"{}")
     assert names[0] == "rebind.example.com" and "other.example.com" in names
     assert len(receiver.requests) == 1
+
+
+async def test_a_sent_webhooks_url_stays_out_of_the_logs():
+    configure_logging()  # the services' logging (it replaces the root's handlers: caplog would see nothing)
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = seen.append  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.INFO
+    try:
+        secret = "https://hooks.example.com/services/T0/B0/very-secret-token"
+        async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as client:
+            assert (await client.post(secret, content=b"{}")).status_code == 200
+        logging.getLogger("shared.outbound.test").info("a line that does arrive")
+    finally:
+        root.removeHandler(handler)
+        root.level = level
+    messages = [r.getMessage() for r in seen]
+    assert "a line that does arrive" in messages
+    assert not [m for m in messages if "very-secret-token" in m]
