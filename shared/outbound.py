@@ -81,7 +81,8 @@ _INTERNAL: list[tuple[IPNetwork, str]] = [(ipaddress.ip_network(n), why) for n, 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # Names that only ever mean something inside a network (RFC 6761, 6762, 8375; ICANN's .internal).
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
-_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _NUMBER = re.compile(r"^(0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$")
 
 

@@ -268,7 +268,8 @@ async def get_recipient(recipient_id: str, principal: CurrentPrincipal, runtime:
 async def update_recipient(recipient_id: str, body: RecipientPatch, principal: CurrentPrincipal,
                            runtime: RuntimeDep) -> RecipientOut:
     changes = body.model_dump(exclude_unset=True)
-    channels = await _checked_channels(body.channels, runtime.settings, "channels") if body.channels is not None else None
+    channels = (await _checked_channels(body.channels, runtime.settings, "channels")
+                if body.channels is not None else None)
     async with runtime.uow() as uow:
         recipient = await _recipient(uow, recipient_id, principal)
         _may_manage(principal, recipient.department)

@@ -2,8 +2,9 @@
 
 Email goes over SMTP (aiosmtplib) or, with no server configured, to .eml files; Slack, Teams and
 generic webhooks are HTTP POSTs (httpx) with time-outs, on a client that connects only to public
-addresses (shared/outbound.py: checked at every connection, so also after DNS rebinding). A sender never raises for a failed send:
-it reports the failure (and whether retrying can help) so the worker can log it and decide."""
+addresses (shared/outbound.py: checked at every connection, so also after DNS rebinding). A sender
+never raises for a failed send: it reports the failure (and whether retrying can help) so the worker
+can log it and decide."""
 
 from __future__ import annotations
 
