@@ -260,3 +260,18 @@ async def test_a_sent_webhooks_url_stays_out_of_the_logs():
     messages = [r.getMessage() for r in seen]
     assert "a line that does arrive" in messages
     assert not [m for m in messages if "very-secret-token" in m]
+
+
+def test_the_allow_list_is_read_from_the_environment_and_a_bad_one_stops_the_service(monkeypatch):
+    from pydantic import ValidationError
+
+    from services.grants.settings import GrantsSettings
+    from services.notifications.settings import NotificationsSettings
+
+    monkeypatch.setenv("OUTBOUND_ALLOW", "10.20.0.0/16")
+    monkeypatch.setenv("NOTIFICATIONS_OUTBOUND_ALLOW", "hooks.intranet.example")
+    assert GrantsSettings().outbound_guard().allowed.networks == (ipaddress.ip_network("10.20.0.0/16"),)
+    assert NotificationsSettings().outbound_guard().allowed.hosts == {"hooks.intranet.example"}
+    monkeypatch.setenv("OUTBOUND_ALLOW", "10.20.0.0/16,intranet hooks")
+    with pytest.raises(ValidationError, match="'intranet hooks' is neither a host name"):
+        GrantsSettings()
