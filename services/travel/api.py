@@ -523,8 +523,8 @@ async def _feed(uow, department: str | None) -> bytes:
     trips = (await uow.session.exec(trips_query)).all()
     delegations = (await uow.session.exec(delegations_query)).all()
     name = f"{department} trips and visits" if department else "City trips and visits"
-    return calendar.feed(name, list(trips), list(delegations), shows_whole=lambda trip: feed_shows_whole(department, trip),
-                         now=utcnow())
+    return calendar.feed(name, list(trips), list(delegations),
+                         shows_whole=lambda trip: feed_shows_whole(department, trip), now=utcnow())
 
 
 add_calendar_routes(router, CalendarToken, "travel", _feed)

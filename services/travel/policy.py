@@ -67,7 +67,7 @@ def may_read_trip(principal: Principal, trip) -> bool:
 
 
 def _reads_every_trip(principal: Principal) -> bool:
-    return POLICY.own_only(principal, "trip.read") is None and POLICY.own_only(principal, "trip.read_restricted") is None
+    return all(POLICY.own_only(principal, action) is None for action in ("trip.read", "trip.read_restricted"))
 
 
 def visible_trips(principal: Principal) -> ColumnElement[bool]:
