@@ -225,9 +225,11 @@ def _namespaced(principal: Principal, recipient_id: str) -> None:
     """Ids of the router's people are never handed out; a key that adds recipients only for its
     own department names them `<its code>-…`, so it can never take another's id."""
     if recipient_id.lower().startswith(domain.PERSON_PREFIX):
-        raise FieldError("id", f"ids starting with {domain.PERSON_PREFIX} are the ones routing gives people named by email")
-    if POLICY.reach(principal, "recipient.create") is OWN and not recipient_id.startswith(f"{principal.department}-"):
-        raise FieldError("id", f"a {principal.department} key names its recipients {principal.department}-…", status=403)
+        raise FieldError("id", f"ids starting with {domain.PERSON_PREFIX} are the ones routing gives people "
+                               "named by email")
+    own = principal.department
+    if POLICY.reach(principal, "recipient.create") is OWN and not recipient_id.startswith(f"{own}-"):
+        raise FieldError("id", f"a {own} key names its recipients {own}-…", status=403)
 
 
 _RECEIVER_STATUS = re.compile(r"^(?:HTTP|SMTP) \d{3}")

@@ -58,8 +58,8 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: da
     for r in routes:
         message = rendering.recent.render(envelope.id, envelope.type, envelope.data, r.recipient.language, related)
         feed.append(dict(id=new_id(), recipient=r.recipient.id, event_id=envelope.id, event_type=envelope.type,
-                         title=message.feed_title[:300], body=message.feed_body, critical=critical, restricted=restricted,
-                         created_at=now, read_at=None, acknowledged_at=None))
+                         title=message.feed_title[:300], body=message.feed_body, critical=critical,
+                         restricted=restricted, created_at=now, read_at=None, acknowledged_at=None))
         deliveries += [_delivery(envelope, r.recipient, channel, critical, now)
                        for channel in (book.channels.get(r.recipient.id, []) if r.channels else [])]
     notice = Notice(event_id=envelope.id, event_type=envelope.type, topic=topic, critical=critical,
@@ -151,9 +151,10 @@ def _person(email: str, name: str | None, book: directory.Snapshot) -> tuple[Rec
     recipient_id = f"{domain.PERSON_PREFIX}{local}-{hashlib.sha256(email.encode()).hexdigest()[:8]}"
     if recipient_id in book.recipients:
         _conflict("id_taken", [recipient_id], None)
-        recipient_id = next(candidate for n in range(1, 1000) if (candidate := (
-            f"{domain.PERSON_PREFIX}{local[:20]}-{hashlib.sha256(f'{email}#{n}'.encode()).hexdigest()[:12]}"))
-            not in book.recipients)
+        n = 1
+        while (recipient_id := f"{domain.PERSON_PREFIX}{local[:20]}-"
+                               f"{hashlib.sha256(f'{email}#{n}'.encode()).hexdigest()[:12]}") in book.recipients:
+            n += 1
     now = utcnow()
     return (Recipient(id=recipient_id, kind="person", name=name or email, created_at=now, updated_at=now),
             Channel(id=new_id(), recipient_id=recipient_id, kind="email", address=email, created_at=now))
