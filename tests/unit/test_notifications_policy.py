@@ -11,15 +11,19 @@ import hashlib
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from oia.catalog import spec_of
 from services.notifications import directory, domain
 from services.notifications.models import (Channel, Delivery, DeliveryAttempt, FeedItem, Notice, Recipient,
                                            Subscription)
 from services.notifications.policy import POLICY
+from shared.db import make_engine
 from shared.envelope import Envelope
+from shared.migrations import upgrade
 from shared.testing import eventually
 from tests.support.embedded import auth
 from tests.support.policy_cases import KEYS, cases, check_probes, owner
@@ -445,3 +449,31 @@ async def test_readers_and_departments_do_not_see_restricted_trips_in_the_coordi
     assert item.restricted
     assert (await client.post(f"/notifications/feed/{item.id}/read", headers=auth(host, "reader", None))
             ).status_code == 404
+
+
+async def test_the_migration_marks_what_was_routed_about_restricted_trips_before(tmp_path):
+    spec, url = spec_of("notifications"), f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
+    await upgrade("notifications", spec.migrations_dir, spec.metadata, url, "1937d201b4c6")
+    now = datetime.now(timezone.utc)
+    notices = {"overlap": {"restricted": True, "trips": []}, "booking": {"trip_id": "t", "visibility": "restricted"},
+               "crossing": {"trip": {"visibility": "restricted"}}, "open": {"trip_id": "u", "visibility": "normal"}}
+    notice_table = sa.table("notice", *(sa.column(c) for c in ("event_id", "event_type", "critical", "occurred_at",
+                                                                "received_at")), sa.column("data", sa.JSON))
+    feed_table = sa.table("feeditem", *(sa.column(c) for c in ("id", "recipient", "event_id", "event_type", "title",
+                                                              "body", "critical", "created_at")))
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for event_id, data in notices.items():
+                await conn.execute(notice_table.insert().values(event_id=event_id, event_type=BOOKED, critical=False,
+                                                                data=data, occurred_at=now, received_at=now))
+                await conn.execute(feed_table.insert().values(id=event_id, recipient="OIA", event_id=event_id,
+                                                              event_type=BOOKED, title="t", body="b", critical=False,
+                                                              created_at=now))
+        await upgrade("notifications", spec.migrations_dir, spec.metadata, url)
+        async with engine.connect() as conn:
+            marked = {table: {r.event_id for r in await conn.execute(sa.text(
+                f"SELECT event_id FROM {table} WHERE restricted"))} for table in ("notice", "feeditem")}
+    finally:
+        await engine.dispose()
+    assert marked == {"notice": {"overlap", "booking", "crossing"}, "feeditem": {"overlap", "booking", "crossing"}}
