@@ -115,7 +115,12 @@ def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str)
         else:
             theirs = [r for r in book.recipients.values()
                       if r.kind == "department" and r.department == audience.department]
-        for recipient in theirs or [_implicit(audience.department)]:
+        if not theirs:
+            if audience.department in book.recipients:  # the desk's id, held by some other recipient
+                _conflict("id_taken", [audience.department], payload)
+                continue
+            theirs = [_implicit(audience.department)]
+        for recipient in theirs:
             if not domain.may_receive(recipient.department, payload):
                 continue  # a desk set up for another department than its own, say
             known = routes.setdefault(recipient.id, Route(recipient, audience.channels))

@@ -369,6 +369,27 @@ async def test_a_department_cannot_take_another_departments_or_the_coordinators_
     await eventually(lambda: count(host, Delivery, Delivery.recipient_id == squatted), message="the real desk alerted")
 
 
+async def test_a_desk_id_taken_before_the_api_refused_it_gets_nothing_and_dead_letters_nothing(client, host):
+    """A row from before: ECON's recipient under CULT's code. CULT's alerts do not go to it (nor to a
+    feed it could read); everyone else still hears, and the conflict is counted."""
+    now = datetime.now(timezone.utc)
+    await store(host, Recipient(id="CULT", kind="team", name="squatter", department="ECON", created_at=now,
+                                updated_at=now),
+                Channel(recipient_id="CULT", kind="email", address="squatter@city.example", created_at=now))
+    await add(client, host, {"id": "MAYOR", "kind": "department", "name": "Mayor", "department": "MAYOR",
+                             "channels": [{"kind": "email", "address": "mayor@city.example"}]})
+    before = conflicts("id_taken")
+    await book(client, host, "CULT", title="Fair")
+    await book(client, host, "MAYOR", title="Fair too", city="Düsseldorf")
+    await eventually(lambda: count(host, Notice, Notice.event_type == "travel.overlap.detected.v1"),
+                     message="the overlap routed")
+    [overlap] = await rows(host, Notice, Notice.event_type == "travel.overlap.detected.v1")
+    assert {r.recipient for r in await rows(host, FeedItem, FeedItem.event_id == overlap.event_id)} == {"MAYOR", "OIA"}
+    assert [d.recipient_id for d in await rows(host, Delivery, Delivery.event_id == overlap.event_id)] == ["MAYOR"]
+    assert await host.bus.dead_letters(host.runtimes["notifications"].queue) == []
+    assert conflicts("id_taken") == before + 1
+
+
 def person_id(email: str) -> str:
     return f"{domain.PERSON_PREFIX}{email.split('@')[0]}-{hashlib.sha256(email.encode()).hexdigest()[:8]}"
 
