@@ -26,12 +26,21 @@ def one_answer(**seen: bool) -> bool:
     return next(iter(seen.values()))
 
 
-def refused(response, status: int = 403) -> bool:
-    """False when the response refused (with `status`), True when it succeeded."""
-    if response.status_code == status:
+def went_through(response, refusal: int = 403) -> bool:
+    """True when the request succeeded, False when it was refused with `refusal` (anything else fails)."""
+    if response.status_code == refusal:
         return False
     assert response.status_code < 300, response.text
     return True
+
+
+async def refusal(client, key: str, path: str, record_id: str | None = None) -> int:
+    """How a change of a record must be refused: 403 when the caller may see it, 404 when it may not.
+    `path` reads the record (or, with `record_id`, lists the records it must be among)."""
+    seen = await client.get(path, headers=bearer(key))
+    assert seen.status_code in (200, 404), seen.text
+    visible = seen.status_code == 200 and (record_id is None or record_id in {r["id"] for r in seen.json()})
+    return 403 if visible else 404
 
 
 async def partnership(client, department: str, city: str = "Krakau", country: str = "PL", **extra) -> dict:
@@ -82,13 +91,14 @@ async def read_partnerships(client, host, key, whose) -> bool:
 
 async def record_partnerships(client, host, key, whose) -> bool:
     made = await partnership(client, whose)
+    refused_with = await refusal(client, key, f"/partners/partnerships/{made['id']}")
     changed = await client.patch(f"/partners/partnerships/{made['id']}", json={"themes": ["economy"]},
                                  headers=bearer(key))
     created = await client.post("/partners/partnerships", headers=bearer(key), json={
         "partner_city": "Lyon", "partner_country": "FR", "formalised_on": "1960-01-01", "department": whose})
     stored = await admin_get(client, "/partners/partnerships")
-    return one_answer(changed=refused(changed), changed_stored=stored[0]["themes"] == ["economy"],
-                      created=refused(created), created_stored=len(stored) == 2)
+    return one_answer(changed=went_through(changed, refused_with), changed_stored=stored[0]["themes"] == ["economy"],
+                      created=went_through(created), created_stored=len(stored) == 2)
 
 
 async def import_partnerships(client, host, key, whose) -> bool:
@@ -96,16 +106,17 @@ async def import_partnerships(client, host, key, whose) -> bool:
                "Frankfurt am Main,DE,Krakau,PL,1991,twin,culture\n"
     response = await client.post("/partners/partnerships/import", content=register.encode(),
                                  headers={**bearer(key), "content-type": "text/csv"})
-    return one_answer(imported=refused(response), stored=len(await admin_get(client, "/partners/partnerships")) == 1)
+    return one_answer(imported=went_through(response), stored=len(await admin_get(client, "/partners/partnerships")) == 1)
 
 
 async def log_contacts(client, host, key, whose) -> bool:
     made = await partnership(client, "OIA")
+    refused_with = await refusal(client, key, f"/partners/partnerships/{made['id']}")
     response = await client.post(f"/partners/partnerships/{made['id']}/contacts", headers=bearer(key), json={
         "kind": "meeting", "on": (date.today() - timedelta(days=3)).isoformat(), "title": "Trade talks",
         "department": whose})
     timeline = await admin_get(client, f"/partners/partnerships/{made['id']}/timeline")
-    return one_answer(logged=refused(response), stored=[(c["title"], c["department"]) for c in timeline] == [
+    return one_answer(logged=went_through(response, refused_with), stored=[(c["title"], c["department"]) for c in timeline] == [
         ("Trade talks", whose)])
 
 
@@ -117,13 +128,14 @@ async def read_organisations(client, host, key, whose) -> bool:
 
 async def record_organisations(client, host, key, whose) -> bool:
     made = await organisation(client, whose)
+    refused_with = await refusal(client, key, "/partners/organizations", made["id"])
     changed = await client.patch(f"/partners/organizations/{made['id']}", json={"role_held": "Vice-chair"},
                                  headers=bearer(key))
     created = await client.post("/partners/organizations", json={"kind": "club", "name": "Friends of Kraków",
                                                                  "lead_department": whose}, headers=bearer(key))
     stored = {o["name"]: o for o in await admin_get(client, "/partners/organizations")}
-    return one_answer(changed=refused(changed), changed_stored=stored["Eurocities"]["role_held"] == "Vice-chair",
-                      created=refused(created), created_stored="Friends of Kraków" in stored)
+    return one_answer(changed=went_through(changed, refused_with), changed_stored=stored["Eurocities"]["role_held"] == "Vice-chair",
+                      created=went_through(created), created_stored="Friends of Kraków" in stored)
 
 
 async def read_people(client, host, key, whose) -> bool:
@@ -141,11 +153,12 @@ async def read_contact_details(client, host, key, whose) -> bool:
 
 async def record_people(client, host, key, whose) -> bool:
     made = await person(client)
+    refused_with = await refusal(client, key, "/partners/people", made["id"])
     changed = await client.patch(f"/partners/people/{made['id']}", json={"role": "Treasurer"}, headers=bearer(key))
     created = await client.post("/partners/people", json={"name": "Jana Koch"}, headers=bearer(key))
     stored = {p["name"]: p for p in await admin_get(client, "/partners/people")}
-    return one_answer(changed=refused(changed), changed_stored=stored["Marta Wiśniewska"]["role"] == "Treasurer",
-                      created=refused(created), created_stored="Jana Koch" in stored)
+    return one_answer(changed=went_through(changed, refused_with), changed_stored=stored["Marta Wiśniewska"]["role"] == "Treasurer",
+                      created=went_through(created), created_stored="Jana Koch" in stored)
 
 
 async def find_partners(client, host, key, whose) -> bool:
@@ -166,7 +179,7 @@ async def run_jobs(client, host, key, whose) -> bool:
     async with host.runtimes["partners"].engine.connect() as conn:
         said = (await conn.execute(select(func.count()).select_from(outbox).where(
             outbox.c.type == "partners.partnership.dormant.v1"))).scalar_one()
-    return one_answer(ran=refused(response), said=said == 1)
+    return one_answer(ran=went_through(response), said=said == 1)
 
 
 PROBES = {
@@ -196,8 +209,8 @@ async def test_each_role_reaches_what_the_table_says(client, host, action, role,
 async def test_a_record_the_caller_may_see_but_not_change_is_403_and_one_missing_is_404(client, host):
     made = await partnership(client, "OIA")
     department = bearer(KEYS["department"])
-    refused_ = await client.patch(f"/partners/partnerships/{made['id']}", json={"themes": []}, headers=department)
-    assert refused_.status_code == 403 and "may not record or change partnerships" in refused_.json()["detail"]
+    answer = await client.patch(f"/partners/partnerships/{made['id']}", json={"themes": []}, headers=department)
+    assert answer.status_code == 403 and "may not record or change partnerships" in answer.json()["detail"]
     missing = await client.patch("/partners/partnerships/nope", json={"themes": []}, headers=bearer(KEYS["coordinator"]))
     assert missing.status_code == 404
     assert (await admin_get(client, f"/partners/partnerships/{made['id']}"))["themes"] == ["culture"]
