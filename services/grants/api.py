@@ -497,6 +497,9 @@ async def update_application(application_id: str, body: ApplicationPatch, princi
         if name in changes and changes[name] is None:
             raise FieldError(name, "may not be null")
     ctx = grants_context(runtime)
+    async with runtime.uow() as uow:  # whether the caller may change it, before partners is asked anything
+        application, _ = await _load_with_call(uow, principal, application_id)
+        POLICY.require(principal, "application.change", application.lead_department)
     # Asked before the transaction opens: no database connection waits on the partners service.
     await _check_partnerships(runtime, ctx, changes.get("consortium") or [])
     async with runtime.uow() as uow:

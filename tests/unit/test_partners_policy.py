@@ -106,7 +106,8 @@ async def import_partnerships(client, host, key, whose) -> bool:
                "Frankfurt am Main,DE,Krakau,PL,1991,twin,culture\n"
     response = await client.post("/partners/partnerships/import", content=register.encode(),
                                  headers={**bearer(key), "content-type": "text/csv"})
-    return one_answer(imported=went_through(response), stored=len(await admin_get(client, "/partners/partnerships")) == 1)
+    stored = await admin_get(client, "/partners/partnerships")
+    return one_answer(imported=went_through(response), stored=len(stored) == 1)
 
 
 async def log_contacts(client, host, key, whose) -> bool:
@@ -116,8 +117,8 @@ async def log_contacts(client, host, key, whose) -> bool:
         "kind": "meeting", "on": (date.today() - timedelta(days=3)).isoformat(), "title": "Trade talks",
         "department": whose})
     timeline = await admin_get(client, f"/partners/partnerships/{made['id']}/timeline")
-    return one_answer(logged=went_through(response, refused_with), stored=[(c["title"], c["department"]) for c in timeline] == [
-        ("Trade talks", whose)])
+    return one_answer(logged=went_through(response, refused_with),
+                      stored=[(c["title"], c["department"]) for c in timeline] == [("Trade talks", whose)])
 
 
 async def read_organisations(client, host, key, whose) -> bool:
@@ -134,7 +135,8 @@ async def record_organisations(client, host, key, whose) -> bool:
     created = await client.post("/partners/organizations", json={"kind": "club", "name": "Friends of Kraków",
                                                                  "lead_department": whose}, headers=bearer(key))
     stored = {o["name"]: o for o in await admin_get(client, "/partners/organizations")}
-    return one_answer(changed=went_through(changed, refused_with), changed_stored=stored["Eurocities"]["role_held"] == "Vice-chair",
+    return one_answer(changed=went_through(changed, refused_with),
+                      changed_stored=stored["Eurocities"]["role_held"] == "Vice-chair",
                       created=went_through(created), created_stored="Friends of Kraków" in stored)
 
 
@@ -157,7 +159,8 @@ async def record_people(client, host, key, whose) -> bool:
     changed = await client.patch(f"/partners/people/{made['id']}", json={"role": "Treasurer"}, headers=bearer(key))
     created = await client.post("/partners/people", json={"name": "Jana Koch"}, headers=bearer(key))
     stored = {p["name"]: p for p in await admin_get(client, "/partners/people")}
-    return one_answer(changed=went_through(changed, refused_with), changed_stored=stored["Marta Wiśniewska"]["role"] == "Treasurer",
+    return one_answer(changed=went_through(changed, refused_with),
+                      changed_stored=stored["Marta Wiśniewska"]["role"] == "Treasurer",
                       created=went_through(created), created_stored="Jana Koch" in stored)
 
 
@@ -211,6 +214,7 @@ async def test_a_record_the_caller_may_see_but_not_change_is_403_and_one_missing
     department = bearer(KEYS["department"])
     answer = await client.patch(f"/partners/partnerships/{made['id']}", json={"themes": []}, headers=department)
     assert answer.status_code == 403 and "may not record or change partnerships" in answer.json()["detail"]
-    missing = await client.patch("/partners/partnerships/nope", json={"themes": []}, headers=bearer(KEYS["coordinator"]))
+    missing = await client.patch("/partners/partnerships/nope", json={"themes": []},
+                                 headers=bearer(KEYS["coordinator"]))
     assert missing.status_code == 404
     assert (await admin_get(client, f"/partners/partnerships/{made['id']}"))["themes"] == ["culture"]
