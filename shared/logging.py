@@ -36,6 +36,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request's full URL at INFO; a webhook URL is a secret (its token is in it).
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     _configured = True
 
 
