@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, hash_key, new_key
+from shared.auth import DEPARTMENT, CurrentPrincipal, hash_key, new_key
+from shared.policy import Policy
 from shared.problems import Problem
 from shared.uow import UnitOfWork, utcnow
 
@@ -38,23 +39,18 @@ class CalendarTokenCreated(CalendarTokenOut):
     url: str = Field(description="the secret subscription address; shown only now")
 
 
-def _may_manage_feed(principal: Principal, department: str | None) -> None:
-    if department is None and principal.role not in ("coordinator", "admin"):
-        raise Problem(403, "only coordinators may subscribe to the whole city's calendar")
-    if department is not None and not principal.may_act_for(department) and principal.role != "admin":
-        raise Problem(403, f"a {principal.department or principal.role} key may not subscribe to "
-                           f"{department}'s calendar")
-
-
-def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed: FeedBuilder) -> None:
-    """`POST/GET /calendar/tokens`, `DELETE /calendar/tokens/{id}` and `GET /calendar/{token}.ics`."""
+def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed: FeedBuilder,
+                        policy: Policy, action: str = "calendar.subscribe") -> None:
+    """`POST/GET /calendar/tokens`, `DELETE /calendar/tokens/{id}` and `GET /calendar/{token}.ics`;
+    who may make, see and revoke a token is the service's `policy` row `action` (a token of no
+    department is the whole city's calendar)."""
 
     @router.post("/calendar/tokens", status_code=201, response_model=CalendarTokenCreated, tags=["calendar"],
                  summary="Make a secret calendar URL (iCalendar) for a department or the whole city")
     async def create_calendar_token(body: CalendarTokenIn, principal: CurrentPrincipal,
                                     runtime: RuntimeDep) -> CalendarTokenCreated:
         department = body.department if body.department or principal.role != "department" else principal.department
-        _may_manage_feed(principal, department)
+        policy.require(principal, action, department)
         token = new_key().removeprefix("oia_")
         row = token_table(token_hash=hash_key(runtime.settings.secret_key, token), department=department,
                           label=body.label, created_by=principal.key_prefix, created_at=utcnow())
@@ -67,8 +63,8 @@ def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed
     @router.get("/calendar/tokens", response_model=list[CalendarTokenOut], tags=["calendar"])
     async def list_calendar_tokens(principal: CurrentPrincipal, runtime: RuntimeDep) -> list[CalendarTokenOut]:
         query = select(token_table).order_by(token_table.created_at)
-        if principal.role in ("department", "reader"):
-            query = query.where(token_table.department == principal.department)
+        if (own := policy.own_only(principal, action)) is not None:
+            query = query.where(token_table.department == own)
         async with runtime.uow() as uow:
             return [CalendarTokenOut.model_validate(t, from_attributes=True)
                     for t in (await uow.session.exec(query)).all()]
@@ -78,9 +74,8 @@ def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed
     async def revoke_calendar_token(token_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
         async with runtime.uow() as uow:
             row = await uow.session.get(token_table, token_id)
-            if row is None:
+            if row is None or not policy.allows(principal, action, row.department):
                 raise Problem(404, f"calendar token {token_id} not found")
-            _may_manage_feed(principal, row.department)
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
                 await uow.commit()

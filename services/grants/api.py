@@ -743,4 +743,4 @@ async def _feed(uow, department: str | None) -> bytes:
     return calendar.feed(name, calls, applications, now)
 
 
-add_calendar_routes(router, CalendarToken, "grants", _feed)
+add_calendar_routes(router, CalendarToken, "grants", _feed, POLICY)

@@ -527,4 +527,4 @@ async def _feed(uow, department: str | None) -> bytes:
                          shows_whole=lambda trip: feed_shows_whole(department, trip), now=utcnow())
 
 
-add_calendar_routes(router, CalendarToken, "travel", _feed)
+add_calendar_routes(router, CalendarToken, "travel", _feed, POLICY)

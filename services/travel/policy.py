@@ -44,14 +44,10 @@ POLICY = Policy("travel", {
     "overlap.mark": rule("mark overlaps", admin=ANY, coordinator=ANY, department=NONE, reader=NONE),
     "crossing.read": rule("read crossings", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
     "summary.read": rule("read the year's summary", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
-    # Made and revoked through shared/calendar_feeds.py, which decides the same today (see the
-    # probes); the feeds' contents are decided here (`feed_audience`).
-    "calendar.city_feed": rule("subscribe to the whole city's calendar", admin=ANY, coordinator=ANY,
-                               department=NONE, reader=NONE),
-    "calendar.department_feed": rule("subscribe to a department's calendar", admin=ANY, coordinator=ANY,
-                                     department=OWN, reader=NONE),
-    "calendar.list_tokens": rule("list calendar addresses", admin=ANY, coordinator=ANY, department=OWN,
-                                 reader=OWN),
+    # Calendar addresses (made, listed, revoked by shared/calendar_feeds.py): a department's feed is its
+    # own; the whole city's (no department) only the office's. What a feed shows: `feed_audience`.
+    "calendar.subscribe": rule("make, list or revoke calendar addresses",
+                               admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
 })
 
 

@@ -25,13 +25,13 @@ POLICY_KEYS = [f"{key}:{role}:{MINE}" for role, key in KEYS.items()]
 Probe = Callable[..., Awaitable[bool]]
 
 
-def cases(policy: Policy):
-    for action, rule in policy.rules.items():
-        for role in ROLES:
-            for whose in ("mine", "theirs"):
-                reach = rule.reach[role]
-                allowed = reach is ANY or (reach is OWN and whose == "mine")
-                yield pytest.param(action, role, whose, allowed, id=f"{action}-{role}-{whose}")
+def cases(policy: Policy) -> list:
+    return [pytest.param(action, role, whose, _allowed(rule.reach[role], whose), id=f"{action}-{role}-{whose}")
+            for action, rule in policy.rules.items() for role in ROLES for whose in ("mine", "theirs")]
+
+
+def _allowed(reach, whose: str) -> bool:
+    return reach is ANY or (reach is OWN and whose == "mine")
 
 
 def check_probes(policy: Policy, probes: Mapping[str, Probe]) -> None:
