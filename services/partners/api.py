@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
 from services.partners import domain, importer, service
 from services.partners.models import Contact, Partnership
@@ -126,6 +126,7 @@ class ContactOut(BaseModel):
     title: str
     department: str | None
     source: str
+    restricted: bool
 
 
 class HealthOut(BaseModel):
@@ -257,8 +258,10 @@ async def update_partnership(partnership_id: str, body: PartnershipPatch, princi
 async def timeline(partnership_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[Contact]:
     async with runtime.uow() as uow:
         await _visible(uow, principal, partnership_id)
-        return list((await uow.session.exec(select(Contact).where(Contact.partnership_id == partnership_id)
-                                            .order_by(col(Contact.on).desc()))).all())
+        query = select(Contact).where(Contact.partnership_id == partnership_id).order_by(col(Contact.on).desc())
+        if (own := POLICY.own_only(principal, "contact.read_restricted")) is not None:
+            query = query.where(or_(col(Contact.restricted).is_(False), Contact.department == own))
+        return list((await uow.session.exec(query)).all())
 
 
 @router.post("/partnerships/{partnership_id}/contacts", status_code=201, response_model=ContactOut,

@@ -37,7 +37,7 @@ class VisitPlannedV1(PartnershipRefV1):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **_PARTNERSHIP, "kind": "trip", "title": "Trade fair delegation", "by_department": "ECON",
         "start_date": "2027-05-12", "end_date": "2027-05-15", "source": "travel:trip/5f551f04",
-        "planned_at": "2027-03-01T09:00:00Z"}]})
+        "planned_at": "2027-03-01T09:00:00Z", "restricted": False}]})
 
     kind: Literal["trip", "delegation"]
     title: str
@@ -46,6 +46,8 @@ class VisitPlannedV1(PartnershipRefV1):
     end_date: date
     source: str
     planned_at: datetime
+    # A restricted trip's visit: the coordinators' alone to hear of (consumers must not pass it on).
+    restricted: bool = False
 
 
 @publishes.event("partners.partnership.dormant.v1")

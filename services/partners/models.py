@@ -65,6 +65,9 @@ class Contact(PartnersTable, table=True):
     department: str | None = Field(default=None, max_length=20)
     # Where it came from: "travel:trip/<id>", "travel:delegation/<id>", or "staff:<id>".
     source: str = Field(max_length=100)
+    # A restricted trip's visit: its department, place and dates are for the coordinators and that
+    # department only (policy row `contact.read_restricted`).
+    restricted: bool = Field(default=False)
     created_at: datetime
 
 

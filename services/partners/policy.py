@@ -17,6 +17,9 @@ POLICY = Policy("partners", {
                                admin=ANY, coordinator=ANY, department=NONE, reader=NONE),
     # A department logs the meetings it had itself; the OIA logs anyone's.
     "contact.log": rule("log contacts", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    # A restricted trip's visit shows in a timeline only to the coordinators and its own department.
+    "contact.read_restricted": rule("read restricted trips' visits",
+                                    admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
     "organisation.read": rule("read organisations", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
     "organisation.record": rule("record, change or remove organisations",
                                 admin=ANY, coordinator=ANY, department=NONE, reader=NONE),

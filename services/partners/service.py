@@ -151,9 +151,10 @@ async def record_trip(uow: UnitOfWork, home_place_id: int, trip: TripBooked, eve
     recorded = 0
     for leg in trip.legs:
         for partnership in await _partnerships_with(uow, home_place_id, leg.place_id):
-            title = trip.title if trip.visibility != "restricted" else "A restricted trip"
+            restricted = trip.visibility != "normal"
+            title = "A restricted trip" if restricted else trip.title
             recorded += await _contact(uow, partnership, "trip", leg.start_date, leg.end_date, title,
-                                       trip.department, f"travel:trip/{trip.trip_id}", event_time)
+                                       trip.department, f"travel:trip/{trip.trip_id}", event_time, restricted)
     return recorded
 
 
@@ -176,16 +177,18 @@ async def _partnerships_with(uow: UnitOfWork, home_place_id: int, place_id: int)
 
 
 async def _contact(uow: UnitOfWork, partnership: Partnership, kind: str, start: date, end: date, title: str,
-                   department: str, source: str, event_time: datetime) -> int:
+                   department: str, source: str, event_time: datetime, restricted: bool = False) -> int:
     known = (await uow.session.exec(select(Contact).where(
         Contact.partnership_id == partnership.id, Contact.source == source))).first()
     if known is not None:
         return 0  # a second leg of the same trip to the same city
     uow.session.add(Contact(partnership_id=partnership.id, kind=kind, on=start, until=end, title=title,
-                            department=department, source=source, created_at=utcnow()))
-    _touch(partnership, start)
+                            department=department, source=source, restricted=restricted, created_at=utcnow()))
+    if not restricted:  # the partnership's last contact is read by all: a restricted trip's dates must not show
+        _touch(partnership, start)
     uow.publish(VisitPlannedV1(**_ref(partnership), kind=kind, title=title, by_department=department,
-                               start_date=start, end_date=end, source=source, planned_at=event_time),
+                               start_date=start, end_date=end, source=source, planned_at=event_time,
+                               restricted=restricted),
                 subject=f"partnerships/{partnership.id}")
     return 1
 

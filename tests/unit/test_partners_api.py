@@ -17,6 +17,7 @@ from shared.testing import eventually
 from tests.support.embedded import auth
 
 COORDINATOR, ADMIN, ECON, READER = ("coordinator", "OIA"), ("admin", None), ("department", "ECON"), ("reader", None)
+CULT = ("department", "CULT")
 
 
 def krakow(**extra) -> dict:
@@ -201,3 +202,46 @@ async def test_the_limit_applies_to_partnerships_of_the_theme_asked_for(client, 
     found = (await client.get("/partners/partnerships", params={"theme": "climate", "limit": 1},
                               headers=auth(host, *READER))).json()
     assert [p["id"] for p in found] == [krakow_["id"]]  # Birmingham sorts first but is not about climate
+
+
+async def test_a_restricted_trip_to_a_partner_city_is_seen_only_by_the_coordinators_and_its_department(client, host):
+    partnership = await create(client, host, krakow())
+    start = date.today() + timedelta(days=40)
+    booked = await client.post("/travel/trips", headers=auth(host, *ECON), json={
+        "title": "Confidential talks", "visibility": "restricted", "legs": [
+            {"city": "Kraków", "country": "PL", "start_date": start.isoformat(),
+             "end_date": (start + timedelta(days=2)).isoformat()}]})
+    assert booked.status_code == 201, booked.text
+    await eventually(lambda: _is(count(host, Contact), 1), message="the visit recorded")
+
+    def timeline(*who):
+        return client.get(f"/partners/partnerships/{partnership['id']}/timeline", headers=auth(host, *who))
+    for who in (COORDINATOR, ECON):
+        [visit] = (await timeline(*who)).json()
+        assert (visit["title"], visit["department"], visit["restricted"]) == ("A restricted trip", "ECON", True)
+    for who in (READER, CULT):
+        response = await timeline(*who)
+        assert response.status_code == 200 and response.json() == []
+    # Its dates are not the partnership's last contact (read by everyone) ...
+    stored = (await client.get(f"/partners/partnerships/{partnership['id']}", headers=auth(host, *READER))).json()
+    assert stored["last_contact_on"] != start.isoformat()
+    # ... and the news says it is restricted, so notifications tells the coordinators alone.
+    [planned] = await events(host, "partners.visit.planned.v1")
+    assert planned["restricted"] is True and "Confidential" not in json.dumps(planned)
+    async def coordinators_heard() -> bool:
+        return len(await _feed(client, host, "OIA")) == 1
+    await eventually(coordinators_heard, message="the coordinators' feed has the visit")
+    assert await _feed(client, host, "person-eva.nowak", prefix=True) == []
+
+
+async def _feed(client, host, recipient: str, prefix: bool = False) -> list[dict]:
+    """The recipient's feed items about visits (with `prefix`, every recipient whose id starts so)."""
+    ids = [recipient]
+    if prefix:
+        listed = (await client.get("/notifications/recipients", headers=auth(host, *COORDINATOR))).json()
+        ids = [r["id"] for r in listed if r["id"].startswith(recipient)]
+    items = []
+    for rid in ids:
+        items += (await client.get("/notifications/feed", params={"recipient": rid},
+                                   headers=auth(host, *COORDINATOR))).json()
+    return [i for i in items if i["event_type"] == "partners.visit.planned.v1"]

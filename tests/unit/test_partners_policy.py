@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from services.partners.policy import POLICY
 from shared.tables import outbox
+from shared.testing import eventually
 from tests.support.policy_cases import KEYS, cases, check_probes, owner
 
 ADMIN = KEYS["admin"]  # sets up the records and reads back what a probe did
@@ -121,6 +122,23 @@ async def log_contacts(client, host, key, whose) -> bool:
                       stored=[(c["title"], c["department"]) for c in timeline] == [("Trade talks", whose)])
 
 
+async def read_restricted_visits(client, host, key, whose) -> bool:
+    made = await partnership(client, "OIA")
+    start = date.today() + timedelta(days=40)
+    booked = await client.post("/travel/trips", headers=bearer(ADMIN), json={
+        "title": "Confidential talks", "department": whose, "visibility": "restricted", "legs": [{
+            "city": "Kraków", "country": "PL", "start_date": start.isoformat(),
+            "end_date": (start + timedelta(days=1)).isoformat()}]})
+    assert booked.status_code == 201, booked.text
+    path = f"/partners/partnerships/{made['id']}/timeline"
+
+    async def recorded() -> bool:
+        return len(await admin_get(client, path)) == 1
+    await eventually(recorded, message="the visit recorded")
+    shown = (await client.get(path, headers=bearer(key))).json()
+    return [(c["department"], c["restricted"]) for c in shown] == [(whose, True)]
+
+
 async def read_organisations(client, host, key, whose) -> bool:
     made = await organisation(client, whose)
     listed = (await client.get("/partners/organizations", headers=bearer(key))).json()
@@ -190,6 +208,7 @@ PROBES = {
     "partnership.record": record_partnerships,
     "partnership.import": import_partnerships,
     "contact.log": log_contacts,
+    "contact.read_restricted": read_restricted_visits,
     "organisation.read": read_organisations,
     "organisation.record": record_organisations,
     "person.read": read_people,
