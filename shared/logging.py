@@ -1,4 +1,8 @@
-"""Structured JSON logs. Request and event context (correlation id, event id) rides on contextvars."""
+"""Structured JSON logs. Request and event context (correlation id, event id) rides on contextvars.
+
+No secret reaches a log line: every record is redacted where it is made (URLs masked, calendar
+tokens and API keys cut out; see shared/redaction.py), whichever handler writes it, and the
+rendered line once more, tracebacks included."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import uuid
 
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars
+
+from shared.redaction import redact_value
 
 _configured = False
 
@@ -36,7 +42,35 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request's full URL at INFO: webhook URLs are secrets.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    install_redaction()
     _configured = True
+
+
+def install_redaction() -> None:
+    """Every log record, from any library, is redacted as it is made: a handler someone else adds
+    (pytest's, a sidecar's) sees no more than ours. Installed once per process."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "redacts", False):
+        return
+
+    def redacting(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.msg = redact_value(record.msg)
+        if isinstance(record.args, (tuple, dict)):
+            # Redacted in place, so formatters that read args (uvicorn's access log) still work.
+            record.args = redact_value(record.args)
+        return record
+
+    redacting.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting)
+
+
+def _redact_rendered(_logger, _method: str, event_dict: dict) -> dict:
+    """After tracebacks are rendered: an exception's message may quote a URL."""
+    return redact_value(event_dict)
 
 
 def json_formatter() -> logging.Formatter:
@@ -45,6 +79,7 @@ def json_formatter() -> logging.Formatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_rendered,
             structlog.processors.JSONRenderer(),
         ],
     )

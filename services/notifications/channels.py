@@ -16,13 +16,13 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiosmtplib
 import httpx
 
 from services.notifications.rendering import Message
 from services.notifications.settings import NotificationsSettings
+from shared.redaction import mask_url
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ def masked(address: str | None) -> str | None:
     """A webhook URL as the API may show it: enough to recognise, too little to use."""
     if address is None or "@" in address and "://" not in address:
         return address
-    parts = urlsplit(address)
-    return f"{parts.scheme}://{parts.netloc}/…{address[-4:]}"
+    return mask_url(address)
 
 
 class Mailer:
