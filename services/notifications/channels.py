@@ -22,7 +22,7 @@ import httpx
 
 from services.notifications.rendering import Message
 from services.notifications.settings import NotificationsSettings
-from shared.redaction import mask_url
+from shared.redaction import mask_url, redact
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class Outcome:
     @classmethod
     def failed(cls, error: str, *, status_code: int | None = None, permanent: bool = False,
                retry_after: float | None = None) -> "Outcome":
-        return cls("failed", status_code, error[:1000], permanent, retry_after)
+        # Redacted: a receiver's error page may quote the URL it was posted to (a secret).
+        return cls("failed", status_code, redact(error)[:1000], permanent, retry_after)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,341 @@
+"""No secret leaks: webhook URLs are masked for every role, log records are redacted whoever writes
+them, keys are named by id and label — and a full run with recognisable secrets planted shows none
+of them in any response, log line, mail or webhook body."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import traceback
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
+
+from oia.catalog import SERVICES, spec_of
+from oia.cli import app as cli
+from oia.embedded import EmbeddedHost, prepare
+from services.notifications.channels import Outcome, masked
+from shared.auth import list_keys, new_key, store_key
+from shared.logging import configure_logging, get_logger, json_formatter
+from shared.migrations import upgrade
+from shared.redaction import mask_url, redact
+from shared.testing import eventually
+from tests.support.processes import free_port
+from tests.support.standins import SmtpStandIn, WebhookStandIn
+
+# -- masks ------------------------------------------------------------------------------------------
+
+WEBHOOKS = {
+    "slack": ("https://hooks.slack.com/services/T0TEAM1234/B0BOT5678/xoxbTokenAbCdEf123456",
+              "https://hooks.slack.com", ["T0TEAM1234", "B0BOT5678", "xoxbTokenAbCdEf123456", "3456"]),
+    "teams": ("https://prod-07.westeurope.logic.azure.com:443/workflows/0a1b2c3d/triggers/manual/paths/invoke"
+              "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=TeamsSigQwErTy987",
+              "https://prod-07.westeurope.logic.azure.com:443", ["0a1b2c3d", "TeamsSigQwErTy987", "y987", "sig="]),
+    "userinfo": ("https://relay:hunter2pass@hooks.city.example/notify?token=QueryTok42",
+                 "https://hooks.city.example", ["relay", "hunter2pass", "QueryTok42", "notify"]),
+    "fragment": ("https://hooks.city.example/x#FragmentSecret9", "https://hooks.city.example", ["FragmentSecret9"]),
+    "ipv6": ("http://[::1]:8443/hook/PathTok77", "http://[::1]:8443", ["PathTok77"]),
+}
+
+
+@pytest.mark.parametrize("url,where,secrets", WEBHOOKS.values(), ids=WEBHOOKS.keys())
+def test_a_masked_webhook_url_shows_scheme_and_host_and_no_part_of_its_secrets(url, where, secrets):
+    shown = masked(url)
+    assert shown.startswith(where + "/…[")
+    for secret in secrets:
+        assert secret not in shown
+    assert masked(url.replace("/", "/x", 3)) != shown  # two URLs on one host are told apart
+
+
+def test_email_addresses_are_shown_and_odd_urls_hide_everything():
+    assert masked("anna@city.example") == "anna@city.example" and masked(None) is None
+    assert "abc" not in mask_url("https://h.example:notaport/abc")  # unparseable: nothing of it shown
+    assert mask_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000"  # nothing there to hide
+
+
+def test_redact_cuts_urls_calendar_tokens_and_keys_out_of_text():
+    line = ('127.0.0.1:5 - "GET /travel/calendar/AbC-d_E9.ics HTTP/1.1" 200 posted to '
+            'https://u:pw9@hooks.slack.com/services/T1/B1/tok9 with Bearer oia_SeCrEtKeY123 and '
+            'amqp://guest:guestpass@rabbit:5672/vhost')
+    shown = redact(line)
+    for secret in ("AbC-d_E9", "pw9", "tok9", "T1/B1", "SeCrEtKeY123", "guestpass"):
+        assert secret not in shown
+    assert '"GET /travel/calendar/… HTTP/1.1" 200' in shown and "https://hooks.slack.com/…[" in shown
+    assert redact("/travel/calendar/tokens/42") == "/travel/calendar/tokens/42"  # a token's id is no secret
+
+
+def test_a_receivers_error_page_quoting_its_url_is_redacted_in_the_delivery_log():
+    failed = Outcome.failed("HTTP 404: no hook at https://hooks.slack.com/services/T1/B1/LeakedTok55")
+    assert "LeakedTok55" not in failed.error and "HTTP 404" in failed.error
+
+
+def test_log_records_are_redacted_whichever_handler_writes_them():
+    configure_logging()
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage() + self.format(record))
+
+    keep = Keep()
+    keep.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(keep)
+    try:
+        logging.getLogger("httpx").warning('HTTP Request: POST %s "%s"',
+                                           "https://hooks.slack.com/services/T1/B1/HttpxTok1", "200 OK")
+        logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:9", "GET",
+                                                 "/travel/calendar/AccessTok2.ics", "1.1", 200)
+        get_logger("shared.test").info("sent", url="https://u:StructPass3@hooks.example/x")
+    finally:
+        root.removeHandler(keep)
+    assert len(seen) == 3
+    assert not [s for s in seen if "HttpxTok1" in s or "AccessTok2" in s or "StructPass3" in s]
+    assert 'POST https://hooks.slack.com/…[' in seen[0] and '"GET /travel/calendar/… HTTP/1.1" 200' in seen[1]
+    # uvicorn's own access formatter reads the arguments: they stay a tuple of the same shape.
+
+
+# -- a full run -----------------------------------------------------------------------------------
+
+ADMIN_KEY = "oia_PlantedAdminKeyZx81Qw72Er63Ty54"  # provisioned from the environment
+SECRET_KEY = "planted-deployment-secret-Ui45Op36"
+SMTP_LOGIN = ("alerts-relay", "planted-smtp-password-As27Df18")
+SIGNING_SECRET = "planted-signing-secret-Gh09Jk90"
+SLACK_PATH = "/services/T0PLANTEDTEAM/B0PLANTEDBOT/plantedSlackTokenLz11"
+TEAMS_PATH = "/workflows/plantedWorkflow42/triggers/manual/paths/invoke"
+TEAMS_QUERY = "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=plantedTeamsSigXc22"
+HOOK_USER, HOOK_PASSWORD = "hookuser", "plantedHookPassVb33"
+HOOK_PATH, HOOK_QUERY = "/hooks/plantedHookPathNm44", "?token=plantedHookQueryQa55"
+STATIC_SECRETS = [
+    ADMIN_KEY, ADMIN_KEY[4:16], SECRET_KEY, SMTP_LOGIN[1], SIGNING_SECRET,
+    "T0PLANTEDTEAM", "B0PLANTEDBOT", "plantedSlackTokenLz11", "plantedWorkflow42", "plantedTeamsSigXc22",
+    HOOK_PASSWORD, "plantedHookPathNm44", "plantedHookQueryQa55",
+    base64.b64encode(f"{HOOK_USER}:{HOOK_PASSWORD}".encode()).decode(),
+    "plantedWrongKeyWs66", "plantedGuessTokenEd77", "plantedRemotePassRf88", "plantedRemoteTokenTg99",
+]
+
+
+class Seen:
+    """Everything a run let out: response bodies and headers, every log line (as our JSON handler
+    renders it and as any other handler would), the CLI's output, mails and webhook bodies."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.records: list[logging.LogRecord] = []
+
+    async def response(self, response: httpx.Response) -> None:
+        await response.aread()
+        self.texts.append(f"{response.status_code} {dict(response.headers)} {response.text}")
+
+    def leaks(self, secrets: list[str]) -> list[tuple[str, str]]:
+        return [(secret, t[:300]) for t in self.texts for secret in secrets if secret in t]
+
+
+class Capture(logging.Handler):
+    """A root handler like anyone might add: plain `%(message)s` with tracebacks, and our JSON."""
+
+    def __init__(self, seen: Seen) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen, self.json = seen, json_formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        plain = record.getMessage()
+        if record.exc_info:
+            plain += "".join(traceback.format_exception(*record.exc_info))
+        self.seen.records.append(record)
+        self.seen.texts += [plain, self.json.format(record)]
+
+
+@pytest.fixture
+async def planted(tmp_path, monkeypatch):
+    """The embedded host as `oia dev` runs it (under uvicorn, our logging), secrets planted."""
+    smtp_port = free_port()
+    for name, value in {"OIA_SECRET_KEY": SECRET_KEY, "OIA_API_KEYS": f"{ADMIN_KEY}:admin",
+                        "ALLOW_HTTP_LOOPBACK": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port),
+                        "SMTP_USERNAME": SMTP_LOGIN[0], "SMTP_PASSWORD": SMTP_LOGIN[1], "SMTP_STARTTLS": "false",
+                        "RETRY_BASE_SECONDS": "0.05", "SLACK_RATE_PER_SECOND": "100"}.items():
+        monkeypatch.setenv(name, value)
+    for name in SERVICES:  # for `oia keys list`
+        monkeypatch.setenv(f"{name.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / name}.db")
+    seen = Seen()
+    capture = Capture(seen)
+    demo_keys = await prepare(tmp_path, with_demo_data=False)
+    host = EmbeddedHost(tmp_path)
+    configure_logging()
+    # The most talkative the HTTP client can be: its lines must still carry no secret.
+    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(capture)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(host, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    with SmtpStandIn(port=smtp_port, login=SMTP_LOGIN) as smtp:
+        async with WebhookStandIn() as hooks:
+            task = asyncio.create_task(server.serve())
+            try:
+                await eventually(lambda: server.started or task.done(), timeout=30, message="the host started")
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                                             event_hooks={"response": [seen.response]}) as client:
+                    yield {"host": host, "client": client, "seen": seen, "smtp": smtp, "hooks": hooks,
+                           "keys": [k["key"] for k in demo_keys], "demo": demo_keys, "data": tmp_path}
+            finally:
+                server.should_exit = True
+                await task
+                logging.getLogger().removeHandler(capture)
+                for name, level in quiet.items():
+                    logging.getLogger(name).setLevel(level)
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_a_full_run_lets_out_none_of_the_planted_secrets(planted):
+    client, hooks, smtp, seen = planted["client"], planted["hooks"], planted["smtp"], planted["seen"]
+    keys = {(k["role"], k["department"]): k["key"] for k in planted["demo"]}
+    econ, mayor, coordinator = keys[("department", "ECON")], keys[("department", "MAYOR")], keys[("coordinator", "OIA")]
+    labelled = new_key()  # made the way `oia keys create --label` makes one
+    for name, runtime in planted["host"].runtimes.items():
+        await store_key(runtime.engine, runtime.settings.secret_key, labelled, "admin", None, "secrets test")
+    admin = bearer(ADMIN_KEY)
+    slack = hooks.url(SLACK_PATH)
+    teams = hooks.url(TEAMS_PATH) + TEAMS_QUERY
+    hook = hooks.url(HOOK_PATH).replace("://", f"://{HOOK_USER}:{HOOK_PASSWORD}@") + HOOK_QUERY
+
+    # Recipients with secret channels.
+    for body in [
+        {"id": "ECON", "kind": "department", "name": "Economic Development", "department": "ECON",
+         "channels": [{"kind": "email", "address": "econ@city.example"}, {"kind": "slack", "address": slack}]},
+        {"id": "MAYOR", "kind": "department", "name": "Mayor's office", "department": "MAYOR",
+         "channels": [{"kind": "teams", "address": teams}]},
+        {"id": "OIA", "kind": "coordinators", "name": "OIA coordinators",
+         "channels": [{"kind": "webhook", "address": hook, "signing_secret": SIGNING_SECRET}]},
+    ]:
+        response = await client.post("/notifications/recipients", json=body, headers=admin)
+        assert response.status_code == 201, response.text
+
+    # Refused channels: the refusal names the field, never the URL's secrets.
+    for address in ["ftp://ftpuser:plantedRemotePassRf88@files.example/x",
+                    "http://user:plantedRemotePassRf88@remote.example/hook?token=plantedRemoteTokenTg99"]:
+        refused = await client.post("/notifications/recipients", headers=admin, json={
+            "id": "CULT", "kind": "department", "name": "Culture", "department": "CULT",
+            "channels": [{"kind": "webhook", "address": address}]})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "channels[0].address"
+
+    # Two departments' trips overlap: alerts go to Slack, Teams, the signed webhook and by mail.
+    for key, title in [(econ, "Trade fair delegation"), (mayor, "Partner-city visit")]:
+        booked = await client.post("/travel/trips", headers=bearer(key), json={
+            "title": title, "purpose": "other",
+            "legs": [{"city": "Köln", "country": "DE", "start_date": "2027-05-10", "end_date": "2027-05-14"}]})
+        assert booked.status_code == 201, booked.text
+    await eventually(lambda: hooks.accepted(SLACK_PATH) and hooks.accepted(TEAMS_PATH) and hooks.accepted(HOOK_PATH)
+                     and smtp.to("econ@"), timeout=30, message="the overlap alert on every channel")
+    assert hooks.accepted(HOOK_PATH)[0].headers["authorization"].startswith("Basic ")  # the URL's user info worked
+    assert hooks.accepted(HOOK_PATH)[0].headers["x-diplomacity-signature"].startswith("sha256=")
+
+    # A stage change by the labelled key reaches the application's owner by mail, naming who.
+    call = await client.post("/grants/calls", headers=bearer(coordinator), json={
+        "identifier": "CERV-2027-TT", "programme": "cerv", "title": "Town-Twinning", "opens_at": "2027-01-10",
+        "deadlines": ["2027-03-31"], "budget": 4_000_000, "grant_max": 30_000})
+    assert call.status_code == 201, call.text
+    application = await client.post("/grants/applications", headers=bearer(econ), json={
+        "call_id": call.json()["id"], "title": "Twinning for climate", "requested_amount": 25_000,
+        "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"}})
+    assert application.status_code == 201, application.text
+    moved = await client.post(f"/grants/applications/{application.json()['id']}/stage",
+                              headers=bearer(labelled), json={"stage": "preparing"})
+    assert moved.status_code == 200, moved.text
+    stages = await client.get(f"/grants/applications/{application.json()['id']}/stages", headers=admin)
+    assert stages.json()[-1]["changed_by"] == "admin (secrets test)"
+    await eventually(lambda: smtp.to("jana.weber@"), timeout=30, message="the stage change mail")
+
+    # Calendar feeds: made, read, guessed at, revoked.
+    feeds = []
+    for service in ("travel", "grants"):
+        made = await client.post(f"/{service}/calendar/tokens", json={"label": "ECON team"}, headers=bearer(econ))
+        assert made.status_code == 201, made.text
+        feeds.append(made.json())
+        assert (await client.get(made.json()["url"])).status_code == 200
+    travel_token = feeds[0]["url"].removeprefix("/travel/calendar/").removesuffix(".ics")
+    for path in ["/travel/calendar/plantedGuessTokenEd77.ics", "/travel/calendar/plantedGuessTokenEd77",
+                 f"/grants/calendar/{travel_token}.ics", f"/travel/calendar/{travel_token}.ics/x"]:
+        missing = await client.get(path)
+        assert missing.status_code in (404, 405), missing.text
+    assert (await client.delete(f"/travel/calendar/tokens/{feeds[0]['id']}", headers=bearer(econ))).status_code == 204
+    gone = await client.get(feeds[0]["url"])
+    assert gone.status_code == 404 and gone.json()["instance"] == "/travel/calendar/…"
+
+    # Everything read as every role, and a key nobody issued.
+    everyone = [ADMIN_KEY, labelled, *planted["keys"]]
+    for key in everyone:
+        for path in ["/notifications/recipients", "/notifications/deliveries", "/notifications/recipients/ECON",
+                     "/notifications/recipients/MAYOR", "/notifications/recipients/OIA", "/travel/calendar/tokens",
+                     "/grants/calendar/tokens", "/notifications/feed?recipient=ECON"]:
+            await client.get(path, headers=bearer(key))
+    listed = (await client.get("/notifications/recipients", headers=admin)).json()
+    shown = {c["kind"]: c["address"] for r in listed for c in r["channels"]}
+    assert shown["slack"].startswith(f"http://127.0.0.1:{hooks.port}/…[") and shown["email"] == "econ@city.example"
+    for delivery in (await client.get("/notifications/deliveries", headers=admin)).json():
+        await client.get(f"/notifications/deliveries/{delivery['id']}", headers=admin)
+    unknown = await client.get("/travel/trips", headers=bearer("oia_plantedWrongKeyWs66"))
+    assert unknown.status_code == 401
+    for service in SERVICES:
+        await client.get(f"/{service}/metrics")
+
+    # Keys as the API and the command line list them.
+    for name, runtime in planted["host"].runtimes.items():
+        seen.texts.append(repr(await list_keys(runtime.engine)))
+    listing = await asyncio.to_thread(CliRunner().invoke, cli, ["keys", "list", "--service", "grants"])
+    assert listing.exit_code == 0 and "secrets test" in listing.output
+    seen.texts.append(listing.output)
+
+    # What reached the recipients.
+    seen.texts += [str(m) for m in smtp.messages]
+    seen.texts += [r.body.decode() for path in (SLACK_PATH, TEAMS_PATH, HOOK_PATH) for r in hooks.accepted(path)]
+
+    # The capture saw what it had to: access lines (a feed's among them) and the HTTP client at work.
+    access = [r.getMessage() for r in seen.records if r.name == "uvicorn.access"]
+    assert any('"GET /travel/calendar/… HTTP/1.1" 200' in line for line in access), access[:5]
+    assert any(r.name.startswith("httpcore") for r in seen.records)
+    assert any("delivery attempt" in t for t in seen.texts)
+
+    secrets = STATIC_SECRETS + [labelled, *planted["keys"]] + [k[4:16] for k in [labelled, *planted["keys"]]]
+    secrets += [f["url"].rsplit("/", 1)[1].removesuffix(".ics") for f in feeds]
+    secrets += [f["url"].rsplit("/", 1)[1][:12] for f in feeds]
+    assert seen.leaks(secrets) == []
+
+
+# -- recorded key prefixes go with the upgrade -------------------------------------------------------
+
+async def test_upgrading_replaces_recorded_key_prefixes_with_key_ids(tmp_path):
+    spec = spec_of("grants")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'grants'}.db"
+    await upgrade("grants", spec.migrations_dir, spec.metadata, url, revision="404dfd44ab91")  # before ids
+    engine = create_async_engine(url)  # without foreign keys: a stage change of no application will do
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO api_key (key_hash, prefix, role, label, created_at) VALUES "
+                                    "(:h, 'oia_AbCdEfGh', 'admin', 'ops', '2026-11-01 00:00:00')"), {"h": "9f" * 32})
+            await conn.execute(text(
+                "INSERT INTO calendartoken (id, token_hash, created_by, created_at) VALUES "
+                "('t1', 'h1', 'oia_AbCdEfGh', '2026-11-01 00:00:00'), ('t2', 'h2', 'envkeyPrefix', '2026-11-01')"))
+            await conn.execute(text(
+                "INSERT INTO stagechange (application_id, from_stage, to_stage, changed_by, changed_at) VALUES "
+                "('a1', 'idea', 'preparing', 'admin oia_AbCdEfGh', '2026-11-01'), "
+                "('a1', 'preparing', 'drafting', 'department ECON', '2026-11-02')"))
+        await upgrade("grants", spec.migrations_dir, spec.metadata, url)
+        async with engine.connect() as conn:
+            tokens = dict((await conn.execute(text("SELECT id, created_by FROM calendartoken"))).all())
+            changes = [r[0] for r in (await conn.execute(text("SELECT changed_by FROM stagechange ORDER BY id")))]
+            stored = (await conn.execute(text("SELECT * FROM api_key"))).mappings().one()
+    finally:
+        await engine.dispose()
+    assert tokens == {"t1": "key_" + "9f" * 6, "t2": "OIA_API_KEYS"}
+    assert changes == ["admin (key_9f9f9f9f9f9f)", "department ECON"]
+    assert stored["key_id"] == "key_9f9f9f9f9f9f" and "prefix" not in stored
