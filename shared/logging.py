@@ -58,14 +58,27 @@ def install_redaction() -> None:
 
     def redacting(*args, **kwargs) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
-        record.msg = redact_value(record.msg)
-        if isinstance(record.args, (tuple, dict)):
-            # Redacted in place, so formatters that read args (uvicorn's access log) still work.
-            record.args = redact_value(record.args)
+        if not record.args:  # with arguments, the message is a template from code: they carry the data
+            record.msg = _redacted(record.msg)
+        # Argument by argument, so formatters that read args (uvicorn's access log) still work.
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_redacted(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redacted(v) for k, v in record.args.items()}
         return record
 
     redacting.redacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(redacting)
+
+
+def _redacted(value):
+    """A string or structure redacted; another object (httpx logs an `httpx.URL`) replaced by its
+    redacted text only when that differs, so numbers stay numbers for %d."""
+    if value is None or isinstance(value, (str, dict, list, tuple, int, float)):
+        return redact_value(value)
+    shown = str(value)
+    hidden = redact_value(shown)
+    return value if hidden == shown else hidden
 
 
 def _redact_rendered(_logger, _method: str, event_dict: dict) -> dict:
