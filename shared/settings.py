@@ -22,7 +22,9 @@ class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses set `service_name` and their default port."""
 
     service_name: ClassVar[str] = ""
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+    # An error never quotes the input: it is the environment, passwords and keys included.
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)
 
     environment: Environment = Field("dev", validation_alias="OIA_ENV")
     database_url: str = "sqlite+aiosqlite:///./data/service.db"

@@ -101,6 +101,31 @@ def test_log_records_are_redacted_whichever_handler_writes_them():
     # uvicorn's own access formatter reads the arguments: they stay a tuple of the same shape.
 
 
+def test_a_settings_error_does_not_quote_the_environment(monkeypatch):
+    monkeypatch.setenv("OIA_ENV", "prod")  # refuses the placeholder OIA_SECRET_KEY
+    monkeypatch.setenv("OIA_API_KEYS", "oia_EnvKeyInAnError31:admin")
+    monkeypatch.setenv("SMTP_PASSWORD", "SmtpPassInAnError42")
+    with pytest.raises(ValueError) as refused:
+        spec_of("notifications").settings_cls()
+    assert "OIA_SECRET_KEY is a placeholder" in str(refused.value)
+    assert "EnvKeyInAnError31" not in str(refused.value) and "SmtpPassInAnError42" not in str(refused.value)
+
+
+async def test_a_database_error_does_not_quote_the_values_it_was_given(tmp_path):
+    from shared.db import make_engine
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE channel (address TEXT NOT NULL UNIQUE)"))
+            await conn.execute(text("INSERT INTO channel VALUES (:a)"), {"a": "https://hooks.example/DbTok53"})
+            with pytest.raises(Exception) as failed:
+                await conn.execute(text("INSERT INTO channel VALUES (:a)"), {"a": "https://hooks.example/DbTok53"})
+    finally:
+        await engine.dispose()
+    assert "UNIQUE" in str(failed.value) and "DbTok53" not in str(failed.value)
+
+
 # -- a full run -----------------------------------------------------------------------------------
 
 ADMIN_KEY = "oia_PlantedAdminKeyZx81Qw72Er63Ty54"  # provisioned from the environment
