@@ -16,7 +16,7 @@ class GrantsSettings(ServiceSettings):
     jobs_interval_seconds: float = Field(3600.0, gt=0)
     # The partners service, asked for consortium candidates and for the city profile: a reader key
     # it accepts, and how long to wait for it.
-    partners_api_key: str = ""
+    partners_api_key: str = Field("", repr=False)
     partners_timeout_seconds: float = Field(5.0, gt=0)
     # Fetching a call list from the portal (POST /grants/calls/import?url=…): only from these hosts,
     # so the service cannot be pointed at internal addresses.

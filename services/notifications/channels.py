@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -45,8 +45,8 @@ class Target:
     """Where one delivery goes, and what identifies it to the receiver."""
 
     kind: str
-    address: str
-    signing_secret: str | None
+    address: str = field(repr=False)  # secrets: never in a printed Target
+    signing_secret: str | None = field(repr=False)
     delivery_id: str
     event_id: str
     event_type: str

@@ -9,6 +9,7 @@ import base64
 import io
 import logging
 import traceback
+from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -99,6 +100,23 @@ def test_log_records_are_redacted_whichever_handler_writes_them():
     assert not [s for s in seen if "HttpxTok1" in s or "AccessTok2" in s or "StructPass3" in s]
     assert 'POST https://hooks.slack.com/…[' in seen[0] and '"GET /travel/calendar/… HTTP/1.1" 200' in seen[1]
     # uvicorn's own access formatter reads the arguments: they stay a tuple of the same shape.
+
+
+def test_printed_settings_channels_and_targets_carry_no_secrets(monkeypatch):
+    from services.notifications.channels import Target
+    from services.notifications.models import Channel
+
+    monkeypatch.setenv("OIA_SECRET_KEY", "ReprSecret61")
+    monkeypatch.setenv("OIA_API_KEYS", "oia_ReprEnvKey62:admin")
+    monkeypatch.setenv("SMTP_PASSWORD", "ReprSmtp63")
+    monkeypatch.setenv("PARTNERS_API_KEY", "ReprPartners64")
+    printed = " ".join(repr(spec_of(name).settings_cls()) for name in SERVICES)
+    printed += repr(Channel(recipient_id="ECON", kind="webhook", address="https://h.example/ReprHook65",
+                            signing_secret="ReprSigning66", created_at=datetime.now(timezone.utc)))
+    printed += repr(Target("webhook", "https://h.example/ReprHook65", "ReprSigning66", "d-1", "e-1", "t"))
+    assert "smtp_port" in printed and "kind='webhook'" in printed and "delivery_id='d-1'" in printed
+    for secret in ("ReprSecret61", "ReprEnvKey62", "ReprSmtp63", "ReprPartners64", "ReprHook65", "ReprSigning66"):
+        assert secret not in printed
 
 
 def test_a_settings_error_does_not_quote_the_environment(monkeypatch):
