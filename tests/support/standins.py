@@ -127,5 +127,6 @@ class SmtpStandIn:
         self._controller.stop()
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
-        given = (auth_data.login.decode(), auth_data.password.decode()) if isinstance(auth_data, LoginPassword) else None
-        return AuthResult(success=given == self.login)
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False)
+        return AuthResult(success=(auth_data.login.decode(), auth_data.password.decode()) == self.login)

@@ -9,6 +9,7 @@ import base64
 import io
 import logging
 import traceback
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import httpx
@@ -218,41 +219,46 @@ async def planted(tmp_path, monkeypatch):
     for name in SERVICES:  # for `oia keys list`
         monkeypatch.setenv(f"{name.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / name}.db")
     seen = Seen()
-    capture = Capture(seen)
-    demo_keys = await prepare(tmp_path, with_demo_data=False)
-    host = EmbeddedHost(tmp_path)
-    configure_logging()
-    # The most talkative the HTTP client can be: its lines must still carry no secret.
-    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
-    for name in quiet:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    logging.getLogger().addHandler(capture)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(host, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    configure_logging()  # as `oia dev` does first
     with SmtpStandIn(port=smtp_port, login=SMTP_LOGIN) as smtp:
-        async with WebhookStandIn() as hooks:
-            # The stand-ins' uvicorn configured its loggers its own way; ours run as in `oia dev`.
-            uvicorn_loggers = {name: logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}
-            before = {name: (lg.level, lg.propagate, lg.handlers[:]) for name, lg in uvicorn_loggers.items()}
-            for lg in uvicorn_loggers.values():
-                lg.setLevel(logging.NOTSET)
-                lg.propagate, lg.handlers[:] = True, []
+        async with WebhookStandIn() as hooks, oia_dev_logging(Capture(seen)):
+            demo_keys = await prepare(tmp_path, with_demo_data=False)
+            host = EmbeddedHost(tmp_path)
+            port = free_port()
+            server = uvicorn.Server(uvicorn.Config(host, host="127.0.0.1", port=port, log_config=None,
+                                                   lifespan="on"))
             task = asyncio.create_task(server.serve())
             try:
                 await eventually(lambda: server.started or task.done(), timeout=30, message="the host started")
+                if task.done():
+                    task.result()  # raises what stopped it
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                              event_hooks={"response": [seen.response]}) as client:
                     yield {"host": host, "client": client, "seen": seen, "smtp": smtp, "hooks": hooks,
-                           "keys": [k["key"] for k in demo_keys], "demo": demo_keys, "data": tmp_path}
+                           "keys": [k["key"] for k in demo_keys], "demo": demo_keys}
             finally:
                 server.should_exit = True
                 await task
-                logging.getLogger().removeHandler(capture)
-                for name, (level, propagate, handlers) in before.items():
-                    uvicorn_loggers[name].setLevel(level)
-                    uvicorn_loggers[name].propagate, uvicorn_loggers[name].handlers[:] = propagate, handlers
-                for name, level in quiet.items():
-                    logging.getLogger(name).setLevel(level)
+
+
+@asynccontextmanager
+async def oia_dev_logging(capture: logging.Handler):
+    """Loggers as in `oia dev` (uvicorn's propagate to our root handler; the stand-ins' uvicorn
+    configured them its own way), the HTTP client as talkative as it gets, `capture` on the root."""
+    loggers = {name: logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access",
+                                                          "httpx", "httpcore")}
+    before = {name: (lg.level, lg.propagate, lg.handlers[:]) for name, lg in loggers.items()}
+    for name, lg in loggers.items():
+        lg.setLevel(logging.DEBUG if name.startswith("http") else logging.NOTSET)
+        lg.propagate, lg.handlers[:] = True, []
+    logging.getLogger().addHandler(capture)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(capture)
+        for name, (level, propagate, handlers) in before.items():
+            loggers[name].setLevel(level)
+            loggers[name].propagate, loggers[name].handlers[:] = propagate, handlers
 
 
 def bearer(key: str) -> dict:
