@@ -409,5 +409,5 @@ async def test_upgrading_replaces_recorded_key_prefixes_with_key_ids(tmp_path):
     finally:
         await engine.dispose()
     assert tokens == {"t1": "key_" + "9f" * 6, "t2": "OIA_API_KEYS"}
-    assert changes == ["admin (key_9f9f9f9f9f9f)", "department ECON"]
+    assert changes == ["admin (ops)", "department ECON"]  # as a change made now names its key: by label
     assert stored["key_id"] == "key_9f9f9f9f9f9f" and "prefix" not in stored

@@ -43,11 +43,13 @@ def _rewrite_created_by(table: str) -> None:
 
 
 def _rewrite_changed_by() -> None:
-    """`admin oia_AbCdEfGh` becomes `admin (key_…)`; `department ECON` names no key and stays."""
-    ids = platform_migrations.key_ids_for_prefixes()
+    """`admin oia_AbCdEfGh` becomes `admin (<the key's label, or its id>)`, as new changes say it;
+    `department ECON` names no key and stays."""
     bind = op.get_bind()
+    names = {prefix: label or "key_" + key_hash[:12]
+           for prefix, key_hash, label in bind.execute(sa.text("SELECT prefix, key_hash, label FROM api_key"))}
     for row_id, changed_by in bind.execute(sa.text("SELECT id, changed_by FROM stagechange")).all():
         role, _, rest = changed_by.partition(" ")
         if rest and not DEPARTMENT.match(rest):
             bind.execute(sa.text("UPDATE stagechange SET changed_by = :who WHERE id = :id"),
-                         {"who": f"{role} ({ids.get(rest, ENV_LABEL)})", "id": row_id})
+                         {"who": f"{role} ({names.get(rest, ENV_LABEL)})"[:60], "id": row_id})
