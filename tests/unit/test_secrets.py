@@ -386,12 +386,19 @@ async def test_a_full_run_lets_out_none_of_the_planted_secrets(planted):
 # -- recorded key prefixes go with the upgrade -------------------------------------------------------
 
 async def test_upgrading_replaces_recorded_key_prefixes_with_key_ids(tmp_path):
+    await upgrade_scrubs_key_prefixes(f"sqlite+aiosqlite:///{tmp_path / 'grants'}.db")
+
+
+async def upgrade_scrubs_key_prefixes(url: str) -> None:
+    """Grants before key ids, with prefixes recorded in a calendar token and a stage change; then
+    the upgrade. (Also run on PostgreSQL: tests/integration/test_migrations_postgres.py.)"""
     spec = spec_of("grants")
-    url = f"sqlite+aiosqlite:///{tmp_path / 'grants'}.db"
     await upgrade("grants", spec.migrations_dir, spec.metadata, url, revision="404dfd44ab91")  # before ids
-    engine = create_async_engine(url)  # without foreign keys: a stage change of no application will do
+    engine = create_async_engine(url)  # without SQLite's foreign keys: a stage change of no application
     try:
         async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                await conn.execute(text("SET session_replication_role = replica"))  # no foreign keys either
             await conn.execute(text("INSERT INTO api_key (key_hash, prefix, role, label, created_at) VALUES "
                                     "(:h, 'oia_AbCdEfGh', 'admin', 'ops', '2026-11-01 00:00:00')"), {"h": "9f" * 32})
             await conn.execute(text(
