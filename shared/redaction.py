@@ -15,7 +15,7 @@ _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>\\]+")
 # A feed's address is /<svc>/calendar/<token>.ics; /calendar/tokens/<id> names no secret.
 _CALENDAR = re.compile(r"(/calendar/)(?!tokens(?:[/?#\s\"']|$))[^/\s\"'?#]+")
 _API_KEY = re.compile(r"\boia_[A-Za-z0-9_-]{8,}")
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',]+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")  # a credential (token68), not "<api key>"
 # Cheap first test: most log lines carry none of these, and skip the regular expressions.
 _MARKERS = ("://", "/calendar/", "oia_", "earer")
 

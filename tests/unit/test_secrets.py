@@ -70,6 +70,9 @@ def test_redact_cuts_urls_calendar_tokens_and_keys_out_of_text():
         assert secret not in shown
     assert '"GET /travel/calendar/… HTTP/1.1" 200' in shown and "https://hooks.slack.com/…[" in shown
     assert redact("/travel/calendar/tokens/42") == "/travel/calendar/tokens/42"  # a token's id is no secret
+    assert redact("Authorization: Bearer s3cr3tT0ken") == "Authorization: Bearer …"
+    hint = "missing API key: send 'Authorization: Bearer <api key>'"
+    assert redact(hint) == hint  # what 401s say stays readable
 
 
 def test_a_receivers_error_page_quoting_its_url_is_redacted_in_the_delivery_log():
