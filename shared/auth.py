@@ -134,11 +134,10 @@ class KeyRing:
     def __init__(self, engine: AsyncEngine, secret: str, env_spec: str = "") -> None:
         self.engine = engine
         self.secret = secret
-        self._env = {
-            digest: Principal(role, dept, key_id(digest), ENV_LABEL)  # type: ignore[arg-type]
-            for digest, role, dept in ((hash_key(secret, key), role, dept)
-                                       for key, role, dept in parse_env_keys(env_spec))
-        }
+        self._env: dict[str, Principal] = {}
+        for key, role, dept in parse_env_keys(env_spec):
+            digest = hash_key(secret, key)
+            self._env[digest] = Principal(role, dept, key_id(digest), ENV_LABEL)  # type: ignore[arg-type]
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     async def resolve(self, key: str) -> Principal | None:

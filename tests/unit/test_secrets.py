@@ -24,6 +24,7 @@ from oia.cli import app as cli
 from oia.embedded import EmbeddedHost, prepare
 from services.notifications.channels import Outcome, masked
 from shared.auth import list_keys, new_key, store_key
+from shared.db import make_engine
 from shared.logging import configure_logging, get_logger, json_formatter
 from shared.migrations import upgrade
 from shared.redaction import mask_url, redact
@@ -104,6 +105,28 @@ def test_log_records_are_redacted_whichever_handler_writes_them():
     assert not [s for s in seen if "HttpxTok1" in s or "AccessTok2" in s or "StructPass3" in s]
     assert 'POST https://hooks.slack.com/…[' in seen[0] and '"GET /travel/calendar/… HTTP/1.1" 200' in seen[1]
     # uvicorn's own access formatter reads the arguments: they stay a tuple of the same shape.
+
+
+async def test_keys_are_named_by_a_stable_id_and_a_label_never_by_their_characters(tmp_path):
+    from shared.auth import KeyRing
+
+    url, spec = f"sqlite+aiosqlite:///{tmp_path / 'travel'}.db", spec_of("travel")
+    await upgrade("travel", spec.migrations_dir, spec.metadata, url)
+    engine = make_engine(url)
+    try:
+        stored = new_key()
+        stored_id = await store_key(engine, "s3cret", stored, "department", "ECON", "ECON system")
+        env_key = "oia_EnvProvisioned1234567890"
+        one, other = (KeyRing(engine, "s3cret", f"{env_key}:admin") for _ in range(2))
+        from_env, from_table = await one.resolve(env_key), await one.resolve(stored)
+        assert (await other.resolve(env_key)).key_id == from_env.key_id  # stable: derived, not drawn
+        assert from_table.key_id == stored_id and stored_id.startswith("key_")
+        assert from_table.who == "department ECON (ECON system)" and from_env.who == "admin (OIA_API_KEYS)"
+        for key, principal in ((stored, from_table), (env_key, from_env)):
+            assert not any(key[i:i + 6] in repr(principal) for i in range(len(key) - 5))  # no piece of it
+        assert [k["id"] for k in await list_keys(engine)] == [stored_id]
+    finally:
+        await engine.dispose()
 
 
 def test_printed_settings_channels_and_targets_carry_no_secrets(monkeypatch):
