@@ -42,9 +42,10 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request's full URL at INFO: webhook URLs are secrets.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO (webhook URLs are secrets); aiosqlite logs every
+    # statement's parameters at DEBUG (a signing secret among them).
+    for name, quiet in (("httpx", logging.WARNING), ("httpcore", logging.WARNING), ("aiosqlite", logging.INFO)):
+        logging.getLogger(name).setLevel(quiet)
     install_redaction()
     _configured = True
 

@@ -277,11 +277,14 @@ async def oia_dev_logging(capture: logging.Handler):
     for name, lg in loggers.items():
         lg.setLevel(logging.DEBUG if name.startswith("http") else logging.NOTSET)
         lg.propagate, lg.handlers[:] = True, []
-    logging.getLogger().addHandler(capture)
+    root, root_level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(logging.DEBUG)  # as OIA_LOG_LEVEL=DEBUG
+    root.addHandler(capture)
     try:
         yield
     finally:
-        logging.getLogger().removeHandler(capture)
+        root.setLevel(root_level)
+        root.removeHandler(capture)
         for name, (level, propagate, handlers) in before.items():
             loggers[name].setLevel(level)
             loggers[name].propagate, loggers[name].handlers[:] = propagate, handlers
