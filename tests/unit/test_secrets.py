@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 import traceback
 from contextlib import asynccontextmanager
@@ -53,7 +52,8 @@ def test_a_masked_webhook_url_shows_scheme_and_host_and_no_part_of_its_secrets(u
     assert shown.startswith(where + "/…[")
     for secret in secrets:
         assert secret not in shown
-    assert masked(url.replace("/", "/x", 3)) != shown  # two URLs on one host are told apart
+    other = masked(url + "2")
+    assert other.startswith(where + "/…[") and other != shown  # two URLs on one host are told apart
 
 
 def test_email_addresses_are_shown_and_odd_urls_hide_everything():
