@@ -43,9 +43,9 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # httpx logs every request's full URL at INFO (webhook URLs are secrets); aiosqlite logs every
-    # statement's parameters at DEBUG (a signing secret among them).
+    # statement's parameters at DEBUG (a signing secret among them). Never below the root's level.
     for name, quiet in (("httpx", logging.WARNING), ("httpcore", logging.WARNING), ("aiosqlite", logging.INFO)):
-        logging.getLogger(name).setLevel(quiet)
+        logging.getLogger(name).setLevel(max(quiet, root.level))
     install_redaction()
     _configured = True
 

@@ -17,6 +17,7 @@ from sqlmodel import col, or_, select
 from services.grants import boilerplate, calendar, domain, portal, service
 from services.grants.models import Application, Call, CallVersion, CalendarToken, StageChange, TextBlock
 from services.grants.partners_client import PartnersClient
+from shared import outbound
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
 from shared.calendar_feeds import add_calendar_routes
@@ -200,16 +201,23 @@ async def _read(request: Request) -> bytes:
 
 
 async def _fetch(url: str, settings) -> bytes:
-    host = httpx.URL(url).host
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        raise FieldError("query.url", f"not a valid URL: {exc}") from None
     if host not in settings.portal_hosts:
         raise FieldError("query.url", f"{host} is not a portal host this office fetches from "
                                       f"({', '.join(settings.portal_hosts)}; setting PORTAL_HOSTS)")
+    guard = settings.outbound_guard()
     try:
-        async with httpx.AsyncClient(timeout=settings.portal_timeout_seconds) as client:
+        await guard.check_url(url)  # https, and a public address: checked again as it connects
+        async with guard.client(timeout=settings.portal_timeout_seconds) as client:
             async with client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise FieldError("query.url", f"the portal answered {response.status_code}", status=502)
                 return await _gather(response.aiter_bytes(), "query.url", "fetch fewer results per page")
+    except outbound.Refused as exc:
+        raise FieldError("query.url", str(exc)) from None
     except FieldError as exc:
         if exc.status == 413:  # the portal's answer, not the request, is too large
             exc.status = 422

@@ -1,9 +1,10 @@
 from pydantic import Field
 
+from shared.outbound import OutboundSettings
 from shared.settings import ServiceSettings
 
 
-class GrantsSettings(ServiceSettings):
+class GrantsSettings(ServiceSettings, OutboundSettings):
     service_name = "grants"
     port: int = 8003
     # The city applying: it is in every consortium it applies with.
@@ -19,6 +20,6 @@ class GrantsSettings(ServiceSettings):
     partners_api_key: str = Field("", repr=False)
     partners_timeout_seconds: float = Field(5.0, gt=0)
     # Fetching a call list from the portal (POST /grants/calls/import?url=…): only from these hosts,
-    # so the service cannot be pointed at internal addresses.
+    # over https, to public addresses only (OUTBOUND_ALLOW, ALLOW_HTTP_LOOPBACK: OutboundSettings).
     portal_hosts: list[str] = ["api.tech.ec.europa.eu", "ec.europa.eu"]
     portal_timeout_seconds: float = Field(30.0, gt=0)

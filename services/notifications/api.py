@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime, time
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Response
@@ -19,6 +17,7 @@ from services.notifications.channels import masked
 from services.notifications.events import consumes
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, FeedItem, Recipient, Subscription
 from services.notifications.settings import NotificationsSettings
+from shared import outbound
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
 from shared.problems import FieldError, Problem
@@ -224,7 +223,7 @@ def _may_read(principal: Principal, department: str | None) -> bool:
              summary="Add a recipient with its channels")
 async def create_recipient(body: RecipientIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> RecipientOut:
     _may_manage(principal, body.department)
-    channels = _checked_channels(body.channels, runtime.settings, "channels")
+    channels = await _checked_channels(body.channels, runtime.settings, "channels")
     now = utcnow()
     async with runtime.uow() as uow:
         if await uow.session.get(Recipient, body.id) is not None:
@@ -269,7 +268,8 @@ async def get_recipient(recipient_id: str, principal: CurrentPrincipal, runtime:
 async def update_recipient(recipient_id: str, body: RecipientPatch, principal: CurrentPrincipal,
                            runtime: RuntimeDep) -> RecipientOut:
     changes = body.model_dump(exclude_unset=True)
-    channels = _checked_channels(body.channels, runtime.settings, "channels") if body.channels is not None else None
+    channels = (await _checked_channels(body.channels, runtime.settings, "channels")
+                if body.channels is not None else None)
     async with runtime.uow() as uow:
         recipient = await _recipient(uow, recipient_id, principal)
         _may_manage(principal, recipient.department)
@@ -304,27 +304,19 @@ async def delete_recipient(recipient_id: str, principal: CurrentPrincipal, runti
     return Response(status_code=204)
 
 
-def _checked_channels(channels: list[ChannelIn], settings: NotificationsSettings, field: str) -> list[ChannelIn]:
-    """Webhook URLs must be https (plain http only to loopback, when tests allow it)."""
+async def _checked_channels(channels: list[ChannelIn], settings: NotificationsSettings,
+                           field: str) -> list[ChannelIn]:
+    """Webhook URLs must be https and lead to public addresses (shared/outbound.py; plain http
+    only to loopback, when tests allow it). Checked again at every send."""
+    guard = settings.outbound_guard()
     for i, channel in enumerate(channels):
         if channel.kind == "email" or channel.address is None:
             continue
-        parts = urlsplit(channel.address)
-        if parts.scheme == "https" and parts.hostname:
-            continue
-        if parts.scheme == "http" and settings.allow_http_loopback and _loopback(parts.hostname):
-            continue
-        raise FieldError(f"{field}[{i}].address", "a webhook URL must be https://…")
+        try:
+            await guard.check_url(channel.address)
+        except outbound.Refused as exc:
+            raise FieldError(f"{field}[{i}].address", str(exc)) from None
     return channels
-
-
-def _loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 async def _recipient(uow, recipient_id: str, principal: Principal) -> Recipient:

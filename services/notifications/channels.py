@@ -1,8 +1,10 @@
 """The channels behind one interface: `await channel.send(target, message, ...)` → an Outcome.
 
 Email goes over SMTP (aiosmtplib) or, with no server configured, to .eml files; Slack, Teams and
-generic webhooks are HTTP POSTs (httpx) with time-outs. A sender never raises for a failed send:
-it reports the failure (and whether retrying can help) so the worker can log it and decide."""
+generic webhooks are HTTP POSTs (httpx) with time-outs, on a client that connects only to public
+addresses (shared/outbound.py: checked at every connection, so also after DNS rebinding). A sender
+never raises for a failed send: it reports the failure (and whether retrying can help) so the worker
+can log it and decide."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import httpx
 
 from services.notifications.rendering import Message
 from services.notifications.settings import NotificationsSettings
+from shared import outbound
 from shared.redaction import mask_url, redact
 
 
@@ -130,6 +133,8 @@ class Webhooks:
         try:
             response = await self.client.post(target.address, content=raw, headers=headers,
                                               timeout=self.settings.webhook_timeout_seconds)
+        except outbound.Refused as exc:  # an internal address (perhaps by DNS rebinding): retrying cannot help
+            return Outcome.failed(f"refused: {exc}", permanent=True)
         except httpx.HTTPError as exc:  # the URL itself never goes into the error: it is a secret
             return Outcome.failed(f"{type(exc).__name__} posting to the {target.kind} webhook")
         if response.is_success:

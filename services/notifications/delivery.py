@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 from sqlalchemy import and_, insert, or_, update
 from sqlmodel import col, select
 
@@ -42,7 +41,8 @@ class DeliveryWorker:
         # Its own connections: sending must not wait behind HTTP requests for a pooled one.
         self.engine = make_engine(self.settings.database_url, pool_size=2)
         self.sessions = make_sessionmaker(self.engine)
-        self.client = httpx.AsyncClient(follow_redirects=False)
+        # Webhooks connect only to checked public addresses (a redirect is not followed anywhere).
+        self.client = self.settings.outbound_guard().client(follow_redirects=False)
         self.mailer = Mailer(self.settings)
         self.webhooks = Webhooks(self.settings, self.client, {"slack": self.settings.slack_rate_per_second,
                                                               "teams": self.settings.teams_rate_per_second},

@@ -2,10 +2,11 @@ from pathlib import Path
 
 from pydantic import Field
 
+from shared.outbound import OutboundSettings
 from shared.settings import ServiceSettings
 
 
-class NotificationsSettings(ServiceSettings):
+class NotificationsSettings(ServiceSettings, OutboundSettings):
     service_name = "notifications"
     port: int = 8004
 
@@ -26,8 +27,7 @@ class NotificationsSettings(ServiceSettings):
     # Workflows: a few). A 429's Retry-After also holds that URL's later messages.
     slack_rate_per_second: float = Field(1.0, gt=0)
     teams_rate_per_second: float = Field(4.0, gt=0)
-    # Webhook URLs must be https; tests may allow plain http to loopback stand-ins.
-    allow_http_loopback: bool = False
+    # Webhook URLs: https, to public addresses only (OUTBOUND_ALLOW, ALLOW_HTTP_LOOPBACK: OutboundSettings).
 
     # Delivery worker: deliveries claimed per round, how long a claim holds (a crashed worker's
     # claims are taken over after this), and the poll interval when nothing wakes it.

@@ -16,12 +16,15 @@ from sqlmodel import or_, select
 
 from services.travel import calendar, domain, service
 from services.travel.models import CalendarToken, Crossing, Delegation, Leg, Overlap, Trip
+from services.travel.policy import (POLICY, feed_audience, feed_shows_whole, visible_crossings, visible_delegations,
+                                    visible_overlaps, visible_trips)
 from shared.places import Gazetteer
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.calendar_feeds import add_calendar_routes
-from shared.problems import FieldError, Problem
+from shared.policy import NONE
+from shared.problems import FieldError
 from shared.uow import utcnow
 
 router = APIRouter(tags=["trips"])
@@ -172,25 +175,20 @@ def _travellers(travellers: list[TravellerIn]) -> list[service.TravellerInput]:
     return [service.TravellerInput(t.name, t.email, t.role, t.elected_official) for t in travellers]
 
 
-def _writer(principal: Principal) -> None:
-    if not principal.can_write:
-        raise Problem(403, "a reader key may only read")
-
-
-def _acting_for(principal: Principal, requested: str | None, field: str, what: str) -> str:
-    """The department a write is for: the one asked for, else the key's own; only if the key may."""
-    _writer(principal)
+def _acting_for(principal: Principal, requested: str | None, field: str, action: str) -> str:
+    """The department a new record is for: the one asked for, else the key's own; only if the policy lets the key."""
+    if POLICY.reach(principal, action) is NONE:
+        POLICY.require(principal, action)  # refused whatever the department
     department = requested or principal.department
     if department is None:
         raise FieldError(field, "required when the key has no department")
-    if not principal.may_act_for(department):
-        raise Problem(403, f"a {principal.department} key may not {what} for {department}")
+    POLICY.require(principal, action, department)
     return department
 
 
 @router.post("/trips", status_code=201, response_model=TripOut, summary="Book a trip")
 async def book_trip(body: TripIn, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
-    department = _acting_for(principal, body.department, "department", "book trips")
+    department = _acting_for(principal, body.department, "department", "trip.book")
     if body.estimated_cost is not None and body.currency is None:
         raise FieldError("currency", "required with estimated_cost")
     async with runtime.uow() as uow:
@@ -233,8 +231,7 @@ async def list_trips(
         leg_filters.append(Leg.start_date <= end)
     if leg_filters:
         query = query.where(Trip.id.in_(select(Leg.trip_id).where(*leg_filters)))
-    if principal.role == "department":
-        query = query.where(or_(Trip.visibility != "restricted", Trip.department == principal.department))
+    query = query.where(visible_trips(principal))
     if cursor:
         created, _, trip_id = cursor.partition("|")
         try:
@@ -258,7 +255,6 @@ async def get_trip(trip_id: str, principal: CurrentPrincipal, runtime: RuntimeDe
 @router.patch("/trips/{trip_id}", response_model=TripOut, summary="Change a trip (only the fields given)")
 async def change_trip(trip_id: str, body: TripPatch, principal: CurrentPrincipal, runtime: RuntimeDep,
                       ctx: ContextDep) -> TripOut:
-    _writer(principal)
     changes = body.model_dump(exclude_unset=True)
     for field in ("title", "purpose", "visibility", "status", "legs", "travellers"):
         if field in changes and changes[field] is None:
@@ -273,7 +269,6 @@ async def change_trip(trip_id: str, body: TripPatch, principal: CurrentPrincipal
 
 @router.post("/trips/{trip_id}/cancel", response_model=TripOut, summary="Cancel a trip")
 async def cancel_trip(trip_id: str, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
-    _writer(principal)
     async with runtime.uow() as uow:
         return _trip_out(await service.cancel_trip(uow, ctx, principal, trip_id))
 
@@ -294,23 +289,17 @@ async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep,
     query = select(Overlap).order_by(Overlap.detected_at.desc()).limit(limit)
     if status:
         query = query.where(Overlap.status == status)
-    if principal.role == "department":
-        # A department sees the overlaps its own trips are in, and never a restricted one.
-        own = select(Trip.id).where(Trip.department == principal.department)
-        hosted = select(Delegation.id).where(Delegation.host_department == principal.department)
-        query = query.where(Overlap.restricted.is_(False), or_(
-            Overlap.trip_a_id.in_(own), Overlap.trip_b_id.in_(own),
-            Overlap.delegation_a_id.in_(hosted), Overlap.delegation_b_id.in_(hosted)))
+    query = query.where(visible_overlaps(principal))
     async with runtime.uow() as uow:
         return [_overlap_out(o) for o in (await uow.session.exec(query)).all()]
 
 
 @router.post("/overlaps/{overlap_id}/status", response_model=OverlapOut, tags=["overlaps"],
              summary="Mark an overlap acknowledged, coordinated or not related (coordinators)")
-async def mark_overlap(overlap_id: str, body: OverlapStatusIn, runtime: RuntimeDep,
-                       _: Principal = require_role("coordinator")) -> OverlapOut:
+async def mark_overlap(overlap_id: str, body: OverlapStatusIn, principal: CurrentPrincipal,
+                       runtime: RuntimeDep) -> OverlapOut:
     async with runtime.uow() as uow:
-        return _overlap_out(await service.set_overlap_status(uow, overlap_id, body.status))
+        return _overlap_out(await service.set_overlap_status(uow, principal, overlap_id, body.status))
 
 
 # -- delegations ------------------------------------------------------------------------------------
@@ -368,7 +357,7 @@ def _delegation_out(d) -> DelegationOut:
              summary="Announce a visiting delegation")
 async def announce_delegation(body: DelegationIn, principal: CurrentPrincipal, runtime: RuntimeDep,
                               ctx: ContextDep) -> DelegationOut:
-    host = _acting_for(principal, body.host_department, "host_department", "announce delegations")
+    host = _acting_for(principal, body.host_department, "host_department", "delegation.announce")
     origin = service.LegInput(body.origin_city, body.origin_country, body.arrival, body.departure,
                               body.origin_place_id)
     async with runtime.uow() as uow:
@@ -393,7 +382,6 @@ class DelegationPatch(BaseModel):
               summary="Change a delegation's visit (only the fields given)")
 async def change_delegation(delegation_id: str, body: DelegationPatch, principal: CurrentPrincipal,
                             runtime: RuntimeDep, ctx: ContextDep) -> DelegationOut:
-    _writer(principal)
     given = body.model_dump(exclude_unset=True)
     for name in ("visitors", "arrival", "departure", "official_guest", "origin_city", "origin_country"):
         if name in given and given[name] is None:
@@ -414,7 +402,6 @@ async def change_delegation(delegation_id: str, body: DelegationPatch, principal
              summary="Cancel a delegation's visit")
 async def cancel_delegation(delegation_id: str, principal: CurrentPrincipal, runtime: RuntimeDep,
                             ctx: ContextDep) -> DelegationOut:
-    _writer(principal)
     async with runtime.uow() as uow:
         return _delegation_out(await service.cancel_delegation(uow, ctx, principal, delegation_id))
 
@@ -430,7 +417,7 @@ async def list_delegations(
     end: Annotated[date | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DelegationOut]:
-    query = select(Delegation).order_by(Delegation.arrival.desc()).limit(limit)
+    query = select(Delegation).where(visible_delegations(principal)).order_by(Delegation.arrival.desc()).limit(limit)
     if department:
         query = query.where(Delegation.host_department == department)
     if country:
@@ -450,7 +437,7 @@ async def list_delegations(
 @router.get("/delegations/{delegation_id}", response_model=DelegationOut, tags=["delegations"])
 async def get_delegation(delegation_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> DelegationOut:
     async with runtime.uow() as uow:
-        return _delegation_out(await service.load_delegation(uow, delegation_id))
+        return _delegation_out(await service.load_delegation(uow, delegation_id, principal))
 
 
 @router.get("/crossings", response_model=list[CrossingOut], tags=["delegations"],
@@ -458,7 +445,7 @@ async def get_delegation(delegation_id: str, principal: CurrentPrincipal, runtim
 async def list_crossings(principal: CurrentPrincipal, runtime: RuntimeDep,
                          status: Literal["open", "resolved"] | None = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[CrossingOut]:
-    query = select(Crossing).order_by(Crossing.detected_at.desc()).limit(limit)
+    query = select(Crossing).where(visible_crossings(principal)).order_by(Crossing.detected_at.desc()).limit(limit)
     if status:
         query = query.where(Crossing.status == status)
     async with runtime.uow() as uow:
@@ -489,14 +476,18 @@ class Summary(BaseModel):
             summary="A year's activity: the numbers a council report needs")
 async def summary(principal: CurrentPrincipal, runtime: RuntimeDep,
                   year: Annotated[int, Query(ge=1900, le=2200)]) -> Summary:
+    POLICY.require(principal, "summary.read")
     first, last = date(year, 1, 1), date(year, 12, 31)
     async with runtime.uow() as uow:
-        # A trip belongs to the year its first leg starts in; cancelled trips did not happen.
+        # A trip belongs to the year its first leg starts in; cancelled trips did not happen. Only
+        # the trips the caller may read count: a restricted trip's country or department would tell.
         trip_ids = select(Leg.trip_id).group_by(Leg.trip_id).having(func.min(Leg.start_date).between(first, last))
-        trips = (await uow.session.exec(select(Trip).where(Trip.id.in_(trip_ids), Trip.status != "cancelled")
+        trips = (await uow.session.exec(select(Trip).where(Trip.id.in_(trip_ids), Trip.status != "cancelled",
+                                                           visible_trips(principal))
                                         .options(selectinload(Trip.legs), selectinload(Trip.travellers)))).all()
         delegations = (await uow.session.exec(select(Delegation).where(
-            Delegation.arrival.between(first, last), Delegation.status != "cancelled"))).all()
+            Delegation.arrival.between(first, last), Delegation.status != "cancelled",
+            visible_delegations(principal)))).all()
     count = Counter
     people = {(t.email or t.name).strip().casefold() for trip in trips for t in trip.travellers}
     costs: dict[str, Decimal] = {}
@@ -521,15 +512,19 @@ async def summary(principal: CurrentPrincipal, runtime: RuntimeDep,
 # -- calendar feeds -------------------------------------------------------------------------------
 
 async def _feed(uow, department: str | None) -> bytes:
-    trips_query = select(Trip).options(selectinload(Trip.legs), selectinload(Trip.travellers))
-    delegations_query = select(Delegation)
+    """A feed holds what its audience may read (policy.feed_audience); a department's only its own."""
+    audience = feed_audience(department)
+    trips_query = select(Trip).where(visible_trips(audience)).options(selectinload(Trip.legs),
+                                                                      selectinload(Trip.travellers))
+    delegations_query = select(Delegation).where(visible_delegations(audience))
     if department:
         trips_query = trips_query.where(Trip.department == department)
         delegations_query = delegations_query.where(Delegation.host_department == department)
     trips = (await uow.session.exec(trips_query)).all()
     delegations = (await uow.session.exec(delegations_query)).all()
     name = f"{department} trips and visits" if department else "City trips and visits"
-    return calendar.feed(name, list(trips), list(delegations), show_restricted_of=department, now=utcnow())
+    return calendar.feed(name, list(trips), list(delegations),
+                         shows_whole=lambda trip: feed_shows_whole(department, trip), now=utcnow())
 
 
 add_calendar_routes(router, CalendarToken, "travel", _feed)

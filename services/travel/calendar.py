@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 import icalendar
 
@@ -14,17 +15,17 @@ PRODID = "-//Diplomacity//Travel//EN"
 STATUS = {"planned": "TENTATIVE", "booked": "CONFIRMED", "completed": "CONFIRMED", "cancelled": "CANCELLED"}
 
 
-def feed(name: str, trips: list[Trip], delegations: list[Delegation], *, show_restricted_of: str | None,
+def feed(name: str, trips: list[Trip], delegations: list[Delegation], *, shows_whole: Callable[[Trip], bool],
          now: datetime) -> bytes:
-    """One all-day event per trip leg and per delegation. A restricted trip shows only as busy
-    (department, place, dates) unless the feed belongs to its own department."""
+    """One all-day event per trip leg and per delegation. A trip not `shows_whole` shows only as
+    busy (department, place, dates): no title, purpose or travellers."""
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", name)
     calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     for trip in trips:
-        hidden = trip.visibility == "restricted" and trip.department != show_restricted_of
+        hidden = not shows_whole(trip)
         for leg in trip.legs:
             event = icalendar.Event()
             event.add("uid", f"trip-{trip.id}-leg-{leg.position}@diplomacity")

@@ -28,6 +28,7 @@ from services.travel.events import (
     TripUpdatedV1,
 )
 from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip, new_id
+from services.travel.policy import POLICY, may_read_delegation, may_read_trip, visible_overlaps
 from shared.places import Gazetteer, Place, haversine_km, resolve_field
 from shared.auth import Principal
 from shared.problems import FieldError, Problem
@@ -208,23 +209,20 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, *, department: str, tit
     return trip
 
 
-async def load_trip(uow: UnitOfWork, trip_id: str, principal: Principal, *, for_update: bool = False) -> Trip:
-    trip = await uow.session.get(Trip, trip_id, populate_existing=for_update)
-    if trip is None or not can_see(principal, trip):
+async def load_trip(uow: UnitOfWork, trip_id: str, principal: Principal, *, for_action: str | None = None) -> Trip:
+    """The trip, if `principal` may read it (else a 404: its existence is not told), and may do
+    `for_action` on it (else a 403)."""
+    trip = await uow.session.get(Trip, trip_id, populate_existing=for_action is not None)
+    if trip is None or not may_read_trip(principal, trip):
         raise Problem(404, f"trip {trip_id} not found")
-    if for_update and not (principal.can_write and principal.may_act_for(trip.department)):
-        raise Problem(403, f"a {principal.department or principal.role} key may not change {trip.department}'s trips")
+    if for_action:
+        POLICY.require(principal, for_action, trip.department)
     return trip
-
-
-def can_see(principal: Principal, trip: Trip) -> bool:
-    """A restricted trip's details are for its own department and the coordinators."""
-    return trip.visibility != "restricted" or principal.may_act_for(trip.department) or principal.role == "admin"
 
 
 async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str,
                       changes: dict[str, Any]) -> Trip:
-    trip = await load_trip(uow, trip_id, principal, for_update=True)
+    trip = await load_trip(uow, trip_id, principal, for_action="trip.change")
     if trip.status in ("cancelled", "completed"):
         raise Problem(409, f"trip {trip_id} is {trip.status}; it can no longer change")
     if changes.get("status") == "cancelled":
@@ -257,7 +255,7 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
 
 
 async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str) -> Trip:
-    trip = await load_trip(uow, trip_id, principal, for_update=True)
+    trip = await load_trip(uow, trip_id, principal, for_action="trip.cancel")
     if not domain.may_move(trip.status, "cancelled"):
         raise Problem(409, f"trip {trip_id} is {trip.status}; it cannot be cancelled")
     if trip.status == "cancelled":
@@ -312,7 +310,7 @@ async def announce_delegation(uow: UnitOfWork, ctx: TravelContext, data: Delegat
 
 async def update_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Principal, delegation_id: str,
                             changes: dict[str, Any]) -> Delegation:
-    delegation = await load_delegation(uow, delegation_id, principal, for_update=True)
+    delegation = await load_delegation(uow, delegation_id, principal, for_action="delegation.change")
     if delegation.status == "cancelled":
         raise Problem(409, f"delegation {delegation_id} is cancelled; it can no longer change")
     changed, origin_before = [], (delegation.origin_latitude, delegation.origin_longitude)
@@ -349,7 +347,7 @@ async def update_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
 
 async def cancel_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
                             delegation_id: str) -> Delegation:
-    delegation = await load_delegation(uow, delegation_id, principal, for_update=True)
+    delegation = await load_delegation(uow, delegation_id, principal, for_action="delegation.cancel")
     if delegation.status == "cancelled":
         return delegation
     await _take_turns(uow, ctx, [(delegation.origin_latitude, delegation.origin_longitude)])
@@ -377,13 +375,14 @@ async def _recheck_delegation(uow: UnitOfWork, ctx: TravelContext, delegation: D
     await _check_delegation_overlaps(uow, ctx, delegation, now, reason)
 
 
-async def load_delegation(uow: UnitOfWork, delegation_id: str, principal: Principal | None = None, *,
-                          for_update: bool = False) -> Delegation:
+async def load_delegation(uow: UnitOfWork, delegation_id: str, principal: Principal, *,
+                          for_action: str | None = None) -> Delegation:
+    """The delegation, if `principal` may read it (else a 404), and may do `for_action` on it (else a 403)."""
     delegation = await uow.session.get(Delegation, delegation_id)
-    if delegation is None:
+    if delegation is None or not may_read_delegation(principal, delegation):
         raise Problem(404, f"delegation {delegation_id} not found")
-    if for_update and not (principal and principal.can_write and principal.may_act_for(delegation.host_department)):
-        raise Problem(403, f"this key may not change delegations hosted by {delegation.host_department}")
+    if for_action:
+        POLICY.require(principal, for_action, delegation.host_department)
     return delegation
 
 
@@ -694,15 +693,30 @@ async def _trips_detected(connection, trip: AnyTrip, overlaps: list[dict[str, An
         trips=[side(o["trip_a_id"], o["leg_a_id"]), side(o["trip_b_id"], o["leg_b_id"])]) for o in overlaps]
 
 
-async def set_overlap_status(uow: UnitOfWork, overlap_id: str, status: str) -> Overlap:
-    overlap = await uow.session.get(Overlap, overlap_id)
+async def set_overlap_status(uow: UnitOfWork, principal: Principal, overlap_id: str, status: str) -> Overlap:
+    overlap = (await uow.session.exec(select(Overlap).where(Overlap.id == overlap_id,
+                                                            visible_overlaps(principal)))).first()
     if overlap is None:
         raise Problem(404, f"overlap {overlap_id} not found")
+    parties = await overlap_departments(uow, overlap)
+    if not any(POLICY.allows(principal, "overlap.mark", department) for department in parties):
+        raise Problem(403, POLICY.refusal(principal, "overlap.mark", parties[0] if parties else None))
     if overlap.status == "resolved":
         raise Problem(409, f"overlap {overlap_id} is resolved: the trips no longer meet")
     overlap.status, overlap.updated_at = status, utcnow()
     await uow.commit()
     return overlap
+
+
+async def overlap_departments(uow: UnitOfWork, overlap: Overlap) -> list[str]:
+    """The departments whose trips or delegations an overlap is between."""
+    trips = [t for t in (overlap.trip_a_id, overlap.trip_b_id) if t]
+    delegations = [d for d in (overlap.delegation_a_id, overlap.delegation_b_id) if d]
+    found = set((await uow.session.exec(select(Trip.department).where(Trip.id.in_(trips)))).all()) if trips else set()
+    if delegations:
+        found |= set((await uow.session.exec(select(Delegation.host_department).where(
+            Delegation.id.in_(delegations)))).all())
+    return sorted(found)
 
 
 # -- payloads -----------------------------------------------------------------------------------

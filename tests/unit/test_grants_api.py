@@ -244,7 +244,8 @@ async def test_an_import_of_fifty_megabytes_is_refused_without_being_read_whole(
 
 def allow_portal_host(host, name: str = "127.0.0.1") -> None:
     grants = host.runtimes["grants"]
-    grants.settings = grants.settings.model_copy(update={"portal_hosts": [name]})
+    # The stand-in portal is plain http on loopback: the test switch allows that (and only that).
+    grants.settings = grants.settings.model_copy(update={"portal_hosts": [name], "allow_http_loopback": True})
 
 
 async def test_an_import_fetches_only_from_the_portals_hosts(client, host):

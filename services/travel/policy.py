@@ -1,0 +1,148 @@
+"""Who may do what in travel: the one table every route, list query and feed asks.
+
+A trip's owner is its department; a delegation's is its host department; a calendar feed's is its
+department (the city-wide feed has none). Visibility rules that follow from the table:
+
+- A restricted trip is read by the coordinators, the admins and its own department
+  (`trip.read_restricted`); to everyone else it does not exist: the single read is a 404 and no
+  list, overlap, crossing, summary or feed shows it.
+- An overlap is shown to a caller who may read every trip in it, and (`overlap.read`, OWN) one of
+  its parties is the caller's department: so a restricted overlap reaches the coordinators, the
+  admins and the restricted trip's own department, never the other party, which would learn where
+  and when the restricted trip goes.
+- A crossing is shown to a caller who may read its trip and its delegation.
+- The summary counts only the trips the caller may read: even a bare count by country or
+  department would tell where a restricted trip goes.
+- A department's feed holds its own trips, restricted ones whole; the city-wide feed is for the
+  coordinators and shows a restricted trip as busy only (department, place, dates), because its
+  secret address ends up in shared calendars.
+
+A record the caller may not read is a 404 for reads and writes alike (its existence is not told);
+a write on a record it may read but not change is a 403.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, or_, select, true
+
+from services.travel.models import Crossing, Delegation, Overlap, Trip
+from shared.auth import Principal
+from shared.policy import ANY, NONE, OWN, Policy, rule
+
+POLICY = Policy("travel", {
+    "trip.book": rule("book trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    "trip.read": rule("read trips", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
+    "trip.read_restricted": rule("read restricted trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    "trip.change": rule("change trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    "trip.cancel": rule("cancel trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    "delegation.announce": rule("announce delegations", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    "delegation.read": rule("read delegations", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
+    "delegation.change": rule("change delegations", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    "delegation.cancel": rule("cancel delegations", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    # A department hears of the overlaps it is a party to; readers watch the whole city's (unrestricted).
+    "overlap.read": rule("read overlaps", admin=ANY, coordinator=ANY, department=OWN, reader=ANY),
+    "overlap.mark": rule("mark overlaps", admin=ANY, coordinator=ANY, department=NONE, reader=NONE),
+    "crossing.read": rule("read crossings", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
+    "summary.read": rule("read the year's summary", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
+    # Made and revoked through shared/calendar_feeds.py, which decides the same today (see the
+    # probes); the feeds' contents are decided here (`feed_audience`).
+    "calendar.city_feed": rule("subscribe to the whole city's calendar", admin=ANY, coordinator=ANY,
+                               department=NONE, reader=NONE),
+    "calendar.department_feed": rule("subscribe to a department's calendar", admin=ANY, coordinator=ANY,
+                                     department=OWN, reader=NONE),
+    "calendar.list_tokens": rule("list calendar addresses", admin=ANY, coordinator=ANY, department=OWN,
+                                 reader=OWN),
+})
+
+
+def _of(column, department: str | None) -> ColumnElement[bool]:
+    """`column` is `department` (None: any department)."""
+    return true() if department is None else column == department
+
+
+def may_read_trip(principal: Principal, trip) -> bool:
+    """`trip` has `department` and `visibility` (a Trip, or a row or payload shaped like one)."""
+    return POLICY.allows(principal, "trip.read", trip.department) and (
+        trip.visibility != "restricted" or POLICY.allows(principal, "trip.read_restricted", trip.department))
+
+
+def _reads_every_trip(principal: Principal) -> bool:
+    return all(POLICY.own_only(principal, action) is None for action in ("trip.read", "trip.read_restricted"))
+
+
+def visible_trips(principal: Principal) -> ColumnElement[bool]:
+    """Where-clause on Trip: the trips `principal` may read (`may_read_trip` in SQL)."""
+    if _reads_every_trip(principal):
+        return true()
+    restricted_of = POLICY.own_only(principal, "trip.read_restricted")
+    return and_(_of(Trip.department, POLICY.own_only(principal, "trip.read")),
+                or_(Trip.visibility != "restricted", _of(Trip.department, restricted_of)))
+
+
+def may_read_delegation(principal: Principal, delegation) -> bool:
+    return POLICY.allows(principal, "delegation.read", delegation.host_department)
+
+
+def visible_delegations(principal: Principal) -> ColumnElement[bool]:
+    return _of(Delegation.host_department, POLICY.own_only(principal, "delegation.read"))
+
+
+def _trip_ids(principal: Principal):
+    return select(Trip.id).where(visible_trips(principal))
+
+
+def _delegation_ids(principal: Principal):
+    return select(Delegation.id).where(visible_delegations(principal))
+
+
+def _reads_everything(principal: Principal) -> bool:
+    return _reads_every_trip(principal) and POLICY.own_only(principal, "delegation.read") is None
+
+
+def _parties_readable(principal: Principal, *trip_columns, delegation_columns=()) -> ColumnElement[bool]:
+    """Every trip and delegation the columns name (those that name one) is one `principal` may read."""
+    if _reads_everything(principal):
+        return true()
+    trips, delegations = _trip_ids(principal), _delegation_ids(principal)
+    return and_(*(or_(column.is_(None), column.in_(trips)) for column in trip_columns),
+                *(or_(column.is_(None), column.in_(delegations)) for column in delegation_columns))
+
+
+def visible_overlaps(principal: Principal) -> ColumnElement[bool]:
+    """Where-clause on Overlap: every trip and delegation in it readable, and, for an OWN reach,
+    one of them the caller's department's."""
+    readable = _parties_readable(principal, Overlap.trip_a_id, Overlap.trip_b_id,
+                                 delegation_columns=(Overlap.delegation_a_id, Overlap.delegation_b_id))
+    party = POLICY.own_only(principal, "overlap.read")
+    if party is None:
+        return readable
+    own = select(Trip.id).where(Trip.department == party)
+    hosted = select(Delegation.id).where(Delegation.host_department == party)
+    return and_(readable, or_(Overlap.trip_a_id.in_(own), Overlap.trip_b_id.in_(own),
+                              Overlap.delegation_a_id.in_(hosted), Overlap.delegation_b_id.in_(hosted)))
+
+
+def visible_crossings(principal: Principal) -> ColumnElement[bool]:
+    """Where-clause on Crossing: its trip and its delegation readable, and, for an OWN reach, one of
+    them the caller's department's."""
+    readable = _parties_readable(principal, Crossing.trip_id, delegation_columns=(Crossing.delegation_id,))
+    party = POLICY.own_only(principal, "crossing.read")
+    if party is None:
+        return readable
+    return and_(readable, or_(Crossing.trip_id.in_(select(Trip.id).where(Trip.department == party)),
+                              Crossing.delegation_id.in_(select(Delegation.id).where(
+                                  Delegation.host_department == party))))
+
+
+def feed_audience(department: str | None) -> Principal:
+    """Whom a calendar feed is read as: the city-wide feed as a coordinator (only they may make
+    one), a department's feed as that department's key."""
+    if department is None:
+        return Principal("coordinator", None, "calendar")
+    return Principal("department", department, "calendar")
+
+
+def feed_shows_whole(department: str | None, trip) -> bool:
+    """Whether a feed shows a trip's title and travellers, or only that its department is busy
+    there: a restricted trip is whole only in its own department's feed (see the module's note)."""
+    return trip.visibility != "restricted" or trip.department == department
