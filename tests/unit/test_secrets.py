@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import traceback
 from contextlib import asynccontextmanager
@@ -447,3 +448,39 @@ async def upgrade_scrubs_key_prefixes(url: str) -> None:
     assert tokens == {"t1": "key_" + "9f" * 6, "t2": "OIA_API_KEYS"}
     assert changes == ["admin (ops)", "department ECON"]  # as a change made now names its key: by label
     assert stored["key_id"] == "key_9f9f9f9f9f9f" and "prefix" not in stored
+
+
+async def test_upgrading_notifications_renames_keys_in_heard_stage_changes(tmp_path):
+    await upgrade_scrubs_heard_key_prefixes(f"sqlite+aiosqlite:///{tmp_path / 'notifications'}.db")
+
+
+async def upgrade_scrubs_heard_key_prefixes(url: str) -> None:
+    """Notifications before key ids, with a stage change heard from grants naming a key by its
+    first characters, in the notice and in a feed item; then the upgrade."""
+    spec = spec_of("notifications")
+    await upgrade("notifications", spec.migrations_dir, spec.metadata, url, revision="1937d201b4c6")
+    engine = create_async_engine(url)
+    heard = {"application_id": "a1", "to_stage": "preparing", "changed_by": "admin oia_AbCdEfGh"}
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO api_key (key_hash, prefix, role, label, created_at) VALUES "
+                                    "(:h, 'oia_AbCdEfGh', 'admin', NULL, '2026-11-01 00:00:00')"), {"h": "9f" * 32})
+            await conn.execute(text(
+                "INSERT INTO notice (event_id, event_type, critical, data, occurred_at, received_at) VALUES "
+                "(:e, 'grants.application.stage_changed.v1', false, :d, '2026-11-01', '2026-11-01'), "
+                "('e-2', 'grants.application.stage_changed.v1', false, :d2, '2026-11-01', '2026-11-01')"),
+                {"e": "e-1", "d": json.dumps(heard), "d2": json.dumps({**heard, "changed_by": "department ECON"})})
+            await conn.execute(text(
+                "INSERT INTO feeditem (id, recipient, event_id, event_type, title, body, critical, created_at) "
+                "VALUES ('f1', 'OIA', 'e-1', 'grants.application.stage_changed.v1', 'Preparing', "
+                "'Changed by: admin oia_AbCdEfGh', false, '2026-11-01')"))
+        await upgrade("notifications", spec.migrations_dir, spec.metadata, url)
+        async with engine.connect() as conn:
+            data = {e: json.loads(d) if isinstance(d, str) else d
+                    for e, d in (await conn.execute(text("SELECT event_id, data FROM notice"))).all()}
+            body = (await conn.execute(text("SELECT body FROM feeditem"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert data["e-1"] == {**heard, "changed_by": "admin (key_9f9f9f9f9f9f)"}  # no label: its id
+    assert data["e-2"]["changed_by"] == "department ECON"
+    assert body == "Changed by: admin (key_9f9f9f9f9f9f)"
