@@ -17,9 +17,10 @@ from sqlmodel import col, or_, select
 from services.grants import boilerplate, calendar, domain, portal, service
 from services.grants.models import Application, Call, CallVersion, CalendarToken, StageChange, TextBlock
 from services.grants.partners_client import PartnersClient
+from services.grants.policy import POLICY
 from shared import outbound
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
@@ -36,11 +37,6 @@ _BLOCK_KEY = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
 def grants_context(runtime) -> service.GrantsContext:
     return service.context_for(runtime.settings)
-
-
-def _coordinator(principal: Principal, what: str) -> None:
-    if principal.role not in ("coordinator", "admin"):
-        raise Problem(403, f"only coordinators {what}; a {principal.role} key may read")
 
 
 def _moment(at: time):
@@ -158,7 +154,7 @@ def _call_out(call: Call, now: datetime | None = None) -> CallOut:
 
 @router.post("/calls", status_code=201, response_model=CallOut, tags=["calls"], summary="Record a call")
 async def create_call(body: CallIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> CallOut:
-    _coordinator(principal, "record calls")
+    POLICY.require(principal, "call.record")
     async with runtime.uow() as uow:
         call = await service.create_call(uow, grants_context(runtime), body.model_dump(exclude_unset=True))
         await uow.commit()
@@ -175,7 +171,7 @@ async def import_calls(request: Request, principal: CurrentPrincipal, runtime: R
     """Upserts by identifier, all or nothing. Rows the office cannot use (no deadline yet, a
     programme it does not follow, a repeated identifier) are skipped and reported; a changed
     deadline, status or budget is a new version and `grants.call.updated.v1`."""
-    _coordinator(principal, "import calls")
+    POLICY.require(principal, "call.import")
     body = await _fetch(url, runtime.settings) if url else await _read(request)
     parsed = portal.parse(body)
     async with runtime.uow() as uow:
@@ -236,6 +232,7 @@ async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep, response:
                      q: Annotated[str | None, Query(min_length=2, max_length=100, description="in title or id")] = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                      cursor: Annotated[str | None, Query(max_length=120)] = None) -> list[CallOut]:
+    POLICY.require(principal, "call.read")
     query = select(Call)
     if programme:
         query = query.where(Call.programme == programme)
@@ -265,6 +262,7 @@ async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep, response:
 
 @router.get("/calls/{call_id}", response_model=CallOut, tags=["calls"])
 async def get_call(call_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> CallOut:
+    POLICY.require(principal, "call.read")
     async with runtime.uow() as uow:
         return _call_out(await service.load_call(uow, call_id))
 
@@ -272,7 +270,7 @@ async def get_call(call_id: str, principal: CurrentPrincipal, runtime: RuntimeDe
 @router.patch("/calls/{call_id}", response_model=CallOut, tags=["calls"],
               summary="Change a call: a new deadline, status or budget is a new version, said to applicants")
 async def update_call(call_id: str, body: CallPatch, principal: CurrentPrincipal, runtime: RuntimeDep) -> CallOut:
-    _coordinator(principal, "change calls")
+    POLICY.require(principal, "call.record")
     changes = body.model_dump(exclude_unset=True)
     for name in ("title", "programme", "deadlines"):
         if name in changes and changes[name] is None:
@@ -287,6 +285,7 @@ async def update_call(call_id: str, body: CallPatch, principal: CurrentPrincipal
 @router.get("/calls/{call_id}/versions", response_model=list[CallVersionOut], tags=["calls"],
             summary="What changed in a call, version by version")
 async def call_versions(call_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[CallVersion]:
+    POLICY.require(principal, "call.read")
     async with runtime.uow() as uow:
         await service.load_call(uow, call_id)
         return list((await uow.session.exec(select(CallVersion).where(CallVersion.call_id == call_id)
@@ -413,29 +412,21 @@ def _application_out(ctx: service.GrantsContext, application: Application, call:
         eligibility=_eligibility(ctx, application, call))
 
 
-def _may_change(principal: Principal, application: Application) -> None:
-    if not principal.can_write:
-        raise Problem(403, "a reader key may only read")
-    if not principal.may_act_for(application.lead_department):
-        raise Problem(403, f"the application belongs to {application.lead_department}; a {principal.department} "
-                           f"key changes only its own department's applications")
-
-
-async def _load_with_call(uow, application_id: str) -> tuple[Application, Call]:
+async def _load_with_call(uow, principal: Principal, application_id: str) -> tuple[Application, Call]:
+    """The application and its call, or 404 when there is no application the caller may see."""
     application = await service.load_application(uow, application_id)
+    if not POLICY.allows(principal, "application.read", application.lead_department):
+        raise Problem(404, f"application {application_id} not found")
     return application, await uow.session.get(Call, application.call_id)
 
 
 @router.post("/applications", status_code=201, response_model=ApplicationOut, tags=["applications"],
              summary="Start an application for a call")
 async def create_application(body: ApplicationIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> ApplicationOut:
-    if not principal.can_write:
-        raise Problem(403, "a reader key may only read")
     department = body.lead_department or principal.department
+    POLICY.require(principal, "application.start", department)
     if department is None:
         raise FieldError("lead_department", "say which department leads the application")
-    if not principal.may_act_for(department):
-        raise Problem(403, f"a {principal.department} key starts applications for {principal.department} only")
     ctx = grants_context(runtime)
     data = body.model_dump()
     await _check_partnerships(runtime, ctx, data["consortium"])
@@ -473,6 +464,8 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, re
              .order_by(col(Application.created_at).desc(), col(Application.id).desc()).limit(limit))
     if department:
         query = query.where(Application.lead_department == department)
+    if (own := POLICY.own_only(principal, "application.read")) is not None:
+        query = query.where(Application.lead_department == own)
     if stage:
         query = query.where(Application.stage == stage)
     if call_id:
@@ -499,7 +492,7 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, re
 @router.get("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"])
 async def get_application(application_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> ApplicationOut:
     async with runtime.uow() as uow:
-        return _application_out(grants_context(runtime), *await _load_with_call(uow, application_id))
+        return _application_out(grants_context(runtime), *await _load_with_call(uow, principal, application_id))
 
 
 @router.patch("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"],
@@ -512,11 +505,14 @@ async def update_application(application_id: str, body: ApplicationPatch, princi
         if name in changes and changes[name] is None:
             raise FieldError(name, "may not be null")
     ctx = grants_context(runtime)
+    async with runtime.uow() as uow:  # whether the caller may change it, before partners is asked anything
+        application, _ = await _load_with_call(uow, principal, application_id)
+        POLICY.require(principal, "application.change", application.lead_department)
     # Asked before the transaction opens: no database connection waits on the partners service.
     await _check_partnerships(runtime, ctx, changes.get("consortium") or [])
     async with runtime.uow() as uow:
-        application, call = await _load_with_call(uow, application_id)
-        _may_change(principal, application)
+        application, call = await _load_with_call(uow, principal, application_id)
+        POLICY.require(principal, "application.change", application.lead_department)
         application = await service.update_application(uow, ctx, application, changes)
         return _application_out(ctx, application, call)
 
@@ -527,8 +523,8 @@ async def move_stage(application_id: str, body: StageIn, principal: CurrentPrinc
                      runtime: RuntimeDep) -> ApplicationOut:
     ctx = grants_context(runtime)
     async with runtime.uow() as uow:
-        application, call = await _load_with_call(uow, application_id)
-        _may_change(principal, application)
+        application, call = await _load_with_call(uow, principal, application_id)
+        POLICY.require(principal, "application.move", application.lead_department)
         application = await service.move_stage(uow, application, body.stage, body.reason, body.awarded_amount,
                                                principal.who)
         return _application_out(ctx, application, call)
@@ -538,7 +534,7 @@ async def move_stage(application_id: str, body: StageIn, principal: CurrentPrinc
             summary="The application's way through the pipeline")
 async def stage_history(application_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[StageChange]:
     async with runtime.uow() as uow:
-        await service.load_application(uow, application_id)
+        await _load_with_call(uow, principal, application_id)
         return list((await uow.session.exec(select(StageChange).where(StageChange.application_id == application_id)
                                             .order_by(StageChange.changed_at, StageChange.id))).all())
 
@@ -547,7 +543,7 @@ async def stage_history(application_id: str, principal: CurrentPrincipal, runtim
             summary="The consortium against the call's rules, each check with the rule it comes from")
 async def eligibility(application_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> EligibilityOut:
     async with runtime.uow() as uow:
-        return _eligibility(grants_context(runtime), *await _load_with_call(uow, application_id))
+        return _eligibility(grants_context(runtime), *await _load_with_call(uow, principal, application_id))
 
 
 class PartnerCandidateOut(BaseModel):
@@ -579,7 +575,8 @@ async def partner_candidates(application_id: str, principal: CurrentPrincipal, r
                              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> PartnerCandidatesOut:
     ctx = grants_context(runtime)
     async with runtime.uow() as uow:
-        application, call = await _load_with_call(uow, application_id)
+        application, call = await _load_with_call(uow, principal, application_id)
+    POLICY.require(principal, "application.find_partners", application.lead_department)
     found = await PartnersClient.for_runtime(runtime).finder(
         country=country, theme=theme, eu_member=eu_member, limit=200)
     members = service.members_of(ctx, application)
@@ -612,6 +609,7 @@ class TextBlockOut(TextBlockIn):
             summary="The city profile for applications, as Markdown (en or de)",
             responses={200: {"content": {"text/markdown": {}}}})
 async def city_profile(principal: CurrentPrincipal, runtime: RuntimeDep, lang: Language = "en") -> Response:
+    POLICY.require(principal, "boilerplate.read")
     ctx = grants_context(runtime)
     async with runtime.uow() as uow:
         blocks = list((await uow.session.exec(select(TextBlock).where(TextBlock.language == lang))).all())
@@ -625,6 +623,7 @@ async def city_profile(principal: CurrentPrincipal, runtime: RuntimeDep, lang: L
 @router.get("/boilerplate/blocks", response_model=list[TextBlockOut], tags=["boilerplate"])
 async def list_blocks(principal: CurrentPrincipal, runtime: RuntimeDep,
                       lang: Language | None = None) -> list[TextBlock]:
+    POLICY.require(principal, "boilerplate.read")
     query = select(TextBlock).order_by(TextBlock.language, TextBlock.position, TextBlock.key)
     if lang:
         query = query.where(TextBlock.language == lang)
@@ -636,7 +635,7 @@ async def list_blocks(principal: CurrentPrincipal, runtime: RuntimeDep,
             summary="Write a text block of the city profile, in one language")
 async def put_block(key: str, body: TextBlockIn, principal: CurrentPrincipal, runtime: RuntimeDep,
                     lang: Language = "en") -> TextBlock:
-    _coordinator(principal, "maintain the city profile")
+    POLICY.require(principal, "boilerplate.write")
     if not _BLOCK_KEY.fullmatch(key):
         raise FieldError("path.key", "lower-case letters, digits and _ (e.g. oia, track_record)")
     async with runtime.uow() as uow:
@@ -654,7 +653,7 @@ async def put_block(key: str, body: TextBlockIn, principal: CurrentPrincipal, ru
 
 @router.delete("/boilerplate/blocks/{key}", status_code=204, tags=["boilerplate"])
 async def delete_block(key: str, principal: CurrentPrincipal, runtime: RuntimeDep, lang: Language = "en") -> Response:
-    _coordinator(principal, "maintain the city profile")
+    POLICY.require(principal, "boilerplate.write")
     async with runtime.uow() as uow:
         block = (await uow.session.exec(select(TextBlock).where(TextBlock.key == key,
                                                                 TextBlock.language == lang))).first()
@@ -691,8 +690,11 @@ async def report(principal: CurrentPrincipal, runtime: RuntimeDep,
     started_in = (col(Application.submitted_at).is_(None) & (col(Application.created_at) >= start)
                   & (col(Application.created_at) < end))
     async with runtime.uow() as uow:
-        rows = (await uow.session.exec(select(Application, Call.programme).join(Call, Call.id == Application.call_id)
-                                       .where(or_(submitted_in, started_in)))).all()
+        query = (select(Application, Call.programme).join(Call, Call.id == Application.call_id)
+                 .where(or_(submitted_in, started_in)))
+        if (own := POLICY.own_only(principal, "application.read")) is not None:
+            query = query.where(Application.lead_department == own)
+        rows = (await uow.session.exec(query)).all()
     won = [a for a, _ in rows if a.stage in domain.DECIDED]
     decided = len(won) + sum(1 for a, _ in rows if a.stage == "rejected")
     by_department: dict[str, float] = defaultdict(float)
@@ -719,8 +721,9 @@ class JobsOut(BaseModel):
 
 @router.post("/jobs/run", response_model=JobsOut, tags=["jobs"],
              summary="Run the scheduled jobs (deadline reminders) now, or as of `now` (admin)")
-async def run_jobs(runtime: RuntimeDep, principal: Annotated[Principal, require_role("admin")],
+async def run_jobs(runtime: RuntimeDep, principal: CurrentPrincipal,
                    body: Annotated[JobsIn | None, Body()] = None) -> service.JobReport:
+    POLICY.require(principal, "jobs.run")
     async with runtime.uow() as uow:
         return await service.run_jobs(uow, body.now if body and body.now else utcnow())
 

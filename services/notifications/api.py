@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -15,11 +16,14 @@ from sqlmodel import col, select
 from services.notifications import directory, domain
 from services.notifications.channels import masked
 from services.notifications.events import consumes
-from services.notifications.models import Channel, Delivery, DeliveryAttempt, FeedItem, Recipient, Subscription
+from services.notifications.models import (Channel, Delivery, DeliveryAttempt, FeedItem, Notice, Recipient,
+                                           Subscription)
+from services.notifications.policy import POLICY
 from services.notifications.settings import NotificationsSettings
 from shared import outbound
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
+from shared.policy import OWN
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
 
@@ -201,20 +205,43 @@ class FeedItemOut(BaseModel):
     acknowledged_at: datetime | None
 
 
-# -- permissions ----------------------------------------------------------------------------------
+# -- permissions (the table is services/notifications/policy.py) ----------------------------------
 
-def _may_manage(principal: Principal, department: str | None) -> None:
-    """Coordinators and admins manage every recipient; a department key its own department's."""
-    if not principal.can_write:
-        raise Problem(403, "a reader key may only read")
-    if principal.role in ("coordinator", "admin"):
-        return
-    if department is None or not principal.may_act_for(department):
-        raise Problem(403, f"a {principal.department} key manages only {principal.department}'s recipients")
+def _reserved(recipient_id: str, kind: str) -> bool:
+    """A department's desk or the coordinators' recipient: the default alerts go to them, so
+    whoever holds such an id hears what a department (or the office) is told. A department code
+    as an id counts too, whatever its kind."""
+    return kind in ("department", "coordinators") or DEPARTMENT.match(recipient_id) is not None
 
 
-def _may_read(principal: Principal, department: str | None) -> bool:
-    return principal.role != "department" or department == principal.department
+def _may_manage(principal: Principal, action: str, recipient_id: str, kind: str, department: str | None) -> None:
+    POLICY.require(principal, action, department)
+    if _reserved(recipient_id, kind):
+        POLICY.require(principal, "recipient.reserved", department)
+
+
+def _namespaced(principal: Principal, recipient_id: str) -> None:
+    """Ids of the router's people are never handed out; a key that adds recipients only for its
+    own department names them `<its code>-…`, so it can never take another's id."""
+    if recipient_id.lower().startswith(domain.PERSON_PREFIX):
+        raise FieldError("id", f"ids starting with {domain.PERSON_PREFIX} are the ones routing gives people "
+                               "named by email")
+    own = principal.department
+    if POLICY.reach(principal, "recipient.create") is OWN and not recipient_id.startswith(f"{own}-"):
+        raise FieldError("id", f"a {own} key names its recipients {own}-…", status=403)
+
+
+_RECEIVER_STATUS = re.compile(r"^(?:HTTP|SMTP) \d{3}")
+_OWN_WORDS = re.compile(r"^\w+ posting to the \w+ webhook$")  # channels.py: no word of the receiver's
+
+
+def _error_shown(principal: Principal, error: str | None, ours: bool) -> str | None:
+    """A failure's text as this key may see it: what a receiver answered (it may say anything) only
+    for admins; others see its status."""
+    if error is None or ours or _OWN_WORDS.match(error) or POLICY.allows(principal, "delivery.error_body"):
+        return error
+    status = _RECEIVER_STATUS.match(error)
+    return f"{status.group(0) if status else 'failed'} (the receiver's answer is kept for admins)"
 
 
 # -- recipients -----------------------------------------------------------------------------------
@@ -222,7 +249,10 @@ def _may_read(principal: Principal, department: str | None) -> bool:
 @router.post("/recipients", status_code=201, response_model=RecipientOut, tags=["directory"],
              summary="Add a recipient with its channels")
 async def create_recipient(body: RecipientIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> RecipientOut:
-    _may_manage(principal, body.department)
+    if body.department is None and POLICY.reach(principal, "recipient.create") is OWN:
+        body.department = principal.department  # a department's recipients are its own
+    _may_manage(principal, "recipient.create", body.id, body.kind, body.department)
+    _namespaced(principal, body.id)
     channels = await _checked_channels(body.channels, runtime.settings, "channels")
     now = utcnow()
     async with runtime.uow() as uow:
@@ -244,8 +274,8 @@ async def list_recipients(principal: CurrentPrincipal, runtime: RuntimeDep,
                           kind: Annotated[Literal[domain.RECIPIENT_KINDS] | None, Query()] = None,  # type: ignore[valid-type]
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[RecipientOut]:
     query = select(Recipient).order_by(Recipient.id).limit(limit)
-    if principal.role == "department":
-        department = principal.department
+    if (scope := POLICY.own_only(principal, "recipient.read")) is not None:
+        query = query.where(Recipient.department == scope)
     if department:
         query = query.where(Recipient.department == department)
     if kind:
@@ -272,7 +302,7 @@ async def update_recipient(recipient_id: str, body: RecipientPatch, principal: C
                 if body.channels is not None else None)
     async with runtime.uow() as uow:
         recipient = await _recipient(uow, recipient_id, principal)
-        _may_manage(principal, recipient.department)
+        _may_manage(principal, "recipient.change", recipient.id, recipient.kind, recipient.department)
         for name in ("name", "language", "timezone", "quiet_start", "quiet_end", "digest_hour"):
             if name in changes:
                 if changes[name] is None and name in ("name", "language", "timezone"):
@@ -295,7 +325,7 @@ async def update_recipient(recipient_id: str, body: RecipientPatch, principal: C
 async def delete_recipient(recipient_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
     async with runtime.uow() as uow:
         recipient = await _recipient(uow, recipient_id, principal)
-        _may_manage(principal, recipient.department)
+        _may_manage(principal, "recipient.delete", recipient.id, recipient.kind, recipient.department)
         await uow.session.exec(delete(Subscription).where(col(Subscription.recipient_id) == recipient.id))
         await uow.session.exec(delete(Channel).where(col(Channel.recipient_id) == recipient.id))
         await uow.session.delete(recipient)
@@ -321,7 +351,7 @@ async def _checked_channels(channels: list[ChannelIn], settings: NotificationsSe
 
 async def _recipient(uow, recipient_id: str, principal: Principal) -> Recipient:
     recipient = await uow.session.get(Recipient, recipient_id)
-    if recipient is None or not _may_read(principal, recipient.department):
+    if recipient is None or not POLICY.allows(principal, "recipient.read", recipient.department):
         raise Problem(404, f"recipient {recipient_id} not found")
     return recipient
 
@@ -348,9 +378,10 @@ def _recipient_out(recipient: Recipient, channels: list[Channel]) -> RecipientOu
 async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> Subscription:
     async with runtime.uow() as uow:
         recipient = await uow.session.get(Recipient, body.recipient_id)
-        if recipient is None or not _may_read(principal, recipient.department):
+        if recipient is None or not POLICY.allows(principal, "recipient.read", recipient.department):
             raise FieldError("recipient_id", f"no recipient {body.recipient_id}")
-        _may_manage(principal, recipient.department)
+        # What it then hears is still only what its owner may read (routing asks domain.may_receive).
+        POLICY.require(principal, "subscription.create", recipient.department)
         subscription = Subscription(**body.model_dump(), created_at=utcnow())
         uow.session.add(subscription)
         await directory.changed(await uow.session.connection())
@@ -365,8 +396,8 @@ async def list_subscriptions(principal: CurrentPrincipal, runtime: RuntimeDep,
         Subscription.created_at)
     if recipient_id:
         query = query.where(Subscription.recipient_id == recipient_id)
-    if principal.role == "department":
-        query = query.where(Recipient.department == principal.department)
+    if (scope := POLICY.own_only(principal, "subscription.read")) is not None:
+        query = query.where(Recipient.department == scope)
     async with runtime.uow() as uow:
         return list((await uow.session.exec(query)).all())
 
@@ -376,9 +407,10 @@ async def unsubscribe(subscription_id: str, principal: CurrentPrincipal, runtime
     async with runtime.uow() as uow:
         subscription = await uow.session.get(Subscription, subscription_id)
         recipient = subscription and await uow.session.get(Recipient, subscription.recipient_id)
-        if subscription is None or recipient is None or not _may_read(principal, recipient.department):
+        if subscription is None or recipient is None or not POLICY.allows(principal, "subscription.read",
+                                                                          recipient.department):
             raise Problem(404, f"subscription {subscription_id} not found")
-        _may_manage(principal, recipient.department)
+        POLICY.require(principal, "subscription.delete", recipient.department)
         await uow.session.delete(subscription)
         await directory.changed(await uow.session.connection())
         await uow.commit()
@@ -396,7 +428,7 @@ async def list_deliveries(principal: CurrentPrincipal, runtime: RuntimeDep,
                           event_id: Annotated[str | None, Query(max_length=36)] = None,
                           status: Annotated[DeliveryStatus | None, Query()] = None,
                           recipient: Annotated[str | None, Query(max_length=40)] = None,
-                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[Delivery]:
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DeliveryOut]:
     query = select(Delivery).order_by(col(Delivery.created_at).desc(), col(Delivery.id)).limit(limit)
     if event_id:
         query = query.where(Delivery.event_id == event_id)
@@ -404,11 +436,12 @@ async def list_deliveries(principal: CurrentPrincipal, runtime: RuntimeDep,
         query = query.where(Delivery.status == status)
     if recipient:
         query = query.where(Delivery.recipient_id == recipient)
-    if principal.role == "department":
-        query = query.join(Recipient, col(Recipient.id) == Delivery.recipient_id).where(
-            Recipient.department == principal.department)
+    if (scope := POLICY.own_only(principal, "delivery.read")) is not None:
+        query = query.join(Recipient, col(Recipient.id) == Delivery.recipient_id).where(Recipient.department == scope)
+    if not POLICY.allows(principal, "restricted.read"):
+        query = query.join(Notice, col(Notice.event_id) == Delivery.event_id).where(col(Notice.restricted).is_(False))
     async with runtime.uow() as uow:
-        return list((await uow.session.exec(query)).all())
+        return [_delivery_out(principal, d) for d in (await uow.session.exec(query)).all()]
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut, tags=["deliveries"],
@@ -418,13 +451,13 @@ async def get_delivery(delivery_id: str, principal: CurrentPrincipal, runtime: R
         delivery = await _delivery(uow, delivery_id, principal)
         attempts = (await uow.session.exec(select(DeliveryAttempt).where(
             DeliveryAttempt.delivery_id == delivery.id).order_by(col(DeliveryAttempt.number)))).all()
-        return DeliveryOut(**delivery.model_dump(), log=[AttemptOut(**a.model_dump()) for a in attempts])
+        return _delivery_out(principal, delivery, attempts)
 
 
 @router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryOut, tags=["deliveries"],
              summary="Re-drive a dead or skipped delivery (admin): due now, with a fresh set of attempts")
-async def retry_delivery(delivery_id: str, runtime: RuntimeDep,
-                         principal: Annotated[Principal, require_role("admin")]) -> Delivery:
+async def retry_delivery(delivery_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> DeliveryOut:
+    POLICY.require(principal, "delivery.retry")
     async with runtime.uow() as uow:
         delivery = await _delivery(uow, delivery_id, principal)
         if delivery.status not in ("dead", "skipped"):
@@ -432,18 +465,38 @@ async def retry_delivery(delivery_id: str, runtime: RuntimeDep,
         delivery.status, delivery.due_at, delivery.held_reason = "pending", utcnow(), None
         delivery.attempt_limit = delivery.attempts + domain.MAX_ATTEMPTS
         await uow.commit()
+        shown = _delivery_out(principal, delivery)
     for worker in runtime.workers:
         worker.wake()
-    return delivery
+    return shown
 
 
 async def _delivery(uow, delivery_id: str, principal: Principal) -> Delivery:
     delivery = await uow.session.get(Delivery, delivery_id)
     recipient = delivery and await uow.session.get(Recipient, delivery.recipient_id)
-    department = recipient.department if recipient else None
-    if delivery is None or not _may_read(principal, department):
+    notice = delivery and await uow.session.get(Notice, delivery.event_id)
+    if (delivery is None or not POLICY.allows(principal, "delivery.read", recipient.department if recipient else None)
+            or not _may_see(principal, notice)):
         raise Problem(404, f"delivery {delivery_id} not found")
     return delivery
+
+
+def _may_see(principal: Principal, item: Notice | FeedItem | None) -> bool:
+    """Whether an item about an event may be shown at all: one about a restricted trip only to
+    those who may see restricted items."""
+    return item is not None and (not item.restricted or POLICY.allows(principal, "restricted.read"))
+
+
+def _delivery_out(principal: Principal, delivery: Delivery, attempts: list[DeliveryAttempt] | None = None
+                  ) -> DeliveryOut:
+    """A delivery as this key may see it: a receiver's answer only for admins. Skipped deliveries
+    and attempts carry our own words (why there was nothing to send to)."""
+    shown = DeliveryOut(**delivery.model_dump(), log=None if attempts is None else [
+        AttemptOut(**a.model_dump()) for a in attempts])
+    shown.last_error = _error_shown(principal, delivery.last_error, ours=delivery.status == "skipped")
+    for attempt in shown.log or []:
+        attempt.error = _error_shown(principal, attempt.error, ours=attempt.outcome == "skipped")
+    return shown
 
 
 # -- the in-app feed ------------------------------------------------------------------------------
@@ -455,8 +508,10 @@ async def feed(principal: CurrentPrincipal, runtime: RuntimeDep,
                unread: Annotated[bool, Query(description="only items not yet read")] = False,
                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[FeedItem]:
     async with runtime.uow() as uow:
-        await _may_read_feed(uow, principal, recipient)
+        POLICY.require(principal, "feed.read", await _feed_owner(uow, recipient))
         query = select(FeedItem).where(FeedItem.recipient == recipient)
+        if not POLICY.allows(principal, "restricted.read"):
+            query = query.where(col(FeedItem.restricted).is_(False))
         if event_id:
             query = query.where(FeedItem.event_id == event_id)
         if unread:
@@ -470,11 +525,11 @@ async def mark_feed_item(item_id: str, state: Literal["read", "acknowledged"], p
                          runtime: RuntimeDep) -> FeedItem:
     async with runtime.uow() as uow:
         item = await uow.session.get(FeedItem, item_id)
-        if item is None:
+        if item is None or not _may_see(principal, item):
             raise Problem(404, f"feed item {item_id} not found")
-        await _may_read_feed(uow, principal, item.recipient)
-        if not principal.can_write:
-            raise Problem(403, "a reader key may only read")
+        owner = await _feed_owner(uow, item.recipient)
+        POLICY.require(principal, "feed.read", owner)
+        POLICY.require(principal, "feed.mark", owner)
         now = utcnow()
         item.read_at = item.read_at or now
         if state == "acknowledged":
@@ -483,11 +538,10 @@ async def mark_feed_item(item_id: str, state: Literal["read", "acknowledged"], p
         return item
 
 
-async def _may_read_feed(uow, principal: Principal, recipient_id: str) -> None:
-    """A department key reads its department's feeds: its own (under its code) and its people's."""
-    if principal.role != "department" or recipient_id == principal.department:
-        return
+async def _feed_owner(uow, recipient_id: str) -> str | None:
+    """Whose feed it is: its recipient's department; a feed kept under a department's code before
+    anyone set that department up is the department's."""
     recipient = await uow.session.get(Recipient, recipient_id)
-    if recipient is None or recipient.department != principal.department:
-        raise Problem(403, f"a {principal.department} key reads only {principal.department}'s feeds")
-
+    if recipient is not None:
+        return recipient.department
+    return recipient_id if DEPARTMENT.match(recipient_id) else None

@@ -26,6 +26,7 @@ from services.notifications.events import (
 )
 
 COORDINATORS = "OIA"  # the coordinators' recipient id, and their department
+PERSON_PREFIX = "person-"  # the ids routing derives for people named by email; the API refuses them
 LANGUAGES = ("en", "de")
 RECIPIENT_KINDS = ("department", "coordinators", "team", "person")
 CHANNEL_KINDS = ("email", "slack", "teams", "webhook")
@@ -52,19 +53,50 @@ class Audience:
     name: str | None = None
 
 
+def is_restricted(payload: BaseModel) -> bool:
+    """Whether an event tells of a restricted trip: then it is the coordinators' alone, whoever
+    subscribed to what. Any visibility but "normal" counts, so a new kind of secrecy is kept."""
+    match payload:
+        case OverlapDetected():
+            return payload.restricted or any(t.visibility != "normal" for t in payload.trips)
+        case OverlapResolved():
+            return payload.restricted
+        case CrossingDetected():
+            return payload.trip.visibility != "normal"
+        case TripBooked():
+            return payload.visibility != "normal"
+        case VisitPlanned():
+            return payload.restricted
+    return False
+
+
+def may_receive(department: str | None, payload: BaseModel) -> bool:
+    """Whether a recipient of `department` (None: one of no department, kept by the coordinators)
+    may hear of an event: only what its owner may read elsewhere. Restricted events: the
+    coordinators' only. Overlaps and crossings: the departments in them (as travel shows them)."""
+    if department == COORDINATORS:
+        return True
+    if is_restricted(payload):
+        return False
+    match payload:
+        case OverlapDetected() | OverlapResolved() | CrossingDetected():
+            return department is None or department in facets(payload)[0]
+    return True
+
+
 def audiences(payload: BaseModel) -> list[Audience]:
     """The default routing of an event: no set-up needed."""
+    if is_restricted(payload):
+        # A restricted trip's details stay with the coordinators; a booking or a visit is news
+        # for their feed, a clash an alert on their channels.
+        return [Audience(COORDINATORS, channels=not isinstance(payload, (TripBooked, VisitPlanned)))]
     match payload:
-        case OverlapDetected(restricted=True) | OverlapResolved(restricted=True):
-            return [Audience(COORDINATORS)]  # a restricted trip's details stay with the coordinators
         case OverlapDetected():
             departments = [t.department for t in payload.trips] + [d.host_department for d in payload.delegations]
             return _with_coordinators(departments)
         case OverlapResolved():
             return _with_coordinators(payload.departments)
         case CrossingDetected():
-            if payload.trip.visibility == "restricted":
-                return _with_coordinators([payload.delegation.host_department])
             return _with_coordinators([payload.trip.department, payload.delegation.host_department])
         case TripBooked():
             # The central travel coordinator knows of every trip; alerts come from overlaps.

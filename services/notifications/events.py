@@ -140,6 +140,8 @@ class PartnershipRef(BaseModel):
 class VisitPlanned(PartnershipRef):
     kind: Literal["trip", "delegation"]
     title: str
+    # A visit by a restricted trip (partners does not say so yet; honoured once it does).
+    restricted: bool = False
     by_department: str
     start_date: date
     end_date: date

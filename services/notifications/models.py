@@ -71,6 +71,7 @@ class Notice(NotificationsTable, table=True):
     # Groups notices about one thing (an overlap's detection and resolution): "overlap/<id>".
     topic: str | None = Field(default=None, index=True, max_length=100)
     critical: bool = False
+    restricted: bool = False  # about a restricted trip: the coordinators' and admins' only, in every list
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     occurred_at: datetime
     received_at: datetime
@@ -88,6 +89,7 @@ class FeedItem(NotificationsTable, table=True):
     title: str = Field(max_length=300)
     body: str
     critical: bool = False
+    restricted: bool = False  # as its notice: shown to coordinators and admins only
     created_at: datetime = Field(index=True)
     read_at: datetime | None = None
     acknowledged_at: datetime | None = None

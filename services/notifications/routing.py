@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlmodel import col, select
@@ -24,6 +25,12 @@ from shared.logging import get_logger
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.routing")
+
+# A recipient that would have received an event but may not (another department's recipient
+# holding a person's address), or a derived id already taken: the event still reaches the rightful
+# recipients, and this counts what was set aside.
+ROUTING_CONFLICTS = Counter("oia_notifications_routing_conflicts_total",
+                            "Routing conflicts resolved without failing the event", ["reason"])
 
 
 @dataclass
@@ -40,6 +47,7 @@ class Route:
 async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: datetime | None = None) -> list[Route]:
     now = now or utcnow()
     critical = domain.is_critical(payload, now)
+    restricted = domain.is_restricted(payload)  # kept on the rows, so every list can leave it out
     topic = domain.topic_of(payload)
     related = await _related(uow, envelope.type, topic)
     book = await directory.current(await uow.session.connection())
@@ -50,12 +58,12 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: da
     for r in routes:
         message = rendering.recent.render(envelope.id, envelope.type, envelope.data, r.recipient.language, related)
         feed.append(dict(id=new_id(), recipient=r.recipient.id, event_id=envelope.id, event_type=envelope.type,
-                         title=message.feed_title[:300], body=message.feed_body, critical=critical, created_at=now,
-                         read_at=None, acknowledged_at=None))
+                         title=message.feed_title[:300], body=message.feed_body, critical=critical,
+                         restricted=restricted, created_at=now, read_at=None, acknowledged_at=None))
         deliveries += [_delivery(envelope, r.recipient, channel, critical, now)
                        for channel in (book.channels.get(r.recipient.id, []) if r.channels else [])]
     notice = Notice(event_id=envelope.id, event_type=envelope.type, topic=topic, critical=critical,
-                    data=envelope.data, occurred_at=envelope.time, received_at=now)
+                    restricted=restricted, data=envelope.data, occurred_at=envelope.time, received_at=now)
     _hand_over(uow, notice, deliveries, book, related, now)
     # Plain inserts: these rows are written once and never read back here.
     connection = await uow.session.connection()
@@ -85,14 +93,21 @@ def _hand_over(uow: UnitOfWork, notice: Notice, deliveries: list[dict[str, Any]]
 def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str) -> list[Route]:
     """The default audiences' recipients, then the subscribers whose filters match. A department
     nobody has set up yet still gets its feed (under its code), so nothing said is lost; a person
-    named by email (a desk officer, an application's owner) is registered in the directory."""
+    named by email (a desk officer, an application's owner) is registered in the directory.
+
+    Whatever the directory says, a recipient hears only of what its owner may read
+    (domain.may_receive): restricted events reach the coordinators alone."""
     routes: dict[str, Route] = {}
+    departments, countries = domain.facets(payload)  # what subscription filters match
     for audience in domain.audiences(payload):
         if audience.email is not None:
-            theirs = [book.recipients[c.recipient_id] for cs in book.channels.values() for c in cs
-                      if c.kind == "email" and (c.address or "").lower() == audience.email]
+            holders = [book.recipients[c.recipient_id] for cs in book.channels.values() for c in cs
+                       if c.kind == "email" and (c.address or "").lower() == audience.email]
+            theirs = [r for r in holders if _may_stand_for(r, payload, departments)]
+            if set_aside := sorted({r.id for r in holders} - {r.id for r in theirs}):
+                _conflict("email_held_elsewhere", set_aside, payload)
             if not theirs:
-                person, channel = _person(audience.email, audience.name)
+                person, channel = _person(audience.email, audience.name, book)
                 routes.setdefault(person.id, Route(person, True, registered=channel))
                 continue
         elif audience.department == domain.COORDINATORS:
@@ -100,20 +115,51 @@ def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str)
         else:
             theirs = [r for r in book.recipients.values()
                       if r.kind == "department" and r.department == audience.department]
-        for recipient in theirs or [_implicit(audience.department)]:
+        if not theirs:
+            if audience.department in book.recipients:  # the desk's id, held by some other recipient
+                _conflict("id_taken", [audience.department], payload)
+                continue
+            theirs = [_implicit(audience.department)]
+        for recipient in theirs:
+            if not domain.may_receive(recipient.department, payload):
+                continue  # a desk set up for another department than its own, say
             known = routes.setdefault(recipient.id, Route(recipient, audience.channels))
             known.channels = known.channels or audience.channels
-    departments, countries = domain.facets(payload)  # what subscription filters match
     for subscription in book.subscriptions.get(event_type, []):
         if (subscription.department in (None, *departments)) and (subscription.country in (None, *countries)):
             recipient = book.recipients[subscription.recipient_id]
-            routes.setdefault(recipient.id, Route(recipient, True)).channels = True
+            if domain.may_receive(recipient.department, payload):
+                routes.setdefault(recipient.id, Route(recipient, True)).channels = True
     return list(routes.values())
 
 
-def _person(email: str, name: str | None) -> tuple[Recipient, Channel]:
+def _may_stand_for(recipient: Any, payload: BaseModel, departments: set[str]) -> bool:
+    """Whether a recipient holding a person's address may receive what is said to that person:
+    one of no department (the coordinators keep those) or the coordinators', or one of a department
+    the event is about. Another department's recipient with that address would take the person's
+    alerts from them."""
+    if not domain.may_receive(recipient.department, payload):
+        return False
+    return recipient.department in (None, domain.COORDINATORS) or recipient.department in departments
+
+
+def _conflict(reason: str, recipient_ids: list[str], payload: BaseModel | None) -> None:
+    ROUTING_CONFLICTS.labels(reason=reason).inc()
+    log.warning("routing conflict", reason=reason, recipients=recipient_ids, topic=domain.topic_of(payload))
+
+
+def _person(email: str, name: str | None, book: directory.Snapshot) -> tuple[Recipient, Channel]:
+    """A person's recipient, under an id derived from the address. The API refuses ids of the
+    router's `person-` namespace; should the id be taken anyway (an older row, an address changed
+    since), the person gets the next free id instead of the event failing."""
     local = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in email.split("@")[0])[:24]
-    recipient_id = f"person-{local}-{hashlib.sha256(email.encode()).hexdigest()[:8]}"
+    recipient_id = f"{domain.PERSON_PREFIX}{local}-{hashlib.sha256(email.encode()).hexdigest()[:8]}"
+    if recipient_id in book.recipients:
+        _conflict("id_taken", [recipient_id], None)
+        n = 1
+        while (recipient_id := f"{domain.PERSON_PREFIX}{local[:20]}-"
+                               f"{hashlib.sha256(f'{email}#{n}'.encode()).hexdigest()[:12]}") in book.recipients:
+            n += 1
     now = utcnow()
     return (Recipient(id=recipient_id, kind="person", name=name or email, created_at=now, updated_at=now),
             Channel(id=new_id(), recipient_id=recipient_id, kind="email", address=email, created_at=now))

@@ -11,8 +11,9 @@ from sqlmodel import col, select
 
 from services.partners import domain, importer, service
 from services.partners.models import Contact, Partnership
+from services.partners.policy import POLICY
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.problems import FieldError, Problem
 
 router = APIRouter(tags=["partnerships"])
@@ -162,15 +163,9 @@ class JobsOut(BaseModel):
     renewals: int
 
 
-def _editor(principal: Principal) -> None:
-    """Partnerships are the OIA's register: coordinators (and admins) edit it."""
-    if principal.role not in ("coordinator", "admin"):
-        raise Problem(403, f"only coordinators edit partnerships; a {principal.role} key may read them")
-
-
 @router.post("/partnerships", status_code=201, response_model=PartnershipOut, summary="Record a partnership")
 async def create_partnership(body: PartnershipIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> Partnership:
-    _editor(principal)
+    POLICY.require(principal, "partnership.record", body.department)
     async with runtime.uow() as uow:
         return await service.create_partnership(uow, partners_context(runtime), body.model_dump())
 
@@ -202,7 +197,7 @@ async def import_partnerships(request: Request, principal: CurrentPrincipal, run
     """Columns: home_city, partner_city, partner_country, year; optional home_country, kind,
     themes (";"-separated), note. Every row is reported: created, duplicate, or rejected with the
     reason. `all_or_nothing` stores nothing if any row is rejected (422 with the rejected rows)."""
-    _editor(principal)
+    POLICY.require(principal, "partnership.import")
     text = await importer.spool(request.stream())
     async with runtime.uow() as uow:
         return await importer.import_register(uow, partners_context(runtime), text, mode)
@@ -218,6 +213,8 @@ async def list_partnerships(
 ) -> list[Partnership]:
     # Themes are a JSON list, filtered here; the limit applies to what matches.
     query = select(Partnership).order_by(Partnership.home_city, Partnership.partner_city)
+    if (own := POLICY.own_only(principal, "partnership.read")) is not None:
+        query = query.where(Partnership.department == own)
     if theme is None:
         query = query.limit(limit)
     if country:
@@ -236,19 +233,22 @@ async def list_partnerships(
 @router.get("/partnerships/{partnership_id}", response_model=PartnershipOut)
 async def get_partnership(partnership_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Partnership:
     async with runtime.uow() as uow:
-        return await service.load(uow, partnership_id)
+        return await _visible(uow, principal, partnership_id)
 
 
 @router.patch("/partnerships/{partnership_id}", response_model=PartnershipOut, summary="Change a partnership")
 async def update_partnership(partnership_id: str, body: PartnershipPatch, principal: CurrentPrincipal,
                              runtime: RuntimeDep) -> Partnership:
-    _editor(principal)
     changes = body.model_dump(exclude_unset=True)
     for name in ("formalised_on", "formalised_year_only", "kind", "status", "themes", "annual_themes", "mou_areas",
                  "department", "ideal_contact_days", "max_contact_days"):
         if name in changes and changes[name] is None:
             raise FieldError(name, "may not be null")
     async with runtime.uow() as uow:
+        partnership = await _visible(uow, principal, partnership_id)
+        POLICY.require(principal, "partnership.record", partnership.department)
+        if changes.get("department"):  # handing it over: the new owner's record too
+            POLICY.require(principal, "partnership.record", changes["department"])
         return await service.update_partnership(uow, partners_context(runtime), partnership_id, changes)
 
 
@@ -256,7 +256,7 @@ async def update_partnership(partnership_id: str, body: PartnershipPatch, princi
             summary="A partnership's contacts, newest first: trips, delegations, meetings, events")
 async def timeline(partnership_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[Contact]:
     async with runtime.uow() as uow:
-        await service.load(uow, partnership_id)
+        await _visible(uow, principal, partnership_id)
         return list((await uow.session.exec(select(Contact).where(Contact.partnership_id == partnership_id)
                                             .order_by(col(Contact.on).desc()))).all())
 
@@ -265,16 +265,14 @@ async def timeline(partnership_id: str, principal: CurrentPrincipal, runtime: Ru
              summary="Log a meeting or an event with the partner city")
 async def log_contact(partnership_id: str, body: ContactIn, principal: CurrentPrincipal,
                       runtime: RuntimeDep) -> Contact:
-    if not principal.can_write:
-        raise Problem(403, "a reader key may only read")
+    department = body.department or principal.department
+    POLICY.require(principal, "contact.log", department)
     if body.until is not None and body.until < body.on:
         raise FieldError("until", "is before on")
     if body.on > partners_context(runtime).today() + timedelta(days=366):
         raise FieldError("on", "is more than a year ahead")
-    department = body.department or principal.department
-    if department is not None and not principal.may_act_for(department):
-        raise Problem(403, f"a {principal.department} key logs contacts for {principal.department} only")
     async with runtime.uow() as uow:
+        await _visible(uow, principal, partnership_id)
         return await service.log_contact(uow, partnership_id, body.kind, body.on, body.until, body.title, department)
 
 
@@ -285,7 +283,7 @@ async def relationship_health(principal: CurrentPrincipal, runtime: RuntimeDep,
                               as_of: date | None = None) -> list[HealthOut]:
     today = as_of or partners_context(runtime).today()
     async with runtime.uow() as uow:
-        partnerships = await service.active_partnerships(uow)
+        partnerships = _readable(principal, await service.active_partnerships(uow))
     report = []
     for p in partnerships:
         h = domain.health(p.last_contact_on or p.created_at.date(), p.ideal_contact_days, p.max_contact_days, today)
@@ -304,7 +302,7 @@ async def anniversaries(principal: CurrentPrincipal, runtime: RuntimeDep,
                         as_of: date | None = None) -> list[AnniversaryOut]:
     today = as_of or partners_context(runtime).today()
     async with runtime.uow() as uow:
-        partnerships = await service.active_partnerships(uow)
+        partnerships = _readable(principal, await service.active_partnerships(uow))
     found = []
     for p in partnerships:
         jubilee = domain.next_jubilee(p.formalised_on, p.formalised_year_only, today)
@@ -317,8 +315,21 @@ async def anniversaries(principal: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.post("/jobs/run", response_model=JobsOut, tags=["jobs"],
              summary="Run the scheduled jobs now, or as of `now` (admin): what the scheduler runs")
-async def run_jobs(runtime: RuntimeDep, principal: Annotated[Principal, require_role("admin")],
+async def run_jobs(runtime: RuntimeDep, principal: CurrentPrincipal,
                    body: Annotated[JobsIn | None, Body()] = None) -> service.JobReport:
+    POLICY.require(principal, "jobs.run")
     today = partners_context(runtime).today(body.now if body else None)
     async with runtime.uow() as uow:
         return await service.run_jobs(uow, today)
+
+
+def _readable(principal: Principal, partnerships: list[Partnership]) -> list[Partnership]:
+    return [p for p in partnerships if POLICY.allows(principal, "partnership.read", p.department)]
+
+
+async def _visible(uow, principal: Principal, partnership_id: str) -> Partnership:
+    """The partnership, or 404 when there is none the caller may see."""
+    partnership = await uow.session.get(Partnership, partnership_id)
+    if partnership is None or not POLICY.allows(principal, "partnership.read", partnership.department):
+        raise Problem(404, f"partnership {partnership_id} not found")
+    return partnership

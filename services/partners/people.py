@@ -10,10 +10,11 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import col, select
 
 from services.partners import domain
-from services.partners.api import _editor, partners_context
+from services.partners.api import partners_context
 from services.partners.models import Organisation, Partnership, Person
+from services.partners.policy import POLICY
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal
+from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.places import EU_MEMBER_STATES, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
@@ -116,7 +117,7 @@ class Candidate(BaseModel):
 
 @router.post("/organizations", status_code=201, response_model=OrganisationOut, tags=["organisations"])
 async def create_organisation(body: OrganisationIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> Organisation:
-    _editor(principal)
+    POLICY.require(principal, "organisation.record", body.lead_department)
     ctx = partners_context(runtime)
     place = None
     if body.city or body.country:
@@ -136,6 +137,22 @@ async def create_organisation(body: OrganisationIn, principal: CurrentPrincipal,
         return organisation
 
 
+async def _organisation(uow, principal: Principal, organisation_id: str) -> Organisation:
+    """The organisation, or 404 when there is none the caller may see."""
+    organisation = await uow.session.get(Organisation, organisation_id)
+    if organisation is None or not POLICY.allows(principal, "organisation.read", organisation.lead_department):
+        raise Problem(404, f"organisation {organisation_id} not found")
+    return organisation
+
+
+async def _person(uow, principal: Principal, person_id: str) -> Person:
+    """The person, or 404 when there is none the caller may see."""
+    person = await uow.session.get(Person, person_id)
+    if person is None or not POLICY.allows(principal, "person.read"):
+        raise Problem(404, f"person {person_id} not found")
+    return person
+
+
 def _members(ctx, cities: list[CityIn]) -> list[dict]:
     """A network's member cities, each resolved (422 naming the one that is not)."""
     members = []
@@ -148,7 +165,6 @@ def _members(ctx, cities: list[CityIn]) -> list[dict]:
 @router.patch("/organizations/{organisation_id}", response_model=OrganisationOut, tags=["organisations"])
 async def update_organisation(organisation_id: str, body: OrganisationPatch, principal: CurrentPrincipal,
                               runtime: RuntimeDep) -> Organisation:
-    _editor(principal)
     changes = body.model_dump(exclude_unset=True)
     for name in ("name", "themes", "members"):
         if name in changes and changes[name] is None:
@@ -156,9 +172,10 @@ async def update_organisation(organisation_id: str, body: OrganisationPatch, pri
     if "members" in changes:
         changes["members"] = _members(partners_context(runtime), body.members or [])
     async with runtime.uow() as uow:
-        organisation = await uow.session.get(Organisation, organisation_id)
-        if organisation is None:
-            raise Problem(404, f"organisation {organisation_id} not found")
+        organisation = await _organisation(uow, principal, organisation_id)
+        POLICY.require(principal, "organisation.record", organisation.lead_department)
+        if changes.get("lead_department"):  # handing it over: the new lead's record too
+            POLICY.require(principal, "organisation.record", changes["lead_department"])
         organisation.sqlmodel_update({**changes, "updated_at": utcnow()})
         await uow.commit()
         return organisation
@@ -170,6 +187,8 @@ async def list_organisations(principal: CurrentPrincipal, runtime: RuntimeDep,
                              partnership_id: Annotated[str | None, Query(max_length=36)] = None,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[Organisation]:
     query = select(Organisation).order_by(Organisation.kind, Organisation.name).limit(limit)
+    if (own := POLICY.own_only(principal, "organisation.read")) is not None:
+        query = query.where(Organisation.lead_department == own)
     if kind:
         query = query.where(Organisation.kind == kind)
     if partnership_id:
@@ -180,11 +199,9 @@ async def list_organisations(principal: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.delete("/organizations/{organisation_id}", status_code=204, tags=["organisations"])
 async def delete_organisation(organisation_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
-    _editor(principal)
     async with runtime.uow() as uow:
-        organisation = await uow.session.get(Organisation, organisation_id)
-        if organisation is None:
-            raise Problem(404, f"organisation {organisation_id} not found")
+        organisation = await _organisation(uow, principal, organisation_id)
+        POLICY.require(principal, "organisation.record", organisation.lead_department)
         people = (await uow.session.exec(select(Person).where(Person.organisation_id == organisation_id))).all()
         if people:
             raise Problem(409, f"{len(people)} people belong to {organisation.name}; move or remove them first")
@@ -195,7 +212,7 @@ async def delete_organisation(organisation_id: str, principal: CurrentPrincipal,
 
 @router.post("/people", status_code=201, response_model=PersonOut, tags=["people"])
 async def create_person(body: PersonIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> Person:
-    _editor(principal)
+    POLICY.require(principal, "person.record")
     now = utcnow()
     async with runtime.uow() as uow:
         if body.organisation_id and await uow.session.get(Organisation, body.organisation_id) is None:
@@ -210,15 +227,13 @@ async def create_person(body: PersonIn, principal: CurrentPrincipal, runtime: Ru
 
 @router.patch("/people/{person_id}", response_model=PersonOut, tags=["people"])
 async def update_person(person_id: str, body: PersonPatch, principal: CurrentPrincipal, runtime: RuntimeDep) -> Person:
-    _editor(principal)
     changes = body.model_dump(exclude_unset=True)
     for name in ("name", "languages"):
         if name in changes and changes[name] is None:
             raise FieldError(name, "may not be null")
     async with runtime.uow() as uow:
-        person = await uow.session.get(Person, person_id)
-        if person is None:
-            raise Problem(404, f"person {person_id} not found")
+        person = await _person(uow, principal, person_id)
+        POLICY.require(principal, "person.record")
         person.sqlmodel_update({**changes, "updated_at": utcnow()})
         await uow.commit()
         return person
@@ -226,11 +241,9 @@ async def update_person(person_id: str, body: PersonPatch, principal: CurrentPri
 
 @router.delete("/people/{person_id}", status_code=204, tags=["people"])
 async def delete_person(person_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
-    _editor(principal)
     async with runtime.uow() as uow:
-        person = await uow.session.get(Person, person_id)
-        if person is None:
-            raise Problem(404, f"person {person_id} not found")
+        person = await _person(uow, principal, person_id)
+        POLICY.require(principal, "person.record")
         await uow.session.delete(person)
         await uow.commit()
     return Response(status_code=204)
@@ -240,14 +253,19 @@ async def delete_person(person_id: str, principal: CurrentPrincipal, runtime: Ru
 async def list_people(principal: CurrentPrincipal, runtime: RuntimeDep,
                       organisation_id: Annotated[str | None, Query(max_length=36)] = None,
                       partnership_id: Annotated[str | None, Query(max_length=36)] = None,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[Person]:
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[PersonOut]:
+    if not POLICY.allows(principal, "person.read"):
+        return []  # people belong to no department: a key reaches all of them or none
     query = select(Person).order_by(Person.name).limit(limit)
     if organisation_id:
         query = query.where(Person.organisation_id == organisation_id)
     if partnership_id:
         query = query.where(Person.partnership_id == partnership_id)
     async with runtime.uow() as uow:
-        return list((await uow.session.exec(query)).all())
+        people = [PersonOut.model_validate(p, from_attributes=True) for p in (await uow.session.exec(query)).all()]
+    if not POLICY.allows(principal, "person.contact"):
+        people = [p.model_copy(update={"email": None, "phone": None}) for p in people]
+    return people
 
 
 @router.get("/finder", response_model=list[Candidate], tags=["finder"],
@@ -260,11 +278,15 @@ async def finder(principal: CurrentPrincipal, runtime: RuntimeDep,
                  theme: Theme | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[Candidate]:
     """Recently active partners first (by their last contact), then network members."""
+    POLICY.require(principal, "partner.find")
     home = partners_context(runtime).home
     async with runtime.uow() as uow:
         partnerships = (await uow.session.exec(select(Partnership).where(
             Partnership.home_place_id == home.id, col(Partnership.status).in_(("active", "dormant"))))).all()
         networks = (await uow.session.exec(select(Organisation).where(Organisation.kind == "network"))).all()
+    # Only what the caller may read anyway.
+    partnerships = [p for p in partnerships if POLICY.allows(principal, "partnership.read", p.department)]
+    networks = [n for n in networks if POLICY.allows(principal, "organisation.read", n.lead_department)]
     found: list[Candidate] = [
         Candidate(source="partnership", city=p.partner_city, country=p.partner_country,
                   eu_member=p.partner_country in EU_MEMBER_STATES, themes=p.themes, partnership_id=p.id,

@@ -100,16 +100,19 @@ async def test_a_subscription_to_an_unknown_event_type_or_recipient_is_422(clien
 
 
 async def test_departments_manage_only_their_own_recipients_and_readers_nothing(client, host):
-    await add(client, host, recipient("ECON"), who=ECON)
+    # A department's desk is the coordinators' to set up; a department adds its own teams and people.
+    await add(client, host, recipient("ECON"))
+    await add(client, host, recipient("ECON-trade", kind="team", department="ECON"), who=ECON)
     refused = await client.post("/notifications/recipients", json=recipient("MAYOR"), headers=auth(host, *ECON))
     assert refused.status_code == 403
     assert (await client.post("/notifications/recipients", json=recipient("CULT"),
                               headers=auth(host, *READER))).status_code == 403
-    assert (await client.patch("/notifications/recipients/ECON", json={"language": "de"},
+    assert (await client.patch("/notifications/recipients/ECON-trade", json={"language": "de"},
                                headers=auth(host, *MAYOR))).status_code == 404  # not even visible
-    changed = await client.patch("/notifications/recipients/ECON", json={"language": "de"}, headers=auth(host, *ECON))
+    changed = await client.patch("/notifications/recipients/ECON-trade", json={"language": "de"},
+                                 headers=auth(host, *ECON))
     assert changed.status_code == 200 and changed.json()["language"] == "de"
-    assert await count(host, Recipient) == 1
+    assert await count(host, Recipient) == 2
     assert (await client.post("/notifications/recipients", json=recipient("ECON"),
                               headers=auth(host, *COORDINATOR))).status_code == 409
 
@@ -250,7 +253,7 @@ async def test_a_directory_change_applies_from_the_next_event_on(client, host, t
     await add(client, host, recipient("ECON"))
     await book_overlap(client, host)
     await eventually(lambda: len(list((tmp_path / "mail").glob("*.eml"))) == 1, message="the first mail")
-    changed = await client.patch("/notifications/recipients/ECON", headers=auth(host, *ECON), json={
+    changed = await client.patch("/notifications/recipients/ECON", headers=auth(host, *COORDINATOR), json={
         "channels": [{"kind": "email", "address": "econ-desk@city.example"}]})
     assert changed.status_code == 200
     await book_overlap(client, host, start=date.today() + timedelta(days=200))

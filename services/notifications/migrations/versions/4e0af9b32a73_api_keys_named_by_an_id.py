@@ -1,7 +1,7 @@
 """api keys named by an id, not by their first characters
 
 Revision ID: 4e0af9b32a73
-Revises: 1937d201b4c6
+Revises: 5c2e9a41d7b3
 Create Date: 2026-11-30 21:00:00.000000
 """
 import json
@@ -20,7 +20,7 @@ STAGE_CHANGED = "grants.application.stage_changed.v1"
 
 
 revision: str = '4e0af9b32a73'
-down_revision: Union[str, None] = '1937d201b4c6'
+down_revision: Union[str, None] = '5c2e9a41d7b3'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
