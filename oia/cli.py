@@ -126,22 +126,25 @@ def keys_create(
     label: Annotated[Optional[str], typer.Option(help="who or what uses the key")] = None,
     service: Annotated[str, typer.Option(help="store in this service's database, or 'all'")] = "all",
 ) -> None:
-    """Create an API key; it is printed once and stored only as a hash."""
+    """Create an API key; it is printed once and stored only as a hash (its id, on stderr, names it)."""
     try:
         validate_principal(role, department)
     except InvalidKeySpec as exc:
         raise typer.BadParameter(str(exc)) from exc
     key = new_key()
 
-    async def store() -> None:
+    async def store() -> set[str]:
+        ids = set()
         for _, settings, engine in _each_service_engine(service):
             try:
-                await store_key(engine, settings.secret_key, key, role, department, label)
+                ids.add(await store_key(engine, settings.secret_key, key, role, department, label))
             finally:
                 await engine.dispose()
+        return ids
 
-    asyncio.run(store())
-    typer.echo(key)
+    ids = asyncio.run(store())
+    typer.echo(key)  # stdout holds the key alone, for scripts
+    typer.echo(f"id {', '.join(sorted(ids))} (for `oia keys list` and `oia keys revoke`)", err=True)
 
 
 def _each_service_engine(service: str):
@@ -153,7 +156,7 @@ def _each_service_engine(service: str):
 
 @keys.command("list")
 def keys_list(service: Annotated[str, typer.Option(help="the service whose database to read")] = "travel") -> None:
-    """List API keys (their first characters, never the keys)."""
+    """List API keys by id and label (never any part of a key)."""
 
     async def run() -> list[dict]:
         [(_, _, engine)] = list(_each_service_engine(service))
@@ -164,11 +167,11 @@ def keys_list(service: Annotated[str, typer.Option(help="the service whose datab
 
     for k in asyncio.run(run()):
         state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
-        typer.echo(f"{k['prefix']}…  {k['role']:<11} {k['department'] or '-':<6} {state:<18} {k['label'] or ''}")
+        typer.echo(f"{k['id']}  {k['role']:<11} {k['department'] or '-':<6} {state:<18} {k['label'] or ''}")
 
 
 @keys.command("revoke")
-def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's first 12 characters, as `oia keys list` shows")],
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (key_…), as `oia keys list` shows it")],
                 service: Annotated[str, typer.Option(help="revoke in this service's database, or 'all'")] = "all") -> None:
     """Revoke a key: it stops working within 30 seconds."""
 
@@ -176,14 +179,14 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's first 12 c
         total = 0
         for _, _, engine in _each_service_engine(service):
             try:
-                total += await revoke_key(engine, prefix)
+                total += await revoke_key(engine, key_id)
             finally:
                 await engine.dispose()
         return total
 
     revoked = asyncio.run(run())
     if not revoked:
-        raise typer.BadParameter(f"no active key starts with {prefix!r}")
+        raise typer.BadParameter(f"no active key has the id {key_id!r}")
     typer.echo(f"revoked in {revoked} database(s)")
 
 

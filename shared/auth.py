@@ -1,7 +1,9 @@
 """API-key authentication shared by all services.
 
 A key maps to a principal (role, and a department for the `department` role). Keys are stored
-as HMAC-SHA256 digests under the deployment secret: a leaked table does not leak keys.
+as HMAC-SHA256 digests under the deployment secret: a leaked table does not leak keys. A key is
+named by its id (`key_` and the digest's first 12 hex digits: stable, the same in every service,
+useless to an attacker) and its label, never by any part of the key itself.
 """
 
 from __future__ import annotations
@@ -29,11 +31,22 @@ KEY_PREFIX = "oia_"
 CACHE_SECONDS = 30.0
 
 
+# The label of keys provisioned from the environment (OIA_API_KEYS).
+ENV_LABEL = "OIA_API_KEYS"
+
+
 @dataclass(frozen=True)
 class Principal:
     role: Role
     department: str | None
-    key_prefix: str
+    key_id: str
+    label: str | None = None
+
+    @property
+    def who(self) -> str:
+        """How records name the caller ("department ECON (ECON system)"): never the key."""
+        name = f"{self.role} {self.department}" if self.department else self.role
+        return f"{name} ({self.label or self.key_id})"[:60]
 
     @property
     def can_write(self) -> bool:
@@ -54,6 +67,12 @@ def new_key() -> str:
 
 def hash_key(secret: str, key: str) -> str:
     return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def key_id(key_hash: str) -> str:
+    """A key's name in lists, records and `oia keys revoke`: derived from its digest, so it
+    reveals nothing of the key and is the same wherever the key is stored."""
+    return "key_" + key_hash[:12]
 
 
 def validate_principal(role: str, department: str | None) -> tuple[str, str | None]:
@@ -79,29 +98,32 @@ def parse_env_keys(spec: str) -> list[tuple[str, str, str | None]]:
 
 
 async def store_key(engine: AsyncEngine, secret: str, key: str, role: str, department: str | None,
-                    label: str | None = None) -> None:
+                    label: str | None = None) -> str:
+    """Store a key's digest; returns the key's id."""
     role, department = validate_principal(role, department)
+    digest = hash_key(secret, key)
     async with engine.begin() as conn:
         await conn.execute(
             insert(api_key).values(
-                key_hash=hash_key(secret, key), prefix=key[:12], role=role, department=department,
+                key_hash=digest, key_id=key_id(digest), role=role, department=department,
                 label=label, created_at=utcnow(),
             )
         )
+    return key_id(digest)
 
 
 async def list_keys(engine: AsyncEngine) -> list[dict]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(api_key).order_by(api_key.c.created_at))).all()
-    return [{"prefix": r.prefix, "role": r.role, "department": r.department, "label": r.label,
+    return [{"id": r.key_id, "role": r.role, "department": r.department, "label": r.label,
              "created_at": r.created_at, "revoked_at": r.revoked_at} for r in rows]
 
 
-async def revoke_key(engine: AsyncEngine, prefix: str) -> int:
-    """Revoke the keys starting with `prefix` (the first characters `oia keys list` shows)."""
+async def revoke_key(engine: AsyncEngine, id_: str) -> int:
+    """Revoke the key with this id (as `oia keys list` shows it)."""
     async with engine.begin() as conn:
         result = await conn.execute(
-            update(api_key).where(api_key.c.prefix == prefix[:12], api_key.c.revoked_at.is_(None))
+            update(api_key).where(api_key.c.key_id == id_, api_key.c.revoked_at.is_(None))
             .values(revoked_at=utcnow()))
     return result.rowcount
 
@@ -112,10 +134,10 @@ class KeyRing:
     def __init__(self, engine: AsyncEngine, secret: str, env_spec: str = "") -> None:
         self.engine = engine
         self.secret = secret
-        self._env = {
-            hash_key(secret, key): Principal(role, dept, key[:12])  # type: ignore[arg-type]
-            for key, role, dept in parse_env_keys(env_spec)
-        }
+        self._env: dict[str, Principal] = {}
+        for key, role, dept in parse_env_keys(env_spec):
+            digest = hash_key(secret, key)
+            self._env[digest] = Principal(role, dept, key_id(digest), ENV_LABEL)  # type: ignore[arg-type]
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     async def resolve(self, key: str) -> Principal | None:
@@ -132,7 +154,7 @@ class KeyRing:
                     select(api_key).where(api_key.c.key_hash == digest, api_key.c.revoked_at.is_(None))
                 )
             ).first()
-        principal = Principal(row.role, row.department, row.prefix) if row else None
+        principal = Principal(row.role, row.department, row.key_id, row.label) if row else None
         if len(self._cache) > 10_000:  # a flood of made-up keys must not grow memory without bound
             self._cache.clear()
         self._cache[digest] = (now, principal)

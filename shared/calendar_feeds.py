@@ -53,7 +53,7 @@ def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed
         policy.require(principal, action, department)
         token = new_key().removeprefix("oia_")
         row = token_table(token_hash=hash_key(runtime.settings.secret_key, token), department=department,
-                          label=body.label, created_by=principal.key_prefix, created_at=utcnow())
+                          label=body.label, created_by=principal.key_id, created_at=utcnow())
         async with runtime.uow() as uow:
             uow.session.add(row)
             await uow.commit()

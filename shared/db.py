@@ -13,12 +13,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
     """`pre_ping` checks a pooled connection before use (one round trip): right for HTTP requests,
-    which would otherwise fail once after a database restart; consumers skip it, a retry covers them."""
+    which would otherwise fail once after a database restart; consumers skip it, a retry covers them.
+    Statement errors never quote their values (a webhook URL, a signing secret): `hide_parameters`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -30,7 +31,8 @@ def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEn
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping,
+                               hide_parameters=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,4 +1,8 @@
-"""Structured JSON logs. Request and event context (correlation id, event id) rides on contextvars."""
+"""Structured JSON logs. Request and event context (correlation id, event id) rides on contextvars.
+
+No secret reaches a log line: every record is redacted where it is made (URLs masked, calendar
+tokens and API keys cut out; see shared/redaction.py), whichever handler writes it, and the
+rendered line once more, tracebacks included."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import uuid
 
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars
+
+from shared.redaction import redact_value
 
 _configured = False
 
@@ -36,9 +42,49 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request's full URL at INFO; a webhook URL is a secret (its token is in it).
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request's full URL at INFO (webhook URLs are secrets); aiosqlite logs every
+    # statement's parameters at DEBUG (a signing secret among them). Never below the root's level.
+    for name, quiet in (("httpx", logging.WARNING), ("httpcore", logging.WARNING), ("aiosqlite", logging.INFO)):
+        logging.getLogger(name).setLevel(max(quiet, root.level))
+    install_redaction()
     _configured = True
+
+
+def install_redaction() -> None:
+    """Every log record, from any library, is redacted as it is made: a handler someone else adds
+    (pytest's, a sidecar's) sees no more than ours. Installed once per process."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "redacts", False):
+        return
+
+    def redacting(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        if not record.args:  # with arguments, the message is a template from code: they carry the data
+            record.msg = _redacted(record.msg)
+        # Argument by argument, so formatters that read args (uvicorn's access log) still work.
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_redacted(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redacted(v) for k, v in record.args.items()}
+        return record
+
+    redacting.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting)
+
+
+def _redacted(value):
+    """A string or structure redacted; another object (httpx logs an `httpx.URL`) replaced by its
+    redacted text only when that differs, so numbers stay numbers for %d."""
+    if value is None or isinstance(value, (str, dict, list, tuple, int, float)):
+        return redact_value(value)
+    shown = str(value)
+    hidden = redact_value(shown)
+    return value if hidden == shown else hidden
+
+
+def _redact_rendered(_logger, _method: str, event_dict: dict) -> dict:
+    """After tracebacks are rendered: an exception's message may quote a URL."""
+    return redact_value(event_dict)
 
 
 def json_formatter() -> logging.Formatter:
@@ -47,6 +93,7 @@ def json_formatter() -> logging.Formatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_rendered,
             structlog.processors.JSONRenderer(),
         ],
     )

@@ -52,3 +52,34 @@ def downgrade_v1() -> None:
     op.drop_table("outbox")
     op.drop_table("inbox")
     op.drop_table("api_key")
+
+
+def upgrade_v2() -> None:
+    """api_key: a key is named by an id derived from its digest (shared.auth.key_id); the first
+    characters of the key itself, stored until now, go. A service that recorded those prefixes
+    elsewhere rewrites them first, while `prefix` still maps them to keys."""
+    with op.batch_alter_table("api_key") as batch:
+        batch.add_column(sa.Column("key_id", sa.String(length=16), nullable=True))
+    op.execute("UPDATE api_key SET key_id = 'key_' || substr(key_hash, 1, 12)")
+    with op.batch_alter_table("api_key") as batch:
+        batch.alter_column("key_id", existing_type=sa.String(length=16), nullable=False)
+        batch.drop_column("prefix")
+        batch.create_index("ix_api_key_key_id", ["key_id"], unique=True)
+
+
+def downgrade_v2() -> None:
+    # The keys' prefixes are gone for good: the ids stand in for them.
+    with op.batch_alter_table("api_key") as batch:
+        batch.drop_index("ix_api_key_key_id")
+        batch.add_column(sa.Column("prefix", sa.String(length=16), nullable=True))
+    op.execute("UPDATE api_key SET prefix = key_id")
+    with op.batch_alter_table("api_key") as batch:
+        batch.alter_column("prefix", existing_type=sa.String(length=16), nullable=False)
+        batch.drop_column("key_id")
+
+
+def key_ids_for_prefixes() -> dict[str, str]:
+    """{stored key prefix: key id}, for a service's own revision to rewrite recorded prefixes
+    before `upgrade_v2` drops them (a prefix not found was an environment key's)."""
+    rows = op.get_bind().execute(sa.text("SELECT prefix, key_hash FROM api_key")).all()
+    return {prefix: "key_" + key_hash[:12] for prefix, key_hash in rows}

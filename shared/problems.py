@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
+from shared.redaction import redact, redact_value
 
 log = get_logger("shared.problems")
 
@@ -22,12 +23,13 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not f
 
 def problem(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
             instance: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    # Redacted: the instance may be a secret calendar address, a message may quote a webhook URL.
     body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"),
-                            "status": status, "detail": detail}
+                            "status": status, "detail": redact(detail)}
     if instance:
-        body["instance"] = instance
+        body["instance"] = redact(instance)
     if errors:
-        body["errors"] = errors
+        body["errors"] = redact_value(errors)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

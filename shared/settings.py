@@ -22,7 +22,9 @@ class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses set `service_name` and their default port."""
 
     service_name: ClassVar[str] = ""
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+    # An error never quotes the input: it is the environment, passwords and keys included.
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)
 
     environment: Environment = Field("dev", validation_alias="OIA_ENV")
     database_url: str = "sqlite+aiosqlite:///./data/service.db"
@@ -34,8 +36,9 @@ class ServiceSettings(BaseSettings):
     # Prepended to queue names, so several deployments (or test runs) can share one broker.
     queue_prefix: str = Field("", validation_alias="OIA_QUEUE_PREFIX")
     # Used to derive API-key hashes and calendar tokens; a placeholder is refused outside dev.
-    secret_key: str = Field("dev-secret-change-me", validation_alias="OIA_SECRET_KEY")
-    api_keys: str = Field("", validation_alias="OIA_API_KEYS")
+    # Secrets stay out of the settings' repr (repr=False), should anyone print them.
+    secret_key: str = Field("dev-secret-change-me", validation_alias="OIA_SECRET_KEY", repr=False)
+    api_keys: str = Field("", validation_alias="OIA_API_KEYS", repr=False)
     log_level: str = Field("INFO", validation_alias="OIA_LOG_LEVEL")
 
     # Consumer behaviour: attempts before the dead-letter queue, and the back-off between them.

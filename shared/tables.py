@@ -56,10 +56,11 @@ api_key = Table(
     "api_key",
     platform_metadata,
     Column("key_hash", String(64), primary_key=True),
-    Column("prefix", String(16), nullable=False),
+    Column("key_id", String(16), nullable=False),  # shared.auth.key_id: how lists and records name it
     Column("role", String(20), nullable=False),
     Column("department", String(20)),
     Column("label", String(200)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_api_key_key_id", "key_id", unique=True),
 )

@@ -525,8 +525,8 @@ async def move_stage(application_id: str, body: StageIn, principal: CurrentPrinc
     async with runtime.uow() as uow:
         application, call = await _load_with_call(uow, principal, application_id)
         POLICY.require(principal, "application.move", application.lead_department)
-        who = f"{principal.role} {principal.department or principal.key_prefix}"
-        application = await service.move_stage(uow, application, body.stage, body.reason, body.awarded_amount, who)
+        application = await service.move_stage(uow, application, body.stage, body.reason, body.awarded_amount,
+                                               principal.who)
         return _application_out(ctx, application, call)
 
 

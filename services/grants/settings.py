@@ -17,7 +17,7 @@ class GrantsSettings(ServiceSettings, OutboundSettings):
     jobs_interval_seconds: float = Field(3600.0, gt=0)
     # The partners service, asked for consortium candidates and for the city profile: a reader key
     # it accepts, and how long to wait for it.
-    partners_api_key: str = ""
+    partners_api_key: str = Field("", repr=False)
     partners_timeout_seconds: float = Field(5.0, gt=0)
     # Fetching a call list from the portal (POST /grants/calls/import?url=…): only from these hosts,
     # over https, to public addresses only (OUTBOUND_ALLOW, ALLOW_HTTP_LOOPBACK: OutboundSettings).

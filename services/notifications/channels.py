@@ -13,12 +13,11 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiosmtplib
 import httpx
@@ -26,6 +25,7 @@ import httpx
 from services.notifications.rendering import Message
 from services.notifications.settings import NotificationsSettings
 from shared import outbound
+from shared.redaction import mask_url, redact
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Outcome:
     @classmethod
     def failed(cls, error: str, *, status_code: int | None = None, permanent: bool = False,
                retry_after: float | None = None) -> "Outcome":
-        return cls("failed", status_code, error[:1000], permanent, retry_after)
+        # Redacted: a receiver's error page may quote the URL it was posted to (a secret).
+        return cls("failed", status_code, redact(error)[:1000], permanent, retry_after)
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class Target:
     """Where one delivery goes, and what identifies it to the receiver."""
 
     kind: str
-    address: str
-    signing_secret: str | None
+    address: str = field(repr=False)  # secrets: never in a printed Target
+    signing_secret: str | None = field(repr=False)
     delivery_id: str
     event_id: str
     event_type: str
@@ -58,8 +59,7 @@ def masked(address: str | None) -> str | None:
     """A webhook URL as the API may show it: enough to recognise, too little to use."""
     if address is None or "@" in address and "://" not in address:
         return address
-    parts = urlsplit(address)
-    return f"{parts.scheme}://{parts.netloc}/…{address[-4:]}"
+    return mask_url(address)
 
 
 class Mailer:

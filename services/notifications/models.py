@@ -45,8 +45,9 @@ class Channel(NotificationsTable, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     recipient_id: str = Field(foreign_key="recipient.id", index=True, max_length=40)
     kind: str = Field(max_length=20)  # email, slack, teams, webhook
-    address: str | None = Field(default=None, max_length=2000)  # None: a webhook not set up yet
-    signing_secret: str | None = Field(default=None, max_length=200)  # generic webhooks: HMAC-SHA256 key
+    # Neither is in the repr: a Channel printed in an error must not carry them.
+    address: str | None = Field(default=None, max_length=2000, repr=False)  # None: a webhook not set up yet
+    signing_secret: str | None = Field(default=None, max_length=200, repr=False)  # generic webhooks: HMAC key
     created_at: datetime
 
 

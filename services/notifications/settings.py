@@ -16,7 +16,7 @@ class NotificationsSettings(ServiceSettings, OutboundSettings):
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
     smtp_starttls: bool = True
     smtp_from: str = "Diplomacity <alerts@diplomacity.invalid>"
     smtp_timeout_seconds: float = Field(10.0, gt=0)

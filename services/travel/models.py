@@ -148,6 +148,6 @@ class CalendarToken(TravelTable, table=True):
     token_hash: str = Field(unique=True, max_length=64)  # HMAC of the token; the token is shown once
     department: str | None = Field(default=None, max_length=20)  # None: the whole city
     label: str | None = Field(default=None, max_length=200)
-    created_by: str = Field(max_length=16)  # the API key prefix that made it
+    created_by: str = Field(max_length=16)  # the id of the API key that made it
     created_at: datetime
     revoked_at: datetime | None = None

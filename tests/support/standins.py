@@ -12,6 +12,7 @@ from email.message import EmailMessage
 
 import uvicorn
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -103,9 +104,11 @@ class _Recorder:
 
 @dataclass
 class SmtpStandIn:
-    """An SMTP server (aiosmtpd) on loopback that keeps every message it accepts."""
+    """An SMTP server (aiosmtpd) on loopback that keeps every message it accepts; with `login`
+    (user, password) it accepts mail only after AUTH with those (over plain text: loopback)."""
 
     port: int = field(default_factory=free_port)
+    login: tuple[str, str] | None = None
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -114,9 +117,16 @@ class SmtpStandIn:
             return [m for m in self.messages if address in m["To"]]
 
     def __enter__(self) -> "SmtpStandIn":
-        self._controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port)
+        auth = {} if self.login is None else {
+            "auth_required": True, "auth_require_tls": False, "authenticator": self._authenticate}
+        self._controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port, **auth)
         self._controller.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._controller.stop()
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False)
+        return AuthResult(success=(auth_data.login.decode(), auth_data.password.decode()) == self.login)

@@ -55,17 +55,19 @@ def test_migrate_creates_every_service_schema(sqlite_env):
 def test_a_created_key_works_in_every_service_until_revoked(sqlite_env):
     result = runner.invoke(app, ["keys", "create", "--role", "department", "--department", "ECON", "--label", "ECON system"])
     assert result.exit_code == 0, result.output
-    key = result.output.strip()
+    key = result.stdout.strip()
     assert key.startswith("oia_") and len(key) > 40
+    key_id = result.stderr.split()[1]
+    assert key_id.startswith("key_") and key_id[4:] not in key
     for service in SERVICES:
         principal = resolve(sqlite_env, service, key)
         assert (principal.role, principal.department) == ("department", "ECON")
 
     listed = runner.invoke(app, ["keys", "list", "--service", "travel"])
-    assert key[:12] in listed.output and key not in listed.output  # never the whole key
-    assert "ECON system" in listed.output
+    assert key_id in listed.output and "ECON system" in listed.output
+    assert key[4:10] not in listed.output  # named by id and label: no part of the key itself
 
-    revoked = runner.invoke(app, ["keys", "revoke", key[:12]])
+    revoked = runner.invoke(app, ["keys", "revoke", key_id])
     assert revoked.exit_code == 0, revoked.output
     assert resolve(sqlite_env, "grants", key) is None
 

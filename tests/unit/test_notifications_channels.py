@@ -88,6 +88,7 @@ async def test_generic_webhooks_are_signed_over_the_exact_body_and_carry_ids():
 
 
 def test_webhook_urls_are_masked_and_email_addresses_are_not():
-    assert masked("https://hooks.slack.com/services/T0/B0/abcdefgh1234") == "https://hooks.slack.com/…1234"
+    shown = masked("https://hooks.slack.com/services/T0/B0/abcdefgh1234")
+    assert shown.startswith("https://hooks.slack.com/…") and "1234" not in shown  # no piece of the token
     assert masked("anna@city.example") == "anna@city.example"
     assert masked(None) is None
