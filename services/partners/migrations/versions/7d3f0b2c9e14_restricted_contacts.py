@@ -1,7 +1,7 @@
 """restricted contacts: a restricted trip's visit is shown to the coordinators and its department only
 
 Revision ID: 7d3f0b2c9e14
-Revises: c8b465ee7666
+Revises: c09db70dea7d
 Create Date: 2026-11-30 21:30:00.000000
 """
 from typing import Sequence, Union
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision: str = '7d3f0b2c9e14'
-down_revision: Union[str, None] = 'c8b465ee7666'
+down_revision: Union[str, None] = 'c09db70dea7d'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
