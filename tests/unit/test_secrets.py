@@ -92,8 +92,14 @@ def test_log_records_are_redacted_whichever_handler_writes_them():
 
     keep = Keep()
     keep.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger()
-    root.addHandler(keep)
+    # The handler sits on each logger itself: whether a logger propagates to the root (uvicorn's own set-up,
+    # run by an earlier test, stops its access log from doing so) is not what this test is about.
+    loggers = [logging.getLogger(name) for name in ("httpx", "uvicorn.access", "shared.test")]
+    saved = [(lg.level, lg.disabled, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.INFO)
+        lg.disabled, lg.propagate = False, False
+        lg.addHandler(keep)
     try:
         logging.getLogger("httpx").warning('HTTP Request: POST %s "%s"',
                                            "https://hooks.slack.com/services/T1/B1/HttpxTok1", "200 OK")
@@ -101,7 +107,10 @@ def test_log_records_are_redacted_whichever_handler_writes_them():
                                                  "/travel/calendar/AccessTok2.ics", "1.1", 200)
         get_logger("shared.test").info("sent", url="https://u:StructPass3@hooks.example/x")
     finally:
-        root.removeHandler(keep)
+        for lg, (level, disabled, propagate) in zip(loggers, saved):
+            lg.removeHandler(keep)
+            lg.setLevel(level)
+            lg.disabled, lg.propagate = disabled, propagate
     assert len(seen) == 3
     assert not [s for s in seen if "HttpxTok1" in s or "AccessTok2" in s or "StructPass3" in s]
     assert 'POST https://hooks.slack.com/…[' in seen[0] and '"GET /travel/calendar/… HTTP/1.1" 200' in seen[1]
