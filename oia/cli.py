@@ -62,7 +62,12 @@ def dev(
         who = k["role"] + (f" {k['department']}" if k["department"] else "")
         typer.echo(f"  {who:<22} {k['key']}")
     typer.echo(f"\nTry: curl -H 'Authorization: Bearer {demo_keys[0]['key']}' {base}/travel/trips\n")
-    uvicorn.run(EmbeddedHost(data_dir), host=host, port=port, log_config=None, proxy_headers=_behind_proxy())
+    embedded = EmbeddedHost(data_dir)
+    # As `serve` does: start-up's objects out of the collector's way, so a full collection (which
+    # stalls every request; a large import causes several) scans only what came after.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(embedded, host=host, port=port, log_config=None, proxy_headers=_behind_proxy())
 
 
 @app.command()
