@@ -17,6 +17,7 @@ from shared.tables import outbox
 
 
 W = TypeVar("W")
+OUTBOX_SLICE = 200
 
 
 class UnitOfWork:
@@ -78,7 +79,9 @@ class UnitOfWork:
         published = list(self._pending)
         if published:
             connection = await self.session.connection()  # the session's own transaction
-            await connection.execute(insert(outbox), [outbox_row(e) for e in published])
+            # In slices, each awaited: an import's thousands of events do not hold the loop at once.
+            for start in range(0, len(published), OUTBOX_SLICE):
+                await connection.execute(insert(outbox), [outbox_row(e) for e in published[start:start + OUTBOX_SLICE]])
         await self.session.commit()
         self._pending.clear()
         if published:

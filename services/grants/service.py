@@ -212,6 +212,10 @@ class ImportedRow:
     changes: list[str] = field(default_factory=list)
 
 
+# Calls made ready (and flushed) between two awaits of an import: milliseconds of the event loop.
+IMPORT_SLICE = 50
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
@@ -231,7 +235,9 @@ async def import_calls(uow: UnitOfWork, ctx: GrantsContext, calls: list[tuple[in
     for offset in range(0, len(identifiers), 1000):  # the calls there already, in a few queries
         known.update((c.identifier, c) for c in (await uow.session.exec(
             select(Call).where(col(Call.identifier).in_(identifiers[offset:offset + 1000])))).all())
-    for line, found in calls:
+    for n, (line, found) in enumerate(calls, start=1):
+        if n % IMPORT_SLICE == 0:  # a large answer is seconds of work: written a slice at a time, awaited,
+            await uow.session.flush()  # so the service's other requests are answered meanwhile
         data = dict(identifier=found.identifier, programme=found.programme, title=found.title, topic=found.topic,
                     opens_at=found.opens_at, deadlines=found.deadlines, budget=found.budget,
                     grant_min=found.grant_min, grant_max=found.grant_max, themes=found.themes, url=found.url)
