@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,13 +30,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import httpx  # noqa: E402
 
 from grants import portal_answer  # noqa: E402
-from shared.places import ensure_index  # noqa: E402
 from tests.support.processes import OIA, free_port  # noqa: E402
+from tests.support.registers import register  # noqa: E402
 
 PROBE = "/partners/health"
-HOMES = ["Köln", "Düsseldorf", "Frankfurt am Main", "Stuttgart", "Hamburg", "München", "Leipzig", "Dresden",
-         "Hannover", "Bremen", "Nürnberg", "Dortmund", "Essen", "Bonn", "Mannheim", "Karlsruhe", "Augsburg",
-         "Wiesbaden", "Kiel", "Erfurt"]
 # wrk's own percentiles, in microseconds, on one line this script reads.
 WRK_SCRIPT = """
 done = function(summary, latency, requests)
@@ -48,25 +43,6 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout + e.status))
 end
 """
-
-
-def register(size: int, seed: int = 12) -> bytes:
-    """A partnership register of about `size` bytes: twenty home cities, partner cities drawn from
-    the gazetteer's towns of 20,000+ (a few names are ambiguous or repeated: rejected, duplicates)."""
-    rnd = random.Random(seed)
-    db = sqlite3.connect(f"file:{ensure_index()}?mode=ro", uri=True)
-    try:
-        places = db.execute("SELECT name, country FROM place WHERE population > 20000 "
-                            "AND name NOT LIKE '%,%' AND name NOT LIKE '%\"%' ORDER BY id").fetchall()
-    finally:
-        db.close()
-    lines = ["home_city,home_country,partner_city,partner_country,year,kind,themes"]
-    total = len(lines[0]) + 1
-    while total < size:
-        name, country = rnd.choice(places)
-        lines.append(f"{rnd.choice(HOMES)},DE,{name},{country},{rnd.randint(1950, 2020)},twin,culture;economy")
-        total += len(lines[-1].encode()) + 1
-    return ("\n".join(lines) + "\n").encode()
 
 
 def sedia(size: int) -> bytes:
