@@ -287,15 +287,18 @@ async def import_calls(uow: UnitOfWork, ctx: GrantsContext, calls: list[tuple[in
     return report
 
 
+_Made = tuple[Call, CallPublishedV1 | None]
+
+
 def _call_data(found: PortalCall) -> dict[str, Any]:
     return dict(identifier=found.identifier, programme=found.programme, title=found.title, topic=found.topic,
                 opens_at=found.opens_at, deadlines=found.deadlines, budget=found.budget,
                 grant_min=found.grant_min, grant_max=found.grant_max, themes=found.themes, url=found.url)
 
 
-def _new_calls(ctx: GrantsContext, found: list[PortalCall]) -> dict[str, tuple[Call, CallPublishedV1 | None] | FieldError]:
+def _new_calls(ctx: GrantsContext, found: list[PortalCall]) -> dict[str, _Made | FieldError]:
     """Each new call made, or why the portal's row is not taken (in a worker thread)."""
-    made: dict[str, tuple[Call, CallPublishedV1 | None] | FieldError] = {}
+    made: dict[str, _Made | FieldError] = {}
     for call in found:
         try:
             check_call(call.opens_at, call.deadlines, call.budget, call.grant_min, call.grant_max)

@@ -51,8 +51,8 @@ async def test_a_request_during_a_large_register_import_is_answered_before_the_r
     total = body.count(b"\n") - 1
     checked = Counting(importer._check)
     monkeypatch.setattr(importer, "_check", checked)
-    importing = asyncio.create_task(client.post(
-        "/partners/partnerships/import", content=body, headers={**auth(host, *COORDINATOR), "content-type": "text/csv"}))
+    importing = asyncio.create_task(client.post("/partners/partnerships/import", content=body,
+                                                headers={**auth(host, *COORDINATOR), "content-type": "text/csv"}))
     await until_started(checked, importing)
 
     health = await client.get("/travel/health")  # another service in the same process
