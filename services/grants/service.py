@@ -279,6 +279,7 @@ async def import_calls(uow: UnitOfWork, ctx: GrantsContext, calls: list[tuple[in
                 report.unchanged += 1
                 report.report.append(ImportedRow(line, found.identifier, "unchanged", existing.id))
         await uow.session.flush()
+        await uow.write_events()
     for skip in skipped:  # the parser's, and the rows refused above
         report.skipped += 1
         report.report.append(ImportedRow(skip.line, skip.identifier, "skipped", reason=skip.reason))
