@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/travel.py
 	$(BIN)/python bench/alerts.py
 	$(BIN)/python bench/grants.py
+	$(BIN)/python bench/import_latency.py
 
 migrate: install
 	$(BIN)/oia migrate all

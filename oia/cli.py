@@ -62,7 +62,12 @@ def dev(
         who = k["role"] + (f" {k['department']}" if k["department"] else "")
         typer.echo(f"  {who:<22} {k['key']}")
     typer.echo(f"\nTry: curl -H 'Authorization: Bearer {demo_keys[0]['key']}' {base}/travel/trips\n")
-    uvicorn.run(EmbeddedHost(data_dir), host=host, port=port, log_config=None)
+    embedded = EmbeddedHost(data_dir)
+    # As `serve` does: start-up's objects out of the collector's way, so a full collection (which
+    # stalls every request; a large import causes several) scans only what came after.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(embedded, host=host, port=port, log_config=None, proxy_headers=_behind_proxy())
 
 
 @app.command()
@@ -81,7 +86,14 @@ def serve(service: ServiceArg, host: Annotated[str, typer.Option(envvar="OIA_HOS
     # collections stay short (they showed as latency spikes under load).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=settings.port, log_config=None)
+    uvicorn.run(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy())
+
+
+def _behind_proxy() -> bool:
+    """X-Forwarded-For replaces the peer's address (what the failed-authentication throttle counts
+    by) only when FORWARDED_ALLOW_IPS lists the proxies that may say so; uvicorn's default would
+    trust it from any local peer."""
+    return bool(os.environ.get("FORWARDED_ALLOW_IPS", "").strip())
 
 
 async def _wait_and_migrate(name: str, url: str, timeout: float = 60.0) -> None:

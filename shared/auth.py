@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import insert, select, update
@@ -139,6 +140,7 @@ class KeyRing:
             digest = hash_key(secret, key)
             self._env[digest] = Principal(role, dept, key_id(digest), ENV_LABEL)  # type: ignore[arg-type]
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.failures = FailedAuthentications()
 
     async def resolve(self, key: str) -> Principal | None:
         digest = hash_key(self.secret, key)
@@ -161,19 +163,73 @@ class KeyRing:
         return principal
 
 
+class FailedAuthentications:
+    """Failed authentications per client address, a leaky bucket: each failure adds one, and
+    `allowed` of them leak away over `window` seconds. Past `allowed` in the bucket, a failure
+    is answered 429 with the seconds until the bucket is below the limit again.
+
+    Only failures are counted and a valid key always passes, so one noisy client (or every
+    client behind one proxy address) never locks out a valid key. Memory is bounded: at most
+    `capacity` addresses, the least recently failing ones forgotten first."""
+
+    def __init__(self, allowed: int = 20, window: float = 60.0, capacity: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.allowed, self.capacity, self.clock = allowed, capacity, clock
+        self.rate = allowed / window  # failures leaking away per second
+        self._buckets: dict[str, tuple[float, float]] = {}  # address → (level, when), oldest first
+
+    def failed(self, address: str) -> int | None:
+        """Count a failure from `address`; the seconds it must wait (Retry-After) when it is
+        over the limit, else None."""
+        now = self.clock()
+        level = self._level(address, now)
+        # Capped, so a client that keeps hammering waits at most about one window.
+        level = min(level + 1, 2 * self.allowed)
+        self._buckets.pop(address, None)
+        self._buckets[address] = (level, now)
+        if len(self._buckets) > self.capacity:
+            self._forget(now)
+        if level <= self.allowed:
+            return None
+        # Long enough for the bucket to take one more failure without going over.
+        return max(1, math.ceil((level - self.allowed + 1) / self.rate))
+
+    def _level(self, address: str, now: float) -> float:
+        level, when = self._buckets.get(address, (0.0, now))
+        return max(0.0, level - (now - when) * self.rate)
+
+    def _forget(self, now: float) -> None:
+        for address in [a for a in self._buckets if self._level(a, now) == 0.0]:
+            del self._buckets[address]
+        while len(self._buckets) > self.capacity:  # all still full: the oldest go
+            del self._buckets[next(iter(self._buckets))]
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+def client_address(request: Request) -> str:
+    """The peer as the ASGI server gives it. Behind a reverse proxy that is the proxy, unless
+    the server is told to trust its X-Forwarded-For (uvicorn: FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def current_principal(request: Request) -> Principal:
+    keyring = request.app.state.runtime.keyring
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    presented = scheme.lower() == "bearer" and key.strip()
+    principal = await keyring.resolve(key.strip()) if presented else None
+    if principal is not None:
+        return principal
+    wait = keyring.failures.failed(client_address(request))
+    if wait is not None:
+        raise HTTPException(status_code=429, headers={"Retry-After": str(wait)},
+                            detail=f"too many failed authentications from this address; retry in {wait} s")
+    if not presented:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    principal = await request.app.state.runtime.keyring.resolve(key.strip())
-    if principal is None:
-        raise _unauthorized("unknown or revoked API key")
-    return principal
+    raise _unauthorized("unknown or revoked API key")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -17,6 +17,7 @@ from shared.tables import outbox
 
 
 W = TypeVar("W")
+OUTBOX_SLICE = 200
 
 
 class UnitOfWork:
@@ -37,6 +38,7 @@ class UnitOfWork:
         self._source = source
         self._on_events_committed = on_events_committed
         self._pending: list[Envelope] = []
+        self._written = False  # events went to the outbox in this transaction
         self._after_commit: list[Callable[[], None]] = []
         # The service's background workers, so a use case can hand them what it just committed,
         # and its settings, for handlers (which get only the event and the unit of work).
@@ -53,6 +55,7 @@ class UnitOfWork:
         # (a rollback() would expire them, breaking reads made in the block).
         await self.session.close()
         self._pending.clear()
+        self._written = False
         self._after_commit.clear()
 
     def worker(self, kind: type[W]) -> W | None:
@@ -74,15 +77,26 @@ class UnitOfWork:
         self._pending.append(envelope)
         return envelope
 
-    async def commit(self) -> list[Envelope]:
-        published = list(self._pending)
+    async def write_events(self) -> list[Envelope]:
+        """Write the events queued so far to the outbox now, in the transaction: a long use case
+        (an import of thousands of calls) then holds none of them, and the collector has less to
+        scan (its full collections stall every request)."""
+        published, self._pending = self._pending, []
         if published:
             connection = await self.session.connection()  # the session's own transaction
-            await connection.execute(insert(outbox), [outbox_row(e) for e in published])
+            # In slices, each awaited: thousands of events do not hold the loop at once.
+            for start in range(0, len(published), OUTBOX_SLICE):
+                await connection.execute(insert(outbox), [outbox_row(e) for e in published[start:start + OUTBOX_SLICE]])
+            self._written = True
+        return published
+
+    async def commit(self) -> list[Envelope]:
+        """Commits the change and its events; returns the events not written before."""
+        published = await self.write_events()
         await self.session.commit()
-        self._pending.clear()
-        if published:
+        if self._written:
             self._on_events_committed()
+        self._written = False
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()

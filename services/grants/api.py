@@ -3,6 +3,7 @@ partner search, the city-profile boilerplate, reports, jobs and the deadline cal
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, time, timezone
@@ -23,6 +24,7 @@ from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
+from shared.render import json_response
 from shared.uow import utcnow
 
 router = APIRouter()
@@ -161,21 +163,23 @@ async def create_call(body: CallIn, principal: CurrentPrincipal, runtime: Runtim
         return _call_out(call)
 
 
-@router.post("/calls/import", tags=["calls"], summary="Import calls from the EU portal's search API (SEDIA JSON)",
+@router.post("/calls/import", tags=["calls"], response_model=service.ImportReport,
+             summary="Import calls from the EU portal's search API (SEDIA JSON)",
              openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
                  "schema": {"type": "object", "description": "a SEDIA search response: {results: [{metadata}]}"}}}}})
 async def import_calls(request: Request, principal: CurrentPrincipal, runtime: RuntimeDep,
                        url: Annotated[str | None, Query(max_length=2000, pattern=r"^https?://",
                                                         description="fetch the response from here instead")] = None,
-                       ) -> service.ImportReport:
+                       ) -> Response:
     """Upserts by identifier, all or nothing. Rows the office cannot use (no deadline yet, a
     programme it does not follow, a repeated identifier) are skipped and reported; a changed
     deadline, status or budget is a new version and `grants.call.updated.v1`."""
     POLICY.require(principal, "call.import")
     body = await _fetch(url, runtime.settings) if url else await _read(request)
-    parsed = portal.parse(body)
+    parsed = await asyncio.to_thread(portal.parse, body)  # seconds of CPU for a large answer: off the loop
     async with runtime.uow() as uow:
-        return await service.import_calls(uow, grants_context(runtime), parsed.calls, parsed.skipped)
+        report = await service.import_calls(uow, grants_context(runtime), parsed.calls, parsed.skipped)
+    return await json_response(service.ImportReport, report)
 
 
 async def _gather(chunks: AsyncIterator[bytes], field: str, advice: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -123,6 +125,14 @@ async def create_call(uow: UnitOfWork, ctx: GrantsContext, data: dict[str, Any],
 
 
 def _add_call(uow: UnitOfWork, ctx: GrantsContext, data: dict[str, Any], source: str) -> Call:
+    call, announcement = _new_call(ctx, data, source)
+    _record(uow, call, announcement)
+    return call
+
+
+def _new_call(ctx: GrantsContext, data: dict[str, Any], source: str) -> tuple[Call, CallPublishedV1 | None]:
+    """The call and, when it speaks of the city's themes, its announcement (no session needed:
+    an import makes these in a worker thread)."""
     now = utcnow()
     rules = domain.known_rules(data["identifier"])
     fields = {k: v for k, v in data.items() if k in _CALL_FIELDS}
@@ -130,14 +140,19 @@ def _add_call(uow: UnitOfWork, ctx: GrantsContext, data: dict[str, Any], source:
         fields = {"min_applicants": rules.min_applicants, "min_countries": rules.min_countries,
                   "min_eu_members": rules.min_eu_members, "rules_source": rules.source, **fields}
     call = Call(**fields, deadlines=_stored(data["deadlines"]), source=source, created_at=now, updated_at=now)
-    uow.session.add(call)
     themes = matched_themes(ctx, call)
-    if themes:
-        uow.publish(CallPublishedV1(**_call_ref(call), topic=call.topic, opens_at=call.opens_at,
-                                    status=status_of(call, now), budget=call.budget, grant_min=call.grant_min,
-                                    grant_max=call.grant_max, themes=call.themes, matched_themes=themes,
-                                    published_at=now), subject=f"calls/{call.id}")
-    return call
+    if not themes:
+        return call, None
+    return call, CallPublishedV1(**_call_ref(call), topic=call.topic, opens_at=call.opens_at,
+                                 status=status_of(call, now), budget=call.budget, grant_min=call.grant_min,
+                                 grant_max=call.grant_max, themes=call.themes, matched_themes=themes,
+                                 published_at=now)
+
+
+def _record(uow: UnitOfWork, call: Call, announcement: CallPublishedV1 | None) -> None:
+    uow.session.add(call)
+    if announcement is not None:
+        uow.publish(announcement, subject=f"calls/{call.id}")
 
 
 _CALL_FIELDS = ("identifier", "programme", "title", "topic", "opens_at", "budget", "grant_min", "grant_max",
@@ -212,6 +227,10 @@ class ImportedRow:
     changes: list[str] = field(default_factory=list)
 
 
+# Calls made ready in a worker thread, then added and flushed on the loop, per slice of an import.
+IMPORT_SLICE = 25
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
@@ -231,36 +250,66 @@ async def import_calls(uow: UnitOfWork, ctx: GrantsContext, calls: list[tuple[in
     for offset in range(0, len(identifiers), 1000):  # the calls there already, in a few queries
         known.update((c.identifier, c) for c in (await uow.session.exec(
             select(Call).where(col(Call.identifier).in_(identifiers[offset:offset + 1000])))).all())
-    for line, found in calls:
-        data = dict(identifier=found.identifier, programme=found.programme, title=found.title, topic=found.topic,
-                    opens_at=found.opens_at, deadlines=found.deadlines, budget=found.budget,
-                    grant_min=found.grant_min, grant_max=found.grant_max, themes=found.themes, url=found.url)
-        existing = known.get(found.identifier)
-        try:
+    for start in range(0, len(calls), IMPORT_SLICE):
+        piece = calls[start:start + IMPORT_SLICE]
+        # New calls are checked and made (the CPU part) in a worker thread; the session stays on
+        # the loop, and each slice is flushed (awaited) before the next.
+        fresh = await asyncio.to_thread(_new_calls, ctx, [found for _, found in piece if found.identifier not in known])
+        for line, found in piece:
+            existing = known.get(found.identifier)
             if existing is None:
-                check_call(found.opens_at, found.deadlines, found.budget, found.grant_min, found.grant_max)
-            else:
-                data.pop("identifier")
+                made = fresh[found.identifier]
+                if isinstance(made, FieldError):  # a row the portal got wrong (a grant above the budget)
+                    skipped.append(Skipped(line, found.identifier, f"{made.field}: {made.message}"))
+                    continue
+                _record(uow, *made)
+                report.created += 1
+                report.report.append(ImportedRow(line, found.identifier, "created", made[0].id))
+                continue
+            data = _call_data(found)
+            data.pop("identifier")
+            try:
                 changed = await update_call(uow, existing, data)  # checks before it changes anything
-        except FieldError as exc:  # a row the portal got wrong (a grant above the budget): not taken
-            skipped.append(Skipped(line, found.identifier, f"{exc.field}: {exc.message}"))
-            continue
-        if existing is None:
-            call = _add_call(uow, ctx, data, source="portal")
-            report.created += 1
-            report.report.append(ImportedRow(line, found.identifier, "created", call.id))
-        elif changed:
-            report.updated += 1
-            report.report.append(ImportedRow(line, found.identifier, "updated", existing.id, changes=changed))
-        else:
-            report.unchanged += 1
-            report.report.append(ImportedRow(line, found.identifier, "unchanged", existing.id))
+            except FieldError as exc:
+                skipped.append(Skipped(line, found.identifier, f"{exc.field}: {exc.message}"))
+                continue
+            if changed:
+                report.updated += 1
+                report.report.append(ImportedRow(line, found.identifier, "updated", existing.id, changes=changed))
+            else:
+                report.unchanged += 1
+                report.report.append(ImportedRow(line, found.identifier, "unchanged", existing.id))
+        await uow.session.flush()
+        await uow.write_events()
     for skip in skipped:  # the parser's, and the rows refused above
         report.skipped += 1
         report.report.append(ImportedRow(skip.line, skip.identifier, "skipped", reason=skip.reason))
     report.report.sort(key=lambda r: r.line)
     await uow.commit()
     return report
+
+
+_Made = tuple[Call, CallPublishedV1 | None]
+
+
+def _call_data(found: PortalCall) -> dict[str, Any]:
+    return dict(identifier=found.identifier, programme=found.programme, title=found.title, topic=found.topic,
+                opens_at=found.opens_at, deadlines=found.deadlines, budget=found.budget,
+                grant_min=found.grant_min, grant_max=found.grant_max, themes=found.themes, url=found.url)
+
+
+def _new_calls(ctx: GrantsContext, found: list[PortalCall]) -> dict[str, _Made | FieldError]:
+    """Each new call made, or why the portal's row is not taken (in a worker thread)."""
+    made: dict[str, _Made | FieldError] = {}
+    for call in found:
+        time.sleep(0)  # the GIL back to the event loop now, not after the interpreter's 5 ms
+        try:
+            check_call(call.opens_at, call.deadlines, call.budget, call.grant_min, call.grant_max)
+        except FieldError as exc:
+            made[call.identifier] = exc
+            continue
+        made[call.identifier] = _new_call(ctx, _call_data(call), "portal")
+    return made
 
 
 # -- applications ---------------------------------------------------------------------------------

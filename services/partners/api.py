@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator
 from sqlmodel import col, or_, select
 
@@ -15,6 +15,7 @@ from services.partners.policy import POLICY
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.problems import FieldError, Problem
+from shared.render import json_response
 
 router = APIRouter(tags=["partnerships"])
 
@@ -194,14 +195,15 @@ class ImportOut(BaseModel):
         "home_city,home_country,partner_city,partner_country,year,kind,themes\n"
         "Frankfurt am Main,DE,Krakau,PL,1991,twin,culture;economy\n"}}}})
 async def import_partnerships(request: Request, principal: CurrentPrincipal, runtime: RuntimeDep,
-                              mode: importer.Mode = "row_by_row") -> importer.ImportReport:
+                              mode: importer.Mode = "row_by_row") -> Response:
     """Columns: home_city, partner_city, partner_country, year; optional home_country, kind,
     themes (";"-separated), note. Every row is reported: created, duplicate, or rejected with the
     reason. `all_or_nothing` stores nothing if any row is rejected (422 with the rejected rows)."""
     POLICY.require(principal, "partnership.import")
     text = await importer.spool(request.stream())
     async with runtime.uow() as uow:
-        return await importer.import_register(uow, partners_context(runtime), text, mode)
+        report = await importer.import_register(uow, partners_context(runtime), text, mode)
+    return await json_response(ImportOut, report, row=importer.RowReport._make)  # a report per row: off the loop
 
 
 @router.get("/partnerships", response_model=list[PartnershipOut], summary="Partnerships, filtered")
