@@ -19,6 +19,7 @@ from services.grants.models import Application, Call, CallVersion, CalendarToken
 from services.grants.partners_client import PartnersClient
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.bounds import Instant, PlaceId
 from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
@@ -65,8 +66,8 @@ def _moment(at: time):
 
 
 # A deadline given as a date is 17:00 Brussels time that day; an opening, the start of the day.
-Deadline = Annotated[AwareDatetime, _moment(domain.DEADLINE_TIME)]
-Opening = Annotated[AwareDatetime, _moment(time(0, 0))]
+Deadline = Annotated[Instant, _moment(domain.DEADLINE_TIME)]
+Opening = Annotated[Instant, _moment(time(0, 0))]
 
 
 # -- calls ----------------------------------------------------------------------------------------
@@ -200,7 +201,10 @@ async def _read(request: Request) -> bytes:
 
 
 async def _fetch(url: str, settings) -> bytes:
-    host = httpx.URL(url).host
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        raise FieldError("query.url", f"not a URL ({exc})") from exc
     if host not in settings.portal_hosts:
         raise FieldError("query.url", f"{host} is not a portal host this office fetches from "
                                       f"({', '.join(settings.portal_hosts)}; setting PORTAL_HOSTS)")
@@ -296,9 +300,9 @@ class ConsortiumMemberIn(BaseModel):
     name: str = Field(min_length=1, max_length=300, description="the organisation, e.g. 'City of Kraków'")
     city: str = Field(min_length=1, max_length=100)
     country: str = Field(min_length=2, max_length=60, description="ISO 3166 code or English name")
-    place_id: int | None = Field(None, description="GeoNames id, to pick one of several candidates")
+    place_id: PlaceId | None = Field(None, description="GeoNames id, to pick one of several candidates")
     role: Role = "partner"
-    partnership_id: str | None = Field(None, max_length=36, description="the partnership it comes from, if any")
+    partnership_id: str | None = Field(None, min_length=1, max_length=36, description="the partnership it comes from, if any")
 
 
 class ApplicationIn(BaseModel):
@@ -700,7 +704,7 @@ async def report(principal: CurrentPrincipal, runtime: RuntimeDep,
 # -- jobs and the calendar ------------------------------------------------------------------------
 
 class JobsIn(BaseModel):
-    now: AwareDatetime | None = Field(None, description="run as of this instant (default: now)")
+    now: Instant | None = Field(None, description="run as of this instant (default: now)")
 
 
 class JobsOut(BaseModel):

@@ -77,7 +77,10 @@ async def spool(chunks: AsyncIterator[bytes]) -> io.StringIO:
 
 async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.StringIO, mode: Mode) -> ImportReport:
     reader = csv.DictReader(text)
-    columns = [c.strip() for c in (reader.fieldnames or [])]
+    try:
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise _unreadable(reader, exc) from exc
     missing = [c for c in REQUIRED if c not in columns]
     unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
@@ -91,7 +94,7 @@ async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.String
     report, rows = ImportReport(mode=mode), []
     now = utcnow()
     today = ctx.today(now)
-    for number, record in enumerate(reader, start=2):  # line 1 is the header
+    for number, record in enumerate(_records(reader), start=2):  # line 1 is the header
         report.rows += 1
         row = {k: (v or "").strip() for k, v in record.items() if k is not None}
         outcome = _check(row, number, ctx, places, known, today)
@@ -116,6 +119,20 @@ async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.String
     report.created = len(rows)
     await uow.commit()
     return report
+
+
+def _records(reader: csv.DictReader):
+    """The rows, or a 422 naming the line the csv module cannot read (a field over its size limit,
+    a carriage return alone inside an unquoted field): the rest of the file cannot be trusted."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise _unreadable(reader, exc) from exc
+
+
+def _unreadable(reader: csv.DictReader, exc: csv.Error) -> FieldError:
+    return FieldError("body", f"line {reader.line_num + 1}: not readable as CSV ({exc}); quote fields that hold "
+                              f"line breaks, and keep each field under {csv.field_size_limit() // 1024} KiB")
 
 
 def _check(row: dict[str, str], line: int, ctx: PartnersContext, places: dict, known: dict,

@@ -34,7 +34,7 @@ class OrganisationIn(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     city: str | None = Field(None, min_length=1, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=60)
-    partnership_id: str | None = Field(None, max_length=36, description="the partnership it belongs to, if any")
+    partnership_id: str | None = Field(None, min_length=1, max_length=36, description="the partnership it belongs to, if any")
     themes: list[Theme] = Field(default_factory=list)
     lead_department: str | None = Field(None, pattern=DEPARTMENT.pattern, description="networks: who leads")
     dues_amount: float | None = Field(None, ge=0)
@@ -77,8 +77,8 @@ class OrganisationOut(BaseModel):
 class PersonIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: str | None = Field(None, max_length=200)
-    organisation_id: str | None = Field(None, max_length=36)
-    partnership_id: str | None = Field(None, max_length=36)
+    organisation_id: str | None = Field(None, min_length=1, max_length=36)
+    partnership_id: str | None = Field(None, min_length=1, max_length=36)
     email: EmailStr | None = None
     phone: str | None = Field(None, max_length=50, pattern=r"^[+0-9 ()/-]{3,50}$")
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(default_factory=list, max_length=20)

@@ -20,6 +20,7 @@ from shared.places import Gazetteer
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
+from shared.bounds import Day, PlaceId
 from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
@@ -57,9 +58,9 @@ def _check_span(start: date | None, end: date, start_name: str) -> date:
 class LegIn(BaseModel):
     city: str = Field(min_length=1, max_length=100, description="any common form: Köln, Cologne, Koeln")
     country: str = Field(min_length=2, max_length=60, description="ISO 3166 code (DE) or English name")
-    start_date: date
-    end_date: date
-    place_id: int | None = Field(None, description="GeoNames id, to pick one of several candidates")
+    start_date: Day
+    end_date: Day
+    place_id: PlaceId | None = Field(None, description="GeoNames id, to pick one of several candidates")
 
     @field_validator("end_date")
     @classmethod
@@ -318,13 +319,13 @@ async def mark_overlap(overlap_id: str, body: OverlapStatusIn, runtime: RuntimeD
 class DelegationIn(BaseModel):
     origin_city: str = Field(min_length=1, max_length=100)
     origin_country: str = Field(min_length=2, max_length=60)
-    origin_place_id: int | None = None
+    origin_place_id: PlaceId | None = None
     host_department: str | None = Field(None, pattern=DEPARTMENT.pattern,
                                         description="coordinators may announce for any department")
     organisation: str | None = Field(None, max_length=200)
     visitors: int = Field(ge=1, le=10_000)
-    arrival: date
-    departure: date
+    arrival: Day
+    departure: Day
     official_guest: bool = Field(False, description="a guest of the city (partner-city delegations are)")
 
     @field_validator("departure")
@@ -381,11 +382,11 @@ async def announce_delegation(body: DelegationIn, principal: CurrentPrincipal, r
 class DelegationPatch(BaseModel):
     origin_city: str | None = Field(None, min_length=1, max_length=100)
     origin_country: str | None = Field(None, min_length=2, max_length=60)
-    origin_place_id: int | None = None
+    origin_place_id: PlaceId | None = None
     organisation: str | None = Field(None, max_length=200)
     visitors: int | None = Field(None, ge=1, le=10_000)
-    arrival: date | None = None
-    departure: date | None = None
+    arrival: Day | None = None
+    departure: Day | None = None
     official_guest: bool | None = None
 
 
