@@ -4,13 +4,14 @@ field, never an overflow deep inside (date arithmetic, an integer column, Postgr
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
-from shared.problems import problem
+from shared.problems import FieldError, problem
 
 # Dates the services accept: wide enough for any partnership's founding and any plan, narrow enough
 # that date arithmetic (a year ahead, the day after, an offset) can never leave what Python represents.
@@ -29,6 +30,18 @@ Day = Annotated[date, AfterValidator(_within_dates)]
 Moment = Annotated[datetime, AfterValidator(_within_dates)]  # naive ones allowed (the field says how read)
 Instant = Annotated[AwareDatetime, AfterValidator(_within_dates)]
 
+def cursor_instant(text: str) -> datetime:
+    """The instant in a list's cursor (`<created_at>|<id>`, as the API gave it out), or a 422 naming
+    `query.cursor`: one at the calendar's edge would overflow when the database compares it."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or not EARLIEST <= moment.date() <= LATEST:
+        raise FieldError("query.cursor", "not a cursor this API gave out")
+    return moment
+
+
 def shifted(value: date, delta: timedelta) -> date:
     """`value + delta`, held at the calendar's edge instead of overflowing: for read paths, where a
     value stored before the bounds above (or by other means) must still be shown, never break the read."""
@@ -43,22 +56,26 @@ def shifted(value: date, delta: timedelta) -> date:
 PlaceId = Annotated[int, Field(ge=1, le=2_147_483_647, description="GeoNames id")]
 
 NUL = "\x00"
+# NUL, which PostgreSQL text cannot hold, and lone UTF-16 surrogates (json.loads lets "\ud800" through),
+# which no database or response can encode as UTF-8.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "must not contain the NUL character (U+0000) or a lone surrogate (U+D800–U+DFFF)"
 
 
-def nul_in(value: Any) -> str | None:
-    """The path ('legs[0].city') of the first string holding U+0000 in a JSON value, or None.
+def unstorable_in(value: Any) -> str | None:
+    """The path ('legs[0].city') of the first string in a JSON value that no database can store, or None.
     Walks without recursion: a document nested as deep as the parser allows is still walked."""
     pending: list[tuple[str, Any]] = [("", value)]
     while pending:
         where, item = pending.pop()
         if isinstance(item, str):
-            if NUL in item:
+            if UNSTORABLE.search(item):
                 return where or "body"
         elif isinstance(item, dict):
             for key, inner in reversed(item.items()):
                 name = f"{where}.{key}" if where else str(key)
-                if NUL in key:
-                    return name.replace(NUL, "\\u0000")
+                if UNSTORABLE.search(key):
+                    return UNSTORABLE.sub("?", name)
                 pending.append((name, inner))
         elif isinstance(item, list):
             pending.extend((f"{where}[{i}]", inner) for i, inner in reversed(list(enumerate(item))))
@@ -98,7 +115,7 @@ class RefuseNul:
         body = b"".join(chunks)
         if b"\\u0000" in body:  # cheap: only then parse to name the field (it may be an escaped backslash)
             try:
-                field = nul_in(json.loads(body))
+                field = unstorable_in(json.loads(body))
             except ValueError:
                 field = None  # not JSON: the route's own parsing answers that
             if field:
@@ -116,7 +133,7 @@ class RefuseNul:
 
     @staticmethod
     async def _refuse(field: str, scope, receive, send) -> None:
-        message = "must not contain the NUL character (U+0000)"
-        response = problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}],
+        response = problem(422, f"{field}: {UNSTORABLE_MESSAGE}",
+                           errors=[{"field": field, "message": UNSTORABLE_MESSAGE}],
                            instance=scope.get("path", "").replace(NUL, "\\u0000"))
         await response(scope, receive, send)

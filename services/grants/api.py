@@ -19,7 +19,7 @@ from services.grants.models import Application, Call, CallVersion, CalendarToken
 from services.grants.partners_client import PartnersClient
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
-from shared.bounds import Instant, PlaceId
+from shared.bounds import Instant, PlaceId, cursor_instant
 from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
@@ -477,10 +477,7 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, re
         query = query.where(Call.programme == programme)
     if cursor:
         created, _, last_id = cursor.partition("|")
-        try:
-            created_at = datetime.fromisoformat(created)
-        except ValueError:
-            raise FieldError("query.cursor", "not a cursor this API gave out") from None
+        created_at = cursor_instant(created)
         query = query.where(or_(col(Application.created_at) < created_at,
                                 (col(Application.created_at) == created_at) & (col(Application.id) < last_id)))
     ctx = grants_context(runtime)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from services.grants import domain
-from shared.bounds import EARLIEST, LATEST, nul_in
+from shared.bounds import EARLIEST, LATEST, UNSTORABLE_MESSAGE, unstorable_in
 from shared.problems import FieldError
 
 MAX_BYTES = 20_000_000
@@ -71,8 +71,8 @@ def parse(body: bytes) -> Parsed:
         raise FieldError("body", f"not a portal search response: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise FieldError("results", "not a portal search response: expected an object with a 'results' list")
-    if where := nul_in(document):  # PostgreSQL text cannot hold it
-        raise FieldError(where, "must not contain the NUL character (U+0000)")
+    if where := unstorable_in(document):
+        raise FieldError(where, UNSTORABLE_MESSAGE)
     parsed, seen = Parsed(), set()
     for number, row in enumerate(document["results"], start=1):
         metadata = row.get("metadata") if isinstance(row, dict) else None

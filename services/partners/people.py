@@ -37,7 +37,7 @@ class OrganisationIn(BaseModel):
     partnership_id: str | None = Field(None, min_length=1, max_length=36, description="the partnership it belongs to, if any")
     themes: list[Theme] = Field(default_factory=list)
     lead_department: str | None = Field(None, pattern=DEPARTMENT.pattern, description="networks: who leads")
-    dues_amount: float | None = Field(None, ge=0)
+    dues_amount: float | None = Field(None, ge=0, le=1e12)
     dues_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     role_held: str | None = Field(None, max_length=300, description='e.g. "Treasurer of the Executive Committee"')
     members: list[CityIn] = Field(default_factory=list, max_length=500, description="networks: member cities")
@@ -49,7 +49,7 @@ class OrganisationPatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=300)
     themes: list[Theme] | None = None
     lead_department: str | None = Field(None, pattern=DEPARTMENT.pattern)
-    dues_amount: float | None = Field(None, ge=0)
+    dues_amount: float | None = Field(None, ge=0, le=1e12)
     dues_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     role_held: str | None = Field(None, max_length=300)
     members: list[CityIn] | None = Field(None, max_length=500)

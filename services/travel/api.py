@@ -20,7 +20,7 @@ from shared.places import Gazetteer
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal, require_role
-from shared.bounds import Day, PlaceId
+from shared.bounds import Day, PlaceId, cursor_instant
 from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
 from shared.uow import utcnow
@@ -238,10 +238,7 @@ async def list_trips(
         query = query.where(or_(Trip.visibility != "restricted", Trip.department == principal.department))
     if cursor:
         created, _, trip_id = cursor.partition("|")
-        try:
-            created_at = datetime.fromisoformat(created)
-        except ValueError:
-            raise FieldError("query.cursor", "not a cursor this API gave out") from None
+        created_at = cursor_instant(created)
         query = query.where(or_(Trip.created_at < created_at, (Trip.created_at == created_at) & (Trip.id < trip_id)))
     async with runtime.uow() as uow:
         trips = (await uow.session.exec(query)).all()

@@ -13,6 +13,7 @@ from services.partners.models import Organisation, Partnership, Person
 from services.travel.models import Delegation, Leg, Trip
 from shared.tables import outbox
 from tests.support.embedded import auth
+from tests.unit.test_grants_api import create_call, start_application, twinning_call
 
 ECON, COORDINATOR, ADMIN = ("department", "ECON"), ("coordinator", "OIA"), ("admin", None)
 LEG = {"city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15"}
@@ -109,6 +110,38 @@ async def test_an_empty_reference_is_refused_not_stored(client, host, path, body
     assert await count(host, "partners", table) == 0
 
 
+# -- numbers JSON cannot carry back, cursors and URLs that do not parse --------------------------
+
+async def test_an_amount_that_overflows_to_infinity_is_refused_not_stored(client, host):
+    # 1e400 parses as infinity: stored, it would break every list of organisations (JSON has no Infinity).
+    body = b'{"kind": "network", "name": "Eurocities", "dues_amount": 1e400, "dues_currency": "EUR"}'
+    refused(await client.post("/partners/organizations", content=body,
+                              headers={**auth(host, *COORDINATOR), "content-type": "application/json"}), "dues_amount")
+    assert await count(host, "partners", Organisation) == 0
+    assert (await client.get("/partners/organizations", headers=auth(host, *COORDINATOR))).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/travel/trips", "/grants/applications"])
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+async def test_a_list_cursor_at_the_calendars_edge_is_refused(client, host, path, instant):
+    refused(await client.get(path, params={"cursor": f"{instant}|x"}, headers=auth(host, *COORDINATOR)),
+            "query.cursor")
+
+
+async def test_an_import_url_that_is_no_url_is_refused(client, host):
+    response = await client.post("/grants/calls/import", params={"url": "http://\x06"},
+                                 headers=auth(host, *COORDINATOR))
+    refused(response, "query.url")
+
+
+async def test_a_partner_finder_filter_partners_refuses_is_the_callers_422_not_a_503(client, host):
+    call = await create_call(client, host, twinning_call())
+    started = await start_application(client, host, call["id"], who=ECON)
+    response = await client.get(f"/grants/applications/{started['id']}/partner-candidates",
+                                params={"theme": "0"}, headers=auth(host, *ECON))
+    refused(response, "query.theme")
+
+
 # -- NUL characters (PostgreSQL text cannot hold them) -------------------------------------------
 
 async def test_a_nul_in_a_json_body_is_refused_naming_the_field(client, host):
@@ -157,9 +190,10 @@ async def test_a_portal_answer_nested_ten_thousand_deep_is_refused(client, host)
     assert await nothing_stored(host, "grants", Call)
 
 
-async def test_a_nul_in_a_portal_answer_is_refused_naming_where(client, host):
+@pytest.mark.parametrize("title", ["Nature\x00", "Nature\ud800"])
+async def test_text_no_database_can_store_in_a_portal_answer_is_refused_naming_where(client, host, title):
     document = {"results": [{"metadata": {"identifier": ["LIFE-2027-NUL"], "deadlineDate": ["2027-05-01"],
-                                          "title": ["Nature\x00"]}}]}
+                                          "title": [title]}}]}
     refused(await portal_import(client, host, json.dumps(document)), "results[0].metadata.title[0]")
     assert await nothing_stored(host, "grants", Call)
 
