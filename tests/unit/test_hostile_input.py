@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services.grants.models import Call
+from services.notifications.models import Recipient
 from services.partners.models import Organisation, Partnership, Person
 from services.travel.models import Delegation, Leg, Trip
 from shared.tables import outbox
@@ -140,6 +141,18 @@ async def test_a_partner_finder_filter_partners_refuses_is_the_callers_422_not_a
     response = await client.get(f"/grants/applications/{started['id']}/partner-candidates",
                                 params={"theme": "0"}, headers=auth(host, *ECON))
     refused(response, "query.theme")
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"timezone": "America"}, "timezone"),  # a directory of the zone database: IsADirectoryError
+    ({"timezone": "zone.tab"}, "timezone"),
+    ({"quiet_start": "22:00+05:00", "quiet_end": "07:00"}, "quiet_start"),  # aware vs. local: TypeError later
+])
+async def test_a_recipient_whose_time_zone_or_quiet_hours_cannot_be_used_is_refused(client, host, change, field):
+    body = {"id": "ECON", "kind": "department", "name": "ECON office", "department": "ECON",
+            "channels": [{"kind": "email", "address": "econ@city.example"}], **change}
+    refused(await client.post("/notifications/recipients", json=body, headers=auth(host, *COORDINATOR)), field)
+    assert await count(host, "notifications", Recipient) == 0
 
 
 # -- NUL characters (PostgreSQL text cannot hold them) -------------------------------------------
