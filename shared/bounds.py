@@ -116,8 +116,8 @@ class RefuseNul:
         if b"\\u0000" in body:  # cheap: only then parse to name the field (it may be an escaped backslash)
             try:
                 field = unstorable_in(json.loads(body))
-            except ValueError:
-                field = None  # not JSON: the route's own parsing answers that
+            except (ValueError, RecursionError):
+                field = None  # not JSON (or nested past the parser's limit): the route's own parsing answers that
             if field:
                 return await self._refuse(field, scope, receive, send)
         replayed = False

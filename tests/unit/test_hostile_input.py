@@ -69,6 +69,19 @@ async def test_a_delegation_beyond_what_the_system_represents_is_refused(client,
     assert await nothing_stored(host, "travel", Delegation)
 
 
+@pytest.mark.parametrize("change,field", [
+    ({"arrival": "1900-01-01"}, "arrival"),
+    ({"departure": "2200-12-31"}, "departure"),
+])
+async def test_a_delegation_patched_past_the_longest_visit_is_refused(client, host, change, field):
+    announced = await client.post("/travel/delegations", json=DELEGATION, headers=auth(host, *ECON))
+    assert announced.status_code == 201
+    refused(await client.patch(f"/travel/delegations/{announced.json()['id']}", json=change,
+                               headers=auth(host, *ECON)), field)
+    stored = (await client.get(f"/travel/delegations/{announced.json()['id']}", headers=auth(host, *ECON))).json()
+    assert (stored["arrival"], stored["departure"]) == (DELEGATION["arrival"], DELEGATION["departure"])
+
+
 @pytest.mark.parametrize("body,field", [
     ({**PARTNERSHIP, "formalised_on": "0001-01-01"}, "formalised_on"),
     ({**PARTNERSHIP, "ends_on": "9999-12-31", "kind": "time_limited"}, "ends_on"),
@@ -153,6 +166,17 @@ async def test_a_recipient_whose_time_zone_or_quiet_hours_cannot_be_used_is_refu
             "channels": [{"kind": "email", "address": "econ@city.example"}], **change}
     refused(await client.post("/notifications/recipients", json=body, headers=auth(host, *COORDINATOR)), field)
     assert await count(host, "notifications", Recipient) == 0
+
+
+@pytest.mark.parametrize("body", [
+    b'{"title": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+    b'{"title": "\\u0000", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",  # also past the NUL guard's parse
+])
+async def test_a_json_body_nested_past_the_parsers_limit_is_a_4xx_naming_the_body(client, host, body):
+    response = await client.post("/travel/trips", content=body,
+                                 headers={**auth(host, *ECON), "content-type": "application/json"})
+    refused(response, "body", status=400)
+    assert await nothing_stored(host, "travel", Trip)
 
 
 # -- NUL characters (PostgreSQL text cannot hold them) -------------------------------------------
