@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from contextlib import contextmanager
 
 import pytest
 import schemathesis
@@ -29,28 +30,32 @@ FUZZ_EXAMPLES = int(os.environ.get("OIA_FUZZ_EXAMPLES", "8"))
 SEED = 20261130
 
 
+@contextmanager
+def demo_host(data_dir, env: pytest.MonkeyPatch):
+    """The embedded host with the demo data and the policy keys; stopped when the block ends."""
+    env.setenv("OIA_API_KEYS", ",".join(POLICY_KEYS))
+    asyncio.run(prepare(data_dir, with_demo_data=True))
+    try:
+        yield EmbeddedHost(data_dir)
+    finally:
+        # schemathesis started the host (its ASGI lifespan) on its own event loop at the first request.
+        asgi.shutdown_lifespans()
+
+
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("fuzz")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OIA_API_KEYS", ",".join(POLICY_KEYS))
-        asyncio.run(prepare(data_dir, with_demo_data=True))
-        embedded = EmbeddedHost(data_dir)
-        try:
-            yield embedded
-        finally:
-            # schemathesis started the host (its ASGI lifespan) on its own event loop at the first request.
-            asgi.shutdown_lifespans()
+    with pytest.MonkeyPatch.context() as env, demo_host(tmp_path_factory.mktemp("fuzz"), env) as embedded:
+        yield embedded
 
 
-def server_errors(host, service: str, role: str) -> list[str]:
+def server_errors(host, service: str, role: str, examples: int = FUZZ_EXAMPLES) -> list[str]:
     """Every request of the run that got a 5xx, or that the engine could not complete, described."""
     schema = schemathesis.openapi.from_asgi(f"/{service}/openapi.json", host)
     config = schema.config
     config.update(headers={"Authorization": f"Bearer {KEYS[role]}"}, continue_on_failure=True, workers=1)
     config.phases.update(phases=["examples", "coverage", "fuzzing"])
     # Deterministic: no examples database or response cache carried from one run to the next.
-    config.generation.update(max_examples=FUZZ_EXAMPLES, deterministic=True, database="none")
+    config.generation.update(max_examples=examples, deterministic=True, database="none")
     config.cache.enabled = False
     config.checks.update(included_check_names=["not_a_server_error"])
     config.seed = SEED
