@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -40,6 +40,17 @@ def cursor_instant(text: str) -> datetime:
     if moment is None or not EARLIEST <= moment.date() <= LATEST:
         raise FieldError("query.cursor", "not a cursor this API gave out")
     return moment
+
+
+FIRST_INSTANT = datetime.combine(EARLIEST, time.min, tzinfo=timezone.utc)
+LAST_INSTANT = datetime.combine(LATEST, time.max, tzinfo=timezone.utc)
+
+
+def clamped(moment: datetime) -> datetime:
+    """A stored instant held within the bounds (a naive one read as UTC), for read paths that do
+    arithmetic on it (time zones, days before): one stored before the bounds must not break them."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return min(max(aware, FIRST_INSTANT), LAST_INSTANT)
 
 
 def shifted(value: date, delta: timedelta) -> date:

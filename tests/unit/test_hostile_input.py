@@ -329,3 +329,37 @@ async def test_a_trip_stored_ending_on_the_last_day_python_knows_does_not_break_
         assert b"DTEND;VALUE=DATE:99991231" in response.content
     for path in ("/travel/trips", "/travel/delegations", f"/travel/trips/{booked.json()['id']}"):
         assert (await client.get(path, headers=auth(host, *ECON))).status_code == 200
+
+
+async def test_partnerships_and_calls_stored_at_the_calendars_edges_do_not_break_a_read(client, host):
+    """Dates stored before the bounds existed: every read, feed and scheduled job still answers."""
+    from datetime import date, datetime, timezone
+    coordinator = auth(host, *COORDINATOR)
+    late = (await client.post("/partners/partnerships", headers=coordinator, json={
+        **PARTNERSHIP, "kind": "time_limited", "ends_on": "2030-01-01"})).json()
+    early = (await client.post("/partners/partnerships", headers=coordinator, json={
+        **PARTNERSHIP, "partner_city": "Lyon", "partner_country": "FR"})).json()
+    call = await create_call(client, host, twinning_call())
+    application = await start_application(client, host, call["id"], who=ECON)
+    async with host.runtimes["partners"].engine.begin() as conn:
+        await conn.execute(update(Partnership).where(Partnership.id == late["id"]).values(
+            formalised_on=date.max, ends_on=date.max, last_contact_on=date.max))
+        await conn.execute(update(Partnership).where(Partnership.id == early["id"]).values(
+            formalised_on=date.min, last_contact_on=date.min))
+    async with host.runtimes["grants"].engine.begin() as conn:
+        await conn.execute(update(Call).values(deadlines=[{"stage": 1, "at": "9999-12-31T23:59:59+00:00"}],
+                                               opens_at=datetime(1, 1, 1, tzinfo=timezone.utc)))
+    for path in ("/partners/partnerships", f"/partners/partnerships/{late['id']}", "/partners/relationship-health",
+                 "/partners/anniversaries?within_days=36500", "/partners/finder", "/grants/calls",
+                 f"/grants/calls/{call['id']}", "/grants/applications", f"/grants/applications/{application['id']}",
+                 f"/grants/applications/{application['id']}/eligibility"):
+        response = await client.get(path, headers=coordinator)
+        assert response.status_code == 200, (path, response.text)
+    for service in ("partners", "grants"):
+        response = await client.post(f"/{service}/jobs/run", json={}, headers=auth(host, *ADMIN))
+        assert response.status_code == 200, (service, response.text)
+    feed = (await client.post("/grants/calendar/tokens", json={}, headers=coordinator)).json()["url"]
+    response = await client.get(feed)
+    assert response.status_code == 200 and b"BEGIN:VEVENT" in response.content
+    shown = (await client.get(f"/grants/calls/{call['id']}", headers=coordinator)).json()
+    assert shown["deadlines"][0]["at"].startswith("2201-01-01T00:59:59")  # held at the bound, in Brussels
