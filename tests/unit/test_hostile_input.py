@@ -4,11 +4,12 @@ stores nothing, and the widest values the services accept never break a read (ca
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, timezone
 
 import pytest
 from sqlalchemy import func, select, update
 
-from services.grants.models import Call
+from services.grants.models import Application, Call
 from services.notifications.models import Recipient
 from services.partners.models import Organisation, Partnership, Person
 from services.travel.models import Delegation, Leg, Trip
@@ -122,6 +123,16 @@ async def test_a_call_with_dates_at_the_calendars_edge_is_refused(client, host, 
 async def test_an_empty_reference_is_refused_not_stored(client, host, path, body, field, table):
     refused(await client.post(f"/partners/{path}", json=body, headers=auth(host, *COORDINATOR)), field)
     assert await count(host, "partners", table) == 0
+
+
+async def test_an_empty_partnership_reference_in_a_consortium_is_refused(client, host):
+    call = await create_call(client, host, twinning_call())
+    body = {"call_id": call["id"], "title": "Twinning", "requested_amount": 25_000,
+            "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"},
+            "consortium": [{"name": "City of Kraków", "city": "Krakau", "country": "PL", "partnership_id": ""}]}
+    refused(await client.post("/grants/applications", json=body, headers=auth(host, *ECON)),
+            "consortium[0].partnership_id")
+    assert await count(host, "grants", Application) == 0
 
 
 # -- numbers JSON cannot carry back, cursors and URLs that do not parse --------------------------
@@ -318,7 +329,6 @@ async def test_a_trip_stored_ending_on_the_last_day_python_knows_does_not_break_
     assert booked.status_code == 201
     delegation = await client.post("/travel/delegations", json=DELEGATION, headers=auth(host, *ECON))
     assert delegation.status_code == 201
-    from datetime import date
     async with host.runtimes["travel"].engine.begin() as conn:
         await conn.execute(update(Leg).values(end_date=date.max))
         await conn.execute(update(Delegation).values(departure=date.max))
@@ -333,7 +343,6 @@ async def test_a_trip_stored_ending_on_the_last_day_python_knows_does_not_break_
 
 async def test_partnerships_and_calls_stored_at_the_calendars_edges_do_not_break_a_read(client, host):
     """Dates stored before the bounds existed: every read, feed and scheduled job still answers."""
-    from datetime import date, datetime, timezone
     coordinator = auth(host, *COORDINATOR)
     late = (await client.post("/partners/partnerships", headers=coordinator, json={
         **PARTNERSHIP, "kind": "time_limited", "ends_on": "2030-01-01"})).json()
