@@ -11,7 +11,7 @@ from typing import Annotated, Any, AsyncIterator, Literal
 import httpx
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, EmailStr, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field, field_validator
 from sqlmodel import col, or_, select
 
 from services.grants import boilerplate, calendar, domain, portal, service
@@ -302,7 +302,8 @@ class ConsortiumMemberIn(BaseModel):
     country: str = Field(min_length=2, max_length=60, description="ISO 3166 code or English name")
     place_id: PlaceId | None = Field(None, description="GeoNames id, to pick one of several candidates")
     role: Role = "partner"
-    partnership_id: str | None = Field(None, min_length=1, max_length=36, description="the partnership it comes from, if any")
+    partnership_id: str | None = Field(None, min_length=1, max_length=36,
+                                       description="the partnership it comes from, if any")
 
 
 class ApplicationIn(BaseModel):

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator
 from sqlmodel import col, select
 
 from services.partners import domain, importer, service

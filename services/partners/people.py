@@ -34,7 +34,8 @@ class OrganisationIn(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     city: str | None = Field(None, min_length=1, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=60)
-    partnership_id: str | None = Field(None, min_length=1, max_length=36, description="the partnership it belongs to, if any")
+    partnership_id: str | None = Field(None, min_length=1, max_length=36,
+                                       description="the partnership it belongs to, if any")
     themes: list[Theme] = Field(default_factory=list)
     lead_department: str | None = Field(None, pattern=DEPARTMENT.pattern, description="networks: who leads")
     dues_amount: float | None = Field(None, ge=0, le=1e12)

@@ -4,7 +4,7 @@ department key.
 
 Deterministic (derandomized, fixed seed) and bounded, so a run takes minutes and a failure repeats.
 Every case goes to the same host, so what one case stores is read by later ones: a stored value that
-breaks a read shows up here too. `make test-fuzz` runs this file alone. (schemathesis' own pytest
+breaks a read shows up here too. `make test-fuzz` runs tests/fuzz (this and the PostgreSQL run). (schemathesis' own pytest
 plugin cannot load a schema from a fixture under this pytest, so the test drives its engine, as the
 `schemathesis run` command does.)"""
 
@@ -78,4 +78,5 @@ def server_errors(host, service: str, role: str, examples: int = FUZZ_EXAMPLES) 
 @pytest.mark.parametrize("service", SERVICES)
 def test_no_input_makes_a_server_error(host, service, role):
     errors = server_errors(host, service, role)
-    assert not errors, f"{len(errors)} requests to {service} with a {role} key got a server error:\n" + "\n".join(errors)
+    assert not errors, (f"{len(errors)} requests to {service} with a {role} key got a server error:\n"
+                        + "\n".join(errors))
