@@ -4,9 +4,9 @@ department key.
 
 Deterministic (derandomized, fixed seed) and bounded, so a run takes minutes and a failure repeats.
 Every case goes to the same host, so what one case stores is read by later ones: a stored value that
-breaks a read shows up here too. `make test-fuzz` runs tests/fuzz (this and the PostgreSQL run). (schemathesis' own pytest
-plugin cannot load a schema from a fixture under this pytest, so the test drives its engine, as the
-`schemathesis run` command does.)"""
+breaks a read shows up here too. `make test-fuzz` runs tests/fuzz (this and the PostgreSQL run).
+(schemathesis' own pytest plugin cannot load a schema from a fixture under this pytest, so the test
+drives its engine, as the `schemathesis run` command does.)"""
 
 from __future__ import annotations
 
