@@ -36,7 +36,8 @@ test-e2e: install
 	$(BIN)/pytest tests/e2e
 
 ## schemathesis over the four OpenAPI documents (admin and department keys): no input may get a 5xx.
-## OIA_FUZZ_EXAMPLES (8) sets the fuzzing phase's examples per operation; raise it for a longer hunt.
+## OIA_FUZZ_EXAMPLES (8) sets the fuzzing phase's examples per operation, OIA_FUZZ_SEED another deterministic run:
+## raise or change them for a longer hunt.
 test-fuzz: install
 	$(BIN)/pytest tests/fuzz
 

@@ -124,7 +124,9 @@ class RefuseNul:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if b"\\u0000" in body:  # cheap: only then parse to name the field (it may be an escaped backslash)
+        # Cheap: only then parse to name the field (it may be an escaped backslash). A NUL byte means
+        # UTF-16 or UTF-32, which the JSON parser also reads.
+        if b"\\u0000" in body or b"\x00" in body:
             try:
                 field = unstorable_in(json.loads(body))
             except (ValueError, RecursionError):
