@@ -203,11 +203,14 @@ async def test_a_nul_in_a_json_body_is_refused_naming_the_field(client, host):
     assert fine.status_code == 201 and fine.json()["title"] == "C:\\u0000"
 
 
-async def test_a_nul_in_a_utf16_json_body_is_refused_too(client, host):
-    # JSON may come as UTF-16: the escape is then no longer the bytes the cheap check looks for.
-    body = json.dumps({**TRIP, "title": "Trade\x00fair"}).encode("utf-16")
+@pytest.mark.parametrize("encoding,content_type", [
+    ("utf-16", "application/json"),  # the escape is no longer the bytes the cheap check looks for
+    ("utf-8", "APPLICATION/JSON"),  # media types are case-insensitive
+])
+async def test_a_nul_in_any_json_body_is_refused(client, host, encoding, content_type):
+    body = json.dumps({**TRIP, "title": "Trade\x00fair"}).encode(encoding)
     refused(await client.post("/travel/trips", content=body,
-                              headers={**auth(host, *ECON), "content-type": "application/json"}), "title")
+                              headers={**auth(host, *ECON), "content-type": content_type}), "title")
     assert await nothing_stored(host, "travel", Trip)
 
 
