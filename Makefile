@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-unit test-contract test-integration test-e2e bench migrate clean
+.PHONY: install run test test-unit test-contract test-integration test-e2e test-fuzz bench migrate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test-integration: install
 
 test-e2e: install
 	$(BIN)/pytest tests/e2e
+
+## schemathesis over the four OpenAPI documents (admin and department keys): no input may get a 5xx.
+## OIA_FUZZ_EXAMPLES (8) sets the fuzzing phase's examples per operation, OIA_FUZZ_SEED another deterministic run:
+## raise or change them for a longer hunt.
+test-fuzz: install
+	$(BIN)/pytest tests/fuzz
 
 bench: install
 	$(BIN)/python bench/bus.py

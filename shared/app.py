@@ -15,6 +15,7 @@ from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from shared.asyncapi import asyncapi_document
 from shared.auth import Principal, require_role
+from shared.bounds import RefuseNul
 from shared.logging import configure_logging
 from shared.metrics import DEAD_LETTERS, HTTP_LATENCY, HTTP_REQUESTS
 from shared.problems import BodySizeLimit, install_problem_handlers
@@ -151,7 +152,8 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
     for router in spec.routers:
         app.include_router(router, prefix=prefix)
 
+    streamed = {prefix + path: limit for path, limit in runtime.spec.streamed_bodies.items()}
+    app.add_middleware(RefuseNul, streamed=streamed)
     app.add_middleware(Observe, service=spec.name)
-    app.add_middleware(BodySizeLimit, max_bytes=1_000_000,
-                       streamed={prefix + path: limit for path, limit in runtime.spec.streamed_bodies.items()})
+    app.add_middleware(BodySizeLimit, max_bytes=1_000_000, streamed=streamed)
     return app

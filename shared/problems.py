@@ -16,6 +16,7 @@ from shared.redaction import redact, redact_value
 log = get_logger("shared.problems")
 
 PROBLEM_JSON = "application/problem+json"
+BODY_UNPARSED = "There was an error parsing the body"  # FastAPI's words
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
           422: "Invalid input", 429: "Too many requests", 500: "Internal error", 503: "Unavailable"}
@@ -81,7 +82,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), instance=request.url.path,
+        # FastAPI's own refusal of a body it could not parse (e.g. nested past the JSON parser's limit)
+        errors = [{"field": "body", "message": str(exc.detail)}] if str(exc.detail) == BODY_UNPARSED else None
+        return problem(exc.status_code, str(exc.detail), errors=errors, instance=request.url.path,
                        headers=getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)

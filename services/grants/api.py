@@ -12,7 +12,7 @@ from typing import Annotated, Any, AsyncIterator, Literal
 import httpx
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, EmailStr, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field, field_validator
 from sqlmodel import col, or_, select
 
 from services.grants import boilerplate, calendar, domain, portal, service
@@ -22,6 +22,7 @@ from services.grants.policy import POLICY
 from shared import outbound
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
+from shared.bounds import Instant, PlaceId, cursor_instant
 from shared.calendar_feeds import add_calendar_routes
 from shared.problems import FieldError, Problem
 from shared.render import json_response
@@ -64,8 +65,8 @@ def _moment(at: time):
 
 
 # A deadline given as a date is 17:00 Brussels time that day; an opening, the start of the day.
-Deadline = Annotated[AwareDatetime, _moment(domain.DEADLINE_TIME)]
-Opening = Annotated[AwareDatetime, _moment(time(0, 0))]
+Deadline = Annotated[Instant, _moment(domain.DEADLINE_TIME)]
+Opening = Annotated[Instant, _moment(time(0, 0))]
 
 
 # -- calls ----------------------------------------------------------------------------------------
@@ -307,9 +308,10 @@ class ConsortiumMemberIn(BaseModel):
     name: str = Field(min_length=1, max_length=300, description="the organisation, e.g. 'City of Kraków'")
     city: str = Field(min_length=1, max_length=100)
     country: str = Field(min_length=2, max_length=60, description="ISO 3166 code or English name")
-    place_id: int | None = Field(None, description="GeoNames id, to pick one of several candidates")
+    place_id: PlaceId | None = Field(None, description="GeoNames id, to pick one of several candidates")
     role: Role = "partner"
-    partnership_id: str | None = Field(None, max_length=36, description="the partnership it comes from, if any")
+    partnership_id: str | None = Field(None, min_length=1, max_length=36,
+                                       description="the partnership it comes from, if any")
 
 
 class ApplicationIn(BaseModel):
@@ -478,10 +480,7 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, re
         query = query.where(Call.programme == programme)
     if cursor:
         created, _, last_id = cursor.partition("|")
-        try:
-            created_at = datetime.fromisoformat(created)
-        except ValueError:
-            raise FieldError("query.cursor", "not a cursor this API gave out") from None
+        created_at = cursor_instant(created)
         query = query.where(or_(col(Application.created_at) < created_at,
                                 (col(Application.created_at) == created_at) & (col(Application.id) < last_id)))
     ctx = grants_context(runtime)
@@ -714,7 +713,7 @@ async def report(principal: CurrentPrincipal, runtime: RuntimeDep,
 # -- jobs and the calendar ------------------------------------------------------------------------
 
 class JobsIn(BaseModel):
-    now: AwareDatetime | None = Field(None, description="run as of this instant (default: now)")
+    now: Instant | None = Field(None, description="run as of this instant (default: now)")
 
 
 class JobsOut(BaseModel):

@@ -8,6 +8,7 @@ import icalendar
 
 from services.grants.service import deadlines_of, internal_deadline
 from services.grants.models import Application, Call
+from shared.bounds import shifted
 
 PRODID = "-//Diplomacity//Grants//EN"
 
@@ -47,7 +48,7 @@ def _event(uid: str, now: datetime, modified: datetime, at: datetime, summary: s
     event.add("uid", f"{uid}@diplomacity")
     event.add("dtstamp", now)
     event.add("last-modified", modified)
-    event.add("dtstart", at - timedelta(hours=1))
+    event.add("dtstart", shifted(at, -timedelta(hours=1)))
     event.add("dtend", at)
     event.add("summary", summary)
     if url:

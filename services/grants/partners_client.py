@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.problems import Problem
+from shared.problems import FieldError, Problem
 
 
 class PartnersClient:
@@ -28,7 +28,9 @@ class PartnersClient:
                    runtime.peer_transport)
 
     async def finder(self, **query: Any) -> list[dict[str, Any]]:
-        return await self._get("/partners/finder", {k: v for k, v in query.items() if v is not None})
+        # The query is the caller's: partners refusing it (e.g. an unknown theme) is the caller's 422.
+        return await self._get("/partners/finder", {k: v for k, v in query.items() if v is not None},
+                               relay_invalid=True)
 
     async def partnerships(self, home_city: str) -> list[dict[str, Any]]:
         return await self._get("/partners/partnerships", {"home_city": home_city, "status": "active", "limit": 1000})
@@ -40,7 +42,8 @@ class PartnersClient:
         """The partnership, or None if partners has none of that id."""
         return await self._get(f"/partners/partnerships/{quote(partnership_id, safe='')}", {}, missing_ok=True)
 
-    async def _get(self, path: str, params: dict[str, Any], *, missing_ok: bool = False) -> Any:
+    async def _get(self, path: str, params: dict[str, Any], *, missing_ok: bool = False,
+                   relay_invalid: bool = False) -> Any:
         url = self.base_url + path
         try:
             async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
@@ -56,9 +59,20 @@ class PartnersClient:
                                f"set GRANTS_PARTNERS_API_KEY to a reader key of partners")
         if response.status_code == 404 and missing_ok:
             return None
+        if response.status_code == 422 and relay_invalid:
+            raise _invalid(response)
         if response.status_code != 200:
             raise Problem(503, f"the partners service answered {response.status_code} ({url})")
         try:
             return response.json()
         except ValueError as exc:
             raise Problem(503, f"the partners service answered with something that is not JSON ({url})") from exc
+
+
+def _invalid(response: httpx.Response) -> FieldError | Problem:
+    """Partners' 422 about a query grants passed on, naming the same field."""
+    try:
+        error = response.json()["errors"][0]
+        return FieldError(str(error["field"]), str(error["message"]))
+    except (ValueError, LookupError, TypeError):
+        return Problem(503, f"the partners service answered 422 without naming a field ({response.url})")

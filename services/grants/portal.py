@@ -10,14 +10,18 @@ reason, never guessed at; a file that is not such a response is refused as a who
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from services.grants import domain
+from shared.bounds import EARLIEST, LATEST, UNSTORABLE_MESSAGE, unstorable_in
 from shared.problems import FieldError
 
 MAX_BYTES = 20_000_000
+MAX_IDENTIFIER = 120  # the calls table's column
+MAX_AMOUNT = 1e12
 TOPIC_URL = "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/{}"
 
 
@@ -61,8 +65,14 @@ def parse(body: bytes) -> Parsed:
     except json.JSONDecodeError as exc:
         raise FieldError("body", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                                  f"is the file complete?") from exc
+    except RecursionError as exc:  # the parser's own limit, not ours: no portal response nests that deep
+        raise FieldError("body", "nested too deeply to be a portal search response") from exc
+    except ValueError as exc:  # e.g. a number of more digits than Python converts
+        raise FieldError("body", f"not a portal search response: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise FieldError("results", "not a portal search response: expected an object with a 'results' list")
+    if where := unstorable_in(document):
+        raise FieldError(where, UNSTORABLE_MESSAGE)
     parsed, seen = Parsed(), set()
     for number, row in enumerate(document["results"], start=1):
         metadata = row.get("metadata") if isinstance(row, dict) else None
@@ -72,6 +82,9 @@ def parse(body: bytes) -> Parsed:
         try:
             if not identifier:
                 raise _Skip("no identifier")
+            if len(identifier) > MAX_IDENTIFIER:
+                identifier = identifier[:MAX_IDENTIFIER] + "…"
+                raise _Skip(f"the identifier is longer than {MAX_IDENTIFIER} characters")
             if identifier in seen:
                 raise _Skip("the identifier appears earlier in the file")
             seen.add(identifier)
@@ -101,7 +114,7 @@ def _call(identifier: str, metadata: dict[str, Any]) -> PortalCall:
     budget, grant_min, grant_max = _budget(identifier, metadata)
     title = _first(metadata, "title") or identifier
     return PortalCall(identifier=identifier, programme=programme, title=title[:500],
-                      topic=(_first(metadata, "callTitle") or None), opens_at=opens_at, deadlines=deadlines,
+                      topic=(_first(metadata, "callTitle") or "")[:500] or None, opens_at=opens_at, deadlines=deadlines,
                       budget=budget, grant_min=grant_min, grant_max=grant_max, themes=_keywords(metadata),
                       url=TOPIC_URL.format(identifier.lower()), rules=domain.known_rules(identifier))
 
@@ -122,13 +135,17 @@ def _first(metadata: dict[str, Any], name: str) -> str | None:
     return str(values[0]).strip() if values and values[0] is not None else None
 
 
-def _moment(text: str, name: str) -> datetime:
+def _moment(text: Any, name: str) -> datetime:
     """The portal writes `2025-09-18T00:00:00.000+0000`; midnight means the date alone was given,
     so the deadline is that day's 17:00 in Brussels."""
+    if not isinstance(text, str):
+        raise _Skip(f"{name} {str(text)[:60]!r} is not a date")
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise _Skip(f"{name} {text!r} is not a date") from exc
+        raise _Skip(f"{name} {text[:60]!r} is not a date") from exc
+    if not EARLIEST <= moment.date() <= LATEST:
+        raise _Skip(f"{name} {text[:60]!r} is not between {EARLIEST} and {LATEST}")
     date_only = moment.tzinfo is None or moment.time() == datetime.min.time()
     if date_only and name == "deadlineDate":
         return domain.deadline_at(moment.date())
@@ -141,11 +158,11 @@ def _keywords(metadata: dict[str, Any]) -> list[str]:
         if isinstance(value, str) and value.strip().startswith("["):
             try:
                 value = json.loads(value)
-            except json.JSONDecodeError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise _Skip(f"keywords {value[:60]!r} is not a JSON list") from exc
         for word in value if isinstance(value, list) else [value]:
             if isinstance(word, str) and word.strip():
-                found.append(word.strip().lower())
+                found.append(word.strip().lower()[:60])
     return list(dict.fromkeys(found))[:50]
 
 
@@ -156,19 +173,25 @@ def _budget(identifier: str, metadata: dict[str, Any]) -> tuple[float | None, fl
         return None, None, None
     try:
         overview = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise _Skip("budgetOverview is not JSON") from exc
+    by_topic = overview.get("budgetTopicActionMap") if isinstance(overview, dict) else None
     budget = grant_min = grant_max = None
-    for actions in (overview.get("budgetTopicActionMap") or {}).values():
+    for actions in (by_topic.values() if isinstance(by_topic, dict) else []):
         for action in actions if isinstance(actions, list) else []:
-            if not str(action.get("action", "")).startswith(identifier):
+            if not isinstance(action, dict) or not str(action.get("action", "")).startswith(identifier):
                 continue
-            years = action.get("budgetYearMap") or {}
-            budget = (budget or 0.0) + sum(float(v) for v in years.values() if isinstance(v, (int, float)))
+            years = action.get("budgetYearMap")
+            amounts = [_amount(v, None) for v in years.values()] if isinstance(years, dict) else []
+            budget = (budget or 0.0) + sum(a for a in amounts if a is not None)
             grant_min = _amount(action.get("minContribution"), grant_min)
             grant_max = _amount(action.get("maxContribution"), grant_max)
     return budget, grant_min, grant_max
 
 
 def _amount(value: Any, current: float | None) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and value >= 0 else current
+    """A plausible amount in euros (a number, not negative, below a trillion), else `current`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return current
+    amount = float(value) if abs(value) < MAX_AMOUNT else math.inf  # a huge int does not fit a float
+    return amount if math.isfinite(amount) and 0 <= amount < MAX_AMOUNT else current

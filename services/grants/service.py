@@ -25,6 +25,7 @@ from services.grants.events import (
 )
 from services.grants.models import Application, Call, CallVersion, Reminder, StageChange
 from services.grants.portal import PortalCall, Skipped
+from shared.bounds import clamped
 from shared.db import insert_new
 from shared.places import Gazetteer, Place, resolve_field
 from shared.problems import FieldError, Problem
@@ -52,7 +53,10 @@ def _context(city: str, country: str, gazetteer_path, themes: tuple[str, ...]) -
 # -- calls ----------------------------------------------------------------------------------------
 
 def deadlines_of(call: Call) -> list[tuple[int, datetime]]:
-    return [(d["stage"], datetime.fromisoformat(d["at"]).astimezone(domain.BRUSSELS)) for d in call.deadlines]
+    # Held within the API's bounds: one stored before them (at the calendar's edge) must not break
+    # the arithmetic of every read and reminder that follows.
+    return [(d["stage"], clamped(datetime.fromisoformat(d["at"])).astimezone(domain.BRUSSELS))
+            for d in call.deadlines]
 
 
 def deadline_of(application: Application, call: Call) -> tuple[int, datetime] | None:

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator
 from sqlmodel import col, or_, select
 
 from services.partners import domain, importer, service
@@ -14,6 +14,7 @@ from services.partners.models import Contact, Partnership
 from services.partners.policy import POLICY
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
+from shared.bounds import Day, Instant, PlaceId
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 
@@ -34,7 +35,7 @@ class PartnershipFields(BaseModel):
     kind: Kind = "twin"
     status: Status = "active"
     status_reason: str | None = Field(None, max_length=500, description="why it is suspended or ended")
-    ends_on: date | None = Field(None, description="time-limited: its end, or when renewal must be decided")
+    ends_on: Day | None = Field(None, description="time-limited: its end, or when renewal must be decided")
     themes: list[Theme] = Field(default_factory=list, max_length=len(domain.THEMES))
     annual_themes: dict[str, str] = Field(default_factory=dict, description='e.g. {"2027": "climate"}')
     mou_areas: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=30)
@@ -58,20 +59,20 @@ class PartnershipFields(BaseModel):
 class PartnershipIn(PartnershipFields):
     partner_city: str = Field(min_length=1, max_length=100, description="any common form: Krakau, Kraków, Krakow")
     partner_country: str = Field(min_length=2, max_length=60, description="ISO 3166 code or English name")
-    partner_place_id: int | None = Field(None, description="GeoNames id, to pick one of several candidates")
+    partner_place_id: PlaceId | None = Field(None, description="GeoNames id, to pick one of several candidates")
     home_city: str | None = Field(None, min_length=1, max_length=100, description="default: this office's city")
     home_country: str | None = Field(None, min_length=2, max_length=60)
-    formalised_on: date
-    last_contact_on: date | None = Field(None, description="the latest contact before this record (default: today)")
+    formalised_on: Day
+    last_contact_on: Day | None = Field(None, description="the latest contact before this record (default: today)")
 
 
 class PartnershipPatch(BaseModel):
-    formalised_on: date | None = None
+    formalised_on: Day | None = None
     formalised_year_only: bool | None = None
     kind: Kind | None = None
     status: Status | None = None
     status_reason: str | None = Field(None, max_length=500)
-    ends_on: date | None = None
+    ends_on: Day | None = None
     themes: list[Theme] | None = None
     annual_themes: dict[str, str] | None = None
     mou_areas: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = None
@@ -113,8 +114,8 @@ class PartnershipOut(BaseModel):
 
 class ContactIn(BaseModel):
     kind: Literal["meeting", "event"]
-    on: date
-    until: date | None = None
+    on: Day
+    until: Day | None = None
     title: str = Field(min_length=1, max_length=300)
     department: str | None = Field(None, pattern=DEPARTMENT.pattern)
 
@@ -154,7 +155,7 @@ class AnniversaryOut(BaseModel):
 
 
 class JobsIn(BaseModel):
-    now: AwareDatetime | None = Field(None, description="run as of this instant (default: now) — tests and back-fills")
+    now: Instant | None = Field(None, description="run as of this instant (default: now) — tests and back-fills")
 
 
 class JobsOut(BaseModel):

@@ -45,6 +45,8 @@ class Jubilee:
 def next_jubilee(formalised: date, year_only: bool, today: date) -> Jubilee | None:
     """The next jubilee on or after `today` (None past 100 years)."""
     for years in JUBILEES:
+        if formalised.year + years > date.max.year:  # a stored date at the calendar's edge: no jubilee to tell
+            return None
         on = anniversary(formalised, years, year_only)
         if on >= today:
             return Jubilee(years, on)

@@ -110,7 +110,10 @@ def _assess(text: io.StringIO, report: ImportReport, ctx: PartnersContext, known
     """The partnerships to insert, a slice at a time, filling in `report`; run in a worker
     thread (the gazetteer gives each thread its own connection)."""
     reader = csv.DictReader(text)
-    columns = [c.strip() for c in (reader.fieldnames or [])]
+    try:
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise _unreadable(reader, exc) from exc
     missing = [c for c in REQUIRED if c not in columns]
     unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
@@ -121,7 +124,7 @@ def _assess(text: io.StringIO, report: ImportReport, ctx: PartnersContext, known
     places: dict[tuple[str, str], Place | str] = {}
     rows: list[dict[str, Any]] = []
     today = ctx.today(now)
-    for number, record in enumerate(reader, start=2):  # line 1 is the header
+    for number, record in enumerate(_records(reader), start=2):  # line 1 is the header
         if number % YIELD_ROWS == 0:
             time.sleep(0)  # the GIL back to the event loop now, not after the interpreter's 5 ms
         report.rows += 1
@@ -150,6 +153,20 @@ def _assess(text: io.StringIO, report: ImportReport, ctx: PartnersContext, known
     report.report = [tuple(r._replace(status="created")) if r.status == "valid" else tuple(r)
                      for r in report.rows_reported()]
     report.created = sum(r.status == "created" for r in report.rows_reported())
+
+
+def _records(reader: csv.DictReader):
+    """The rows, or a 422 naming the line the csv module cannot read (a field over its size limit,
+    a carriage return alone inside an unquoted field): the rest of the file cannot be trusted."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise _unreadable(reader, exc) from exc
+
+
+def _unreadable(reader: csv.DictReader, exc: csv.Error) -> FieldError:
+    return FieldError("body", f"line {reader.line_num + 1}: not readable as CSV ({exc}); quote fields that hold "
+                              f"line breaks, and keep each field under {csv.field_size_limit() // 1024} KiB")
 
 
 def _check(row: dict[str, str], line: int, ctx: PartnersContext, places: dict, known: dict,

@@ -35,10 +35,11 @@ class OrganisationIn(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     city: str | None = Field(None, min_length=1, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=60)
-    partnership_id: str | None = Field(None, max_length=36, description="the partnership it belongs to, if any")
+    partnership_id: str | None = Field(None, min_length=1, max_length=36,
+                                       description="the partnership it belongs to, if any")
     themes: list[Theme] = Field(default_factory=list)
     lead_department: str | None = Field(None, pattern=DEPARTMENT.pattern, description="networks: who leads")
-    dues_amount: float | None = Field(None, ge=0)
+    dues_amount: float | None = Field(None, ge=0, le=1e12)
     dues_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     role_held: str | None = Field(None, max_length=300, description='e.g. "Treasurer of the Executive Committee"')
     members: list[CityIn] = Field(default_factory=list, max_length=500, description="networks: member cities")
@@ -50,7 +51,7 @@ class OrganisationPatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=300)
     themes: list[Theme] | None = None
     lead_department: str | None = Field(None, pattern=DEPARTMENT.pattern)
-    dues_amount: float | None = Field(None, ge=0)
+    dues_amount: float | None = Field(None, ge=0, le=1e12)
     dues_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     role_held: str | None = Field(None, max_length=300)
     members: list[CityIn] | None = Field(None, max_length=500)
@@ -78,8 +79,8 @@ class OrganisationOut(BaseModel):
 class PersonIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: str | None = Field(None, max_length=200)
-    organisation_id: str | None = Field(None, max_length=36)
-    partnership_id: str | None = Field(None, max_length=36)
+    organisation_id: str | None = Field(None, min_length=1, max_length=36)
+    partnership_id: str | None = Field(None, min_length=1, max_length=36)
     email: EmailStr | None = None
     phone: str | None = Field(None, max_length=50, pattern=r"^[+0-9 ()/-]{3,50}$")
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(default_factory=list, max_length=20)

@@ -22,6 +22,7 @@ from shared.places import Gazetteer
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
+from shared.bounds import Day, PlaceId, cursor_instant
 from shared.calendar_feeds import add_calendar_routes
 from shared.policy import NONE
 from shared.problems import FieldError
@@ -60,9 +61,9 @@ def _check_span(start: date | None, end: date, start_name: str) -> date:
 class LegIn(BaseModel):
     city: str = Field(min_length=1, max_length=100, description="any common form: Köln, Cologne, Koeln")
     country: str = Field(min_length=2, max_length=60, description="ISO 3166 code (DE) or English name")
-    start_date: date
-    end_date: date
-    place_id: int | None = Field(None, description="GeoNames id, to pick one of several candidates")
+    start_date: Day
+    end_date: Day
+    place_id: PlaceId | None = Field(None, description="GeoNames id, to pick one of several candidates")
 
     @field_validator("end_date")
     @classmethod
@@ -234,10 +235,7 @@ async def list_trips(
     query = query.where(visible_trips(principal))
     if cursor:
         created, _, trip_id = cursor.partition("|")
-        try:
-            created_at = datetime.fromisoformat(created)
-        except ValueError:
-            raise FieldError("query.cursor", "not a cursor this API gave out") from None
+        created_at = cursor_instant(created)
         query = query.where(or_(Trip.created_at < created_at, (Trip.created_at == created_at) & (Trip.id < trip_id)))
     async with runtime.uow() as uow:
         trips = (await uow.session.exec(query)).all()
@@ -307,13 +305,13 @@ async def mark_overlap(overlap_id: str, body: OverlapStatusIn, principal: Curren
 class DelegationIn(BaseModel):
     origin_city: str = Field(min_length=1, max_length=100)
     origin_country: str = Field(min_length=2, max_length=60)
-    origin_place_id: int | None = None
+    origin_place_id: PlaceId | None = None
     host_department: str | None = Field(None, pattern=DEPARTMENT.pattern,
                                         description="coordinators may announce for any department")
     organisation: str | None = Field(None, max_length=200)
     visitors: int = Field(ge=1, le=10_000)
-    arrival: date
-    departure: date
+    arrival: Day
+    departure: Day
     official_guest: bool = Field(False, description="a guest of the city (partner-city delegations are)")
 
     @field_validator("departure")
@@ -370,11 +368,11 @@ async def announce_delegation(body: DelegationIn, principal: CurrentPrincipal, r
 class DelegationPatch(BaseModel):
     origin_city: str | None = Field(None, min_length=1, max_length=100)
     origin_country: str | None = Field(None, min_length=2, max_length=60)
-    origin_place_id: int | None = None
+    origin_place_id: PlaceId | None = None
     organisation: str | None = Field(None, max_length=200)
     visitors: int | None = Field(None, ge=1, le=10_000)
-    arrival: date | None = None
-    departure: date | None = None
+    arrival: Day | None = None
+    departure: Day | None = None
     official_guest: bool | None = None
 
 

@@ -8,6 +8,7 @@ from typing import Callable
 import icalendar
 
 from services.travel.models import Delegation, Trip
+from shared.bounds import shifted
 
 PRODID = "-//Diplomacity//Travel//EN"
 # planned → tentative, booked/completed → confirmed, cancelled stays in the feed as cancelled so
@@ -32,7 +33,7 @@ def feed(name: str, trips: list[Trip], delegations: list[Delegation], *, shows_w
             event.add("dtstamp", now)
             event.add("last-modified", trip.updated_at)
             event.add("dtstart", leg.start_date)
-            event.add("dtend", leg.end_date + timedelta(days=1))  # DTEND of an all-day event is exclusive
+            event.add("dtend", shifted(leg.end_date, timedelta(days=1)))  # DTEND of an all-day event is exclusive
             event.add("summary", f"{trip.department}: {'restricted trip' if hidden else trip.title} — {leg.place_name}")
             event.add("location", f"{leg.place_name}, {leg.country}")
             event.add("geo", (leg.latitude, leg.longitude))
@@ -49,7 +50,7 @@ def feed(name: str, trips: list[Trip], delegations: list[Delegation], *, shows_w
         event.add("dtstamp", now)
         event.add("last-modified", delegation.updated_at)
         event.add("dtstart", delegation.arrival)
-        event.add("dtend", delegation.departure + timedelta(days=1))
+        event.add("dtend", shifted(delegation.departure, timedelta(days=1)))
         guest = ", guests of the city" if delegation.official_guest else ""
         event.add("summary", f"Delegation from {delegation.origin_place_name} "
                              f"({delegation.visitors} visitors{guest}), hosted by {delegation.host_department}")

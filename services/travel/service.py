@@ -321,6 +321,9 @@ async def update_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
                           changes.get("departure", delegation.departure), where.place_id)
         if origin.end_date < origin.start_date:
             raise FieldError("departure", "is before arrival")
+        if (origin.end_date - origin.start_date).days > domain.MAX_LEG_DAYS:  # the overlap search relies on it
+            raise FieldError("departure" if "departure" in changes else "arrival",
+                             f"is more than {domain.MAX_LEG_DAYS} days from the other end of the visit")
         [(origin, place)] = resolve_legs([origin], ctx.places, field=lambda _, name: f"origin_{name}")
         new = dict(origin_city=origin.city, origin_country=place.country, origin_place_id=place.id,
                    origin_place_name=place.name, origin_latitude=place.latitude, origin_longitude=place.longitude,

@@ -1,0 +1,33 @@
+"""The fuzz run on PostgreSQL, where text and numbers fail differently from SQLite (NUL in text, a
+VARCHAR's length, 32-bit integers). Admin key only and a smaller fuzzing budget: the SQLite run covers
+the department key; here what matters is what the database refuses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.fuzz.test_schemathesis import SERVICES, demo_host, server_errors
+from tests.support.postgres_host import create_databases, drop_databases, use_databases
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pg_host(tmp_path_factory):
+    names = asyncio.run(create_databases())
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            use_databases(env, names)
+            with demo_host(tmp_path_factory.mktemp("fuzz-postgres"), env) as embedded:
+                yield embedded
+    finally:
+        asyncio.run(drop_databases(names))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_input_makes_a_server_error_on_postgres(pg_host, service):
+    assert "postgresql" in str(pg_host.runtimes[service].engine.url)
+    errors = server_errors(pg_host, service, "admin", examples=3)
+    assert not errors, f"{len(errors)} requests to {service} on PostgreSQL got a server error:\n" + "\n".join(errors)
