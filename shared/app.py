@@ -14,10 +14,11 @@ from pydantic import BaseModel, Field
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from shared.asyncapi import asyncapi_document
-from shared.auth import Principal, require_role
+from shared.auth import CurrentPrincipal
 from shared.bounds import RefuseNul
 from shared.logging import configure_logging
 from shared.metrics import DEAD_LETTERS, HTTP_LATENCY, HTTP_REQUESTS
+from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
 from shared.runtime import ServiceRuntime
 
@@ -79,6 +80,13 @@ class ReplayRequest(BaseModel):
     event_ids: list[str] | None = Field(None, description="only these; all when omitted")
 
 
+# What every service serves beside its own routes, and who may use it: dead letters are the operators'.
+PLATFORM = Policy("platform", {
+    "dead_letters.manage": rule("inspect or re-drive dead letters",
+                                admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
+})
+
+
 def _platform_router(prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=["operations"])
 
@@ -108,13 +116,15 @@ def _platform_router(prefix: str) -> APIRouter:
             exchange=runtime.settings.exchange)
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
-    async def dead_letters(runtime: RuntimeDep, _: Principal = require_role("admin")) -> list[dict]:
+    async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict]:
+        PLATFORM.require(principal, "dead_letters.manage")
         letters = await runtime.bus.dead_letters(runtime.queue)
         DEAD_LETTERS.labels(runtime.name).set(len(letters))
         return [{**letter.__dict__, "dead_at": letter.dead_at.isoformat()} for letter in letters]
 
     @router.post("/admin/dead-letters/replay", summary="Re-drive dead letters into the service's queue")
-    async def replay(body: ReplayRequest, runtime: RuntimeDep, _: Principal = require_role("admin")) -> dict:
+    async def replay(body: ReplayRequest, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict:
+        PLATFORM.require(principal, "dead_letters.manage")
         return {"replayed": await runtime.bus.replay_dead_letters(runtime.queue, body.event_ids)}
 
     return router

@@ -49,14 +49,6 @@ class Principal:
         name = f"{self.role} {self.department}" if self.department else self.role
         return f"{name} ({self.label or self.key_id})"[:60]
 
-    @property
-    def can_write(self) -> bool:
-        return self.role != "reader"
-
-    def may_act_for(self, department: str) -> bool:
-        """Coordinators and admins act for any department; a department key only for its own."""
-        return self.role in ("coordinator", "admin") or (self.role == "department" and self.department == department)
-
 
 class InvalidKeySpec(ValueError):
     pass
@@ -233,17 +225,3 @@ async def current_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-def require_role(*roles: str):
-    """Dependency: the caller's role must be one of `roles` (admin always passes)."""
-
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if principal.role != "admin" and principal.role not in roles:
-            raise HTTPException(
-                status_code=403,
-                detail=f"role {principal.role!r} may not do this; needs one of: {', '.join(roles)}",
-            )
-        return principal
-
-    return Depends(check)

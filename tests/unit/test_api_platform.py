@@ -9,8 +9,11 @@ from sqlalchemy import func, select
 
 from oia.catalog import SERVICES
 from services.travel.models import Trip
+from shared.app import PLATFORM
+from shared.envelope import Envelope
 from shared.testing import eventually
 from tests.support.embedded import auth
+from tests.support.policy_cases import KEYS, cases
 
 
 TRIP = {"title": "Trade fair", "legs": [{"city": "Chongqing", "country": "CN",
@@ -104,7 +107,38 @@ async def test_keys_provisioned_from_the_environment_work(client, host):
 async def test_admin_routes_need_the_admin_role(client, host):
     response = await client.get("/notifications/admin/dead-letters", headers=auth(host, "coordinator", "OIA"))
     assert response.status_code == 403
-    assert "admin" in response.json()["detail"]
+    assert "dead letters" in response.json()["detail"]
+
+
+async def _manage_dead_letters(client, host, role: str) -> bool:
+    """Whether `role` may inspect and re-drive notifications' dead letters; both must agree, and a refusal
+    shows and re-drives nothing (the poison letter stays where it is)."""
+    queue = host.runtimes["notifications"].queue
+    poison = Envelope(type="travel.trip.booked.v1", source="/tests", data={"trip_id": "poison"})
+    await host.bus.publish([poison])
+    await eventually(lambda: _dead(host, queue, poison.id), message="the poison dead-lettered")
+    headers = {"Authorization": f"Bearer {KEYS[role]}"}
+    listed = await client.get("/notifications/admin/dead-letters", headers=headers)
+    replayed = await client.post("/notifications/admin/dead-letters/replay", json={"event_ids": ["not-this-one"]},
+                                 headers=headers)
+    assert {listed.status_code, replayed.status_code} <= {200, 403}
+    assert await _dead(host, queue, poison.id)  # what was asked to be re-driven was not this one
+    if listed.status_code == 200:
+        assert poison.id in [letter["event_id"] for letter in listed.json()]
+        assert replayed.status_code == 200 and replayed.json() == {"replayed": 0}
+        return True
+    assert replayed.status_code == 403 and "poison" not in listed.text + replayed.text
+    return False
+
+
+async def _dead(host, queue: str, event_id: str) -> bool:
+    return event_id in [letter.event_id for letter in await host.bus.dead_letters(queue)]
+
+
+@pytest.mark.parametrize("action, role, whose, allowed", cases(PLATFORM))
+async def test_the_platform_routes_follow_their_table(client, host, action, role, whose, allowed):
+    assert action == "dead_letters.manage"  # the table's only row; a new one needs its probe here
+    assert await _manage_dead_letters(client, host, role) is allowed
 
 
 @pytest.mark.parametrize("body,fields", [
