@@ -102,7 +102,10 @@ class Mailer:
         folder = Path(self.settings.mail_dir)  # type: ignore[arg-type]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{target.delivery_id}.eml"
-        path.write_bytes(bytes(mail))
+        # Written aside, then renamed: a reader of the folder never sees half a mail.
+        partial = path.with_suffix(".eml.part")
+        partial.write_bytes(bytes(mail))
+        partial.replace(path)
         return Outcome("sent", error=None)
 
 
