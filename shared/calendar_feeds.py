@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Awaitable, Callable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from shared.app import RuntimeDep
-from shared.auth import DEPARTMENT, CurrentPrincipal, hash_key, new_key
+from shared.auth import DEPARTMENT, CurrentPrincipal, client_address, hash_key, new_key
 from shared.policy import Policy
 from shared.problems import Problem
 from shared.uow import UnitOfWork, utcnow
@@ -83,12 +83,16 @@ def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed
 
     @router.get("/calendar/{token}.ics", tags=["calendar"], response_class=Response,
                 summary="The iCalendar feed behind a secret URL (no API key: calendar apps cannot send one)")
-    async def calendar_feed(token: str, runtime: RuntimeDep) -> Response:
+    async def calendar_feed(token: str, runtime: RuntimeDep, request: Request) -> Response:
         async with runtime.uow() as uow:
             row = (await uow.session.exec(select(token_table).where(
                 token_table.token_hash == hash_key(runtime.settings.secret_key, token),
                 token_table.revoked_at.is_(None)))).first()
             if row is None:
+                # The token is a credential: guessing is throttled like a bad API key.
+                if (wait := runtime.keyring.failures.failed(client_address(request))) is not None:
+                    raise HTTPException(status_code=429, headers={"Retry-After": str(wait)},
+                                        detail=f"too many unknown calendar addresses from here; retry in {wait} s")
                 raise Problem(404, "no such calendar (the address may have been revoked)")
             body = await feed(uow, row.department)
         return Response(body, media_type="text/calendar; charset=utf-8",

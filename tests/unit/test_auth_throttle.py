@@ -96,3 +96,15 @@ def test_memory_is_bounded_and_forgets_the_quiet_addresses_first():
     clock.now += 30.0  # every bucket has leaked empty: the next address clears them out
     failures.failed("198.51.100.1")
     assert list(failures._buckets) == ["198.51.100.1"]
+
+
+async def test_guessing_calendar_addresses_is_throttled_and_a_real_one_still_opens(host, clock):
+    async with client_from(host, "203.0.113.9") as client:
+        made = await client.post("/travel/calendar/tokens", json={}, headers=auth(host, *COORDINATOR))
+        assert made.status_code == 201, made.text
+        host.runtimes["travel"].keyring.failures = FailedAuthentications(ALLOWED, WINDOW, clock=clock)
+        guesses = [await client.get(f"/travel/calendar/guess{i}.ics") for i in range(ALLOWED + 2)]
+        real = await client.get(made.json()["url"])
+    assert [r.status_code for r in guesses] == [404] * ALLOWED + [429] * 2
+    assert all("retry-after" in r.headers for r in guesses[ALLOWED:])
+    assert real.status_code == 200 and real.text.startswith("BEGIN:VCALENDAR")
