@@ -225,7 +225,11 @@ class AmqpBus:
         replayed = 0
         try:
             dlq = await channel.declare_queue(f"{queue}.dlq", durable=True, arguments=_quorum())
-            while (message := await dlq.get(no_ack=False, fail=False)) is not None:
+            # Only the letters there now: one replayed that fails again comes back behind them, and
+            # must wait for the next replay rather than be re-driven round and round by this one.
+            for _ in range(dlq.declaration_result.message_count or 0):
+                if (message := await dlq.get(no_ack=False, fail=False)) is None:
+                    break
                 if event_ids is not None and message.message_id not in event_ids:
                     continue  # left unacked: back in the queue when the channel closes
                 headers = {k: v for k, v in (message.headers or {}).items()
