@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator
 
 from services.grants import domain
 from shared.bounds import EARLIEST, LATEST, UNSTORABLE_MESSAGE, unstorable_in
@@ -22,6 +24,7 @@ from shared.problems import FieldError
 MAX_BYTES = 20_000_000
 MAX_IDENTIFIER = 120  # the calls table's column
 MAX_AMOUNT = 1e12
+YIELD_ROWS = 10  # rows decoded between two hand-backs of the GIL to the event loop
 TOPIC_URL = "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/{}"
 
 
@@ -57,9 +60,16 @@ class Parsed:
 
 
 def parse(body: bytes) -> Parsed:
-    """The usable calls in a SEDIA response, and the rows skipped with their reasons."""
+    """The usable calls in a SEDIA response, and the rows skipped with their reasons. Runs in a
+    worker thread: rows are decoded and turned into calls one at a time, handing the GIL back to the
+    event loop every few rows (json.loads of 10 MB holds it for a third of a second in one go, and
+    the whole document's objects make the collector stall the process again)."""
+    parsed, seen = Parsed(), set()
     try:
-        document = json.loads(body)
+        for number, row in enumerate(_rows(body), start=1):
+            if number % YIELD_ROWS == 0:
+                time.sleep(0)  # the GIL back to the event loop now, not after the interpreter's 5 ms
+            _take(parsed, seen, number, row)
     except UnicodeDecodeError as exc:
         raise FieldError("body", "not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
@@ -69,29 +79,92 @@ def parse(body: bytes) -> Parsed:
         raise FieldError("body", "nested too deeply to be a portal search response") from exc
     except ValueError as exc:  # e.g. a number of more digits than Python converts
         raise FieldError("body", f"not a portal search response: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("results"), list):
-        raise FieldError("results", "not a portal search response: expected an object with a 'results' list")
-    if where := unstorable_in(document):
-        raise FieldError(where, UNSTORABLE_MESSAGE)
-    parsed, seen = Parsed(), set()
-    for number, row in enumerate(document["results"], start=1):
-        metadata = row.get("metadata") if isinstance(row, dict) else None
-        if not isinstance(metadata, dict):
-            raise FieldError(f"results[{number - 1}].metadata", "missing or not an object")
-        identifier = _first(metadata, "identifier")
-        try:
-            if not identifier:
-                raise _Skip("no identifier")
-            if len(identifier) > MAX_IDENTIFIER:
-                identifier = identifier[:MAX_IDENTIFIER] + "…"
-                raise _Skip(f"the identifier is longer than {MAX_IDENTIFIER} characters")
-            if identifier in seen:
-                raise _Skip("the identifier appears earlier in the file")
-            seen.add(identifier)
-            parsed.calls.append((number, _call(identifier, metadata)))
-        except _Skip as skip:
-            parsed.skipped.append(Skipped(number, identifier, str(skip)))
     return parsed
+
+
+def _take(parsed: Parsed, seen: set[str], number: int, row: Any) -> None:
+    if where := unstorable_in(row):
+        raise FieldError(f"results[{number - 1}]" + ("" if where == "body" else f".{where}"), UNSTORABLE_MESSAGE)
+    metadata = row.get("metadata") if isinstance(row, dict) else None
+    if not isinstance(metadata, dict):
+        raise FieldError(f"results[{number - 1}].metadata", "missing or not an object")
+    identifier = _first(metadata, "identifier")
+    try:
+        if not identifier:
+            raise _Skip("no identifier")
+        if len(identifier) > MAX_IDENTIFIER:
+            identifier = identifier[:MAX_IDENTIFIER] + "…"
+            raise _Skip(f"the identifier is longer than {MAX_IDENTIFIER} characters")
+        if identifier in seen:
+            raise _Skip("the identifier appears earlier in the file")
+        seen.add(identifier)
+        parsed.calls.append((number, _call(identifier, metadata)))
+    except _Skip as skip:
+        parsed.skipped.append(Skipped(number, identifier, str(skip)))
+
+
+NOT_A_RESPONSE = "not a portal search response: expected an object with a 'results' list"
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _rows(body: bytes) -> Iterator[Any]:
+    """The rows of the response's `results`, each decoded when it is reached; the document's other
+    members are decoded, checked for what cannot be stored, and dropped. Errors are json.loads' own."""
+    text = body.decode(json.detect_encoding(body))
+    i = _SPACE.match(text).end()
+    if not text.startswith("{", i):
+        json.loads(text)  # its error, if it is not JSON at all
+        raise FieldError("results", NOT_A_RESPONSE)
+    results, i = False, _SPACE.match(text, i + 1).end()
+    if text.startswith("}", i):
+        raise FieldError("results", NOT_A_RESPONSE)
+    while True:
+        if not text.startswith('"', i):
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, i)
+        key, i = _DECODER.raw_decode(text, i)
+        i = _SPACE.match(text, i).end()
+        if not text.startswith(":", i):
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
+        i = _SPACE.match(text, i + 1).end()
+        if key == "results" and text.startswith("[", i):
+            results = True
+            i = yield from _items(text, i)
+        else:
+            value, i = _DECODER.raw_decode(text, i)
+            if where := unstorable_in({key: value}):
+                raise FieldError(where, UNSTORABLE_MESSAGE)
+            if key == "results":  # there, but not a list
+                raise FieldError("results", NOT_A_RESPONSE)
+        i = _SPACE.match(text, i).end()
+        if text.startswith(",", i):
+            i = _SPACE.match(text, i + 1).end()
+        elif text.startswith("}", i):
+            break
+        else:
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+    end = _SPACE.match(text, i + 1).end()
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    if not results:
+        raise FieldError("results", NOT_A_RESPONSE)
+
+
+def _items(text: str, i: int) -> Iterator[Any]:
+    """Each element of the JSON array starting at text[i] ('['); returns where the array ends."""
+    i = _SPACE.match(text, i + 1).end()
+    if text.startswith("]", i):
+        return i + 1
+    while True:
+        item, i = _DECODER.raw_decode(text, i)
+        yield item
+        i = _SPACE.match(text, i).end()
+        if text.startswith(",", i):
+            i = _SPACE.match(text, i + 1).end()
+        elif text.startswith("]", i):
+            return i + 1
+        else:
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
 
 
 class _Skip(Exception):

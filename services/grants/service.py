@@ -232,7 +232,7 @@ class ImportedRow:
 
 
 # Calls made ready in a worker thread, then added and flushed on the loop, per slice of an import.
-IMPORT_SLICE = 25
+IMPORT_SLICE = 10
 
 
 @dataclass

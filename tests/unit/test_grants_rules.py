@@ -220,11 +220,29 @@ def test_the_fixture_gives_five_calls_and_skips_a_stub_a_repeat_and_a_programme_
     (b'{"results": {"metadata": {}}}', "results", "expected an object"),
     (b'{"results": [42]}', "results[0].metadata", "missing"),
     (b'\xff\xfe{"results": []}', "body", "UTF-8"),
+    (b'{"results": []} {"results": []}', "body", "Extra data"),
+    (b'{"results": [] "more": 1}', "body", "Expecting ',' delimiter"),
+    (b'{"results": [{"metadata": {}} {}]}', "body", "Expecting ',' delimiter"),
+    (b'{results: []}', "body", "property name"),
+    (b'{}', "results", "expected an object"),
+    (b'{"totalResults": 0}', "results", "expected an object"),
+    (b'{"note": "a\\u0000b", "results": []}', "note", "NUL"),
 ])
 def test_a_file_that_is_not_a_portal_response_is_refused_as_a_whole(body, field, words):
     with pytest.raises(FieldError) as refused:
         portal.parse(body)
     assert refused.value.field == field and words in refused.value.message
+
+
+def test_rows_are_read_one_by_one_wherever_results_stands_and_however_the_file_is_laid_out():
+    rows = json.loads(FIXTURE.read_bytes())["results"]
+    expected = portal.parse(json.dumps({"results": rows}).encode())
+    for layout in (json.dumps({"totalResults": len(rows), "results": rows, "pageNumber": 1}, indent=2),
+                   json.dumps({"results": rows}, separators=(",", ":")) + "\n",
+                   "\ufeff" + json.dumps({"query": {"text": "town"}, "results": rows})):
+        assert portal.parse(layout.encode("utf-8")) == expected
+    assert portal.parse(json.dumps({"results": rows}).encode("utf-16")) == expected  # as json.loads reads it
+    assert portal.parse(b' { "results" : [ ] } ') == portal.Parsed()
 
 
 def test_rows_with_bad_dates_or_keywords_are_skipped_with_the_reason():
