@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
-from shared.problems import FieldError, problem
+from shared.problems import FieldError, problem, replaying
 
 # Dates the services accept: wide enough for any partnership's founding and any plan, narrow enough
 # that date arithmetic (a year ahead, the day after, an offset) can never leave what Python represents.
@@ -133,16 +133,7 @@ class RefuseNul:
                 field = None  # not JSON (or nested past the parser's limit): the route's own parsing answers that
             if field:
                 return await self._refuse(field, scope, receive, send)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     @staticmethod
     async def _refuse(field: str, scope, receive, send) -> None:

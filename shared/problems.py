@@ -137,18 +137,24 @@ class BodySizeLimit:
             if size > self.max_bytes:
                 return await self._refuse(scope, receive, send)
         body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _refuse(self, scope, receive, send) -> None:
         response = problem(413, f"body: larger than {self.max_bytes} bytes",
                            errors=[{"field": "body", "message": f"at most {self.max_bytes} bytes"}])
         await response(scope, receive, send)
+
+
+def replaying(body: bytes, receive):
+    """An ASGI `receive` for a middleware that has read the body already: the app gets it whole
+    once, and after that whatever the server says (a disconnect)."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -42,3 +42,32 @@ def check_probes(policy: Policy, probes: Mapping[str, Probe]) -> None:
 
 def owner(whose: str) -> str:
     return MINE if whose == "mine" else THEIRS
+
+
+# Probes' helpers.
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def one_answer(**seen: bool) -> bool:
+    """Every view of one thing agrees: all show it (allowed) or none does."""
+    assert len(set(seen.values())) == 1, f"the views disagree: {seen}"
+    return next(iter(seen.values()))
+
+
+def went_through(response, refusal: int = 403) -> bool:
+    """True when the request succeeded, False when it was refused with `refusal` (anything else fails)."""
+    if response.status_code == refusal:
+        return False
+    assert response.status_code < 300, response.text
+    return True
+
+
+async def refusal(client, key: str, path: str, record_id: str | None = None) -> int:
+    """How a change of a record must be refused: 403 when the caller may see it, 404 when it may not.
+    `path` reads the record (or, with `record_id`, lists the records it must be among)."""
+    seen = await client.get(path, headers=bearer(key))
+    assert seen.status_code in (200, 404), seen.text
+    visible = seen.status_code == 200 and (record_id is None or record_id in {r["id"] for r in seen.json()})
+    return 403 if visible else 404

@@ -12,37 +12,11 @@ from sqlalchemy import func, select
 
 from services.grants.policy import POLICY
 from shared.tables import outbox
-from tests.support.policy_cases import KEYS, cases, check_probes, owner
+from tests.support.policy_cases import (KEYS, bearer, cases, check_probes, one_answer, owner, refusal,
+                                       went_through)
 
 ADMIN = KEYS["admin"]  # sets up the records and reads back what a probe did
 PORTAL_ANSWER = Path(__file__).parents[2] / "services" / "grants" / "data" / "portal_calls.json"
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def one_answer(**seen: bool) -> bool:
-    """Every view of one thing agrees: all show it (allowed) or none does."""
-    assert len(set(seen.values())) == 1, f"the views disagree: {seen}"
-    return next(iter(seen.values()))
-
-
-def went_through(response, refusal: int = 403) -> bool:
-    """True when the request succeeded, False when it was refused with `refusal` (anything else fails)."""
-    if response.status_code == refusal:
-        return False
-    assert response.status_code < 300, response.text
-    return True
-
-
-async def refusal(client, key: str, path: str, record_id: str | None = None) -> int:
-    """How a change of a record must be refused: 403 when the caller may see it, 404 when it may not.
-    `path` reads the record (or, with `record_id`, lists the records it must be among)."""
-    seen = await client.get(path, headers=bearer(key))
-    assert seen.status_code in (200, 404), seen.text
-    visible = seen.status_code == 200 and (record_id is None or record_id in {r["id"] for r in seen.json()})
-    return 403 if visible else 404
 
 
 async def admin_get(client, path: str, **params):
