@@ -24,6 +24,8 @@ from services.notifications.events import (
     TripBooked,
     VisitPlanned,
 )
+from services.notifications.policy import POLICY
+from shared.auth import Principal
 
 COORDINATORS = "OIA"  # the coordinators' recipient id, and their department
 PERSON_PREFIX = "person-"  # the ids routing derives for people named by email; the API refuses them
@@ -76,8 +78,8 @@ def may_receive(department: str | None, payload: BaseModel) -> bool:
     coordinators' only. Overlaps and crossings: the departments in them (as travel shows them)."""
     if department == COORDINATORS:
         return True
-    if is_restricted(payload):
-        return False
+    if is_restricted(payload):  # the API's own rule for restricted items, asked as the recipient's owner
+        return POLICY.allows(Principal("department", department, "routing"), "restricted.read")
     match payload:
         case OverlapDetected() | OverlapResolved() | CrossingDetected():
             return department is None or department in facets(payload)[0]
