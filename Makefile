@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-unit test-contract test-integration test-e2e test-fuzz bench migrate clean
+.PHONY: install lint run test test-unit test-contract test-integration test-e2e test-fuzz bench migrate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,12 @@ run: install
 	$(BIN)/oia dev
 
 ## Every test. Integration, contract and e2e tests need PostgreSQL and RabbitMQ (TEST_POSTGRES_URL, TEST_AMQP_URL).
-test: install
+test: install lint
 	$(BIN)/pytest
+
+## Lint and import order (ruff; settings in pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
 
 test-unit: install
 	$(BIN)/pytest tests/unit

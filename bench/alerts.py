@@ -153,7 +153,7 @@ async def main() -> None:
                 processes.append(Process(["serve", service], {**env, "DATABASE_URL": asyncpg_url(databases[service]),
                                                               "PORT": str(ports[service])},
                                          logs / f"bench-alerts-{service}.log"))
-            for service, process in zip(databases, processes):
+            for service, process in zip(databases, processes, strict=True):
                 await asyncio.to_thread(process.wait_healthy, f"http://127.0.0.1:{ports[service]}/{service}/ready", 60)
             base = {s: f"http://127.0.0.1:{ports[s]}/{s}" for s in databases}
             async with httpx.AsyncClient(base_url=base["travel"], timeout=30,

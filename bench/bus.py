@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 import aio_pika  # noqa: E402
 
 from shared.bus.amqp import AmqpBus, _to_message  # noqa: E402
-from shared.envelope import Envelope  # noqa: E402
 from shared.bus.base import RetryPolicy  # noqa: E402
+from shared.envelope import Envelope  # noqa: E402
 from shared.runtime import ServiceRuntime  # noqa: E402
 from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, unique_name  # noqa: E402
 from tests.support import probe  # noqa: E402
@@ -47,8 +47,8 @@ def percentile(values: list[float], q: float) -> float:
 async def pipeline_consumer(database_url: str, exchange: str, prefix: str, expected: int, out: str) -> None:
     bus = AmqpBus(AMQP_URL, exchange, POLICY)
     await bus.connect()
-    runtime = ServiceRuntime(probe.beta_spec, probe.probe_settings(database_url, exchange=exchange, queue_prefix=prefix),
-                             bus=bus)
+    settings = probe.probe_settings(database_url, exchange=exchange, queue_prefix=prefix)
+    runtime = ServiceRuntime(probe.beta_spec, settings, bus=bus)
     done: dict[str, float] = {}
     finished = asyncio.Event()
 

@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,8 +86,8 @@ async def bench_import(runtime: ServiceRuntime, n: int) -> None:
     rows = [{"id": new_id(), "identifier": c.identifier + "-bare", "programme": c.programme, "title": c.title,
              "topic": c.topic, "opens_at": c.opens_at, "deadlines": service._stored(c.deadlines), "budget": c.budget,
              "grant_min": c.grant_min, "grant_max": c.grant_max, "themes": c.themes, "url": c.url,
-             "source": "portal", "version": 1, "created_at": datetime.now(timezone.utc),
-             "updated_at": datetime.now(timezone.utc)} for _, c in parsed.calls]
+             "source": "portal", "version": 1, "created_at": datetime.now(UTC),
+             "updated_at": datetime.now(UTC)} for _, c in parsed.calls]
     started = time.perf_counter()
     async with runtime.engine.begin() as conn:
         await conn.execute(insert(Call.__table__), rows)
@@ -102,21 +102,22 @@ async def bench_import(runtime: ServiceRuntime, n: int) -> None:
 async def bench_reminders(runtime: ServiceRuntime, n: int) -> None:
     async with runtime.engine.begin() as conn:
         await conn.execute(text("TRUNCATE call, callversion, application, reminder, stagechange CASCADE"))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         calls = [{"id": new_id(), "identifier": f"CERV-2027-REM-{i:03d}", "programme": "cerv", "title": f"Call {i}",
                   "deadlines": [{"stage": 1, "at": domain.deadline_at(FIRST_DEADLINE + timedelta(days=i % 20))
                                  .isoformat()}], "themes": [], "source": "manual", "version": 1,
                   "created_at": now, "updated_at": now} for i in range(100)]
         await conn.execute(insert(Call.__table__), calls)
         applications = [{"id": new_id(), "call_id": calls[i % 100]["id"], "lead_department": "ENV",
-                         "title": f"Application {i}", "owner_name": "Jana Weber", "owner_email": f"owner{i}@city.example",
+                         "title": f"Application {i}", "owner_name": "Jana Weber",
+                         "owner_email": f"owner{i}@city.example",
                          "requested_amount": 10_000, "cofinancing_amount": 0, "city_role": "coordinator",
                          "consortium": [], "stage": "drafting", "internal_buffer_days": 5, "created_at": now,
                          "updated_at": now} for i in range(n)]
         for offset in range(0, n, 5000):
             await conn.execute(insert(Application.__table__), applications[offset:offset + 5000])
         await conn.execute(text("ANALYZE"))
-    as_of = datetime(2027, 5, 25, 16, tzinfo=timezone.utc)  # a week before the first deadlines
+    as_of = datetime(2027, 5, 25, 16, tzinfo=UTC)  # a week before the first deadlines
     async with runtime.uow() as uow:
         started = time.perf_counter()
         first = await service.run_jobs(uow, as_of)

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
-
 from grants import portal_answer  # noqa: E402
+
 from tests.support.processes import OIA, free_port  # noqa: E402
 from tests.support.registers import register  # noqa: E402
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +34,10 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from oia.catalog import spec_of  # noqa: E402
 from services.travel import domain  # noqa: E402
 from services.travel.models import Leg, Trip  # noqa: E402
-from shared.places import Gazetteer, haversine_km  # noqa: E402
 from services.travel.service import _candidate_trips  # noqa: E402
 from shared.db import make_engine, make_sessionmaker  # noqa: E402
 from shared.migrations import upgrade  # noqa: E402
+from shared.places import Gazetteer, haversine_km  # noqa: E402
 from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, unique_name  # noqa: E402
 from tests.conftest import delete_amqp_objects  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
@@ -76,8 +76,8 @@ def random_trip(rng: random.Random, places, years_back: float = 0.0) -> tuple[di
                          start_date=start, end_date=end))
         start = end
     now = time.time()
-    from datetime import datetime, timezone
-    stamp = datetime.fromtimestamp(now, timezone.utc)
+    from datetime import datetime
+    stamp = datetime.fromtimestamp(now, UTC)
     trip = dict(id=trip_id, department=rng.choice(DEPARTMENTS), title="Benchmark trip", purpose="other",
                 status=rng.choice(("planned", "booked", "booked", "completed")), visibility="normal",
                 created_at=stamp, updated_at=stamp)
@@ -142,7 +142,7 @@ async def measure_checks(url: str, probes: list[Probe], naive_probes: int) -> tu
                 found.append(await indexed_check(session, probe))
                 indexed.append((time.perf_counter() - started) * 1000)
             # The scans after, so their large results do not disturb the timings above.
-            for probe, count in list(zip(probes, found))[:naive_probes]:
+            for probe, count in list(zip(probes, found, strict=True))[:naive_probes]:
                 started = time.perf_counter()
                 assert await naive_check(session, probe) == count, "the index must find what the scan finds"
                 naive.append((time.perf_counter() - started) * 1000)

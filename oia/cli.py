@@ -7,7 +7,7 @@ import gc
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -134,8 +134,8 @@ def makemigration(service: ServiceArg, message: Annotated[str, typer.Option("-m"
 @keys.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="department, coordinator, reader or admin")],
-    department: Annotated[Optional[str], typer.Option(help="short upper-case code, e.g. ECON")] = None,
-    label: Annotated[Optional[str], typer.Option(help="who or what uses the key")] = None,
+    department: Annotated[str | None, typer.Option(help="short upper-case code, e.g. ECON")] = None,
+    label: Annotated[str | None, typer.Option(help="who or what uses the key")] = None,
     service: Annotated[str, typer.Option(help="store in this service's database, or 'all'")] = "all",
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash (its id, on stderr, names it)."""
@@ -184,7 +184,8 @@ def keys_list(service: Annotated[str, typer.Option(help="the service whose datab
 
 @keys.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (key_…), as `oia keys list` shows it")],
-                service: Annotated[str, typer.Option(help="revoke in this service's database, or 'all'")] = "all") -> None:
+                service: Annotated[str, typer.Option(help="revoke in this service's database, or 'all'")] = "all",
+                ) -> None:
     """Revoke a key: it stops working within 30 seconds."""
 
     async def run() -> int:
@@ -222,7 +223,8 @@ def dlq_list(service: ServiceArg) -> None:
         finally:
             await bus.close()
         for d in letters:
-            typer.echo(f"{d.event_id}  {d.event_type}  attempts={d.attempts}  {d.dead_at:%Y-%m-%d %H:%M:%S}  {d.reason}")
+            typer.echo(f"{d.event_id}  {d.event_type}  attempts={d.attempts}  "
+                       f"{d.dead_at:%Y-%m-%d %H:%M:%S}  {d.reason}")
         typer.echo(f"{len(letters)} dead letter(s) in {queue}.dlq")
 
     asyncio.run(run())
@@ -230,7 +232,7 @@ def dlq_list(service: ServiceArg) -> None:
 
 @dlq.command("replay")
 def dlq_replay(service: ServiceArg,
-               event_id: Annotated[Optional[list[str]], typer.Option("--event-id", help="only these")] = None) -> None:
+               event_id: Annotated[list[str] | None, typer.Option("--event-id", help="only these")] = None) -> None:
     """Re-drive dead letters into the service's queue with a fresh attempt count."""
     [name] = _services(service)
 

@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import BaseModel
 
 
-
 def _message(event_type: str, model: type[BaseModel]) -> dict[str, Any]:
     return {
         "name": event_type,

@@ -14,8 +14,9 @@ import math
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import insert, select, update

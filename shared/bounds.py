@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -42,14 +42,14 @@ def cursor_instant(text: str) -> datetime:
     return moment
 
 
-FIRST_INSTANT = datetime.combine(EARLIEST, time.min, tzinfo=timezone.utc)
-LAST_INSTANT = datetime.combine(LATEST, time.max, tzinfo=timezone.utc)
+FIRST_INSTANT = datetime.combine(EARLIEST, time.min, tzinfo=UTC)
+LAST_INSTANT = datetime.combine(LATEST, time.max, tzinfo=UTC)
 
 
 def clamped(moment: datetime) -> datetime:
     """A stored instant held within the bounds (a naive one read as UTC), for read paths that do
     arithmetic on it (time zones, days before): one stored before the bounds must not break them."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return min(max(aware, FIRST_INSTANT), LAST_INSTANT)
 
 

@@ -4,8 +4,8 @@ token table (same columns) and says what a feed holds."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Awaitable, Callable
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 from structlog.contextvars import bound_contextvars
@@ -71,7 +71,7 @@ class Dispatcher:
         async with self.uow_factory() as uow:
             fresh = await claim(uow.session, self.consumer, envelopes)
             outcomes = []
-            for envelope, payload in zip(envelopes, payloads):
+            for envelope, payload in zip(envelopes, payloads, strict=True):
                 outcomes.append(envelope.id in fresh)
                 if not outcomes[-1]:
                     continue
@@ -83,7 +83,7 @@ class Dispatcher:
         if any(outcomes):
             self.on_committed()
         elapsed = time.perf_counter() - started
-        for envelope, handled in zip(envelopes, outcomes):
+        for envelope, handled in zip(envelopes, outcomes, strict=True):
             EVENTS_CONSUMED.labels(self.consumer, envelope.type, "handled" if handled else "duplicate").inc()
             if handled:
                 HANDLER_LATENCY.labels(self.consumer, envelope.type).observe(elapsed)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 from pydantic import BaseModel, ValidationError
@@ -39,7 +40,7 @@ class Envelope:
     data: dict[str, Any]
     subject: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
     # The data already serialised (the outbox stores it so); saves re-encoding on the hot path.
     body: bytes | None = field(default=None, compare=False, repr=False)
@@ -69,7 +70,7 @@ class Envelope:
         return ce_rabbitmq.RabbitMQMessage(headers={}, content_type=STRUCTURED, body=body)
 
     @classmethod
-    def from_rabbitmq(cls, headers: dict[str, Any], content_type: str | None, body: bytes) -> "Envelope":
+    def from_rabbitmq(cls, headers: dict[str, Any], content_type: str | None, body: bytes) -> Envelope:
         """Read a structured-mode message (ours) or a binary-mode one (`ce-` headers), such as
         other CloudEvents producers send. Anything that is not a CloudEvent 1.0 whose data is a
         JSON object is poison."""
@@ -96,7 +97,7 @@ class Envelope:
         if not isinstance(data, dict):
             raise PoisonMessage("data must be a JSON object")
         try:
-            time = datetime.fromisoformat(attrs["time"]) if attrs.get("time") else datetime.now(timezone.utc)
+            time = datetime.fromisoformat(attrs["time"]) if attrs.get("time") else datetime.now(UTC)
         except (TypeError, ValueError) as exc:
             raise PoisonMessage(f"time is not an RFC 3339 timestamp: {attrs['time']!r}") from exc
         if time.tzinfo is None:

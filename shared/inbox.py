@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import insert_new
-
 from shared.envelope import Envelope
 from shared.tables import inbox
 from shared.uow import utcnow

@@ -100,7 +100,7 @@ class Allowed:
     http_loopback: bool = False
 
     @classmethod
-    def parse(cls, setting: str, *, http_loopback: bool = False) -> "Allowed":
+    def parse(cls, setting: str, *, http_loopback: bool = False) -> Allowed:
         """`setting` is comma-separated host names and addresses or CIDR networks
         (`hooks.intranet.example,10.20.0.0/16`); a bad entry is a ValueError naming it."""
         hosts, networks = set(), []
@@ -209,7 +209,7 @@ class Guard:
         try:
             addresses = await self.addresses(parts.host, parts.port or (443 if parts.scheme == "https" else 80),
                                              timeout=RESOLVE_SECONDS)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             addresses = []  # cannot be checked now; the connection is checked when it is made
         if parts.scheme == "http" and not (self.allowed.http_loopback and addresses
                                            and all(unmapped(a).is_loopback for a in addresses)):
@@ -289,7 +289,7 @@ class _CheckedNetwork(httpcore.AsyncNetworkBackend):
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             addresses = await self.guard.addresses(host, port, timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
         except OSError as exc:
             raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -165,7 +165,7 @@ def _claim(batch: int, postgres: bool):
 def _envelope(row) -> Envelope:
     occurred = row.occurred_at
     if occurred.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
-        occurred = occurred.replace(tzinfo=timezone.utc)
+        occurred = occurred.replace(tzinfo=UTC)
     return Envelope(
         type=row.type,
         source=row.source,

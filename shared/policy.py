@@ -9,15 +9,15 @@ generated from the same table (tests/support/policy_cases.py): a row without a t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
-from typing import Mapping
+from enum import StrEnum
 
 from shared.auth import ROLES, Principal
 from shared.problems import Problem
 
 
-class Reach(str, Enum):
+class Reach(StrEnum):
     ANY = "any"    # every record
     OWN = "own"    # the records of the caller's own department
     NONE = "none"  # none

@@ -7,7 +7,8 @@ at a time, each call short, and the loop gets the GIL back between slices."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, get_args, get_type_hints
+from collections.abc import Callable
+from typing import Any, get_args, get_type_hints
 
 from fastapi import Response
 from pydantic import TypeAdapter

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
@@ -45,11 +46,11 @@ class ServiceSpec:
     # Blocking work the service needs done before it serves (compiling an index, say); run in a thread.
     prepare: Callable[[ServiceSettings], None] | None = None
     # Background loops the service runs beside its consumer; woken whenever the consumer commits.
-    workers: list[Callable[["ServiceRuntime"], Worker]] = field(default_factory=list)
+    workers: list[Callable[[ServiceRuntime], Worker]] = field(default_factory=list)
     # Routes that stream large bodies (an import) and enforce their own limit: path → bytes.
     streamed_bodies: dict[str, int] = field(default_factory=dict)
     # Demo data for the embedded default, written once into a fresh database (`make run`).
-    demo: Callable[["ServiceRuntime"], Awaitable[None]] | None = None
+    demo: Callable[[ServiceRuntime], Awaitable[None]] | None = None
 
 
 class ServiceRuntime:

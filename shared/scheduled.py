@@ -4,6 +4,7 @@ once must be harmless: jobs say each thing once (a unique row per alert), not on
 from __future__ import annotations
 
 import asyncio
+
 from shared.logging import get_logger
 
 log = get_logger("shared.scheduled")
@@ -43,5 +44,5 @@ class Periodic:
                 log.exception("scheduled jobs failed", service=self.runtime.spec.name)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass  # time for the next run

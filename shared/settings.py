@@ -72,7 +72,7 @@ class ServiceSettings(BaseSettings):
         return tuple(sources)
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> "ServiceSettings":
+    def _refuse_placeholder_secrets(self) -> ServiceSettings:
         if self.environment != "dev" and self.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(
                 "OIA_SECRET_KEY is a placeholder; set a real secret outside OIA_ENV=dev"

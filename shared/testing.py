@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import os
 import uuid
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 import asyncpg

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import insert
@@ -14,7 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.envelope import Envelope, event_type_of
 from shared.logging import current_correlation_id
 from shared.tables import outbox
-
 
 W = TypeVar("W")
 OUTBOX_SLICE = 200
@@ -46,7 +46,7 @@ class UnitOfWork:
         self.settings = settings
         self.session: AsyncSession
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessionmaker()
         return self
 
@@ -116,4 +116,4 @@ def outbox_row(envelope: Envelope) -> dict:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -14,7 +14,6 @@ from shared.bus.memory import MemoryBus
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.settings import ServiceSettings
 from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, require_rabbitmq, unique_name
-
 from tests.support.processes import start  # noqa: F401  (a fixture: `oia` processes)
 
 TEST_SECRET = "test-secret-not-a-placeholder"

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timezone
-from typing import Annotated, Any, AsyncIterator, Literal
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -16,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, EmailStr, Field, field_validato
 from sqlmodel import col, or_, select
 
 from services.grants import boilerplate, calendar, domain, portal, service
-from services.grants.models import Application, Call, CallVersion, CalendarToken, StageChange, TextBlock
+from services.grants.models import Application, CalendarToken, Call, CallVersion, StageChange, TextBlock
 from services.grants.partners_client import PartnersClient
 from services.grants.policy import POLICY
 from shared import outbound
@@ -254,7 +255,7 @@ async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep, response:
         """Where a call stands in the list, as text that sorts: coming deadlines first, soonest first."""
         upcoming = domain.next_deadline([(d.stage, d.at) for d in c.deadlines], now)
         closing = upcoming[1] if upcoming else c.deadlines[-1].at
-        return f"{0 if upcoming else 1}|{closing.astimezone(timezone.utc).isoformat()}|{c.id}"
+        return f"{0 if upcoming else 1}|{closing.astimezone(UTC).isoformat()}|{c.id}"
 
     ranked = sorted((place(c), c) for c in found)
     if cursor:

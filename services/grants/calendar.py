@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import icalendar
 
-from services.grants.service import deadlines_of, internal_deadline
 from services.grants.models import Application, Call
+from services.grants.service import deadlines_of, internal_deadline
 from shared.bounds import shifted
 
 PRODID = "-//Diplomacity//Grants//EN"

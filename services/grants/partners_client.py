@@ -22,7 +22,7 @@ class PartnersClient:
         self.transport = transport
 
     @classmethod
-    def for_runtime(cls, runtime) -> "PartnersClient":
+    def for_runtime(cls, runtime) -> PartnersClient:
         settings = runtime.settings
         return cls(settings.partners_url, settings.partners_api_key, settings.partners_timeout_seconds,
                    runtime.peer_transport)

@@ -13,9 +13,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from services.grants import domain
 from shared.bounds import EARLIEST, LATEST, UNSTORABLE_MESSAGE, unstorable_in

@@ -8,16 +8,24 @@ from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Query, Response
-from pydantic import (AfterValidator, BaseModel, EmailStr, Field, TypeAdapter, ValidationError, ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    EmailStr,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import delete
 from sqlmodel import col, select
 
 from services.notifications import directory, domain
 from services.notifications.channels import masked
 from services.notifications.events import consumes
-from services.notifications.models import (Channel, Delivery, DeliveryAttempt, FeedItem, Notice, Recipient,
-                                           Subscription)
+from services.notifications.models import Channel, Delivery, DeliveryAttempt, FeedItem, Notice, Recipient, Subscription
 from services.notifications.policy import POLICY
 from services.notifications.settings import NotificationsSettings
 from shared import outbound
@@ -68,7 +76,7 @@ class ChannelIn(BaseModel):
         return secret
 
     @model_validator(mode="after")
-    def _email_has_address(self) -> "ChannelIn":
+    def _email_has_address(self) -> ChannelIn:
         if self.kind == "email" and not self.address:
             raise ValueError("an email channel needs an address")
         return self
@@ -92,7 +100,7 @@ class RecipientIn(BaseModel):
         return _zone(zone)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RecipientIn":
+    def _consistent(self) -> RecipientIn:
         if (self.quiet_start is None) != (self.quiet_end is None):
             raise ValueError("quiet_end: quiet hours need both quiet_start and quiet_end")
         if self.kind == "department" and self.department is None:

@@ -38,7 +38,7 @@ class Outcome:
 
     @classmethod
     def failed(cls, error: str, *, status_code: int | None = None, permanent: bool = False,
-               retry_after: float | None = None) -> "Outcome":
+               retry_after: float | None = None) -> Outcome:
         # Redacted: a receiver's error page may quote the URL it was posted to (a secret).
         return cls("failed", status_code, redact(error)[:1000], permanent, retry_after)
 
@@ -94,7 +94,7 @@ class Mailer:
                                   password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds)
         except aiosmtplib.SMTPResponseException as exc:
             return Outcome.failed(f"SMTP {exc.code} {exc.message}", status_code=exc.code, permanent=exc.code >= 500)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             return Outcome.failed(f"SMTP {type(exc).__name__}: {exc}")
         return Outcome("sent", status_code=250)
 

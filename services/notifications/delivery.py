@@ -83,7 +83,7 @@ class DeliveryWorker:
             if started == 0 and not self._stopping:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.settings.delivery_poll_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass  # nobody woke us: poll (another replica's events, held messages coming due)
                 self._wake.clear()
 
@@ -130,7 +130,7 @@ class DeliveryWorker:
         return dict(status=SINGLE[1], claim_token=str(uuid.uuid4()),
                     lease_until=now + timedelta(seconds=self.settings.delivery_lease_seconds))
 
-    def take(self, rows: list[Any], context: "Context") -> None:
+    def take(self, rows: list[Any], context: Context) -> None:
         """Send deliveries the consumer just committed, claimed, with what it already read: no
         claim and no reading again. (If this process dies first, their lease runs out and any
         worker takes them up.)"""
@@ -163,7 +163,7 @@ class DeliveryWorker:
                 .returning(*DELIVERY.c))).all()
         return sorted(rows, key=lambda r: r.due_at)
 
-    async def _context(self, rows: list[Any]) -> "Context":
+    async def _context(self, rows: list[Any]) -> Context:
         """The notices the claimed deliveries carry (and what resolutions resolve), read together;
         recipients and channels from the directory snapshot."""
         async with self.sessions() as session:
@@ -181,7 +181,7 @@ class DeliveryWorker:
 
     # -- sending --------------------------------------------------------------------------------
 
-    async def _send_one(self, row: Any, context: "Context") -> None:
+    async def _send_one(self, row: Any, context: Context) -> None:
         started = utcnow()
         notice, recipient, channel = context.of(row)
         if recipient is None or channel is None or not channel.address:
@@ -191,7 +191,7 @@ class DeliveryWorker:
             outcome = await self._send(channel, row, notice, message)
         await self._record([row], context, outcome, started)
 
-    async def _send_digest(self, rows: list[Any], context: "Context", now: datetime) -> None:
+    async def _send_digest(self, rows: list[Any], context: Context, now: datetime) -> None:
         started = utcnow()
         notice, recipient, channel = context.of(rows[0])
         if recipient is None or channel is None or not channel.address:
@@ -213,7 +213,7 @@ class DeliveryWorker:
             return await self.mailer.send(target, message)
         return await self.webhooks.send(target, message, notice.data if not digest_of else {})
 
-    async def _record(self, rows: list[Any], context: "Context", outcome: Outcome, started: datetime,
+    async def _record(self, rows: list[Any], context: Context, outcome: Outcome, started: datetime,
                       digest_id: str | None = None) -> None:
         """The outcome of one send for the deliveries it carried, each guarded by its claim."""
         finished = utcnow()

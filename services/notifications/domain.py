@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -229,7 +229,7 @@ def next_digest(now: datetime, zone: str, hour: int) -> datetime:
 
 
 def _local(day: date, at: time, zone: str) -> datetime:
-    return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+    return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def backoff(attempt: int, rng: random.Random | None = None, retry_after: float | None = None,

@@ -13,7 +13,7 @@ import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -303,7 +303,7 @@ def _as_moment(value: datetime | str) -> datetime:
     """An aware datetime from a datetime or an ISO string; a naive one is taken as UTC."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _format_moment(value: datetime | str, language: str, time: bool = True) -> str:

@@ -17,8 +17,8 @@ REGISTER = Path(__file__).parent / "data" / "paper_partnerships.csv"
 
 async def seed(runtime) -> None:
     async with runtime.uow() as uow:
-        report = await importer.import_register(uow, context_for(runtime.settings), io.StringIO(REGISTER.read_text(encoding="utf-8")),
-                                                "row_by_row")
+        register = io.StringIO(REGISTER.read_text(encoding="utf-8"))
+        report = await importer.import_register(uow, context_for(runtime.settings), register, "row_by_row")
     for row in report.rows_reported():
         if row.status == "rejected":  # the register's own open questions (see data/README.md)
             log.info("demo partnership not imported", line=row.line, reason=row.reason)

@@ -14,9 +14,10 @@ import codecs
 import csv
 import io
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, AsyncIterator, Iterator, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import insert, select
 

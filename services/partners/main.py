@@ -4,12 +4,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.partners import demo, importer, service
-from services.partners import people
+from services.partners import demo, importer, people, service
 from services.partners.api import router
 from services.partners.events import publishes
-from services.partners.scheduled import JobScheduler
 from services.partners.models import PartnersTable
+from services.partners.scheduled import JobScheduler
 from services.partners.settings import PartnersSettings
 from services.partners.subscriptions import subscriptions
 from shared.app import create_service_app

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -227,7 +227,8 @@ async def run_jobs(uow: UnitOfWork, today: date) -> JobReport:
         last = p.last_contact_on or p.created_at.date()
         state = domain.health(last, p.ideal_contact_days, p.max_contact_days, today)
         if state.health == "overdue" and await _say_once(uow, p, "dormant", f"lapse/{last.isoformat()}"):
-            uow.publish(PartnershipDormantV1(**_ref(p), last_contact_on=last, days_since_contact=state.days_since_contact,
+            uow.publish(PartnershipDormantV1(**_ref(p), last_contact_on=last,
+                                             days_since_contact=state.days_since_contact,
                                              max_contact_days=p.max_contact_days, as_of=today),
                         subject=f"partnerships/{p.id}")
             report.dormant += 1

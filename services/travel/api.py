@@ -16,14 +16,21 @@ from sqlmodel import or_, select
 
 from services.travel import calendar, domain, service
 from services.travel.models import CalendarToken, Crossing, Delegation, Leg, Overlap, Trip
-from services.travel.policy import (POLICY, feed_audience, feed_shows_whole, visible_crossings, visible_delegations,
-                                    visible_overlaps, visible_trips)
-from shared.places import Gazetteer
+from services.travel.policy import (
+    POLICY,
+    feed_audience,
+    feed_shows_whole,
+    visible_crossings,
+    visible_delegations,
+    visible_overlaps,
+    visible_trips,
+)
 from services.travel.settings import TravelSettings
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.bounds import Day, PlaceId, cursor_instant
 from shared.calendar_feeds import add_calendar_routes
+from shared.places import Gazetteer
 from shared.policy import NONE
 from shared.problems import FieldError
 from shared.uow import utcnow
@@ -163,13 +170,13 @@ def _trip_out(trip: Trip) -> TripOut:
         created_at=trip.created_at, updated_at=trip.updated_at,
         travellers=[TravellerOut(name=t.name, email=t.email, role=t.role, elected_official=t.elected_official)
                     for t in trip.travellers],
-        legs=[LegOut(city=l.city, country=l.country, start_date=l.start_date, end_date=l.end_date,
-                     place_id=l.place_id, place_name=l.place_name, latitude=l.latitude, longitude=l.longitude,
-                     timezone=l.timezone) for l in trip.legs])
+        legs=[LegOut(city=leg.city, country=leg.country, start_date=leg.start_date, end_date=leg.end_date,
+                     place_id=leg.place_id, place_name=leg.place_name, latitude=leg.latitude,
+                     longitude=leg.longitude, timezone=leg.timezone) for leg in trip.legs])
 
 
 def _legs(legs: list[LegIn]) -> list[service.LegInput]:
-    return [service.LegInput(l.city, l.country, l.start_date, l.end_date, l.place_id) for l in legs]
+    return [service.LegInput(leg.city, leg.country, leg.start_date, leg.end_date, leg.place_id) for leg in legs]
 
 
 def _travellers(travellers: list[TravellerIn]) -> list[service.TravellerInput]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Protocol
+from itertools import pairwise
+from typing import Protocol
 
 from shared.places import EARTH_RADIUS_KM, haversine_km
 
@@ -101,7 +103,7 @@ def legs_of_one_trip_overlap(legs: list[tuple[date, date]]) -> int | None:
     """Index of the first leg that starts before the previous one ends (a traveller is in one place a day,
     travel days aside: a leg may start on the day the previous one ends)."""
     ordered = sorted(range(len(legs)), key=lambda i: legs[i][0])
-    for prev, cur in zip(ordered, ordered[1:]):
+    for prev, cur in pairwise(ordered):
         if legs[cur][0] < legs[prev][1]:
             return cur
     return None

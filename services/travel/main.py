@@ -8,10 +8,10 @@ from services.travel import demo
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
-from shared.places import ensure_index
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
 from shared.app import create_service_app
+from shared.places import ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
 
 spec = ServiceSpec(

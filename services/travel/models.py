@@ -77,7 +77,8 @@ class Overlap(TravelTable, table=True):
     """Two departments at one place at one time: one row per unordered pair of their trips
     (kind "trips"), or of the delegations they host from one place (kind "delegations")."""
 
-    __table_args__ = (UniqueConstraint("trip_a_id", "trip_b_id"), UniqueConstraint("delegation_a_id", "delegation_b_id"))
+    __table_args__ = (UniqueConstraint("trip_a_id", "trip_b_id"),
+                      UniqueConstraint("delegation_a_id", "delegation_b_id"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     kind: str = Field(default="trips", max_length=20)

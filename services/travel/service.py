@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, insert, or_, text, update
 from sqlmodel import select
@@ -29,8 +30,8 @@ from services.travel.events import (
 )
 from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip, new_id
 from services.travel.policy import POLICY, may_read_delegation, may_read_trip, visible_overlaps
-from shared.places import Gazetteer, Place, haversine_km, resolve_field
 from shared.auth import Principal
+from shared.places import Gazetteer, Place, haversine_km, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
 
@@ -198,7 +199,7 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, *, department: str, tit
     leg_ids = await connection.execute(
         insert(Leg.__table__).returning(Leg.__table__.c.id, sort_by_parameter_order=True),
         [{**_columns(leg, "id"), "trip_id": trip.id} for leg in trip.legs])  # the database gives the id
-    for leg, leg_id in zip(trip.legs, leg_ids.scalars().all()):
+    for leg, leg_id in zip(trip.legs, leg_ids.scalars().all(), strict=True):
         leg.id = leg_id
     if trip.travellers:
         await connection.execute(insert(Traveller.__table__),
@@ -232,8 +233,8 @@ async def update_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
     changed, places_before = [], _where(trip.legs)
     if "legs" in changes:
         resolved = resolve_legs(changes["legs"], ctx.places)
-        if [(l.place_id, l.start_date, l.end_date) for l in trip.legs] != \
-                [(p.id, l.start_date, l.end_date) for l, p in resolved]:
+        if [(leg.place_id, leg.start_date, leg.end_date) for leg in trip.legs] != \
+                [(p.id, leg.start_date, leg.end_date) for leg, p in resolved]:
             changed.append("legs")
         trip.legs = _leg_rows(resolved)
     if "travellers" in changes:

@@ -12,7 +12,7 @@ Dead-lettering between quorum queues is at-least-once, so a broker crash cannot 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -171,7 +171,7 @@ class AmqpBus:
         """Copy the message to a retry or dead-letter queue, confirmed, and only then ack the original."""
         headers = {**(message.headers or {}), **extra_headers}
         if DEAD_REASON in extra_headers:
-            headers[DEAD_AT] = datetime.now(timezone.utc).isoformat()
+            headers[DEAD_AT] = datetime.now(UTC).isoformat()
         copy = aio_pika.Message(
             body=message.body,
             headers=headers,
@@ -295,6 +295,6 @@ def _dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
         event_type=message.type or str(headers.get("ce-type", "unknown")),
         reason=str(reason),
         attempts=int(headers.get(ATTEMPT, headers.get("x-delivery-count", 1))),
-        dead_at=datetime.fromisoformat(str(dead_at)) if dead_at else datetime.now(timezone.utc),
+        dead_at=datetime.fromisoformat(str(dead_at)) if dead_at else datetime.now(UTC),
         data=data,
     )

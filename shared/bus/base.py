@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-import asyncio
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
@@ -161,7 +162,7 @@ class Batcher(Generic[M]):
         await self.settle_ok([message for message, _ in decoded])
 
 
-def make_bus(settings: "ServiceSettings") -> Bus:
+def make_bus(settings: ServiceSettings) -> Bus:
     policy = RetryPolicy(settings.max_attempts, tuple(settings.retry_delays_ms))
     if settings.bus == "memory":
         from shared.bus.memory import MemoryBus

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy, topic_matches
 from shared.envelope import Envelope, PoisonMessage
@@ -54,7 +54,7 @@ class _Queue:
             log.error("event dead-lettered", queue=self.name, event_id=envelope.id, event_type=envelope.type,
                       attempt=delivery.attempt, exc_info=exc)
             EVENTS_CONSUMED.labels(self.name, envelope.type, "dead_lettered").inc()
-            self.dead.append(_Dead(delivery, f"{type(exc).__name__}: {exc}"[:1000], datetime.now(timezone.utc)))
+            self.dead.append(_Dead(delivery, f"{type(exc).__name__}: {exc}"[:1000], datetime.now(UTC)))
             return
         log.warning("handler failed; will retry", queue=self.name, event_id=envelope.id,
                     event_type=envelope.type, attempt=delivery.attempt, exc_info=exc)

@@ -6,14 +6,15 @@ import asyncio
 from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
 from shared.envelope import Envelope
 from shared.outbox import OutboxRelay
+from shared.testing import eventually
 from tests.support import probe
 from tests.support.probe import EVENT, alpha_spec, beta_spec, effects, inbox_rows, pending_outbox, publish_things
-from shared.testing import eventually
 
 
 @pytest.fixture(autouse=True)
@@ -89,8 +90,8 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_ot
     await eventually(dead_lettered, message="the dead letter")
     attempts = probe.behaviour.attempts["cursed"]
     assert len(attempts) == transport.policy.max_attempts
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
-    for gap, delay_ms in zip(gaps, transport.policy.delays_ms):
+    gaps = [b - a for a, b in pairwise(attempts)]
+    for gap, delay_ms in zip(gaps, transport.policy.delays_ms, strict=True):
         assert gap >= delay_ms / 1000 * 0.9, f"back-off too short: {gaps}"
     assert letters[0].event_type == EVENT
     assert "handler refuses cursed" in letters[0].reason
@@ -208,11 +209,12 @@ async def test_two_relays_never_double_publish(transport):
 
 async def test_real_services_round_trip_trip_booked_reaches_notifications(transport):
     """travel books a trip → travel.trip.booked.v1 → notifications writes the coordinators' feed item."""
+    from sqlmodel import select
+
     from oia.catalog import spec_of
     from services.travel import service as travel_service
-    from shared.places import Gazetteer
     from shared.migrations import upgrade
-    from sqlmodel import select
+    from shared.places import Gazetteer
 
     travel_spec, notifications_spec = spec_of("travel"), spec_of("notifications")
     travel = await transport.runtime(travel_spec)

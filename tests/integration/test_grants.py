@@ -5,7 +5,7 @@ the same call recorded by four requests at once is one call and three 409s."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
@@ -19,7 +19,7 @@ from shared.migrations import upgrade
 from shared.testing import eventually
 
 pytestmark = pytest.mark.integration
-UTC = timezone.utc
+UTC = UTC
 
 
 async def start_grants(rabbitmq):

@@ -9,7 +9,15 @@ import aio_pika
 import httpx
 import pytest
 
-from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, eventually, require_rabbitmq, unique_name
+from shared.testing import (
+    AMQP_URL,
+    asyncpg_url,
+    create_database,
+    drop_database,
+    eventually,
+    require_rabbitmq,
+    unique_name,
+)
 from tests.conftest import delete_amqp_objects
 from tests.support.processes import free_port
 

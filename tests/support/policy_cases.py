@@ -9,7 +9,7 @@ gives, so the table and the tests cannot drift apart; `check_probes` fails when 
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import pytest
 

@@ -74,7 +74,7 @@ class WebhookStandIn:
         # Slack answers 200 "ok"; Teams Workflows 202; either counts as accepted.
         return PlainTextResponse("ok", status_code=202 if "teams" in got.path else 200)
 
-    async def __aenter__(self) -> "WebhookStandIn":
+    async def __aenter__(self) -> WebhookStandIn:
         app = Starlette(routes=[Route("/{path:path}", self._hook, methods=["POST"])])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                      lifespan="off"))
@@ -91,7 +91,7 @@ class WebhookStandIn:
 
 
 class _Recorder:
-    def __init__(self, mailbox: "SmtpStandIn") -> None:
+    def __init__(self, mailbox: SmtpStandIn) -> None:
         self.mailbox = mailbox
 
     async def handle_DATA(self, server, session, envelope) -> str:
@@ -116,7 +116,7 @@ class SmtpStandIn:
         with self.lock:
             return [m for m in self.messages if address in m["To"]]
 
-    def __enter__(self) -> "SmtpStandIn":
+    def __enter__(self) -> SmtpStandIn:
         auth = {} if self.login is None else {
             "auth_required": True, "auth_require_tls": False, "authenticator": self._authenticate}
         self._controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port, **auth)

@@ -15,7 +15,6 @@ from shared.testing import eventually
 from tests.support.embedded import auth
 from tests.support.policy_cases import KEYS, cases
 
-
 TRIP = {"title": "Trade fair", "legs": [{"city": "Chongqing", "country": "CN",
                                          "start_date": "2027-05-12", "end_date": "2027-05-15"}]}
 

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cloudevents.core.bindings import rabbitmq
@@ -14,7 +14,7 @@ from shared.envelope import Envelope, EventRegistry, PoisonMessage, event_type_o
 def test_envelope_round_trips_as_a_structured_cloudevent():
     sent = Envelope(type="travel.trip.booked.v1", source="/travel", data={"trip_id": "t1", "city": "Köln"},
                     subject="trips/t1", correlation_id="corr-1",
-                    time=datetime(2027, 5, 12, 8, 0, tzinfo=timezone.utc))
+                    time=datetime(2027, 5, 12, 8, 0, tzinfo=UTC))
     message = sent.to_rabbitmq()
     assert message.content_type == "application/cloudevents+json"
     document = json.loads(message.body)

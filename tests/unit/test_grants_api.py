@@ -8,7 +8,7 @@ import functools
 import http.server
 import json
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import icalendar
@@ -23,7 +23,7 @@ from tests.support.embedded import auth
 COORDINATOR, ADMIN, ENV, ECON, READER = (("coordinator", "OIA"), ("admin", None), ("department", "ENV"),
                                          ("department", "ECON"), ("reader", None))
 FIXTURE = Path(__file__).parents[2] / "services" / "grants" / "data" / "portal_calls.json"
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ that a refused write changed nothing and a refused read showed nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,7 @@ from sqlalchemy import func, select
 
 from services.grants.policy import POLICY
 from shared.tables import outbox
-from tests.support.policy_cases import (KEYS, bearer, cases, check_probes, one_answer, owner, refusal,
-                                       went_through)
+from tests.support.policy_cases import KEYS, bearer, cases, check_probes, one_answer, owner, refusal, went_through
 
 ADMIN = KEYS["admin"]  # sets up the records and reads back what a probe did
 PORTAL_ANSWER = Path(__file__).parents[2] / "services" / "grants" / "data" / "portal_calls.json"
@@ -89,7 +88,7 @@ async def read_applications(client, host, key, whose) -> bool:
     one, stages, eligibility = [await client.get(path + tail, headers=bearer(key))
                                 for tail in ("", "/stages", "/eligibility")]
     listed = (await client.get("/grants/applications", headers=bearer(key))).json()
-    report = (await client.get("/grants/reports", params={"year": datetime.now(timezone.utc).year},
+    report = (await client.get("/grants/reports", params={"year": datetime.now(UTC).year},
                                headers=bearer(key))).json()
     return one_answer(record=went_through(one, 404), stages=went_through(stages, 404),
                       eligibility=went_through(eligibility, 404), listed=[a["id"] for a in listed] == [made["id"]],

@@ -4,7 +4,8 @@ machine, consortium eligibility, when reminders are due, and reading the portal'
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from services.grants import domain, portal
 from services.grants.domain import BRUSSELS, Member
 from shared.problems import FieldError
 
-UTC = timezone.utc
+UTC = UTC
 FIXTURE = Path(__file__).parents[2] / "services" / "grants" / "data" / "portal_calls.json"
 
 
@@ -63,13 +64,13 @@ def test_a_calls_status_follows_its_dates_not_the_portals_field():
     ["idea", "preparing", "drafting", "internal_review", "submitted", "withdrawn"],
 ])
 def test_the_pipeline_allows_its_paths(path):
-    for current, target in zip(path, path[1:]):
+    for current, target in pairwise(path):
         domain.check_move(current, target, reason="not eligible" if target == "rejected" else None)
 
 
 def test_a_first_stage_submission_may_be_invited_to_the_second_stage_and_submitted_again():
     path = ["internal_review", "submitted", "invited", "drafting", "internal_review", "submitted", "awarded"]
-    for current, target in zip(path, path[1:]):
+    for current, target in pairwise(path):
         domain.check_move(current, target, None, invitable=target == "invited")
     assert "invited" in domain.moves("submitted", invitable=True)
     assert "invited" not in domain.moves("submitted", invitable=False)

@@ -4,7 +4,7 @@ stores nothing, and the widest values the services accept never break a read (ca
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select, update
@@ -368,7 +368,7 @@ async def test_partnerships_and_calls_stored_at_the_calendars_edges_do_not_break
             formalised_on=date.min, last_contact_on=date.min))
     async with host.runtimes["grants"].engine.begin() as conn:
         await conn.execute(update(Call).values(deadlines=[{"stage": 1, "at": "9999-12-31T23:59:59+00:00"}],
-                                               opens_at=datetime(1, 1, 1, tzinfo=timezone.utc)))
+                                               opens_at=datetime(1, 1, 1, tzinfo=UTC)))
     for path in ("/partners/partnerships", f"/partners/partnerships/{late['id']}", "/partners/relationship-health",
                  "/partners/anniversaries?within_days=36500", "/partners/finder", "/grants/calls",
                  f"/grants/calls/{call['id']}", "/grants/applications", f"/grants/applications/{application['id']}",

@@ -6,16 +6,15 @@ import io
 import json
 import logging
 
+import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy import select
+from structlog.contextvars import clear_contextvars
 
 from oia.embedded import EmbeddedHost, prepare
 from shared.logging import configure_logging, json_formatter
 from shared.tables import outbox
 from shared.testing import eventually
-
-import httpx
-from structlog.contextvars import clear_contextvars
 
 TRIP = {"title": "Network meeting", "legs": [{"city": "Brussels", "country": "BE",
                                               "start_date": "2027-02-03", "end_date": "2027-02-04"}]}

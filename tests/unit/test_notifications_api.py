@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -124,7 +124,7 @@ async def settled(host) -> None:
 
     async def quiet() -> bool:
         return await count(host, Delivery, Delivery.status.in_(["pending", "sending"]),
-                           Delivery.due_at <= datetime.now(timezone.utc)) == 0
+                           Delivery.due_at <= datetime.now(UTC)) == 0
     await eventually(quiet, message="deliveries due now are sent")
 
 
@@ -171,7 +171,7 @@ async def test_a_restricted_trips_overlap_reaches_the_coordinators_only(client, 
 
 
 async def test_quiet_hours_hold_a_delivery_and_a_digest_waits_for_the_morning(client, host):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # A window around the present moment, in UTC, so the test holds at any hour.
     start, end = (now - timedelta(hours=1)).time().replace(second=0, microsecond=0), \
         (now + timedelta(hours=2)).time().replace(second=0, microsecond=0)
@@ -182,18 +182,18 @@ async def test_quiet_hours_hold_a_delivery_and_a_digest_waits_for_the_morning(cl
     econ, = await rows(host, Delivery, Delivery.recipient_id == "ECON")
     mayor, = await rows(host, Delivery, Delivery.recipient_id == "MAYOR")
     assert econ.status == "pending" and "quiet hours" in econ.held_reason
-    assert econ.due_at.replace(tzinfo=timezone.utc) > now + timedelta(hours=1)
-    assert mayor.status == "digest" and mayor.due_at.replace(tzinfo=timezone.utc) > now + timedelta(hours=2)
+    assert econ.due_at.replace(tzinfo=UTC) > now + timedelta(hours=1)
+    assert mayor.status == "digest" and mayor.due_at.replace(tzinfo=UTC) > now + timedelta(hours=2)
 
     # When the digest hour comes, one message carries what waited.
     worker = host.runtimes["notifications"].workers[0]
-    assert await worker.run_once(mayor.due_at.replace(tzinfo=timezone.utc) + timedelta(seconds=1)) >= 1
+    assert await worker.run_once(mayor.due_at.replace(tzinfo=UTC) + timedelta(seconds=1)) >= 1
     mayor, = await rows(host, Delivery, Delivery.recipient_id == "MAYOR")
     assert mayor.status == "sent" and mayor.digest_id is not None
 
 
 async def test_a_clash_starting_tomorrow_is_critical_and_skips_quiet_hours(client, host):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start, end = (now - timedelta(hours=1)).time().replace(second=0, microsecond=0), \
         (now + timedelta(hours=2)).time().replace(second=0, microsecond=0)
     await add(client, host, recipient("ECON", timezone="UTC", quiet_start=start.isoformat(), quiet_end=end.isoformat(),
@@ -216,7 +216,7 @@ async def _sent(host, recipient_id: str) -> bool:
 async def test_feed_items_are_read_and_acknowledged(client, host):
     await add(client, host, recipient("ECON"))
     await book_overlap(client, host)
-    
+
     async def feed() -> list:
         return (await client.get("/notifications/feed", params={"recipient": "ECON"}, headers=auth(host, *ECON))).json()
     await eventually(lambda: _nonempty(feed()), message="a feed item")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -18,8 +18,7 @@ from sqlmodel import col
 
 from oia.catalog import spec_of
 from services.notifications import directory, domain
-from services.notifications.models import (Channel, Delivery, DeliveryAttempt, FeedItem, Notice, Recipient,
-                                           Subscription)
+from services.notifications.models import Channel, Delivery, DeliveryAttempt, FeedItem, Notice, Recipient, Subscription
 from services.notifications.policy import POLICY
 from shared.db import make_engine
 from shared.envelope import Envelope
@@ -111,18 +110,18 @@ def key(role: str) -> dict:
 
 
 def notice(event_id: str, restricted: bool = False) -> Notice:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return Notice(event_id=event_id, event_type=BOOKED, topic=f"trip/{event_id}", restricted=restricted,
                   data={"trip_id": event_id}, occurred_at=now, received_at=now)
 
 
 def feed_item(recipient_id: str, event_id: str) -> FeedItem:
     return FeedItem(recipient=recipient_id, event_id=event_id, event_type=BOOKED, title="A trip", body="A trip",
-                    created_at=datetime.now(timezone.utc))
+                    created_at=datetime.now(UTC))
 
 
 def failed_delivery(recipient_id: str, channel_id: str, event_id: str) -> tuple[Delivery, DeliveryAttempt]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     delivery = Delivery(event_id=event_id, recipient_id=recipient_id, channel_id=channel_id, channel_kind="webhook",
                         status="dead", due_at=now, attempts=1, attempt_limit=1, created_at=now,
                         last_error="HTTP 500: internal token tk-SECRET-42 leaked by the receiver")
@@ -372,7 +371,7 @@ async def test_a_department_cannot_take_another_departments_or_the_coordinators_
 async def test_a_desk_id_taken_before_the_api_refused_it_gets_nothing_and_dead_letters_nothing(client, host):
     """A row from before: ECON's recipient under CULT's code. CULT's alerts do not go to it (nor to a
     feed it could read); everyone else still hears, and the conflict is counted."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     await store(host, Recipient(id="CULT", kind="team", name="squatter", department="ECON", created_at=now,
                                 updated_at=now),
                 Channel(recipient_id="CULT", kind="email", address="squatter@city.example", created_at=now))
@@ -413,7 +412,7 @@ async def test_the_routers_ids_cannot_be_claimed_and_a_taken_one_dead_letters_no
             "id": person_id(email), "kind": "person", "name": "me", "department": "ECON"})
         assert response.status_code == 422 and "id" in response.text, response.text
     # Taken anyway (a row from before the API refused it): the person still hears, under another id.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     await store(host, Recipient(id=person_id(email), kind="team", name="squatter", department="ECON",
                                 created_at=now, updated_at=now),
                 Channel(recipient_id=person_id(email), kind="email", address="squatter@city.example", created_at=now))
@@ -475,7 +474,7 @@ async def test_readers_and_departments_do_not_see_restricted_trips_in_the_coordi
 async def test_the_migration_marks_what_was_routed_about_restricted_trips_before(tmp_path):
     spec, url = spec_of("notifications"), f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
     await upgrade("notifications", spec.migrations_dir, spec.metadata, url, "1937d201b4c6")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     notices = {"overlap": {"restricted": True, "trips": []}, "booking": {"trip_id": "t", "visibility": "restricted"},
                "crossing": {"trip": {"visibility": "restricted"}}, "open": {"trip_id": "u", "visibility": "normal"}}
     notice_table = sa.table("notice", *(sa.column(c) for c in ("event_id", "event_type", "critical", "occurred_at",

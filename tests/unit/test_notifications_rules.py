@@ -1,7 +1,7 @@
 """Notification rules: default routing, what cannot wait, quiet hours, digests, back-off."""
 
 import random
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -19,7 +19,7 @@ from services.notifications.events import (
 )
 from services.notifications.routing import recipients_of
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _trip(department: str, visibility: str = "normal") -> dict:

@@ -162,7 +162,7 @@ class Listener:
         self.requests: list[bytes] = []
         self.tls = tls
 
-    async def __aenter__(self) -> "Listener":
+    async def __aenter__(self) -> Listener:
         self.server = await asyncio.start_server(self._on, "127.0.0.1", 0, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self

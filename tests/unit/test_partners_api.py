@@ -4,7 +4,7 @@ events, relationship health and anniversaries, and the jobs saying each alert on
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,7 +85,7 @@ async def test_bad_partnerships_are_refused_naming_the_field_and_store_nothing(c
 async def test_today_is_the_offices_date_not_utcs(client, host, monkeypatch):
     """At 00:30 in Frankfurt it is still yesterday in UTC: a contact logged for Frankfurt's today
     is not in the future, and a partnership formalised today may be recorded."""
-    just_after_midnight = datetime(2026, 11, 28, 23, 30, tzinfo=timezone.utc)
+    just_after_midnight = datetime(2026, 11, 28, 23, 30, tzinfo=UTC)
     monkeypatch.setattr(service, "utcnow", lambda: just_after_midnight)
     created = await create(client, host, krakow(formalised_on="2026-11-29", last_contact_on="2026-11-29"))
     assert (created["formalised_on"], created["last_contact_on"]) == ("2026-11-29", "2026-11-29")

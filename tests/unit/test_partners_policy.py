@@ -4,7 +4,7 @@ that a refused write changed nothing and a refused read showed nothing."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,8 +12,7 @@ from sqlalchemy import func, select
 from services.partners.policy import POLICY
 from shared.tables import outbox
 from shared.testing import eventually
-from tests.support.policy_cases import (KEYS, bearer, cases, check_probes, one_answer, owner, refusal,
-                                       went_through)
+from tests.support.policy_cases import KEYS, bearer, cases, check_probes, one_answer, owner, refusal, went_through
 
 ADMIN = KEYS["admin"]  # sets up the records and reads back what a probe did
 
@@ -169,7 +168,7 @@ async def run_jobs(client, host, key, whose) -> bool:
     # Due today, overdue in half a year: only a run as of then says it is dormant (not the start-up run).
     last_contact = date.today() - timedelta(days=1000)
     await partnership(client, whose, last_contact_on=last_contact.isoformat())
-    later = datetime.now(timezone.utc) + timedelta(days=180)
+    later = datetime.now(UTC) + timedelta(days=180)
     response = await client.post("/partners/jobs/run", json={"now": later.isoformat()}, headers=bearer(key))
     async with host.runtimes["partners"].engine.connect() as conn:
         said = (await conn.execute(select(func.count()).select_from(outbox).where(

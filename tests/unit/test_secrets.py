@@ -10,7 +10,7 @@ import json
 import logging
 import traceback
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -107,7 +107,7 @@ def test_log_records_are_redacted_whichever_handler_writes_them():
                                                  "/travel/calendar/AccessTok2.ics", "1.1", 200)
         get_logger("shared.test").info("sent", url="https://u:StructPass3@hooks.example/x")
     finally:
-        for lg, (level, disabled, propagate) in zip(loggers, saved):
+        for lg, (level, disabled, propagate) in zip(loggers, saved, strict=True):
             lg.removeHandler(keep)
             lg.setLevel(level)
             lg.disabled, lg.propagate = disabled, propagate
@@ -149,7 +149,7 @@ def test_printed_settings_channels_and_targets_carry_no_secrets(monkeypatch):
     monkeypatch.setenv("PARTNERS_API_KEY", "ReprPartners64")
     printed = " ".join(repr(spec_of(name).settings_cls()) for name in SERVICES)
     printed += repr(Channel(recipient_id="ECON", kind="webhook", address="https://h.example/ReprHook65",
-                            signing_secret="ReprSigning66", created_at=datetime.now(timezone.utc)))
+                            signing_secret="ReprSigning66", created_at=datetime.now(UTC)))
     printed += repr(Target("webhook", "https://h.example/ReprHook65", "ReprSigning66", "d-1", "e-1", "t"))
     assert "smtp_port" in printed and "kind='webhook'" in printed and "delivery_id='d-1'" in printed
     for secret in ("ReprSecret61", "ReprEnvKey62", "ReprSmtp63", "ReprPartners64", "ReprHook65", "ReprSigning66"):
@@ -310,7 +310,7 @@ async def test_a_full_run_lets_out_none_of_the_planted_secrets(planted):
     keys = {(k["role"], k["department"]): k["key"] for k in planted["demo"]}
     econ, mayor, coordinator = keys[("department", "ECON")], keys[("department", "MAYOR")], keys[("coordinator", "OIA")]
     labelled = new_key()  # made the way `oia keys create --label` makes one
-    for name, runtime in planted["host"].runtimes.items():
+    for runtime in planted["host"].runtimes.values():
         await store_key(runtime.engine, runtime.settings.secret_key, labelled, "admin", None, "secrets test")
     admin = bearer(ADMIN_KEY)
     slack = hooks.url(SLACK_PATH)
@@ -399,7 +399,7 @@ async def test_a_full_run_lets_out_none_of_the_planted_secrets(planted):
         await client.get(f"/{service}/metrics")
 
     # Keys as the API and the command line list them.
-    for name, runtime in planted["host"].runtimes.items():
+    for runtime in planted["host"].runtimes.values():
         seen.texts.append(repr(await list_keys(runtime.engine)))
     listing = await asyncio.to_thread(CliRunner().invoke, cli, ["keys", "list", "--service", "grants"])
     assert listing.exit_code == 0 and "secrets test" in listing.output

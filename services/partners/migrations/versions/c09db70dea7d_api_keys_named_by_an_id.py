@@ -6,8 +6,6 @@ Create Date: 2026-11-30 21:00:00.000000
 """
 from typing import Sequence, Union
 
-from alembic import op
-import sqlalchemy as sa
 
 from shared import platform_migrations
 
