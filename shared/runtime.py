@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from sqlalchemy import MetaData, text
 
 from shared.auth import KeyRing
-from shared.bus.base import Bus, make_bus
+from shared.bus import Bus, make_bus
 from shared.consumer import Dispatcher, Subscriptions
 from shared.db import make_engine, make_sessionmaker
 from shared.envelope import EventRegistry

@@ -14,15 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 
 log = get_logger("shared.bus")
-
-if TYPE_CHECKING:
-    from shared.settings import ServiceSettings
 
 # Handles envelopes that arrived together, in one transaction; raises if any of them fails.
 Processor = Callable[[list[Envelope]], Awaitable[Any]]
@@ -160,14 +157,3 @@ class Batcher(Generic[M]):
                     await self.settle_ok([message])
             return
         await self.settle_ok([message for message, _ in decoded])
-
-
-def make_bus(settings: ServiceSettings) -> Bus:
-    policy = RetryPolicy(settings.max_attempts, tuple(settings.retry_delays_ms))
-    if settings.bus == "memory":
-        from shared.bus.memory import MemoryBus
-
-        return MemoryBus(policy)
-    from shared.bus.amqp import AmqpBus
-
-    return AmqpBus(settings.amqp_url, settings.exchange, policy, prefetch=settings.prefetch)

@@ -45,3 +45,42 @@ def test_the_check_catches_a_cross_service_import(tmp_path):
     bad = tmp_path / "handlers.py"
     bad.write_text("from services.travel.models import Trip\nimport services.grants\n")
     assert imported_modules(bad) == {"services.travel.models", "services.grants"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_at_load(path: Path, known: set[str]) -> set[str]:
+    """The project modules `path` imports when it is loaded: top-level imports only (one inside a
+    function or under TYPE_CHECKING runs later, or never), `from a import b` counting a.b if b is a module."""
+    found = set()
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {m for m in (node.module, *(f"{node.module}.{a.name}" for a in node.names)) if m in known}
+    return found
+
+
+def test_no_module_imports_itself_round_a_circle():
+    paths = [p for folder in ("shared", "services", "oia") for p in (ROOT / folder).rglob("*.py")
+             if "migrations" not in p.parts]
+    known = {_module_name(p) for p in paths}
+    graph = {_module_name(p): _imports_at_load(p, known) - {_module_name(p)} for p in paths}
+    cycles, state = [], {}  # state: 1 on the current path, 2 done
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = 1
+        for imported in sorted(graph[module]):
+            if state.get(imported) == 1:
+                cycles.append(" → ".join(trail[trail.index(imported):] + [imported]))
+            elif imported not in state:
+                visit(imported, [*trail, imported])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
