@@ -67,6 +67,17 @@ async def test_same_event_delivered_twice_has_its_effect_once(transport):
     assert await effects(beta, "twice") == 1
 
 
+def _deliveries(calls: list[float]) -> list[float]:
+    """Handler calls → deliveries: a retry that arrives in one batch with other events fails that batch,
+    which is then re-run message by message, so one delivery can call the handler twice in a row
+    (milliseconds apart; deliveries are at least the shortest back-off apart)."""
+    deliveries: list[float] = []
+    for at in calls:
+        if not deliveries or at - deliveries[-1] > 0.05:
+            deliveries.append(at)
+    return deliveries
+
+
 async def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_others_flow(transport):
     alpha, beta = await start_pair(transport)
     probe.behaviour.fail_names.add("cursed")
@@ -79,7 +90,7 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_ot
 
     # The events behind the failing one are handled while it is still being retried.
     await eventually(lambda: _is(effects(beta), 2), message="the good events")
-    assert len(probe.behaviour.attempts["cursed"]) < transport.policy.max_attempts
+    assert len(_deliveries(probe.behaviour.attempts["cursed"])) < transport.policy.max_attempts
 
     letters = []
 
@@ -88,7 +99,7 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_ot
         return len(letters) == 1
 
     await eventually(dead_lettered, message="the dead letter")
-    attempts = probe.behaviour.attempts["cursed"]
+    attempts = _deliveries(probe.behaviour.attempts["cursed"])
     assert len(attempts) == transport.policy.max_attempts
     gaps = [b - a for a, b in pairwise(attempts)]
     for gap, delay_ms in zip(gaps, transport.policy.delays_ms, strict=True):

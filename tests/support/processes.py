@@ -29,7 +29,7 @@ class Process:
         self.proc = subprocess.Popen([OIA, *args], cwd=ROOT, env={**os.environ, **env},
                                      stdout=self._out, stderr=subprocess.STDOUT)
 
-    def wait_healthy(self, url: str, timeout: float = 30.0) -> None:
+    def wait_healthy(self, url: str, timeout: float = 120.0) -> None:  # generous: CI runs on a loaded machine
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
