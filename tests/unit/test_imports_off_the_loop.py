@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 from sqlalchemy import func, select
 
@@ -14,6 +13,7 @@ from services.grants import service as grants_service
 from services.grants.models import Call
 from services.partners import importer
 from services.partners.models import Partnership
+from shared.testing import eventually
 from tests.support.embedded import auth
 from tests.support.registers import register
 
@@ -33,11 +33,10 @@ class Counting:
 
 
 async def until_started(counting: Counting, task: asyncio.Task) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while counting.calls == 0:
+    def started() -> bool:
         assert not task.done(), task.result().text if not task.exception() else task.exception()
-        assert time.monotonic() < deadline, "the import never started on its rows"
-        await asyncio.sleep(0.001)
+        return counting.calls > 0
+    await eventually(started, timeout=DEADLINE, interval=0.001, message="the import to start on its rows")
 
 
 async def count(host, service: str, model) -> int:
