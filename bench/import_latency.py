@@ -27,10 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import httpx  # noqa: E402
 from grants import portal_answer  # noqa: E402
 
-from tests.support.processes import OIA, free_port  # noqa: E402
+from tests.support.processes import Process, free_port  # noqa: E402
 from tests.support.registers import register  # noqa: E402
 
 PROBE = "/partners/health"
@@ -63,20 +62,6 @@ def wrk(url: str, seconds: int, timeout: float) -> dict[str, int]:
     if done.returncode != 0 or not found:
         raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
     return {k: int(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
-
-
-def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"oia dev exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass  # not listening yet
-        time.sleep(0.1)
-    raise SystemExit(f"{url} not healthy after {timeout} s")
 
 
 def measure(base: str, key: str, kind: str, path: str, body: Path, content_type: str, seconds: int,
@@ -137,13 +122,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         port = free_port()
-        log = open(work / "oia-dev.log", "wb")
-        proc = subprocess.Popen([OIA, "dev"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "OIA_PORT": str(port), "OIA_DATA_DIR": str(work / "data"),
-                                     "OIA_LOG_LEVEL": "WARNING"})
+        dev = Process(["dev"], {"OIA_PORT": str(port), "OIA_DATA_DIR": str(work / "data"),
+                                "OIA_LOG_LEVEL": "WARNING"}, work / "oia-dev.log")
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_healthy(proc, base + PROBE)
+            dev.wait_healthy(base + PROBE)
             keys = json.loads((work / "data" / "demo-keys.json").read_text())
             key = next(k["key"] for k in keys if k["role"] == "coordinator")
             if args.only in (None, "csv"):
@@ -155,12 +138,7 @@ def main() -> None:
                 measure(base, key, "SEDIA JSON", "/grants/calls/import", work / "sedia.json", "application/json",
                         args.seconds, work)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+            dev.stop()
 
 
 if __name__ == "__main__":
