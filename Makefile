@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint run test test-unit test-contract test-integration test-e2e test-fuzz bench migrate clean
+.PHONY: install lint run test test-unit test-component test-contract test-integration test-e2e test-fuzz bench migrate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,13 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 
+## The service layer against a fake unit of work and the memory bus: seconds, no host, no network.
 test-unit: install
 	$(BIN)/pytest tests/unit
+
+## Each service in the embedded host (in-process HTTP, SQLite, memory bus).
+test-component: install
+	$(BIN)/pytest tests/component
 
 test-contract: install
 	$(BIN)/pytest tests/contract

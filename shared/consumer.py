@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pydantic import BaseModel
 from structlog.contextvars import bound_contextvars
@@ -16,7 +17,8 @@ from shared.uow import UnitOfWork
 
 log = get_logger("shared.consumer")
 
-Handler = Callable[[BaseModel, Envelope, UnitOfWork], Awaitable[None]]
+# (event, its envelope, the unit of work, the service's context built at bootstrap)
+Handler = Callable[[BaseModel, Envelope, UnitOfWork, Any], Awaitable[None]]
 
 
 class Subscriptions:
@@ -58,8 +60,9 @@ class Dispatcher:
     """
 
     def __init__(self, consumer: str, subscriptions: Subscriptions, uow_factory: Callable[[], UnitOfWork],
-                 on_committed: Callable[[], None] = lambda: None):
+                 context: Callable[[], Any] = lambda: None, on_committed: Callable[[], None] = lambda: None):
         self.consumer = consumer
+        self.context = context
         self.subscriptions = subscriptions
         self.uow_factory = uow_factory
         self.on_committed = on_committed
@@ -68,6 +71,7 @@ class Dispatcher:
         """For each envelope: True if handled now, False if it was a duplicate. Raises if a handler fails."""
         started = time.perf_counter()
         payloads = [self.subscriptions.models.parse(e) for e in envelopes]  # PoisonMessage if invalid
+        context = self.context()
         async with self.uow_factory() as uow:
             fresh = await claim(uow.session, self.consumer, envelopes)
             outcomes = []
@@ -78,7 +82,7 @@ class Dispatcher:
                 fresh.discard(envelope.id)  # the same event twice in one batch runs once
                 with _event_context(envelope):
                     for handler in self.subscriptions.handlers_for(envelope.type):
-                        await handler(payload, envelope, uow)
+                        await handler(payload, envelope, uow, context)
             await uow.commit()
         if any(outcomes):
             self.on_committed()

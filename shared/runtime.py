@@ -51,6 +51,9 @@ class ServiceSpec:
     streamed_bodies: dict[str, int] = field(default_factory=dict)
     # Demo data for the embedded default, written once into a fresh database (`make run`).
     demo: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    # The service's dependencies (its gazetteer, home city, the worker to wake, outbound clients),
+    # built once at bootstrap and handed to every use case and handler: nothing reaches for them.
+    bootstrap: Callable[[ServiceRuntime], object] | None = None
 
 
 class ServiceRuntime:
@@ -71,17 +74,24 @@ class ServiceRuntime:
         self.relay = OutboxRelay(spec.name, self.relay_engine, self.bus, batch=settings.relay_batch,
                                  poll_seconds=settings.relay_poll_seconds)
         self.workers = [make(self) for make in spec.workers]
+        self._context: object | None = None
         self.dispatcher = Dispatcher(spec.name, spec.subscriptions,
-                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake,
-                                                        self.workers, settings),
-                                     on_committed=self._wake_workers)
+                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake),
+                                     context=lambda: self.context, on_committed=self._wake_workers)
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
         # How this service's HTTP calls reach the other services: the network (None), or, in the
         # embedded host, the host itself in-process.
         self.peer_transport: Any = None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, self.name, self.relay.wake, self.workers, self.settings)
+        return UnitOfWork(self.sessionmaker, self.name, self.relay.wake)
+
+    @property
+    def context(self) -> Any:
+        """What the service's use cases and handlers are given (ServiceSpec.bootstrap), once prepared."""
+        if self._context is None and self.spec.bootstrap is not None:
+            raise RuntimeError(f"{self.name} is not prepared: call prepare() (or start()) first")
+        return self._context
 
     async def connect(self) -> None:
         if self._owns_bus:
@@ -106,6 +116,8 @@ class ServiceRuntime:
     async def prepare(self) -> None:
         if self.spec.prepare is not None:
             await asyncio.to_thread(self.spec.prepare, self.settings)
+        if self.spec.bootstrap is not None and self._context is None:
+            self._context = self.spec.bootstrap(self)
 
     async def start(self) -> None:
         await self.prepare()

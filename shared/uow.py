@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import insert
@@ -16,14 +15,15 @@ from shared.envelope import Envelope, event_type_of
 from shared.logging import current_correlation_id
 from shared.tables import outbox
 
-W = TypeVar("W")
 OUTBOX_SLICE = 200
 
 
 class UnitOfWork:
     """`async with runtime.uow() as uow: ...; uow.publish(Event(...)); await uow.commit()`.
 
-    Leaving the block without `commit()` rolls back the change *and* its events.
+    It carries the transaction and its events, nothing else: what a use case needs besides is
+    given to it (the service's context, built at bootstrap). Leaving the block without `commit()`
+    rolls back the change *and* its events.
     """
 
     def __init__(
@@ -31,8 +31,6 @@ class UnitOfWork:
         sessionmaker: async_sessionmaker[AsyncSession],
         source: str,
         on_events_committed: Callable[[], None] = lambda: None,
-        workers: Sequence[object] = (),
-        settings: object | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._source = source
@@ -40,10 +38,6 @@ class UnitOfWork:
         self._pending: list[Envelope] = []
         self._written = False  # events went to the outbox in this transaction
         self._after_commit: list[Callable[[], None]] = []
-        # The service's background workers, so a use case can hand them what it just committed,
-        # and its settings, for handlers (which get only the event and the unit of work).
-        self.workers = workers
-        self.settings = settings
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -57,9 +51,6 @@ class UnitOfWork:
         self._pending.clear()
         self._written = False
         self._after_commit.clear()
-
-    def worker(self, kind: type[W]) -> W | None:
-        return next((w for w in self.workers if isinstance(w, kind)), None)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the transaction has committed (never if it rolls back)."""

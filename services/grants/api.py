@@ -40,7 +40,7 @@ _BLOCK_KEY = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
 
 def grants_context(runtime) -> service.GrantsContext:
-    return service.context_for(runtime.settings)
+    return runtime.context
 
 
 def _moment(at: time):

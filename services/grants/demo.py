@@ -29,7 +29,7 @@ PROFILE = {
 
 
 async def seed(runtime) -> None:
-    ctx = service.context_for(runtime.settings)
+    ctx = runtime.context
     parsed = portal.parse(PORTAL_RESPONSE.read_bytes())
     now = utcnow()
     async with runtime.uow() as uow:

@@ -25,17 +25,13 @@ spec = ServiceSpec(
     publishes=publishes,
     subscriptions=subscriptions,
     routers=[router],
-    prepare=lambda settings: _prepare(settings),
+    prepare=lambda settings: ensure_index(settings.gazetteer_path),
     workers=[ReminderScheduler],
     streamed_bodies={"/calls/import": portal.MAX_BYTES},
     demo=demo.seed,
+    # The gazetteer and the city applying: a service that cannot place its city refuses to start.
+    bootstrap=lambda runtime: service.context_for(runtime.settings),
 )
-
-
-def _prepare(settings: GrantsSettings) -> None:
-    """The gazetteer and the city applying: a service that cannot place its city refuses to start."""
-    ensure_index(settings.gazetteer_path)
-    service.context_for(settings)
 
 
 def create_app(settings: GrantsSettings | None = None) -> FastAPI:

@@ -1,5 +1,5 @@
 """Who may do what in grants: the one table every route asks (and the authorization tests are
-generated from, tests/unit/test_grants_policy.py).
+generated from, tests/component/test_grants_policy.py).
 
 Ownership: an application is its `lead_department`'s; a calendar token its `department`'s (a token
 of no department is the whole city's calendar). Calls and the city profile belong to no department.

@@ -119,26 +119,6 @@ class DeliveryWorker:
             task.add_done_callback(self._sent)
         return len(singles) + len(digests), tasks
 
-    # -- hand-over ------------------------------------------------------------------------------
-
-    def room(self) -> int:
-        """Sends it could start now (routing hands over at most this many, already claimed)."""
-        return 0 if self._stopping else self.settings.delivery_concurrency - len(self._sending)
-
-    def claim_values(self, now: datetime) -> dict[str, Any]:
-        """The columns that mark a new delivery as claimed by this worker."""
-        return dict(status=SINGLE[1], claim_token=str(uuid.uuid4()),
-                    lease_until=now + timedelta(seconds=self.settings.delivery_lease_seconds))
-
-    def take(self, rows: list[Any], context: Context) -> None:
-        """Send deliveries the consumer just committed, claimed, with what it already read: no
-        claim and no reading again. (If this process dies first, their lease runs out and any
-        worker takes them up.)"""
-        for row in rows:
-            task = asyncio.create_task(self._send_one(row, context))
-            self._sending.add(task)
-            task.add_done_callback(self._sent)
-
     def _sent(self, task: asyncio.Task) -> None:
         self._sending.discard(task)
         if not task.cancelled() and task.exception() is not None:

@@ -7,7 +7,7 @@ from shared.envelope import Envelope
 from shared.uow import UnitOfWork
 
 
-async def notify(event: BaseModel, envelope: Envelope, uow: UnitOfWork) -> None:
+async def notify(event: BaseModel, envelope: Envelope, uow: UnitOfWork, ctx: object) -> None:
     """Every event people must hear of: its notice, feed entries and deliveries (sent by the
     delivery worker once this commits)."""
     await routing.route(event, envelope, uow)

@@ -2,14 +2,14 @@
 (event, recipient, channel) — each due now, after quiet hours, or with the daily digest.
 
 Runs inside the consumer's unit of work, so the rows commit with the inbox entry: a redelivered
-event finds its id in the inbox and routes nothing twice."""
+event finds its id in the inbox and routes nothing twice. Once that commits, the runtime wakes the
+delivery worker, which claims what is due."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from prometheus_client import Counter
@@ -18,7 +18,6 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from services.notifications import directory, domain, rendering
-from services.notifications.delivery import Context, DeliveryWorker
 from services.notifications.models import Channel, Delivery, FeedItem, Notice, Recipient, new_id
 from shared.envelope import Envelope
 from shared.logging import get_logger
@@ -64,7 +63,6 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: da
                        for channel in (book.channels.get(r.recipient.id, []) if r.channels else [])]
     notice = Notice(event_id=envelope.id, event_type=envelope.type, topic=topic, critical=critical,
                     restricted=restricted, data=envelope.data, occurred_at=envelope.time, received_at=now)
-    _hand_over(uow, notice, deliveries, book, related, now)
     # Plain inserts: these rows are written once and never read back here.
     connection = await uow.session.connection()
     await connection.execute(insert(Notice.__table__).values(notice.model_dump()))
@@ -73,21 +71,6 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: da
     if deliveries:
         await connection.execute(insert(Delivery.__table__), deliveries)
     return routes
-
-
-def _hand_over(uow: UnitOfWork, notice: Notice, deliveries: list[dict[str, Any]], book: directory.Snapshot,
-               related: dict | None, now: datetime) -> None:
-    """Deliveries due now go to this process's worker as soon as they commit, claimed by it in the
-    same transaction: sent without a claim round trip. Others wait for the worker's claim."""
-    worker = uow.worker(DeliveryWorker)
-    due = [d for d in deliveries if d["status"] == "pending" and d["due_at"] <= now]
-    if worker is None or not due or worker.room() < len(due):
-        return
-    for delivery in due:
-        delivery.update(worker.claim_values(now))
-    context = Context({notice.event_id: notice}, book.recipients, book.channel_by_id,
-                      {notice.topic: related} if related else {})
-    uow.after_commit(lambda: worker.take([SimpleNamespace(**d) for d in due], context))
 
 
 def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str) -> list[Route]:

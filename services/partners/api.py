@@ -27,7 +27,7 @@ Days = Annotated[int, Field(ge=1, le=3650)]
 
 
 def partners_context(runtime) -> service.PartnersContext:
-    return service.context_for(runtime.settings)
+    return runtime.context
 
 
 class PartnershipFields(BaseModel):

@@ -6,13 +6,10 @@ from shared.envelope import Envelope
 from shared.uow import UnitOfWork
 
 
-def home_place_id(uow: UnitOfWork) -> int:
-    return service.context_for(uow.settings).home.id
+async def trip_booked(event: TripBooked, envelope: Envelope, uow: UnitOfWork, ctx: service.PartnersContext) -> None:
+    await service.record_trip(uow, ctx.home.id, event, envelope.time)
 
 
-async def trip_booked(event: TripBooked, envelope: Envelope, uow: UnitOfWork) -> None:
-    await service.record_trip(uow, home_place_id(uow), event, envelope.time)
-
-
-async def delegation_announced(event: DelegationAnnounced, envelope: Envelope, uow: UnitOfWork) -> None:
-    await service.record_delegation(uow, home_place_id(uow), event, envelope.time)
+async def delegation_announced(event: DelegationAnnounced, envelope: Envelope, uow: UnitOfWork,
+                               ctx: service.PartnersContext) -> None:
+    await service.record_delegation(uow, ctx.home.id, event, envelope.time)

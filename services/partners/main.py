@@ -25,18 +25,14 @@ spec = ServiceSpec(
     publishes=publishes,
     subscriptions=subscriptions,
     routers=[router, people.router],
-    prepare=lambda settings: _prepare(settings),
+    prepare=lambda settings: ensure_index(settings.gazetteer_path),
     workers=[JobScheduler],
     streamed_bodies={"/partnerships/import": importer.MAX_BYTES},
     demo=demo.seed,
+    # The gazetteer and this office's own city in it: a service that cannot place its home city
+    # refuses to start, saying so.
+    bootstrap=lambda runtime: service.context_for(runtime.settings),
 )
-
-
-def _prepare(settings: PartnersSettings) -> None:
-    """The gazetteer, and this office's own city in it: a service that cannot place its home
-    city refuses to start, saying so."""
-    ensure_index(settings.gazetteer_path)
-    service.context_for(settings)
 
 
 def create_app(settings: PartnersSettings | None = None) -> FastAPI:

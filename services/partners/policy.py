@@ -1,5 +1,5 @@
 """Who may do what in partners: the one table every route asks (and the authorization tests are
-generated from, tests/unit/test_partners_policy.py).
+generated from, tests/component/test_partners_policy.py).
 
 Ownership: a partnership is its `department`'s (who looks after it, OIA by default), a logged
 contact its `department`'s, an organisation its `lead_department`'s; people belong to no department.

@@ -13,6 +13,6 @@ log = get_logger("partners.scheduled")
 class JobScheduler(Periodic):
     async def run(self, runtime) -> None:
         async with runtime.uow() as uow:
-            report = await service.run_jobs(uow, service.context_for(runtime.settings).today())
+            report = await service.run_jobs(uow, runtime.context.today())
         log.info("scheduled jobs ran", as_of=report.as_of.isoformat(), partnerships=report.partnerships,
                  anniversaries=report.anniversaries, dormant=report.dormant, renewals=report.renewals)

@@ -35,7 +35,7 @@ def demo_host(data_dir, env: pytest.MonkeyPatch):
     """The embedded host with the demo data and the policy keys; stopped when the block ends."""
     env.setenv("OIA_API_KEYS", ",".join(POLICY_KEYS))
     # No portal host to fetch from: a generated ?url= must never reach the network (it would get a 502,
-    # the portal being unreachable, and traffic leave the machine). tests/unit covers the fetch itself.
+    # the portal being unreachable, and traffic leave the machine). tests/component covers the fetch itself.
     env.setenv("GRANTS_PORTAL_HOSTS", "[]")
     asyncio.run(prepare(data_dir, with_demo_data=True))
     try:

@@ -14,10 +14,10 @@ from services.grants.models import Call
 from services.partners.models import Partnership
 from services.travel.models import Trip
 from shared.tables import outbox
+from tests.component.test_hostile_input import LEG, PARTNERSHIP, TRIP, refused
 from tests.support.embedded import auth
 from tests.support.policy_cases import POLICY_KEYS
 from tests.support.postgres_host import on_postgres
-from tests.unit.test_hostile_input import LEG, PARTNERSHIP, TRIP, refused
 
 pytestmark = pytest.mark.integration
 

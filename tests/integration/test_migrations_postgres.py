@@ -4,8 +4,8 @@ import pytest
 
 from oia.catalog import SERVICES
 from shared.testing import asyncpg_url, create_database, drop_database
-from tests.unit.test_migrations import drift
-from tests.unit.test_secrets import upgrade_scrubs_heard_key_prefixes, upgrade_scrubs_key_prefixes
+from tests.component.test_migrations import drift
+from tests.component.test_secrets import upgrade_scrubs_heard_key_prefixes, upgrade_scrubs_key_prefixes
 
 pytestmark = pytest.mark.integration
 

@@ -88,7 +88,7 @@ beta_subscriptions = Subscriptions(beta_consumes)
 
 
 @beta_subscriptions.on(EVENT)
-async def record_thing(event: ThingHappened, envelope: Envelope, uow: UnitOfWork) -> None:
+async def record_thing(event: ThingHappened, envelope: Envelope, uow: UnitOfWork, ctx: object) -> None:
     behaviour.attempts.setdefault(event.name, []).append(asyncio.get_running_loop().time())
     if event.name in behaviour.fail_names:
         raise RuntimeError(f"handler refuses {event.name}")

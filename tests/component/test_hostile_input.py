@@ -14,8 +14,8 @@ from services.notifications.models import Recipient
 from services.partners.models import Organisation, Partnership, Person
 from services.travel.models import Delegation, Leg, Trip
 from shared.tables import outbox
+from tests.component.test_grants_api import create_call, start_application, twinning_call
 from tests.support.embedded import auth
-from tests.unit.test_grants_api import create_call, start_application, twinning_call
 
 ECON, COORDINATOR, ADMIN = ("department", "ECON"), ("coordinator", "OIA"), ("admin", None)
 LEG = {"city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.component.test_travel_overlaps import book, events, trip
 from tests.support.embedded import auth
-from tests.unit.test_travel_overlaps import book, events, trip
 
 MAYOR, ECON = ("department", "MAYOR"), ("department", "ECON")
 DELEGATION = {"origin_city": "Kattowitz", "origin_country": "PL", "organisation": "City of Katowice",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.component.test_travel_delegations import DELEGATION, announce
+from tests.component.test_travel_overlaps import book, trip
 from tests.support.embedded import auth
-from tests.unit.test_travel_delegations import DELEGATION, announce
-from tests.unit.test_travel_overlaps import book, trip
 
 ECON, MAYOR = ("department", "ECON"), ("department", "MAYOR")
 

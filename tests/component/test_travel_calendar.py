@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import icalendar
 
+from tests.component.test_travel_delegations import announce
+from tests.component.test_travel_overlaps import book, trip
 from tests.support.embedded import auth
-from tests.unit.test_travel_delegations import announce
-from tests.unit.test_travel_overlaps import book, trip
 
 ECON, CULT = ("department", "ECON"), ("department", "CULT")
 

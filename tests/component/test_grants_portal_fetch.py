@@ -10,9 +10,9 @@ import pytest
 
 from services.grants.models import Call
 from shared import outbound
+from tests.component.test_grants_api import COORDINATOR, count
+from tests.component.test_outbound import PUBLIC, Listener
 from tests.support.embedded import auth
-from tests.unit.test_grants_api import COORDINATOR, count
-from tests.unit.test_outbound import PUBLIC, Listener
 
 
 def portal_hosts(host, *names: str) -> None:

@@ -11,9 +11,9 @@ import pytest
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, Recipient
 from shared import outbound
 from shared.testing import eventually
+from tests.component.test_notifications_api import COORDINATOR, add, book_overlap, count, recipient, rows
+from tests.component.test_outbound import PUBLIC, Listener
 from tests.support.embedded import auth
-from tests.unit.test_notifications_api import COORDINATOR, add, book_overlap, count, recipient, rows
-from tests.unit.test_outbound import PUBLIC, Listener
 
 INTERNAL = ["https://10.0.0.1/hook/secret-token", "https://169.254.169.254/latest/meta-data/secret-token",
             "https://localhost/secret-token", "https://[::1]/secret-token", "https://0.0.0.0/secret-token",
