@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
-KINDS = ("twin", "sister", "friendship", "project", "time_limited")
-STATUSES = ("active", "dormant", "suspended", "ended")
-THEMES = ("culture", "sports", "youth", "education", "science", "economy", "startups", "tourism", "climate",
-          "environment", "mobility", "urban_development", "digital", "health", "social", "migration",
-          "development_cooperation", "governance", "security", "peace")
-ORGANISATION_KINDS = ("club", "area_association", "consulate", "honorary_consul", "network", "ambassador",
-                      "office_abroad", "school", "university", "hospital", "other")
+Kind = Literal["twin", "sister", "friendship", "project", "time_limited"]
+Status = Literal["active", "dormant", "suspended", "ended"]
+Theme = Literal["culture", "sports", "youth", "education", "science", "economy", "startups", "tourism", "climate",
+                "environment", "mobility", "urban_development", "digital", "health", "social", "migration",
+                "development_cooperation", "governance", "security", "peace"]
+OrganisationKind = Literal["club", "area_association", "consulate", "honorary_consul", "network", "ambassador",
+                           "office_abroad", "school", "university", "hospital", "other"]
+# A timeline entry: a trip there or a delegation from there (travel's events), a meeting or an event
+# logged by staff.
+ContactKind = Literal["trip", "delegation", "meeting", "event"]
+LoggedContactKind = Literal["meeting", "event"]
+Health = Literal["ok", "due", "overdue"]
+Alert = Literal["anniversary", "dormant", "renewal"]  # said once each (models.Notice)
+KINDS: tuple[Kind, ...] = get_args(Kind)
+STATUSES: tuple[Status, ...] = get_args(Status)
+THEMES: tuple[Theme, ...] = get_args(Theme)
+# Health, anniversaries and renewals are about these (not suspended or ended ones).
+LIVE_STATUSES: tuple[Status, ...] = ("active", "dormant")
 # Anniversaries worth marking, and how far ahead to say so: a year to budget (Stuttgart asks its
 # council for ~€25,000 extra in a jubilee year), 90 and 30 days to organise.
 JUBILEES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100)
@@ -20,8 +31,6 @@ LEADS = (365, 90, 30)
 RENEWAL_LEADS = (90, 30)
 DEFAULT_IDEAL_DAYS = 365
 DEFAULT_MAX_DAYS = 3 * 365
-
-Health = Literal["ok", "due", "overdue"]
 
 
 def anniversary(formalised: date, years: int, year_only: bool) -> date:

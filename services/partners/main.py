@@ -4,16 +4,26 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.partners import demo, importer, people, service
+from services.partners import demo
 from services.partners.api import router
 from services.partners.events import publishes
 from services.partners.models import PartnersTable
 from services.partners.scheduled import JobScheduler
+from services.partners.service import PartnersContext, imports
 from services.partners.settings import PartnersSettings
 from services.partners.subscriptions import subscriptions
 from shared.app import create_service_app
-from shared.places import ensure_index
+from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
+
+
+def bootstrap(runtime: ServiceRuntime) -> PartnersContext:
+    """The gazetteer and this office's own city in it: a service that cannot place its home city
+    refuses to start, saying so."""
+    settings: PartnersSettings = runtime.settings  # type: ignore[assignment]
+    places = Gazetteer(settings.gazetteer_path)
+    return PartnersContext(places=places, home=places.resolve(settings.home_city, settings.home_country))
+
 
 spec = ServiceSpec(
     name="partners",
@@ -24,14 +34,12 @@ spec = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     publishes=publishes,
     subscriptions=subscriptions,
-    routers=[router, people.router],
+    routers=[router],
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
     workers=[JobScheduler],
-    streamed_bodies={"/partnerships/import": importer.MAX_BYTES},
+    streamed_bodies={"/partnerships/import": imports.MAX_BYTES},
     demo=demo.seed,
-    # The gazetteer and this office's own city in it: a service that cannot place its home city
-    # refuses to start, saying so.
-    bootstrap=lambda runtime: service.context_for(runtime.settings),
+    bootstrap=bootstrap,
 )
 
 

@@ -5,7 +5,9 @@ from datetime import date, datetime
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
+
+from services.partners.domain import Alert, ContactKind, Kind, OrganisationKind, Status, Theme
 
 
 class PartnersTable(SQLModel, registry=registry()):
@@ -33,11 +35,12 @@ class Partnership(PartnersTable, table=True):
     partner_timezone: str = Field(max_length=64)
     formalised_on: date  # the day, or 1 January when only the year is known
     formalised_year_only: bool = False
-    kind: str = Field(default="twin", max_length=20)
-    status: str = Field(default="active", index=True, max_length=20)
+    # Literal columns are plain strings in the database (sa_type), checked by pydantic.
+    kind: Kind = Field(default="twin", max_length=20, sa_type=AutoString(length=20))
+    status: Status = Field(default="active", index=True, max_length=20, sa_type=AutoString(length=20))
     status_reason: str | None = Field(default=None, max_length=500)  # why suspended or ended
     ends_on: date | None = None  # time-limited: the end, or the date renewal must be decided
-    themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    themes: list[Theme] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     annual_themes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     mou_areas: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     desk_officer_name: str | None = Field(default=None, max_length=200)
@@ -58,7 +61,7 @@ class Contact(PartnersTable, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     partnership_id: str = Field(foreign_key="partnership.id", index=True, max_length=36)
-    kind: str = Field(max_length=20)  # trip, delegation, meeting, event
+    kind: ContactKind = Field(max_length=20, sa_type=AutoString(length=20))
     on: date
     until: date | None = None
     title: str = Field(max_length=300)
@@ -79,7 +82,7 @@ class Notice(PartnersTable, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     partnership_id: str = Field(foreign_key="partnership.id", index=True, max_length=36)
-    what: str = Field(max_length=20)  # anniversary, dormant, renewal
+    what: Alert = Field(max_length=20, sa_type=AutoString(length=20))
     key: str = Field(max_length=40)  # e.g. "25y/90d", or the last contact date of a lapse
     said_at: datetime
 
@@ -90,13 +93,13 @@ class Organisation(PartnersTable, table=True):
     city ambassadors and offices abroad, partner schools, universities and hospitals."""
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    kind: str = Field(index=True, max_length=30)
+    kind: OrganisationKind = Field(index=True, max_length=30, sa_type=AutoString(length=30))
     name: str = Field(max_length=300)
     city: str | None = Field(default=None, max_length=200)  # the resolved place's name
     country: str | None = Field(default=None, max_length=2)
     place_id: int | None = None
     partnership_id: str | None = Field(default=None, foreign_key="partnership.id", index=True, max_length=36)
-    themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    themes: list[Theme] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # A network: the city's membership, and the member cities ([{city, country, place_id}]).
     lead_department: str | None = Field(default=None, max_length=20)
     dues_amount: float | None = None

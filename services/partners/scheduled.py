@@ -1,9 +1,9 @@
 """The scheduled jobs (health, anniversaries, renewals), run periodically by each process. Running
-them on several replicas at once is harmless: every alert is said once (see service.run_jobs)."""
+them on several replicas at once is harmless: every alert is said once (see service/jobs.py)."""
 
 from __future__ import annotations
 
-from services.partners import service
+from services.partners.service import jobs
 from shared.logging import get_logger
 from shared.scheduled import Periodic
 
@@ -13,6 +13,6 @@ log = get_logger("partners.scheduled")
 class JobScheduler(Periodic):
     async def run(self, runtime) -> None:
         async with runtime.uow() as uow:
-            report = await service.run_jobs(uow, runtime.context.today())
+            report = await jobs.run_jobs(uow, runtime.context.today())
         log.info("scheduled jobs ran", as_of=report.as_of.isoformat(), partnerships=report.partnerships,
                  anniversaries=report.anniversaries, dormant=report.dormant, renewals=report.renewals)

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from services.grants import service as grants_service
 from services.grants.models import Call
-from services.partners import importer
 from services.partners.models import Partnership
+from services.partners.service import imports
 from shared.testing import eventually
 from tests.support.embedded import auth
 from tests.support.registers import register
@@ -48,8 +48,8 @@ async def test_a_request_during_a_large_register_import_is_answered_before_the_r
         client, host, monkeypatch):
     body = register(1_500_000)
     total = body.count(b"\n") - 1
-    checked = Counting(importer._check)
-    monkeypatch.setattr(importer, "_check", checked)
+    checked = Counting(imports._check)
+    monkeypatch.setattr(imports, "_check", checked)
     importing = asyncio.create_task(client.post("/partners/partnerships/import", content=body,
                                                 headers={**auth(host, *COORDINATOR), "content-type": "text/csv"}))
     await until_started(checked, importing)

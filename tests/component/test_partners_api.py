@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from services.partners import service
 from services.partners.models import Contact, Partnership
+from services.partners.service import partnerships
 from shared.tables import outbox
 from shared.testing import eventually
 from tests.support.embedded import auth
@@ -86,7 +86,7 @@ async def test_today_is_the_offices_date_not_utcs(client, host, monkeypatch):
     """At 00:30 in Frankfurt it is still yesterday in UTC: a contact logged for Frankfurt's today
     is not in the future, and a partnership formalised today may be recorded."""
     just_after_midnight = datetime(2026, 11, 28, 23, 30, tzinfo=UTC)
-    monkeypatch.setattr(service, "utcnow", lambda: just_after_midnight)
+    monkeypatch.setattr(partnerships, "utcnow", lambda: just_after_midnight)
     created = await create(client, host, krakow(formalised_on="2026-11-29", last_contact_on="2026-11-29"))
     assert (created["formalised_on"], created["last_contact_on"]) == ("2026-11-29", "2026-11-29")
     refused = await client.post("/partners/partnerships", headers=auth(host, *COORDINATOR),

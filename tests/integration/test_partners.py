@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from oia.catalog import spec_of
-from services.partners import service
 from services.partners.models import Contact, Partnership
+from services.partners.schemas import PartnershipIn
+from services.partners.service import PartnersContext, jobs, partnerships
 from shared.envelope import Envelope
 from shared.migrations import upgrade
-from shared.places import Gazetteer
 from shared.testing import eventually
 
 pytestmark = pytest.mark.integration
@@ -28,17 +28,16 @@ async def start_partners(rabbitmq):
     await upgrade("partners", spec.migrations_dir, spec.metadata, url)
     runtime = await rabbitmq.runtime(spec, url, jobs_interval_seconds=3600)
     await runtime.start()
-    places = Gazetteer()
-    ctx = service.PartnersContext(places=places, home=places.resolve("Frankfurt am Main", "DE"))
+    ctx: PartnersContext = runtime.context  # built at bootstrap: Frankfurt am Main
     return runtime, ctx
 
 
 async def test_a_trip_to_a_partner_city_becomes_a_contact_and_visit_planned_once(rabbitmq):
     runtime, ctx = await start_partners(rabbitmq)
     async with runtime.uow() as uow:
-        partnership = await service.create_partnership(uow, ctx, {
+        partnership = await partnerships.create_partnership(uow, ctx, PartnershipIn(**{
             "partner_city": "Kraków", "partner_country": "PL", "formalised_on": date(1991, 5, 20),
-            "desk_officer_name": "Eva Nowak", "desk_officer_email": "eva.nowak@city.example"})
+            "desk_officer_name": "Eva Nowak", "desk_officer_email": "eva.nowak@city.example"}))
     heard = await rabbitmq.listen("partners.visit.planned.v1")
     start = date.today() + timedelta(days=30)
     trip = Envelope(type="travel.trip.booked.v1", source="/travel", data={
@@ -66,20 +65,20 @@ async def test_a_trip_to_a_partner_city_becomes_a_contact_and_visit_planned_once
 async def test_jobs_run_twice_at_once_say_each_alert_once(rabbitmq):
     runtime, ctx = await start_partners(rabbitmq)
     async with runtime.uow() as uow:
-        await service.create_partnership(uow, ctx, {
+        await partnerships.create_partnership(uow, ctx, PartnershipIn(**{
             "partner_city": "Lyon", "partner_country": "FR", "formalised_on": date(1960, 10, 1),
-            "formalised_year_only": True, "last_contact_on": date(2020, 1, 1)})
+            "formalised_year_only": True, "last_contact_on": date(2020, 1, 1)}))
     async with runtime.uow() as uow:
-        await service.create_partnership(uow, ctx, {
+        await partnerships.create_partnership(uow, ctx, PartnershipIn(**{
             "partner_city": "Kraków", "partner_country": "PL", "formalised_on": date(2022, 3, 1),
             "kind": "time_limited", "ends_on": date(2034, 12, 31),
-            "ideal_contact_days": 3650, "max_contact_days": 3650})  # not lapsing by then
+            "ideal_contact_days": 3650, "max_contact_days": 3650}))  # not lapsing by then
     heard = await rabbitmq.listen("partners.#")
     as_of = date(2034, 10, 15)  # Lyon: 75 years on 1 Jan 2035, 78 days ahead; Kraków ends in 77 days
 
-    async def run() -> service.JobReport:
+    async def run() -> jobs.JobReport:
         async with runtime.uow() as uow:
-            return await service.run_jobs(uow, as_of)
+            return await jobs.run_jobs(uow, as_of)
 
     reports = await asyncio.gather(run(), run())
     assert sum(r.anniversaries for r in reports) == 1
