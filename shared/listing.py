@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Response
 from sqlalchemy import ColumnElement, and_, or_
@@ -74,9 +74,18 @@ class Keyset:
         return [_decode(c, text) for c, text in zip(self.columns, parts, strict=True)]
 
 
-def set_next_cursor(response: Response, cursor: str | None) -> None:
-    if cursor is not None:
-        response.headers[NEXT_CURSOR] = cursor
+@dataclass
+class Page(Generic[R]):
+    """What a list use case returns: one page, and the cursor of the next (None: this was the last)."""
+
+    items: list[R]
+    next_cursor: str | None = None
+
+    def send(self, response: Response) -> list[R]:
+        """The items, with the next page's cursor set on the response (for the route to return)."""
+        if self.next_cursor is not None:
+            response.headers[NEXT_CURSOR] = self.next_cursor
+        return self.items
 
 
 def _encode(value: object) -> str:

@@ -34,6 +34,7 @@ from services.partners.schemas import (
 from services.partners.service import PartnersContext, imports, jobs, partnerships, people
 from shared.app import RuntimeDep
 from shared.auth import CurrentPrincipal, Principal
+from shared.listing import Cursor
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 from shared.uow import UnitOfWork
@@ -91,11 +92,11 @@ async def list_partnerships(
     principal: CurrentPrincipal, runtime: RuntimeDep, country: Country = None,
     status: Status | None = None, kind: Kind | None = None, theme: Theme | None = None,
     home_city: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200, cursor: Cursor = None, *, response: Response,
 ) -> list[Partnership]:
     async with runtime.uow() as uow:
-        return await partnerships.list_partnerships(uow, POLICY.own_only(principal, "partnership.read"), country,
-                                                    status, kind, theme, home_city, limit)
+        return (await partnerships.list_partnerships(uow, POLICY.own_only(principal, "partnership.read"), country,
+                                                     status, kind, theme, home_city, limit, cursor)).send(response)
 
 
 @router.get("/partnerships/{partnership_id}", response_model=PartnershipOut, tags=["partnerships"])
@@ -199,10 +200,11 @@ async def update_organisation(organisation_id: str, body: OrganisationPatch, pri
 @router.get("/organizations", response_model=list[OrganisationOut], tags=["organisations"])
 async def list_organisations(principal: CurrentPrincipal, runtime: RuntimeDep, kind: OrganisationKind | None = None,
                              partnership_id: Id = None,
-                             limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[Organisation]:
+                             limit: Annotated[int, Query(ge=1, le=1000)] = 200, cursor: Cursor = None, *,
+                             response: Response) -> list[Organisation]:
     async with runtime.uow() as uow:
-        return await people.list_organisations(uow, POLICY.own_only(principal, "organisation.read"), kind,
-                                               partnership_id, limit)
+        return (await people.list_organisations(uow, POLICY.own_only(principal, "organisation.read"), kind,
+                                                partnership_id, limit, cursor)).send(response)
 
 
 @router.delete("/organizations/{organisation_id}", status_code=204, tags=["organisations"])
@@ -252,12 +254,13 @@ async def delete_person(person_id: str, principal: CurrentPrincipal, runtime: Ru
 @router.get("/people", response_model=list[PersonOut], tags=["people"])
 async def list_people(principal: CurrentPrincipal, runtime: RuntimeDep, organisation_id: Id = None,
                       partnership_id: Id = None,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[PersonOut]:
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 200, cursor: Cursor = None, *,
+                      response: Response) -> list[PersonOut]:
     if not POLICY.allows(principal, "person.read"):
         return []  # people belong to no department: a key reaches all of them or none
     async with runtime.uow() as uow:
-        found = [PersonOut.model_validate(p, from_attributes=True)
-                 for p in await people.list_people(uow, organisation_id, partnership_id, limit)]
+        page = await people.list_people(uow, organisation_id, partnership_id, limit, cursor)
+    found = [PersonOut.model_validate(p, from_attributes=True) for p in page.send(response)]
     if not POLICY.allows(principal, "person.contact"):
         found = [p.model_copy(update={"email": None, "phone": None}) for p in found]
     return found

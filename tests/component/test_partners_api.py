@@ -204,6 +204,31 @@ async def test_the_limit_applies_to_partnerships_of_the_theme_asked_for(client, 
     assert [p["id"] for p in found] == [krakow_["id"]]  # Birmingham sorts first but is not about climate
 
 
+async def test_partnerships_come_in_pages_that_miss_and_repeat_none(client, host):
+    cities = [("Lyon", "FR"), ("Birmingham", "GB"), ("Krakau", "PL"), ("Prag", "CZ"), ("Wien", "AT")]
+    made = {}
+    for i, (city, country) in enumerate(cities):
+        themes = ["climate"] if i % 2 == 0 else ["culture"]
+        made[city] = (await create(client, host, {"partner_city": city, "partner_country": country,
+                                                  "formalised_on": "1990-01-01", "themes": themes}))["id"]
+
+    async def walk(**params) -> list[list[str]]:
+        pages, cursor = [], None
+        while True:
+            response = await client.get("/partners/partnerships", headers=auth(host, *READER),
+                                        params={**params, "limit": 2, **({"cursor": cursor} if cursor else {})})
+            assert response.status_code == 200, response.text
+            pages.append([p["partner_city"] for p in response.json()])
+            if (cursor := response.headers.get("X-Next-Cursor")) is None:
+                return pages
+
+    assert await walk() == [["Birmingham", "Kraków"], ["Lyon", "Prague"], ["Vienna"]]
+    # Three match the theme, in an order with others between them: still pages of two, none lost.
+    assert await walk(theme="climate") == [["Kraków", "Lyon"], ["Vienna"]]
+    refused = await client.get("/partners/partnerships", params={"cursor": "nonsense"}, headers=auth(host, *READER))
+    assert refused.status_code == 422 and "cursor" in refused.text
+
+
 async def test_a_restricted_trip_to_a_partner_city_is_seen_only_by_the_coordinators_and_its_department(client, host):
     partnership = await create(client, host, krakow())
     start = date.today() + timedelta(days=40)

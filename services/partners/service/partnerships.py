@@ -14,6 +14,7 @@ from services.partners.events import DelegationAnnounced, DeskOfficerV1, TripBoo
 from services.partners.models import Contact, Partnership
 from services.partners.schemas import AnniversaryOut, ContactIn, HealthOut, PartnershipIn, PartnershipPatch
 from services.partners.service import PartnersContext
+from shared.listing import Keyset, Page, where_given
 from shared.places import resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -86,26 +87,24 @@ async def load(uow: UnitOfWork, partnership_id: str) -> Partnership:
     return partnership
 
 
+PARTNERSHIP_ORDER = Keyset((col(Partnership.home_city), col(Partnership.partner_city), col(Partnership.id)),
+                           descending=False)
+
+
 async def list_partnerships(uow: UnitOfWork, department: str | None, country: str | None, status: Status | None,
                             kind: Kind | None, theme: Theme | None, home_city: str | None,
-                            limit: int) -> list[Partnership]:
+                            limit: int, cursor: str | None = None) -> Page[Partnership]:
     """`department`: only that department's (None: all)."""
-    # Themes are a JSON list, filtered here; the limit applies to what matches.
-    query = select(Partnership).order_by(Partnership.home_city, Partnership.partner_city)
-    if department is not None:
-        query = query.where(Partnership.department == department)
-    if theme is None:
-        query = query.limit(limit)
-    if country:
-        query = query.where(Partnership.partner_country == country)
-    if status:
-        query = query.where(Partnership.status == status)
-    if kind:
-        query = query.where(Partnership.kind == kind)
-    if home_city:
-        query = query.where(Partnership.home_city == home_city)
-    found = list((await uow.session.exec(query)).all())
-    return [p for p in found if theme is None or theme in p.themes][:limit]
+    query = where_given(select(Partnership), {Partnership.department: department, Partnership.partner_country: country,
+                                              Partnership.status: status, Partnership.kind: kind,
+                                              Partnership.home_city: home_city})
+    found: list[Partnership] = []
+    while True:  # themes are a JSON list, matched here: read on until a page's worth matches
+        rows = list((await uow.session.exec(PARTNERSHIP_ORDER.page(query, cursor, limit))).all())
+        found += [p for p in rows if theme is None or theme in p.themes][:limit - len(found)]
+        cursor = PARTNERSHIP_ORDER.next_cursor(rows, limit)
+        if len(found) == limit or cursor is None:
+            return Page(found, PARTNERSHIP_ORDER.next_cursor(found, limit) if cursor else None)
 
 
 async def live_partnerships(uow: UnitOfWork, department: str | None = None) -> list[Partnership]:

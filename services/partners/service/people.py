@@ -11,6 +11,7 @@ from services.partners.domain import OrganisationKind, Theme
 from services.partners.models import Organisation, Partnership, Person
 from services.partners.schemas import Candidate, CityIn, OrganisationIn, OrganisationPatch, PersonIn, PersonPatch
 from services.partners.service import PartnersContext
+from shared.listing import Keyset, Page, where_given
 from shared.places import EU_MEMBER_STATES, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -64,17 +65,17 @@ def _members(ctx: PartnersContext, cities: list[CityIn]) -> list[dict]:
     return members
 
 
+ORGANISATION_ORDER = Keyset((col(Organisation.kind), col(Organisation.name), col(Organisation.id)), descending=False)
+PERSON_ORDER = Keyset((col(Person.name), col(Person.id)), descending=False)
+
+
 async def list_organisations(uow: UnitOfWork, department: str | None, kind: OrganisationKind | None,
-                             partnership_id: str | None, limit: int) -> list[Organisation]:
+                             partnership_id: str | None, limit: int, cursor: str | None = None) -> Page[Organisation]:
     """`department`: only those that department leads (None: all)."""
-    query = select(Organisation).order_by(Organisation.kind, Organisation.name).limit(limit)
-    if department is not None:
-        query = query.where(Organisation.lead_department == department)
-    if kind:
-        query = query.where(Organisation.kind == kind)
-    if partnership_id:
-        query = query.where(Organisation.partnership_id == partnership_id)
-    return list((await uow.session.exec(query)).all())
+    query = where_given(select(Organisation), {Organisation.lead_department: department, Organisation.kind: kind,
+                                               Organisation.partnership_id: partnership_id})
+    found = list((await uow.session.exec(ORGANISATION_ORDER.page(query, cursor, limit))).all())
+    return Page(found, ORGANISATION_ORDER.next_cursor(found, limit))
 
 
 async def delete_organisation(uow: UnitOfWork, organisation_id: str) -> None:
@@ -121,13 +122,11 @@ async def delete_person(uow: UnitOfWork, person_id: str) -> None:
 
 
 async def list_people(uow: UnitOfWork, organisation_id: str | None, partnership_id: str | None,
-                      limit: int) -> list[Person]:
-    query = select(Person).order_by(Person.name).limit(limit)
-    if organisation_id:
-        query = query.where(Person.organisation_id == organisation_id)
-    if partnership_id:
-        query = query.where(Person.partnership_id == partnership_id)
-    return list((await uow.session.exec(query)).all())
+                      limit: int, cursor: str | None = None) -> Page[Person]:
+    query = where_given(select(Person), {Person.organisation_id: organisation_id,
+                                         Person.partnership_id: partnership_id})
+    found = list((await uow.session.exec(PERSON_ORDER.page(query, cursor, limit))).all())
+    return Page(found, PERSON_ORDER.next_cursor(found, limit))
 
 
 # -- the partner finder -----------------------------------------------------------------------------
