@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select, text  # noqa: E402
 
 from oia.catalog import spec_of  # noqa: E402
-from services.grants import domain, portal, service  # noqa: E402
+from services.grants import domain, portal  # noqa: E402
 from services.grants.models import Application, Call, new_id  # noqa: E402
+from services.grants.service import calls, reminders  # noqa: E402
 from services.grants.settings import GrantsSettings  # noqa: E402
 from shared.bus.memory import MemoryBus  # noqa: E402
 from shared.migrations import upgrade  # noqa: E402
@@ -64,7 +65,7 @@ def timed(started: float) -> float:
 
 
 async def bench_import(runtime: ServiceRuntime, n: int) -> None:
-    ctx = service.context_for(runtime.settings)
+    ctx = runtime.context
     body = portal_answer(n)
     started = time.perf_counter()
     parsed = portal.parse(body)
@@ -74,17 +75,17 @@ async def bench_import(runtime: ServiceRuntime, n: int) -> None:
     raw_parse_s = timed(started)
     async with runtime.uow() as uow:
         started = time.perf_counter()
-        report = await service.import_calls(uow, ctx, parsed.calls, parsed.skipped)
+        report = await calls.import_calls(uow, ctx, parsed.calls, parsed.skipped)
         import_s = timed(started)
     assert report.created == n, report
     async with runtime.uow() as uow:
         started = time.perf_counter()
-        again = await service.import_calls(uow, ctx, portal.parse(body).calls, [])
+        again = await calls.import_calls(uow, ctx, portal.parse(body).calls, [])
         reimport_s = timed(started)
     assert again.unchanged == n, again
     # Bare: the same calls' rows inserted in one transaction.
     rows = [{"id": new_id(), "identifier": c.identifier + "-bare", "programme": c.programme, "title": c.title,
-             "topic": c.topic, "opens_at": c.opens_at, "deadlines": service._stored(c.deadlines), "budget": c.budget,
+             "topic": c.topic, "opens_at": c.opens_at, "deadlines": calls._stored(c.deadlines), "budget": c.budget,
              "grant_min": c.grant_min, "grant_max": c.grant_max, "themes": c.themes, "url": c.url,
              "source": "portal", "version": 1, "created_at": datetime.now(UTC),
              "updated_at": datetime.now(UTC)} for _, c in parsed.calls]
@@ -120,11 +121,11 @@ async def bench_reminders(runtime: ServiceRuntime, n: int) -> None:
     as_of = datetime(2027, 5, 25, 16, tzinfo=UTC)  # a week before the first deadlines
     async with runtime.uow() as uow:
         started = time.perf_counter()
-        first = await service.run_jobs(uow, as_of)
+        first = await reminders.run_jobs(uow, as_of)
         first_s = timed(started)
     async with runtime.uow() as uow:
         started = time.perf_counter()
-        second = await service.run_jobs(uow, as_of)
+        second = await reminders.run_jobs(uow, as_of)
         second_s = timed(started)
     assert first.reminders >= n and second.reminders == 0, (first, second)
     started = time.perf_counter()
@@ -150,6 +151,7 @@ async def main() -> None:
         await upgrade("grants", spec.migrations_dir, spec.metadata, url)
         runtime = ServiceRuntime(spec, GrantsSettings(database_url=url, bus="memory", environment="test",
                                                       secret_key="bench-secret-not-placeholder"), bus=MemoryBus())
+        await runtime.prepare()
         try:
             await bench_import(runtime, args.calls)
             await bench_reminders(runtime, args.applications)

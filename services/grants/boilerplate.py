@@ -1,6 +1,7 @@
-"""The city profile every application reuses, in English or German Markdown: the city (from the
-gazetteer), the text blocks the OIA maintains, and the partnerships and network memberships the
-partners service holds."""
+"""The city profile every application reuses, rendered as English or German Markdown: the city (from
+the gazetteer), the text blocks the OIA maintains, and the partnerships and network memberships the
+partners service holds. A document's wording and layout (beside calendar.py's iCalendar), not a
+rule: country names come from pycountry's translation catalogues, read from disk."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 
 import pycountry
 
+from services.grants.domain import Language
 from services.grants.models import TextBlock
 from shared.places import Place
 
-LANGUAGES = ("en", "de")
-WORDS = {
+WORDS: dict[Language, dict[str, str]] = {
     "en": {"profile": "City profile", "city": "The city", "partnerships": "International partnerships",
            "networks": "Networks", "none": "None recorded.", "since": "since", "inhabitants": "inhabitants",
            "city_line": "{city} is a city in {country} with about {population} {inhabitants}.",
@@ -46,7 +47,7 @@ def _number(value: int, language: str) -> str:
     return text.replace(",", ".") if language == "de" else text
 
 
-def compose(language: str, home: Place, blocks: list[TextBlock], partnerships: list[dict[str, Any]],
+def compose(language: Language, home: Place, blocks: list[TextBlock], partnerships: list[dict[str, Any]],
             networks: list[dict[str, Any]]) -> str:
     w = WORDS[language]
     lines = [f"# {home.name} — {w['profile']}", "", f"## {w['city']}", "",

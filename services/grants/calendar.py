@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import icalendar
 
 from services.grants.models import Application, Call
-from services.grants.service import deadlines_of, internal_deadline
+from services.grants.service.applications import internal_deadline
+from services.grants.service.calls import deadlines_of
 from shared.bounds import shifted
 
 PRODID = "-//Diplomacity//Grants//EN"

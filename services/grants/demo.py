@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from services.grants import domain, portal, service
-from services.grants.models import TextBlock
+from services.grants import domain
+from services.grants.service import applications, calls, profile
 from shared.uow import utcnow
 
 PORTAL_RESPONSE = Path(__file__).parent / "data" / "portal_calls.json"
@@ -30,33 +30,30 @@ PROFILE = {
 
 async def seed(runtime) -> None:
     ctx = runtime.context
-    parsed = portal.parse(PORTAL_RESPONSE.read_bytes())
     now = utcnow()
     async with runtime.uow() as uow:
-        await service.import_calls(uow, ctx, parsed.calls, parsed.skipped)
+        await calls.import_answer(uow, ctx, PORTAL_RESPONSE.read_bytes())
+    for language, (title, body) in PROFILE.items():
+        async with runtime.uow() as uow:
+            await profile.write_block(uow, "oia", language, title, body, position=10)
     async with runtime.uow() as uow:
-        for language, (title, body) in PROFILE.items():
-            uow.session.add(TextBlock(key="oia", language=language, title=title, body=body, position=10,
-                                      updated_at=now))
         # A call closing in 10 days, so the demo shows a reminder (7 days) soon and an internal deadline passed.
         soon = domain.deadline_at((now + timedelta(days=10)).date())
-        call = await service.create_call(uow, ctx, dict(
+        urbact = (await calls.create_call(uow, ctx, dict(
             identifier="URBACT-DEMO-APN", programme="urbact", title="URBACT Action Planning Networks",
             topic="Sustainable urban development", opens_at=now - timedelta(days=60), deadlines=[soon],
             budget=9_000_000, grant_max=850_000, themes=["urban", "climate", "inclusion"],
             min_applicants=6, min_countries=3, min_eu_members=3,
             rules_source="URBACT action planning networks: 6 to 9 partner cities from at least 3 member states",
-            url="https://urbact.eu/calls-for-proposals"), source="manual")
-        await uow.commit()
-        urbact = call.id
+            url="https://urbact.eu/calls-for-proposals"))).id
     async with runtime.uow() as uow:
-        twinning = await service.call_by_identifier(uow, "CERV-2027-CITIZENS-TOWN-TT")
-        await service.create_application(uow, ctx, dict(
+        twinning = await calls.call_by_identifier(uow, "CERV-2027-CITIZENS-TOWN-TT")
+        await applications.create_application(uow, ctx, dict(
             call_id=twinning.id, lead_department="CULT", title="Twinning for European remembrance",
             owner={"name": "Clara Neumann", "email": "clara.neumann@city.example"}, requested_amount=28_000,
             consortium=[{"name": "City of Kraków", "city": "Krakau", "country": "PL", "role": "partner"}]))
     async with runtime.uow() as uow:
-        await service.create_application(uow, ctx, dict(
+        await applications.create_application(uow, ctx, dict(
             call_id=urbact, lead_department="ENV", title="Climate-neutral neighbourhoods network",
             owner={"name": "Jana Weber", "email": "jana.weber@city.example"}, requested_amount=600_000,
             cofinancing_amount=120_000,

@@ -1,10 +1,13 @@
 """Grants' rules, pure: programmes, deadlines in Brussels time, a call's status, the pipeline's
-stage machine, consortium eligibility and when a deadline reminder is due."""
+stage machine, consortium eligibility, when a deadline reminder is due and the year's report."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal, Protocol, get_args
 from zoneinfo import ZoneInfo
 
 from shared.places import EU_MEMBER_STATES
@@ -13,31 +16,28 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 # EU calls close at 17:00 Brussels time unless they say otherwise.
 DEADLINE_TIME = time(17, 0)
 
-PROGRAMMES = {
-    "horizon_europe": "Horizon Europe",
-    "interreg": "Interreg",
-    "cerv": "CERV (Citizens, Equality, Rights and Values)",
-    "life": "LIFE",
-    "erasmus_plus": "Erasmus+",
-    "urbact": "URBACT",
-    "eui": "European Urban Initiative",
-    "digital_europe": "Digital Europe",
-    "national": "National programme",
-    "regional": "Regional programme",
-}
+Programme = Literal[
+    "horizon_europe", "interreg",
+    "cerv",  # Citizens, Equality, Rights and Values
+    "life", "erasmus_plus", "urbact",
+    "eui",  # European Urban Initiative
+    "digital_europe", "national", "regional",
+]
+PROGRAMMES: tuple[Programme, ...] = get_args(Programme)
 # The portal's call identifiers start with the programme's abbreviation.
-IDENTIFIER_PREFIXES = {
+IDENTIFIER_PREFIXES: dict[str, Programme] = {
     "HORIZON": "horizon_europe", "CERV": "cerv", "LIFE": "life", "ERASMUS": "erasmus_plus", "EAC": "erasmus_plus",
     "DIGITAL": "digital_europe", "INTERREG": "interreg", "URBACT": "urbact", "EUI": "eui",
 }
 
-STAGES = ("idea", "preparing", "partner_search", "drafting", "internal_review", "submitted", "invited",
-          "awarded", "rejected", "withdrawn", "implementing", "reporting", "closed")
+Stage = Literal["idea", "preparing", "partner_search", "drafting", "internal_review", "submitted", "invited",
+                "awarded", "rejected", "withdrawn", "implementing", "reporting", "closed"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
 # Where an application may go from each stage. Preparation may step back (a review sends a draft
 # back; a partner drops out) and may be abandoned; after submission the EU decides. In a two-stage
 # call the first decision may be an invitation to the second stage: the full proposal is drafted,
 # reviewed and submitted again, for the second deadline.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
+TRANSITIONS: dict[Stage, tuple[Stage, ...]] = {
     "idea": ("preparing", "withdrawn"),
     "preparing": ("partner_search", "drafting", "withdrawn"),
     "partner_search": ("drafting", "preparing", "withdrawn"),
@@ -53,9 +53,17 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "closed": (),
 }
 # Applications still being prepared: their deadlines get reminders.
-PREPARING = ("idea", "preparing", "partner_search", "drafting", "internal_review", "invited")
-DECIDED = ("awarded", "implementing", "reporting", "closed")  # won: counts towards funds won
-ROLES = ("coordinator", "partner", "associated")
+PREPARING: tuple[Stage, ...] = ("idea", "preparing", "partner_search", "drafting", "internal_review", "invited")
+DECIDED: tuple[Stage, ...] = ("awarded", "implementing", "reporting", "closed")  # won: counts towards funds won
+# A consortium member's role; associated partners take part but are not applicants.
+Role = Literal["coordinator", "partner", "associated"]
+ROLES: tuple[Role, ...] = get_args(Role)
+CityRole = Literal["coordinator", "partner"]  # ours: the city applies, so it is never only associated
+CallStatus = Literal["forthcoming", "open", "closed"]
+CallSource = Literal["manual", "portal"]  # recorded by hand, or imported from the portal
+ReminderKind = Literal["call", "internal"]  # the call's stage deadline, or the application's own before it
+Language = Literal["en", "de"]  # the city profile's
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 # Reminders this many days before each deadline; the last one before the call's deadline is critical.
 REMINDER_LEADS = (30, 14, 7, 3, 1)
 DEFAULT_INTERNAL_BUFFER_DAYS = 5
@@ -87,7 +95,7 @@ def days_until(moment: datetime, now: datetime) -> int:
     return (moment.astimezone(BRUSSELS).date() - now.astimezone(BRUSSELS).date()).days
 
 
-def call_status(opens_at: datetime | None, deadlines: list[datetime], now: datetime) -> str:
+def call_status(opens_at: datetime | None, deadlines: list[datetime], now: datetime) -> CallStatus:
     """forthcoming until it opens, open until its last deadline, then closed (the portal's own
     status field lags, so the dates decide)."""
     if opens_at is not None and now < opens_at:
@@ -108,13 +116,13 @@ def stage_deadline(deadlines: list[tuple[int, datetime]], call_stage: int) -> tu
     return next((d for d in deadlines if d[0] == call_stage), None)
 
 
-def moves(current: str, invitable: bool) -> tuple[str, ...]:
+def moves(current: Stage, invitable: bool) -> tuple[Stage, ...]:
     """Where an application may go now; `invitable`: it was submitted to the first stage of a
     two-stage call, so it may be invited to the second."""
     return tuple(s for s in TRANSITIONS.get(current, ()) if s != "invited" or invitable)
 
 
-def check_move(current: str, target: str, reason: str | None, *, invitable: bool = False) -> None:
+def check_move(current: Stage, target: Stage, reason: str | None, *, invitable: bool = False) -> None:
     allowed = moves(current, invitable)
     if target not in allowed:
         if target == "invited" and target in TRANSITIONS.get(current, ()):
@@ -160,7 +168,7 @@ def known_rules(identifier: str) -> Rules | None:
 class Member:
     name: str
     country: str
-    role: str
+    role: Role
 
 
 @dataclass(frozen=True)
@@ -192,7 +200,7 @@ def eligibility(members: list[Member], rules: Rules) -> list[Check]:
 
 @dataclass(frozen=True)
 class Reminder:
-    kind: str  # "call": the call's stage deadline; "internal": the application's own, a buffer before
+    kind: ReminderKind
     stage: int
     deadline: datetime
     lead: int  # days before the deadline
@@ -210,7 +218,7 @@ def due_reminders(deadline: tuple[int, datetime], buffer_days: int, now: datetim
     late, once a nearer one is due)."""
     stage, at = deadline
     found = []
-    targets = [("call", at)]
+    targets: list[tuple[ReminderKind, datetime]] = [("call", at)]
     if buffer_days > 0:
         targets.append(("internal", days_before(at, buffer_days)))
     for kind, moment in targets:
@@ -221,3 +229,44 @@ def due_reminders(deadline: tuple[int, datetime], buffer_days: int, now: datetim
             lead = min(reached)
             found.append(Reminder(kind, stage, moment, lead, critical=kind == "call" and lead == REMINDER_LEADS[-1]))
     return found
+
+
+# -- the year's report ----------------------------------------------------------------------------
+
+class Counted(Protocol):
+    """An application as the year's report counts it."""
+
+    stage: Stage
+    lead_department: str
+    requested_amount: float
+    awarded_amount: float | None
+
+
+@dataclass(frozen=True)
+class YearReport:
+    year: int
+    applications: int
+    by_stage: dict[str, int]
+    by_programme: dict[str, int]
+    requested: float
+    awarded: float
+    decided: int  # won or rejected
+    won: int
+    win_rate: float | None  # won / decided; none before any decision
+    won_by_department: dict[str, float]
+
+
+def year_report(year: int, applications: Sequence[tuple[Counted, str]]) -> YearReport:
+    """The pipeline of a year's applications, each with its call's programme."""
+    won = [a for a, _ in applications if a.stage in DECIDED]
+    decided = len(won) + sum(1 for a, _ in applications if a.stage == "rejected")
+    by_department: dict[str, float] = defaultdict(float)
+    for a in won:
+        by_department[a.lead_department] += a.awarded_amount or 0.0
+    return YearReport(year=year, applications=len(applications),
+                      by_stage=dict(Counter(a.stage for a, _ in applications)),
+                      by_programme=dict(Counter(p for _, p in applications)),
+                      requested=sum(a.requested_amount for a, _ in applications),
+                      awarded=sum(a.awarded_amount or 0.0 for a in won), decided=decided, won=len(won),
+                      win_rate=round(len(won) / decided, 4) if decided else None,
+                      won_by_department=dict(sorted(by_department.items())))

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from services.grants.domain import CallStatus
 from shared.envelope import EventRegistry
 
 publishes = EventRegistry()
@@ -61,7 +62,7 @@ class CallPublishedV1(CallRefV1):
 
     topic: str | None
     opens_at: datetime | None
-    status: Literal["forthcoming", "open", "closed"]
+    status: CallStatus
     budget: float | None
     grant_min: float | None
     grant_max: float | None
@@ -98,7 +99,7 @@ class CallUpdatedV1(CallRefV1):
         "updated_at": "2027-05-02T08:00:00Z"}]})
 
     version: int
-    status: Literal["forthcoming", "open", "closed"]
+    status: CallStatus
     changes: list[CallChangeV1]
     applications: list[AffectedApplicationV1]
     updated_at: datetime

@@ -4,16 +4,33 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.grants import demo, portal, service
+from services.grants import demo, portal
 from services.grants.api import router
 from services.grants.events import publishes
 from services.grants.models import GrantsTable
+from services.grants.partners_client import PartnersClient
 from services.grants.scheduled import ReminderScheduler
+from services.grants.service import GrantsContext
 from services.grants.settings import GrantsSettings
 from services.grants.subscriptions import subscriptions
 from shared.app import create_service_app
-from shared.places import ensure_index
+from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
+
+
+def bootstrap(runtime: ServiceRuntime) -> GrantsContext:
+    """The gazetteer and the city applying (a service that cannot place its city refuses to start),
+    the partners client (in-process in the embedded host: `peer_transport`) and the portal fetch."""
+    settings = runtime.settings
+    places = Gazetteer(settings.gazetteer_path)
+    return GrantsContext(
+        places=places, home=places.resolve(settings.home_city, settings.home_country),
+        city_themes=tuple(t.lower() for t in settings.city_themes),
+        partners=PartnersClient(settings.partners_url, settings.partners_api_key, settings.partners_timeout_seconds,
+                                runtime.peer_transport),
+        portal=portal.Portal(tuple(settings.portal_hosts), settings.portal_timeout_seconds,
+                             settings.outbound_guard()))
+
 
 spec = ServiceSpec(
     name="grants",
@@ -29,8 +46,7 @@ spec = ServiceSpec(
     workers=[ReminderScheduler],
     streamed_bodies={"/calls/import": portal.MAX_BYTES},
     demo=demo.seed,
-    # The gazetteer and the city applying: a service that cannot place its city refuses to start.
-    bootstrap=lambda runtime: service.context_for(runtime.settings),
+    bootstrap=bootstrap,
 )
 
 

@@ -5,7 +5,9 @@ from datetime import datetime
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
+
+from services.grants.domain import CallSource, CityRole, Language, Programme, Stage
 
 
 class GrantsTable(SQLModel, registry=registry()):
@@ -21,7 +23,8 @@ class Call(GrantsTable, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     identifier: str = Field(unique=True, max_length=120)  # CERV-2025-CITIZENS-TOWN-TT
-    programme: str = Field(index=True, max_length=30)
+    # Literal columns are plain strings of that length (SQLModel would not map a Literal itself).
+    programme: Programme = Field(index=True, sa_type=AutoString(30))
     title: str = Field(max_length=500)
     topic: str | None = Field(default=None, max_length=500)
     opens_at: datetime | None = None
@@ -37,7 +40,7 @@ class Call(GrantsTable, table=True):
     rules_source: str | None = Field(default=None, max_length=300)
     themes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     url: str | None = Field(default=None, max_length=1000)
-    source: str = Field(default="manual", max_length=20)  # manual, or portal (imported)
+    source: CallSource = Field(default="manual", sa_type=AutoString(20))
     version: int = 1
     created_at: datetime
     updated_at: datetime
@@ -65,11 +68,11 @@ class Application(GrantsTable, table=True):
     requested_amount: float
     cofinancing_amount: float = 0.0  # the city's own contribution
     awarded_amount: float | None = None
-    city_role: str = Field(default="coordinator", max_length=20)  # our city's role in the consortium
+    city_role: CityRole = Field(default="coordinator", sa_type=AutoString(20))  # our city's, in the consortium
     # [{"name", "city", "country", "place_id", "role", "partnership_id"}]: the partners besides us.
     consortium: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     notes: str | None = None
-    stage: str = Field(default="idea", index=True, max_length=20)
+    stage: Stage = Field(default="idea", index=True, sa_type=AutoString(20))
     # The call's stage it is prepared for: 2 once invited to a two-stage call's second stage.
     call_stage: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     stage_reason: str | None = Field(default=None, max_length=1000)  # why rejected or withdrawn
@@ -85,8 +88,8 @@ class StageChange(GrantsTable, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     application_id: str = Field(foreign_key="application.id", index=True, max_length=36)
-    from_stage: str = Field(max_length=20)
-    to_stage: str = Field(max_length=20)
+    from_stage: Stage = Field(sa_type=AutoString(20))
+    to_stage: Stage = Field(sa_type=AutoString(20))
     reason: str | None = Field(default=None, max_length=1000)
     changed_by: str = Field(max_length=60)
     changed_at: datetime
@@ -111,7 +114,7 @@ class TextBlock(GrantsTable, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=60)  # e.g. "city", "oia", "track_record"
-    language: str = Field(max_length=2)
+    language: Language = Field(sa_type=AutoString(2))
     title: str = Field(max_length=200)
     body: str
     position: int = 0

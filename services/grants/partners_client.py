@@ -21,12 +21,6 @@ class PartnersClient:
         self.timeout = timeout
         self.transport = transport
 
-    @classmethod
-    def for_runtime(cls, runtime) -> PartnersClient:
-        settings = runtime.settings
-        return cls(settings.partners_url, settings.partners_api_key, settings.partners_timeout_seconds,
-                   runtime.peer_transport)
-
     async def finder(self, **query: Any) -> list[dict[str, Any]]:
         # The query is the caller's: partners refusing it (e.g. an unknown theme) is the caller's 422.
         return await self._get("/partners/finder", {k: v for k, v in query.items() if v is not None},

@@ -1,4 +1,5 @@
-"""Calls from the EU Funding & Tenders portal's search API (SEDIA) response.
+"""Calls from the EU Funding & Tenders portal's search API (SEDIA): its response fetched
+(`Portal.fetch`, from the portal's hosts only) and parsed (`parse`).
 
 The response is `{"results": [{"metadata": {...}}, ...]}` where every metadata value is a list:
 `identifier`, `title`, `callIdentifier`, `startDate`, `deadlineDate` (one per stage),
@@ -13,12 +14,15 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx
+
 from services.grants import domain
+from shared import outbound
 from shared.bounds import EARLIEST, LATEST, UNSTORABLE_MESSAGE, unstorable_in
 from shared.problems import FieldError
 
@@ -29,12 +33,58 @@ YIELD_ROWS = 10  # rows decoded between two hand-backs of the GIL to the event l
 TOPIC_URL = "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/{}"
 
 
+@dataclass(frozen=True)
+class Portal:
+    """Where an import may fetch the portal's answer from (setting PORTAL_HOSTS), through the
+    outbound guard."""
+
+    hosts: tuple[str, ...]
+    timeout: float
+    guard: outbound.Guard
+
+    async def fetch(self, url: str) -> bytes:
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL as exc:
+            raise FieldError("query.url", f"not a valid URL: {exc}") from None
+        if host not in self.hosts:
+            raise FieldError("query.url", f"{host} is not a portal host this office fetches from "
+                                          f"({', '.join(self.hosts)}; setting PORTAL_HOSTS)")
+        try:
+            await self.guard.check_url(url)  # https, and a public address: checked again as it connects
+            async with self.guard.client(timeout=self.timeout) as client:
+                async with client.stream("GET", url) as response:
+                    if response.status_code != 200:
+                        raise FieldError("query.url", f"the portal answered {response.status_code}", status=502)
+                    return await gather(response.aiter_bytes(), "query.url", "fetch fewer results per page")
+        except outbound.Refused as exc:
+            raise FieldError("query.url", str(exc)) from None
+        except FieldError as exc:
+            if exc.status == 413:  # the portal's answer, not the request, is too large
+                exc.status = 422
+            raise
+        except httpx.HTTPError as exc:
+            raise FieldError("query.url", f"could not fetch it ({exc.__class__.__name__}: {exc}); upload the file "
+                                          f"instead", status=502) from exc
+
+
+async def gather(chunks: AsyncIterator[bytes], field: str, advice: str) -> bytes:
+    """The whole answer, at most MAX_BYTES of it (413 beyond, before reading on)."""
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise FieldError(field, f"larger than {MAX_BYTES} bytes: {advice}", status=413)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 @dataclass
 class PortalCall:
     """One usable row, in our terms."""
 
     identifier: str
-    programme: str
+    programme: domain.Programme
     title: str
     topic: str | None
     opens_at: datetime | None
@@ -193,7 +243,7 @@ def _call(identifier: str, metadata: dict[str, Any]) -> PortalCall:
                       url=TOPIC_URL.format(identifier.lower()), rules=domain.known_rules(identifier))
 
 
-def programme_of(identifier: str) -> str | None:
+def programme_of(identifier: str) -> domain.Programme | None:
     return domain.IDENTIFIER_PREFIXES.get(identifier.split("-", 1)[0].upper())
 
 

@@ -1,9 +1,9 @@
 """The deadline reminders, run periodically by each process; every reminder is said once however
-many replicas run them (see service.run_jobs)."""
+many replicas run them (see service.reminders.run_jobs)."""
 
 from __future__ import annotations
 
-from services.grants import service
+from services.grants.service import reminders
 from shared.logging import get_logger
 from shared.scheduled import Periodic
 from shared.uow import utcnow
@@ -16,6 +16,6 @@ class ReminderScheduler(Periodic):
 
     async def run(self, runtime) -> None:
         async with runtime.uow() as uow:
-            report = await service.run_jobs(uow, utcnow())
+            report = await reminders.run_jobs(uow, utcnow())
         log.info("scheduled jobs ran", as_of=report.as_of.isoformat(), applications=report.applications,
                  reminders=report.reminders)

@@ -32,6 +32,13 @@ def env_key(host):
     return host
 
 
+def reconfigure(host, **settings) -> None:
+    """Grants with other settings: its context is built from them anew, as a restart would."""
+    grants = host.runtimes["grants"]
+    grants.settings = grants.settings.model_copy(update=settings)
+    grants._context = grants.spec.bootstrap(grants)
+
+
 async def count(host, model, *where) -> int:
     async with host.runtimes["grants"].engine.connect() as conn:
         return (await conn.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
@@ -243,9 +250,8 @@ async def test_an_import_of_fifty_megabytes_is_refused_without_being_read_whole(
 
 
 def allow_portal_host(host, name: str = "127.0.0.1") -> None:
-    grants = host.runtimes["grants"]
     # The stand-in portal is plain http on loopback: the test switch allows that (and only that).
-    grants.settings = grants.settings.model_copy(update={"portal_hosts": [name], "allow_http_loopback": True})
+    reconfigure(host, portal_hosts=[name], allow_http_loopback=True)
 
 
 async def test_an_import_fetches_only_from_the_portals_hosts(client, host):
@@ -391,10 +397,8 @@ async def test_partner_candidates_come_from_the_partners_service_gaps_first(clie
 async def test_partner_search_says_clearly_when_partners_is_down(client, host, env_key):
     call = await create_call(client, host, twinning_call())
     app_id = (await start_application(client, host, call["id"]))["id"]
-    grants = host.runtimes["grants"]
-    grants.peer_transport = None
-    grants.settings = grants.settings.model_copy(update={"partners_url": "http://127.0.0.1:9",
-                                                         "partners_timeout_seconds": 0.5})
+    host.runtimes["grants"].peer_transport = None
+    reconfigure(host, partners_url="http://127.0.0.1:9", partners_timeout_seconds=0.5)
     response = await client.get(f"/grants/applications/{app_id}/partner-candidates", headers=auth(host, *ENV))
     assert response.status_code == 503
     assert "partners service is unreachable" in response.json()["detail"]
@@ -429,10 +433,8 @@ async def test_a_members_partnership_must_be_ours_and_with_that_city(client, hos
     assert kept["consortium"][0]["partnership_id"] == krakow["id"]
     # Partners down: naming a partnership is a 503 and stores nothing; an application naming none
     # does not need partners.
-    grants = host.runtimes["grants"]
-    grants.peer_transport = None
-    grants.settings = grants.settings.model_copy(update={"partners_url": "http://127.0.0.1:9",
-                                                         "partners_timeout_seconds": 0.5})
+    host.runtimes["grants"].peer_transport = None
+    reconfigure(host, partners_url="http://127.0.0.1:9", partners_timeout_seconds=0.5)
     down = await client.post("/grants/applications", headers=auth(host, *ENV), json=application(
         call["id"], consortium=[{**member, "partnership_id": krakow["id"]}]))
     assert down.status_code == 503 and "partners service is unreachable" in down.text

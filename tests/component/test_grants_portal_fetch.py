@@ -10,14 +10,13 @@ import pytest
 
 from services.grants.models import Call
 from shared import outbound
-from tests.component.test_grants_api import COORDINATOR, count
+from tests.component.test_grants_api import COORDINATOR, count, reconfigure
 from tests.component.test_outbound import PUBLIC, Listener
 from tests.support.embedded import auth
 
 
 def portal_hosts(host, *names: str) -> None:
-    grants = host.runtimes["grants"]
-    grants.settings = grants.settings.model_copy(update={"portal_hosts": list(names)})
+    reconfigure(host, portal_hosts=list(names))
 
 
 async def fetch(client, host, url: str):

@@ -9,8 +9,8 @@ import json
 
 from sqlalchemy import func, select
 
-from services.grants import service as grants_service
 from services.grants.models import Call
+from services.grants.service import calls as grants_calls
 from services.partners.models import Partnership
 from services.partners.service import imports
 from shared.testing import eventually
@@ -82,8 +82,8 @@ def portal_answer(n: int) -> bytes:
 async def test_a_request_during_a_large_portal_import_is_answered_before_the_calls_are_made(
         client, host, monkeypatch):
     total = 4000
-    made = Counting(grants_service._new_call)
-    monkeypatch.setattr(grants_service, "_new_call", made)
+    made = Counting(grants_calls._new_call)
+    monkeypatch.setattr(grants_calls, "_new_call", made)
     importing = asyncio.create_task(client.post(
         "/grants/calls/import", content=portal_answer(total),
         headers={**auth(host, *COORDINATOR), "content-type": "application/json"}))

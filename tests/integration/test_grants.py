@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from oia.catalog import spec_of
-from services.grants import domain, service
+from services.grants import domain
 from services.grants.models import Call, Reminder
+from services.grants.schemas import JobReport
+from services.grants.service import applications, calls, reminders
 from shared.app import create_service_app
 from shared.migrations import upgrade
 from shared.testing import eventually
@@ -28,26 +30,25 @@ async def start_grants(rabbitmq):
     await upgrade("grants", spec.migrations_dir, spec.metadata, url)
     runtime = await rabbitmq.runtime(spec, url, jobs_interval_seconds=3600)
     await runtime.start()
-    return runtime, service.context_for(runtime.settings)
+    return runtime, runtime.context
 
 
 async def an_application(runtime, ctx, deadline: date) -> tuple[Call, str]:
     async with runtime.uow() as uow:
-        call = await service.create_call(uow, ctx, {
+        call = await calls.create_call(uow, ctx, {
             "identifier": "CERV-2027-CITIZENS-TOWN-TT", "programme": "cerv", "title": "Town-Twinning",
             "deadlines": [domain.deadline_at(deadline)], "grant_max": 30_000})
-        await uow.commit()
     async with runtime.uow() as uow:
-        application = await service.create_application(uow, ctx, {
+        application = await applications.create_application(uow, ctx, {
             "call_id": call.id, "lead_department": "ENV", "title": "Twinning for climate action",
             "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"}, "requested_amount": 25_000,
             "consortium": [{"name": "City of Kraków", "city": "Kraków", "country": "PL", "role": "partner"}]})
     return call, application.id
 
 
-async def run_jobs(runtime, now: datetime) -> service.JobReport:
+async def run_jobs(runtime, now: datetime) -> JobReport:
     async with runtime.uow() as uow:
-        return await service.run_jobs(uow, now)
+        return await reminders.run_jobs(uow, now)
 
 
 async def test_the_reminder_job_run_twice_for_one_instant_emits_once(rabbitmq):
@@ -95,9 +96,7 @@ async def test_a_moved_deadline_replans_the_reminders(rabbitmq):
     assert (await run_jobs(runtime, now)).reminders == 2  # 7 days to the call's, 1 to the internal deadline
 
     async with runtime.uow() as uow:
-        stored = await service.load_call(uow, call.id)
-        await service.update_call(uow, stored, {"deadlines": [domain.deadline_at(date(2027, 4, 20))]})
-        await uow.commit()
+        await calls.update_call(uow, call.id, {"deadlines": [domain.deadline_at(date(2027, 4, 20))]})
     assert (await run_jobs(runtime, now)).reminders == 2  # 26 days to the call's, 21 to the internal deadline
     assert (await run_jobs(runtime, now)).reminders == 0
 
