@@ -1,5 +1,6 @@
-"""Notifications' service layer, the only place that writes: the directory (recipients, their
-channels, subscriptions), routing events to rows, the delivery log's re-drive and the feed.
+"""Notifications' service layer, the only place that writes (besides the delivery worker recording
+its sends): the directory (recipients, their channels, subscriptions), routing events to rows, the
+delivery log's re-drive and the feed.
 
 Each use case takes the unit of work and the service's context and commits itself (routing runs
 in the consumer's unit of work, which commits it)."""
