@@ -12,21 +12,24 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, insert, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from services.notifications import directory, domain, rendering
-from services.notifications.channels import Mailer, Outcome, Target, Webhooks
+from services.notifications import domain, rendering
+from services.notifications.channels import Outcome, Registry, Target
+from services.notifications.directory import Directory
 from services.notifications.events import DeliveryFailedV1
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, Notice, Recipient
 from services.notifications.settings import NotificationsSettings
-from shared.db import make_engine, make_sessionmaker
+from shared.db import make_sessionmaker
 from shared.logging import get_logger
-from shared.uow import utcnow
+from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.delivery")
 
@@ -35,18 +38,19 @@ SINGLE, DIGEST = ("pending", "sending"), ("digest", "sending-digest")  # (waitin
 
 
 class DeliveryWorker:
-    def __init__(self, runtime) -> None:
-        self.runtime = runtime
-        self.settings: NotificationsSettings = runtime.settings
-        # Its own connections: sending must not wait behind HTTP requests for a pooled one.
-        self.engine = make_engine(self.settings.database_url, pool_size=2)
-        self.sessions = make_sessionmaker(self.engine)
-        # Webhooks connect only to checked public addresses (a redirect is not followed anywhere).
-        self.client = self.settings.outbound_guard().client(follow_redirects=False)
-        self.mailer = Mailer(self.settings)
-        self.webhooks = Webhooks(self.settings, self.client, {"slack": self.settings.slack_rate_per_second,
-                                                              "teams": self.settings.teams_rate_per_second},
-                                 max_wait=self.settings.delivery_lease_seconds / 3)
+    def __init__(self, settings: NotificationsSettings, engine: AsyncEngine, uow: Callable[[], UnitOfWork],
+                 channels: Registry, directory: Directory,
+                 release: Callable[[], Awaitable[None]] | None = None) -> None:
+        """`engine`: claims are made on it (its own, so sending never waits behind HTTP requests
+        for a pooled connection; disposed on stop); `uow`: outcomes are written in one;
+        `channels`: the sender of each channel kind; `release`: closes what the senders hold."""
+        self.settings = settings
+        self.engine = engine
+        self.sessions = make_sessionmaker(engine)
+        self.uow = uow
+        self.channels = channels
+        self.directory = directory
+        self.release = release
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._sending: set[asyncio.Task] = set()
@@ -70,7 +74,8 @@ class DeliveryWorker:
             for task in late:
                 task.cancel()  # a send hanging past its time-out; its claim lapses and is retaken
             await asyncio.gather(*late, return_exceptions=True)
-        await self.client.aclose()
+        if self.release is not None:
+            await self.release()
         await self.engine.dispose()
 
     async def _run(self) -> None:
@@ -147,7 +152,7 @@ class DeliveryWorker:
         """The notices the claimed deliveries carry (and what resolutions resolve), read together;
         recipients and channels from the directory snapshot."""
         async with self.sessions() as session:
-            book = await directory.current(await session.connection())
+            book = await self.directory.current(await session.connection())
             notices = {n.event_id: n for n in (await session.exec(select(Notice).where(
                 col(Notice.event_id).in_({r.event_id for r in rows})))).all()}
             topics = {n.topic for n in notices.values() if n.topic and n.event_type.endswith(".resolved.v1")}
@@ -186,18 +191,20 @@ class DeliveryWorker:
 
     async def _send(self, channel: Channel, row: Any, notice: Notice, message: rendering.Message,
                     digest_of: int = 0) -> Outcome:
+        sender = self.channels.get(channel.kind)
+        if sender is None:
+            return Outcome("skipped", error=f"no {channel.kind} sender in this deployment")
         target = Target(kind=channel.kind, address=channel.address, signing_secret=channel.signing_secret,
                         delivery_id=row.id, event_id=notice.event_id,
-                        event_type="notifications.digest" if digest_of else notice.event_type)
-        if channel.kind == "email":
-            return await self.mailer.send(target, message)
-        return await self.webhooks.send(target, message, notice.data if not digest_of else {})
+                        event_type="notifications.digest" if digest_of else notice.event_type,
+                        data={} if digest_of else notice.data)
+        return await sender.send(target, message)
 
     async def _record(self, rows: list[Any], context: Context, outcome: Outcome, started: datetime,
                       digest_id: str | None = None) -> None:
         """The outcome of one send for the deliveries it carried, each guarded by its claim."""
         finished = utcnow()
-        async with self.runtime.uow() as uow:
+        async with self.uow() as uow:
             connection = await uow.session.connection()
             for row in rows:
                 if outcome.outcome == "deferred":  # not an attempt: back in line for its slot

@@ -3,9 +3,9 @@ in the data folder (and, for the Slack channel nobody set up yet, the reason it 
 
 from __future__ import annotations
 
-from services.notifications import directory
-from services.notifications.models import Channel, Recipient
-from shared.uow import utcnow
+from services.notifications.schemas import ChannelIn, RecipientIn
+from services.notifications.service import directory
+from shared.auth import Principal
 
 DESKS = [
     ("OIA", "coordinators", "Office for International Affairs — coordinators", "oia@city.example", "en"),
@@ -14,16 +14,14 @@ DESKS = [
     ("CULT", "department", "Culture", "culture@city.example", "de"),
     ("ENV", "department", "Environment", "environment@city.example", "en"),
 ]
+SEEDER = Principal("admin", None, "demo", "demo data")
 
 
 async def seed(runtime) -> None:
-    now = utcnow()
-    async with runtime.uow() as uow:
-        for code, kind, name, address, language in DESKS:
-            uow.session.add(Recipient(id=code, kind=kind, name=name, department=code, language=language,
-                                      created_at=now, updated_at=now))
-            await uow.session.flush()
-            uow.session.add(Channel(recipient_id=code, kind="email", address=address, created_at=now))
-        uow.session.add(Channel(recipient_id="OIA", kind="slack", address=None, created_at=now))
-        await directory.changed(await uow.session.connection())
-        await uow.commit()
+    for code, kind, name, address, language in DESKS:
+        channels = [ChannelIn(kind="email", address=address)]
+        if code == "OIA":
+            channels.append(ChannelIn(kind="slack", address=None))
+        async with runtime.uow() as uow:
+            await directory.create_recipient(uow, runtime.context, RecipientIn(
+                id=code, kind=kind, name=name, department=code, language=language, channels=channels), SEEDER)

@@ -28,17 +28,19 @@ class Snapshot:
     subscriptions: dict[str, list[Any]] = field(default_factory=dict)  # by event type
 
 
-_snapshots: dict[str, Snapshot] = {}  # by database URL: one per directory this process reads
+class Directory:
+    """One database's directory, as this process last read it (shared by routing and the delivery
+    worker, built once at bootstrap)."""
 
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
 
-async def current(connection: AsyncConnection) -> Snapshot:
-    """The directory as of now (reloaded if anyone changed it since it was last read)."""
-    key = connection.engine.url.render_as_string(hide_password=True)
-    version = (await connection.execute(select(VERSION.c.version).where(VERSION.c.id == 1))).scalar_one()
-    snapshot = _snapshots.get(key)
-    if snapshot is None or snapshot.version != version:
-        snapshot = _snapshots[key] = await _load(connection, version)
-    return snapshot
+    async def current(self, connection: AsyncConnection) -> Snapshot:
+        """The directory as of now (reloaded if anyone changed it since it was last read)."""
+        version = (await connection.execute(select(VERSION.c.version).where(VERSION.c.id == 1))).scalar_one()
+        if self._snapshot is None or self._snapshot.version != version:
+            self._snapshot = await _load(connection, version)
+        return self._snapshot
 
 
 async def _load(connection: AsyncConnection, version: int) -> Snapshot:

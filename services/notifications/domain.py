@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -25,13 +26,18 @@ from services.notifications.events import (
     VisitPlanned,
 )
 from services.notifications.policy import POLICY
-from shared.auth import Principal
+from shared.auth import DEPARTMENT, Principal
 
 COORDINATORS = "OIA"  # the coordinators' recipient id, and their department
 PERSON_PREFIX = "person-"  # the ids routing derives for people named by email; the API refuses them
-LANGUAGES = ("en", "de")
-RECIPIENT_KINDS = ("department", "coordinators", "team", "person")
-CHANNEL_KINDS = ("email", "slack", "teams", "webhook")
+Language = Literal["en", "de"]
+RecipientKind = Literal["department", "coordinators", "team", "person"]
+ChannelKind = Literal["email", "slack", "teams", "webhook"]  # each has its sender in channels/
+# pending: waiting for `due_at` (now, after quiet hours, after a failed attempt); digest: waiting for
+# the daily digest; sending / sending-digest: claimed by a worker until its lease ends; sent; skipped
+# (nothing to send to, with the reason); dead (every attempt failed).
+DeliveryStatus = Literal["pending", "digest", "sending", "sending-digest", "sent", "skipped", "dead"]
+AttemptOutcome = Literal["sent", "failed", "skipped"]
 
 # Delivery attempts before a delivery is dead, and the back-off between them.
 MAX_ATTEMPTS = 6
@@ -53,6 +59,13 @@ class Audience:
     channels: bool = True
     email: str | None = None
     name: str | None = None
+
+
+def is_reserved(recipient_id: str, kind: RecipientKind) -> bool:
+    """A department's desk or the coordinators' recipient: the default alerts go to them, so
+    whoever holds such an id hears what a department (or the office) is told. A department code
+    as an id counts too, whatever its kind."""
+    return kind in ("department", "coordinators") or DEPARTMENT.match(recipient_id) is not None
 
 
 def is_restricted(payload: BaseModel) -> bool:

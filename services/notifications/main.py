@@ -6,13 +6,45 @@ from fastapi import FastAPI
 
 from services.notifications import demo
 from services.notifications.api import router
+from services.notifications.channels import Registry
+from services.notifications.channels.email import Mailer
+from services.notifications.channels.slack import Slack
+from services.notifications.channels.teams import Teams
+from services.notifications.channels.webhook import Webhook
 from services.notifications.delivery import DeliveryWorker
+from services.notifications.directory import Directory
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
+from services.notifications.service import NotificationsContext
 from services.notifications.settings import NotificationsSettings
 from services.notifications.subscriptions import subscriptions
 from shared.app import create_service_app
+from shared.db import make_engine
 from shared.runtime import ServiceRuntime, ServiceSpec
+
+
+def delivery_worker(runtime: ServiceRuntime) -> DeliveryWorker:
+    settings: NotificationsSettings = runtime.settings  # type: ignore[assignment]
+    # Webhooks connect only to checked public addresses (a redirect is not followed anywhere).
+    client = settings.outbound_guard().client(follow_redirects=False)
+    paced = dict(timeout=settings.webhook_timeout_seconds, max_wait=settings.delivery_lease_seconds / 3)
+    channels: Registry = {
+        "email": Mailer(settings),
+        "slack": Slack(client, rate=settings.slack_rate_per_second, **paced),
+        "teams": Teams(client, rate=settings.teams_rate_per_second, **paced),
+        "webhook": Webhook(client, rate=None, **paced),
+    }
+    # Its own connections: sending must not wait behind HTTP requests for a pooled one.
+    return DeliveryWorker(settings, make_engine(settings.database_url, pool_size=2), runtime.uow, channels,
+                          Directory(), release=client.aclose)
+
+
+def bootstrap(runtime: ServiceRuntime) -> NotificationsContext:
+    [worker] = runtime.workers
+    assert isinstance(worker, DeliveryWorker)
+    return NotificationsContext(directory=worker.directory, outbound=runtime.settings.outbound_guard(),
+                                wake=worker.wake)
+
 
 spec = ServiceSpec(
     name="notifications",
@@ -24,8 +56,9 @@ spec = ServiceSpec(
     publishes=publishes,
     subscriptions=subscriptions,
     routers=[router],
-    workers=[DeliveryWorker],
+    workers=[delivery_worker],
     demo=demo.seed,
+    bootstrap=bootstrap,
 )
 
 

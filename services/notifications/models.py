@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
+
+from services.notifications.domain import AttemptOutcome, ChannelKind, DeliveryStatus, Language, RecipientKind
 
 
 class NotificationsTable(SQLModel, registry=registry()):
@@ -24,10 +26,10 @@ class Recipient(NotificationsTable, table=True):
     is `OIA`. Those two kinds receive the default alerts; everyone else what they subscribe to."""
 
     id: str = Field(primary_key=True, max_length=40)
-    kind: str = Field(max_length=20)  # department, coordinators, team, person
+    kind: RecipientKind = Field(sa_type=AutoString(20))
     name: str = Field(max_length=200)
     department: str | None = Field(default=None, index=True, max_length=20)
-    language: str = Field(default="en", max_length=2)
+    language: Language = Field(default="en", sa_type=AutoString(2))
     timezone: str = Field(default="Europe/Berlin", max_length=64)
     # Non-critical alerts inside this local window wait for its end (None: no quiet hours).
     quiet_start: time | None = None
@@ -44,7 +46,7 @@ class Channel(NotificationsTable, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     recipient_id: str = Field(foreign_key="recipient.id", index=True, max_length=40)
-    kind: str = Field(max_length=20)  # email, slack, teams, webhook
+    kind: ChannelKind = Field(sa_type=AutoString(20))
     # Neither is in the repr: a Channel printed in an error must not carry them.
     address: str | None = Field(default=None, max_length=2000, repr=False)  # None: a webhook not set up yet
     signing_secret: str | None = Field(default=None, max_length=200, repr=False)  # generic webhooks: HMAC key
@@ -99,10 +101,7 @@ class Delivery(NotificationsTable, table=True):
     """One message to one channel of one recipient about one event: unique, so redeliveries,
     restarts and replicas can never send it twice.
 
-    status: pending (waiting for `due_at`: now, after quiet hours, or after a failed attempt),
-    digest (waiting for the recipient's daily digest), sending / sending-digest (claimed by a
-    worker until `lease_until`; a crashed worker's claims are taken over after it), sent,
-    skipped (nothing to send to, with the reason), dead (every attempt failed)."""
+    `status`: see domain.DeliveryStatus."""
 
     __table_args__ = (UniqueConstraint("event_id", "recipient_id", "channel_id"),
                       Index("ix_delivery_due", "status", "due_at"))
@@ -111,8 +110,8 @@ class Delivery(NotificationsTable, table=True):
     event_id: str = Field(foreign_key="notice.event_id", index=True, max_length=36)
     recipient_id: str = Field(index=True, max_length=40)
     channel_id: str = Field(max_length=36)
-    channel_kind: str = Field(max_length=20)
-    status: str = Field(default="pending", max_length=20)
+    channel_kind: ChannelKind = Field(sa_type=AutoString(20))
+    status: DeliveryStatus = Field(default="pending", sa_type=AutoString(20))
     due_at: datetime
     held_reason: str | None = Field(default=None, max_length=200)  # why it waits (quiet hours, digest)
     attempts: int = 0
@@ -133,7 +132,7 @@ class DeliveryAttempt(NotificationsTable, table=True):
     number: int
     started_at: datetime
     finished_at: datetime
-    outcome: str = Field(max_length=20)  # sent, failed, skipped
+    outcome: AttemptOutcome = Field(sa_type=AutoString(20))
     status_code: int | None = None
     error: str | None = None
 

@@ -17,7 +17,7 @@ from services.notifications.events import (
     OverlapResolved,
     TripBooked,
 )
-from services.notifications.routing import recipients_of
+from services.notifications.service.routing import recipients_of
 
 UTC = UTC
 

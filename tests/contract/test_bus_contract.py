@@ -232,6 +232,7 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
     notifications = await transport.runtime(notifications_spec)
     for rt in (travel, notifications):
         await upgrade(rt.name, rt.spec.migrations_dir, rt.spec.metadata, rt.settings.database_url)
+    await notifications.prepare()  # its context (the directory routing reads) is built at bootstrap
     await notifications.start_consuming()
     travel.start_relay()
 

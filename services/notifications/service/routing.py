@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from services.notifications import directory, domain, rendering
 from services.notifications.models import Channel, Delivery, FeedItem, Notice, Recipient, new_id
+from services.notifications.service import NotificationsContext
 from shared.envelope import Envelope
 from shared.logging import get_logger
 from shared.uow import UnitOfWork, utcnow
@@ -43,13 +44,14 @@ class Route:
     registered: Channel | None = None
 
 
-async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, now: datetime | None = None) -> list[Route]:
+async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, ctx: NotificationsContext,
+                now: datetime | None = None) -> list[Route]:
     now = now or utcnow()
     critical = domain.is_critical(payload, now)
     restricted = domain.is_restricted(payload)  # kept on the rows, so every list can leave it out
     topic = domain.topic_of(payload)
     related = await _related(uow, envelope.type, topic)
-    book = await directory.current(await uow.session.connection())
+    book = await ctx.directory.current(await uow.session.connection())
     routes = recipients_of(book, payload, envelope.type)
     if registered := [r for r in routes if r.registered]:
         book = await _register(uow, registered, book)

@@ -1,0 +1,68 @@
+"""The delivery log: what went where, every attempt, and an admin's re-drive of what failed."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from services.notifications import domain
+from services.notifications.models import Delivery, DeliveryAttempt, FeedItem, Notice, Recipient
+from services.notifications.policy import POLICY
+from services.notifications.service import NotificationsContext
+from shared.auth import Principal
+from shared.problems import Problem
+from shared.uow import UnitOfWork, utcnow
+
+
+async def list_deliveries(uow: UnitOfWork, principal: Principal, event_id: str | None,
+                          status: domain.DeliveryStatus | None, recipient: str | None, limit: int) -> list[Delivery]:
+    """Newest first, only those this key may read."""
+    query = select(Delivery).order_by(col(Delivery.created_at).desc(), col(Delivery.id)).limit(limit)
+    if event_id:
+        query = query.where(Delivery.event_id == event_id)
+    if status:
+        query = query.where(Delivery.status == status)
+    if recipient:
+        query = query.where(Delivery.recipient_id == recipient)
+    if (scope := POLICY.own_only(principal, "delivery.read")) is not None:
+        query = query.join(Recipient, col(Recipient.id) == Delivery.recipient_id).where(Recipient.department == scope)
+    if not POLICY.allows(principal, "restricted.read"):
+        query = query.join(Notice, col(Notice.event_id) == Delivery.event_id).where(col(Notice.restricted).is_(False))
+    return list((await uow.session.exec(query)).all())
+
+
+async def get_delivery(uow: UnitOfWork, delivery_id: str,
+                       principal: Principal) -> tuple[Delivery, list[DeliveryAttempt]]:
+    """One delivery with every attempt."""
+    delivery = await _delivery(uow, delivery_id, principal)
+    attempts = (await uow.session.exec(select(DeliveryAttempt).where(
+        DeliveryAttempt.delivery_id == delivery.id).order_by(col(DeliveryAttempt.number)))).all()
+    return delivery, list(attempts)
+
+
+async def redrive(uow: UnitOfWork, ctx: NotificationsContext, delivery_id: str, principal: Principal) -> Delivery:
+    """A dead or skipped delivery, due now with a fresh set of attempts; the worker is woken once
+    that commits."""
+    delivery = await _delivery(uow, delivery_id, principal)
+    if delivery.status not in ("dead", "skipped"):
+        raise Problem(409, f"delivery {delivery_id} is {delivery.status}; only dead or skipped ones are re-driven")
+    delivery.status, delivery.due_at, delivery.held_reason = "pending", utcnow(), None
+    delivery.attempt_limit = delivery.attempts + domain.MAX_ATTEMPTS
+    uow.after_commit(ctx.wake)
+    await uow.commit()
+    return delivery
+
+
+async def _delivery(uow: UnitOfWork, delivery_id: str, principal: Principal) -> Delivery:
+    delivery = await uow.session.get(Delivery, delivery_id)
+    recipient = delivery and await uow.session.get(Recipient, delivery.recipient_id)
+    notice = delivery and await uow.session.get(Notice, delivery.event_id)
+    if (delivery is None or not POLICY.allows(principal, "delivery.read", recipient.department if recipient else None)
+            or not may_see(principal, notice)):
+        raise Problem(404, f"delivery {delivery_id} not found")
+    return delivery
+
+
+def may_see(principal: Principal, item: Notice | FeedItem | None) -> bool:
+    """Whether an item about an event may be shown at all: one about a restricted trip only to
+    those who may see restricted items."""
+    return item is not None and (not item.restricted or POLICY.allows(principal, "restricted.read"))
