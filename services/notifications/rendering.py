@@ -1,14 +1,19 @@
 """Alert messages from Jinja2 templates, for every channel, in English and German.
 
-One template per (event type, language) in templates/<language>/<event type>.j2. Its blocks are
-rendered one by one: `subject`, `text`, `html`, `chat` (lines for Slack and Teams, paragraphs
-separated by a blank line), `facts` ("Label: value" lines) and `feed_body`; `feed_title` is
-optional (default: the subject). Wording lives in the templates and in templates/<language>/_macros.j2
-(available to every template as `m`); the Slack and Teams JSON is built here from the pieces.
+One template per event type in templates/<event type>.j2, worded in English and translated with
+gettext (Jinja2's i18n extension: `_()`, `ngettext()`, `pgettext()`) from the catalog
+locale/<language>/LC_MESSAGES/messages.po, read as it is (no .mo on disk). Its blocks are rendered
+one by one: `subject`, `text`, `html`, `chat` (lines for Slack and Teams, paragraphs separated by a
+blank line), `facts` ("Label: value" lines) and `feed_body`; `feed_title` is optional (default: the
+subject). Shared phrases live in templates/_macros.j2 (available to every template as `m`). Dates,
+numbers and amounts are formatted by Babel in the reader's locale, places named in the reader's
+language where the gazetteer knows the name; the Slack and Teams JSON is built here from the pieces.
 """
 
 from __future__ import annotations
 
+import gettext as gettext_module
+import io
 import json
 import re
 from collections import OrderedDict
@@ -19,10 +24,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_date, format_interval, format_skeleton, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.notifications.events import consumes
 from shared.envelope import UnknownEventType
+from shared.places import local_name
 
 LANGUAGES = ("en", "de")
 EVENT_TYPES = (
@@ -51,52 +63,13 @@ SLACK_SECTION_MAX = 3000
 SLACK_FIELDS_MAX = 10
 SLACK_FIELD_MAX = 2000
 
-MONTHS = {
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"),
-    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
-           "Oktober", "November", "Dezember"),
-}
-PURPOSES = {
-    "en": {"partner_city_visit": "Partner city visit", "trade_fair": "Trade fair",
-           "network_meeting": "Network meeting", "eu_project_meeting": "EU project meeting",
-           "conference": "Conference", "anniversary": "Anniversary", "other": "Other"},
-    "de": {"partner_city_visit": "Partnerstadtbesuch", "trade_fair": "Messe",
-           "network_meeting": "Netzwerktreffen", "eu_project_meeting": "EU-Projekttreffen",
-           "conference": "Konferenz", "anniversary": "Jubiläum", "other": "Sonstiges"},
-}
-
+# The reader's language -> the locale its dates, numbers and amounts follow (British English:
+# "12 May 2027", "€30,000").
+LOCALES = {"en": "en_GB", "de": "de_DE"}
+# English is the source language: the templates' msgids; other languages have a catalog here.
+LOCALE_DIR = Path(__file__).parent / "locale"
 # EU deadlines are set in Brussels time: they are shown there, whoever reads them.
 BRUSSELS = ZoneInfo("Europe/Brussels")
-BRUSSELS_TIME = {"en": "Brussels time", "de": "Brüsseler Zeit"}
-# Names of the grants vocabulary; an unknown code is shown humanised.
-PROGRAMMES = {
-    "en": {"horizon_europe": "Horizon Europe", "interreg": "Interreg",
-           "cerv": "CERV (Citizens, Equality, Rights and Values)", "life": "LIFE", "erasmus_plus": "Erasmus+",
-           "urbact": "URBACT", "eui": "European Urban Initiative", "digital_europe": "Digital Europe",
-           "national": "National programme", "regional": "Regional programme"},
-    "de": {"horizon_europe": "Horizont Europa", "interreg": "Interreg",
-           "cerv": "CERV (Bürgerinnen und Bürger, Gleichstellung, Rechte und Werte)", "life": "LIFE",
-           "erasmus_plus": "Erasmus+", "urbact": "URBACT", "eui": "Europäische Stadtinitiative",
-           "digital_europe": "Digitales Europa", "national": "Nationales Programm",
-           "regional": "Regionales Programm"},
-}
-STAGES = {
-    "en": {"idea": "idea", "preparing": "preparation", "partner_search": "partner search", "drafting": "drafting",
-           "internal_review": "internal review", "submitted": "submitted",
-           "invited": "invited to the second stage", "awarded": "awarded",
-           "rejected": "rejected", "withdrawn": "withdrawn", "implementing": "implementation",
-           "reporting": "reporting", "closed": "closed"},
-    "de": {"idea": "Idee", "preparing": "Vorbereitung", "partner_search": "Partnersuche", "drafting": "Ausarbeitung",
-           "internal_review": "interne Prüfung", "submitted": "eingereicht",
-           "invited": "zur zweiten Stufe eingeladen", "awarded": "bewilligt",
-           "rejected": "abgelehnt", "withdrawn": "zurückgezogen", "implementing": "Umsetzung",
-           "reporting": "Berichtsphase", "closed": "abgeschlossen"},
-}
-CALL_STATUSES = {
-    "en": {"forthcoming": "forthcoming", "open": "open", "closed": "closed"},
-    "de": {"forthcoming": "angekündigt", "open": "offen", "closed": "geschlossen"},
-}
 
 TEAMS_CARD_MAX = 27_000  # bytes of card body: Teams' ~28 KB message limit, less the envelope and "…"
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
@@ -204,26 +177,38 @@ def _check_language(language: str) -> None:
 
 
 @cache
+def _translations(language: str) -> gettext_module.NullTranslations:
+    """The language's catalog, read from its .po (fuzzy entries left out, as gettext does)."""
+    if language == "en":
+        return NullTranslations()
+    with (LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+@cache
 def _environment(language: str, html: bool) -> Environment:
-    """One environment per language (its date, moment, amount and vocabulary filters) and output:
-    the html block is rendered from an autoescaping environment, the plain-text blocks from one
-    that is not."""
+    """One environment per language (its catalog; its date, moment, amount and place filters) and
+    output: the html block is rendered from an autoescaping environment, the plain-text blocks from
+    one that is not."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=html,
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(_translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["date"] = lambda value: _format_date(value, language)
     env.filters["span"] = lambda start, end: _format_span(start, end, language)
     env.filters["year"] = lambda value: _as_date(value).year
-    env.filters["number"] = lambda value: _format_number(value, language)
-    env.filters["purpose"] = lambda code: PURPOSES[language].get(code) or _humanise(code)
+    env.filters["number"] = lambda value: format_decimal(value, locale=LOCALES[language])
     env.filters["moment"] = lambda value, time=True: _format_moment(value, language, time)
     env.filters["amount"] = lambda value: _format_amount(value, language)
-    env.filters["programme"] = lambda code: PROGRAMMES[language].get(code) or _humanise(code)
-    env.filters["stage"] = lambda code: STAGES[language].get(code) or _humanise(code).lower()
-    env.filters["call_status"] = lambda code: CALL_STATUSES[language].get(code) or _humanise(code).lower()
     env.filters["change"] = lambda value, field: _format_change(value, field, language)
+    env.filters["place"] = lambda name, country: local_name(name, country, language)
+    env.globals["language"] = language
     # Blocks rendered on their own do not run a template's top-level imports, so the shared
     # phrases are a global instead.
-    env.globals["m"] = env.get_template(f"{language}/_macros.j2").module
+    env.globals["m"] = env.get_template("_macros.j2").module
     return env
 
 
@@ -235,7 +220,7 @@ def _render_blocks(language: str, name: str, context: dict[str, Any]) -> dict[st
     parts: dict[str, str] = {}
     for html, wanted in ((False, ("subject", "text", "chat", "facts", "feed_title", "feed_body")),
                          (True, ("html",))):
-        template = _environment(language, html).get_template(f"{language}/{name}.j2")
+        template = _environment(language, html).get_template(f"{name}.j2")
         for block in wanted:
             if block in template.blocks:
                 parts[block] = _tidy("".join(template.blocks[block](template.new_context(context))))
@@ -274,29 +259,22 @@ def _as_date(value: date | str) -> date:
 
 
 def _format_date(value: date | str, language: str) -> str:
-    value = _as_date(value)
-    month = MONTHS[language][value.month - 1]
-    return f"{value.day}. {month} {value.year}" if language == "de" else f"{value.day} {month} {value.year}"
+    """ "12 May 2027", German "12. Mai 2027"."""
+    return format_date(_as_date(value), "long", locale=LOCALES[language])
 
 
 def _format_span(start: date | str, end: date | str, language: str) -> str:
     """A date range that does not repeat what both ends share: "12–15 May 2027",
     "28 April – 3 May 2027"; German "12.–15. Mai 2027", "28. April – 3. Mai 2027"."""
     start, end = _as_date(start), _as_date(end)
+    locale = LOCALES[language]
     if start == end:
         return _format_date(start, language)
     if start > end or start.year != end.year:
         return f"{_format_date(start, language)} – {_format_date(end, language)}"
-    dot = "." if language == "de" else ""
     if start.month == end.month:
-        return f"{start.day}{dot}–{_format_date(end, language)}"
-    return f"{start.day}{dot} {MONTHS[language][start.month - 1]} – {_format_date(end, language)}"
-
-
-def _format_number(value: int, language: str) -> str:
-    """1,100 in English, 1.100 in German."""
-    text = f"{value:,}"
-    return text.replace(",", ".") if language == "de" else text
+        return format_interval(start, end, "yMMMMd", locale=locale)
+    return f"{format_skeleton('MMMMd', start, locale=locale)} – {_format_date(end, language)}"
 
 
 def _as_moment(value: datetime | str) -> datetime:
@@ -313,42 +291,39 @@ def _format_moment(value: datetime | str, language: str, time: bool = True) -> s
     day = _format_date(local.date(), language)
     if not time:
         return day
-    clock = f"{local:%H:%M} Uhr" if language == "de" else f"{local:%H:%M}"
-    return f"{day}, {clock} ({BRUSSELS_TIME[language]})"
+    gettext = _translations(language).gettext
+    clock = format_time(local, "short", locale=LOCALES[language])
+    return gettext("%(day)s, %(time)s (Brussels time)") % {"day": day, "time": clock}
 
 
 def _format_amount(value: float | int | str, language: str) -> str:
-    """Euros: "€30,000" and "€1,234.50" in English, "30.000 €" and "1.234,50 €" in German."""
+    """Euros in the reader's locale, whole ones without cents: "€30,000" and "€1,234.50" in
+    English, "30.000 €" and "1.234,50 €" in German (a no-break space before the sign)."""
     value = float(value)
-    text = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
-    if language == "de":
-        return text.translate(str.maketrans(",.", ".,")) + " €"
-    return f"€{text}"
+    locale = Locale.parse(LOCALES[language])
+    if value != int(value):
+        return format_currency(value, "EUR", locale=locale)
+    pattern = re.sub(r"\.0+", "", locale.currency_formats["standard"].pattern)
+    return format_currency(value, "EUR", format=pattern, currency_digits=False, locale=locale)
 
 
-def _format_change(value: str | None, field: str, language: str) -> str:
+def _format_change(value: str, field: str, language: str) -> str:
     """A call change's before or after value, which grants sends as text: deadlines as
-    "1: <ISO>; 2: <ISO>", amounts in euros, a status code. What does not parse is shown as sent."""
-    if value is None or not value.strip():
-        return "–"
+    "1: <ISO>; 2: <ISO>", amounts in euros. What does not parse is shown as sent."""
     try:
         if field == "deadlines":
             stages = [part.partition(":") for part in value.split(";") if part.strip()]
             if len(stages) == 1:
                 return _format_moment(stages[0][2].strip(), language)
-            label = "Stufe" if language == "de" else "stage"
-            return "; ".join(f"{label} {n.strip()}: {_format_moment(at.strip(), language)}" for n, _, at in stages)
+            gettext = _translations(language).gettext
+            return "; ".join(gettext("stage %(stage)s: %(at)s") % {"stage": n.strip(),
+                                                                    "at": _format_moment(at.strip(), language)}
+                             for n, _, at in stages)
         if field == "budget":
             return _format_amount(value, language)
     except ValueError:
         return value
-    if field == "status":
-        return CALL_STATUSES[language].get(value, value)
     return value
-
-
-def _humanise(code: str) -> str:
-    return code.replace("_", " ").strip().capitalize()
 
 
 # -- text helpers -------------------------------------------------------------------------------

@@ -1045,7 +1045,7 @@ def test_grant_messages_render_on_every_channel_in_both_languages(event_type, da
      [("Aufruf", "Town-Twinning (CERV-2027-CITIZENS-TOWN-TT)"),
       ("Programm", "CERV (Bürgerinnen und Bürger, Gleichstellung, Rechte und Werte)"),
       ("Frist", "16. September 2027, 17:00 Uhr (Brüsseler Zeit)"), ("Öffnet", "1. März 2027"),
-      ("Status", "angekündigt"), ("Budget", "4.000.000 €"), ("Förderung je Projekt", "bis zu 30.000 €"),
+      ("Status", "angekündigt"), ("Budget", "4.000.000\u00a0€"), ("Förderung je Projekt", "bis zu 30.000\u00a0€"),
       ("Passende Themen", "citizens"), ("Seite des Aufrufs", CALL_URL)])])
 def test_call_published(language, subject, intro, facts):
     message = render(PUBLISHED, call_published(), language)
@@ -1058,13 +1058,13 @@ def test_call_published(language, subject, intro, facts):
                   "de": "Nächste Schritte: Prüfen Sie die Antragsberechtigung der Stadt"}[language]
     assert_everywhere(message, next_steps, "OIA")
     assert f'<a href="{CALL_URL}">' in message.html
-    assert ("€4,000,000" if language == "en" else "4.000.000 €") in message.text
+    assert ("€4,000,000" if language == "en" else "4.000.000\u00a0€") in message.text
 
 
 @pytest.mark.parametrize("grant_min, grant_max, en, de", [
-    (10_000, 30_000, "€10,000 – €30,000", "10.000 € – 30.000 €"),
-    (10_000, None, "from €10,000", "ab 10.000 €"),
-    (None, 1_234.5, "up to €1,234.50", "bis zu 1.234,50 €")])
+    (10_000, 30_000, "€10,000 – €30,000", "10.000\u00a0€ – 30.000\u00a0€"),
+    (10_000, None, "from €10,000", "ab 10.000\u00a0€"),
+    (None, 1_234.5, "up to €1,234.50", "bis zu 1.234,50\u00a0€")])
 def test_call_published_grant_range(grant_min, grant_max, en, de):
     data = call_published(grant_min=grant_min, grant_max=grant_max)
     assert f"Grant per project: {en}\n" in render(PUBLISHED, data, "en").text
@@ -1134,7 +1134,7 @@ def test_call_updated_budget_status_and_what_cannot_be_parsed():
 
     assert_everywhere(english, "Budget: €4,000,000 → €3,500,000.50", "Status: open → closed",
                       "Deadline: – → sometime in autumn")
-    assert_everywhere(german, "Budget: 4.000.000 € → 3.500.000,50 €", "Status: offen → geschlossen")
+    assert_everywhere(german, "Budget: 4.000.000\u00a0€ → 3.500.000,50\u00a0€", "Status: offen → geschlossen")
     assert english.subject.endswith("– budget, status, deadline")
     # closed: the applications not yet submitted cannot be any more
     assert "The call is closed: nothing more can be submitted to it. Withdraw the applications not submitted" \
@@ -1183,7 +1183,7 @@ def test_an_award_names_the_amount():
 
     assert english.subject == "Application awarded: Twinning for climate action"
     assert "was awarded a grant of €28,000 (€30,000 requested)." in english.text
-    assert ("Awarded", "€28,000") in facts_of(english) and ("Bewilligt", "28.000 €") in facts_of(german)
+    assert ("Awarded", "€28,000") in facts_of(english) and ("Bewilligt", "28.000\u00a0€") in facts_of(german)
     assert_everywhere(english, "submitted → awarded", "What to do next: Start the implementation",
                       "reporting plan")
     assert_everywhere(german, "eingereicht → bewilligt", "Nächste Schritte: Beginnen Sie mit der Umsetzung",
@@ -1328,10 +1328,12 @@ def test_digest_with_grant_notices():
 
 
 def test_moment_and_amount_formatting():
+    """Babel's formats in the reader's locale; German amounts have a no-break space before the
+    euro sign (CLDR's pattern), so the amount is never split from it at a line end."""
     from services.notifications.rendering import _format_amount, _format_moment
 
     assert _format_moment("2027-07-01T08:05:00+00:00", "en") == "1 July 2027, 10:05 (Brussels time)"
     assert _format_moment("2027-07-01T08:05:00", "de") == "1. Juli 2027, 10:05 Uhr (Brüsseler Zeit)"  # naive: UTC
     assert _format_moment("2027-02-28T23:00:00Z", "en", time=False) == "1 March 2027"  # the Brussels day
-    assert (_format_amount(1_100, "en"), _format_amount(1_100, "de")) == ("€1,100", "1.100 €")
-    assert (_format_amount(0.5, "en"), _format_amount(1234567.891, "de")) == ("€0.50", "1.234.567,89 €")
+    assert (_format_amount(1_100, "en"), _format_amount(1_100, "de")) == ("€1,100", "1.100\u00a0€")
+    assert (_format_amount(0.5, "en"), _format_amount(1234567.891, "de")) == ("€0.50", "1.234.567,89\u00a0€")
