@@ -93,7 +93,7 @@ def _encode(value: object) -> str:
 
 
 def _decode(column: Any, text: str) -> Any:
-    kind = column.type.python_type
+    kind = _python_type(column)
     if kind is datetime:
         return cursor_instant(text)
     if kind is int:
@@ -102,3 +102,15 @@ def _decode(column: Any, text: str) -> Any:
         return int(text)
     return text
 
+
+
+def _python_type(column: Any) -> type:
+    """What a column holds in Python; a decorated type (UTC timestamps, say) asks its implementation."""
+    for kind in (column.type, getattr(column.type, "impl_instance", None)):
+        try:
+            found = kind.python_type
+        except (AttributeError, NotImplementedError):
+            continue
+        if found is not object:
+            return found
+    return str

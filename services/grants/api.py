@@ -41,6 +41,7 @@ from services.grants.service import GrantsContext, applications, calls, profile,
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.calendar_feeds import add_calendar_routes
+from shared.listing import Cursor
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 from shared.uow import UnitOfWork, utcnow
@@ -197,14 +198,12 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, ct
                             stage: Stage | None = None, call_id: Annotated[str | None, Query(max_length=36)] = None,
                             programme: Programme | None = None,
                             limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                            cursor: Annotated[str | None, Query(max_length=80)] = None) -> list[ApplicationOut]:
+                            cursor: Cursor = None) -> list[ApplicationOut]:
     async with runtime.uow() as uow:
-        rows, next_cursor = await applications.list_applications(
+        page = await applications.list_applications(
             uow, department=department, readable_by=POLICY.own_only(principal, "application.read"), stage=stage,
             call_id=call_id, programme=programme, limit=limit, cursor=cursor)
-    if next_cursor:
-        response.headers["X-Next-Cursor"] = next_cursor
-    return [_application_out(ctx, a, c) for a, c in rows]
+    return [_application_out(ctx, a, c) for a, c in page.send(response)]
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"])

@@ -26,6 +26,7 @@ from services.notifications.service import NotificationsContext, deliveries, dir
 from services.notifications.service.feed import mark_item, read_feed
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
+from shared.listing import Cursor
 
 router = APIRouter()
 
@@ -51,10 +52,11 @@ async def create_recipient(body: RecipientIn, principal: CurrentPrincipal, runti
 async def list_recipients(principal: CurrentPrincipal, runtime: RuntimeDep,
                           department: Annotated[str | None, Query(pattern=DEPARTMENT.pattern)] = None,
                           kind: Annotated[RecipientKind | None, Query()] = None,
-                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[RecipientOut]:
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
+                          response: Response) -> list[RecipientOut]:
     async with runtime.uow() as uow:
-        found = await directory.list_recipients(uow, principal, department, kind, limit)
-    return [_recipient_out(recipient, channels) for recipient, channels in found]
+        found = await directory.list_recipients(uow, principal, department, kind, limit, cursor)
+    return [_recipient_out(recipient, channels) for recipient, channels in found.send(response)]
 
 
 @router.get("/recipients/{recipient_id}", response_model=RecipientOut, tags=["directory"])
@@ -116,10 +118,11 @@ async def list_deliveries(principal: CurrentPrincipal, runtime: RuntimeDep,
                           event_id: Annotated[str | None, Query(max_length=36)] = None,
                           status: Annotated[DeliveryStatus | None, Query()] = None,
                           recipient: Annotated[str | None, Query(max_length=40)] = None,
-                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DeliveryOut]:
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
+                          response: Response) -> list[DeliveryOut]:
     async with runtime.uow() as uow:
-        found = await deliveries.list_deliveries(uow, principal, event_id, status, recipient, limit)
-    return [_delivery_out(principal, d) for d in found]
+        found = await deliveries.list_deliveries(uow, principal, event_id, status, recipient, limit, cursor)
+    return [_delivery_out(principal, d) for d in found.send(response)]
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut, tags=["deliveries"],
@@ -171,9 +174,10 @@ async def feed(principal: CurrentPrincipal, runtime: RuntimeDep,
                     recipient: Annotated[str, Query(min_length=1, max_length=100)],
                     event_id: Annotated[str | None, Query(max_length=36)] = None,
                     unread: Annotated[bool, Query(description="only items not yet read")] = False,
-                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[FeedItem]:
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
+                    response: Response) -> list[FeedItem]:
     async with runtime.uow() as uow:
-        return await read_feed(uow, principal, recipient, event_id, unread, limit)
+        return (await read_feed(uow, principal, recipient, event_id, unread, limit, cursor)).send(response)
 
 
 @router.post("/feed/{item_id}/{state}", response_model=FeedItemOut, tags=["feed"],

@@ -262,3 +262,49 @@ async def test_a_directory_change_applies_from_the_next_event_on(client, host, t
     addressed = sorted(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"]
                        for p in (tmp_path / "mail").glob("*.eml"))
     assert addressed == ["econ-desk@city.example", "econ@city.example"]
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+async def pages(client, host, path: str, limit: int, **params) -> list[list[str]]:
+    """Every page of a list, following X-Next-Cursor, as lists of ids."""
+    found, cursor = [], None
+    while True:
+        response = await client.get(path, headers=auth(host, *COORDINATOR),
+                                    params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        found.append([item["id"] for item in response.json()])
+        if (cursor := response.headers.get("X-Next-Cursor")) is None:
+            return found
+
+
+async def test_the_directory_deliveries_and_feed_come_in_pages_that_miss_and_repeat_none(client, host):
+    for department in ("ECON", "MAYOR", "CULT", "ENV", "SPORT"):
+        await add(client, host, recipient(department))
+    await add(client, host, {"id": "OIA", "kind": "coordinators", "name": "OIA coordinators",
+                             "channels": [{"kind": "email", "address": "oia@city.example"}]})
+    await book_overlap(client, host)
+    await book_overlap(client, host, start=date.today() + timedelta(days=200))
+    # Both overlaps routed (to ECON, MAYOR and the coordinators each), the four bookings in the
+    # coordinators' feed, and what is due sent.
+    await eventually(lambda: _is(count(host, Delivery), 6), message="six deliveries")
+    await eventually(lambda: _is(count(host, FeedItem, FeedItem.recipient == "OIA"), 6), message="the OIA's feed")
+    await settled(host)
+
+    directory = await pages(client, host, "/notifications/recipients", 4)
+    assert [len(p) for p in directory] == [4, 2] and sum(directory, []) == sorted(sum(directory, []))
+
+    every = [d["id"] for d in (await client.get("/notifications/deliveries", params={"limit": 500},
+                                                headers=auth(host, *COORDINATOR))).json()]
+    assert len(every) == 6
+    paged = await pages(client, host, "/notifications/deliveries", 4)
+    assert sum(paged, []) == every and all(len(p) == 4 for p in paged[:-1])
+
+    feed = (await client.get("/notifications/feed", params={"recipient": "OIA", "limit": 500},
+                             headers=auth(host, *COORDINATOR))).json()
+    assert len(feed) == 6
+    assert sum(await pages(client, host, "/notifications/feed", 4, recipient="OIA"), []) == [i["id"] for i in feed]
+
+    refused = await client.get("/notifications/deliveries", params={"cursor": "soon|x"},
+                               headers=auth(host, *COORDINATOR))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "query.cursor"

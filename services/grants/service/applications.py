@@ -13,7 +13,7 @@ from services.grants.events import ApplicationStageChangedV1, CallRefV1, OwnerV1
 from services.grants.models import Application, Call, StageChange
 from services.grants.service import GrantsContext
 from services.grants.service.calls import call_ref, deadlines_of, rules_of
-from shared.bounds import cursor_instant
+from shared.listing import Keyset, Page, where_given
 from shared.places import resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -107,33 +107,20 @@ async def call_of(uow: UnitOfWork, application: Application) -> Call:
     return await uow.session.get(Call, application.call_id)
 
 
+APPLICATION_ORDER = Keyset((col(Application.created_at), col(Application.id)))
+
+
 async def list_applications(uow: UnitOfWork, *, department: str | None, readable_by: str | None,
                             stage: domain.Stage | None, call_id: str | None, programme: domain.Programme | None,
-                            limit: int, cursor: str | None) -> tuple[list[tuple[Application, Call]], str | None]:
-    """A page of applications with their calls, newest first; and the next page's cursor.
+                            limit: int, cursor: str | None) -> Page[tuple[Application, Call]]:
+    """A page of applications with their calls, newest first.
     `readable_by`: a department that may read only its own."""
-    query = (select(Application, Call).join(Call, Call.id == Application.call_id)
-             .order_by(col(Application.created_at).desc(), col(Application.id).desc()).limit(limit))
-    if department:
-        query = query.where(Application.lead_department == department)
-    if readable_by is not None:
-        query = query.where(Application.lead_department == readable_by)
-    if stage:
-        query = query.where(Application.stage == stage)
-    if call_id:
-        query = query.where(Application.call_id == call_id)
-    if programme:
-        query = query.where(Call.programme == programme)
-    if cursor:
-        created, _, last_id = cursor.partition("|")
-        created_at = cursor_instant(created)
-        query = query.where(or_(col(Application.created_at) < created_at,
-                                (col(Application.created_at) == created_at) & (col(Application.id) < last_id)))
-    rows = list((await uow.session.exec(query)).all())
-    if len(rows) == limit:
-        last = rows[-1][0]
-        return rows, f"{last.created_at.isoformat()}|{last.id}"
-    return rows, None
+    query = where_given(select(Application, Call).join(Call, Call.id == Application.call_id),
+                        {Application.stage: stage, Application.call_id: call_id, Call.programme: programme},
+                        Application.lead_department == department if department else None,
+                        Application.lead_department == readable_by if readable_by is not None else None)
+    rows = list((await uow.session.exec(APPLICATION_ORDER.page(query, cursor, limit))).all())
+    return Page(rows, APPLICATION_ORDER.next_cursor(rows, limit, row_of=lambda row: row[0]))
 
 
 async def stage_history(uow: UnitOfWork, application_id: str) -> list[StageChange]:

@@ -9,25 +9,25 @@ from services.notifications.models import Delivery, DeliveryAttempt, FeedItem, N
 from services.notifications.policy import POLICY
 from services.notifications.service import NotificationsContext
 from shared.auth import Principal
+from shared.listing import Keyset, Page, where_given
 from shared.problems import Problem
 from shared.uow import UnitOfWork, utcnow
 
+DELIVERY_ORDER = Keyset((col(Delivery.created_at), col(Delivery.id)))
+
 
 async def list_deliveries(uow: UnitOfWork, principal: Principal, event_id: str | None,
-                          status: domain.DeliveryStatus | None, recipient: str | None, limit: int) -> list[Delivery]:
+                          status: domain.DeliveryStatus | None, recipient: str | None, limit: int,
+                          cursor: str | None = None) -> Page[Delivery]:
     """Newest first, only those this key may read."""
-    query = select(Delivery).order_by(col(Delivery.created_at).desc(), col(Delivery.id)).limit(limit)
-    if event_id:
-        query = query.where(Delivery.event_id == event_id)
-    if status:
-        query = query.where(Delivery.status == status)
-    if recipient:
-        query = query.where(Delivery.recipient_id == recipient)
+    query = where_given(select(Delivery), {Delivery.event_id: event_id, Delivery.status: status,
+                                           Delivery.recipient_id: recipient})
     if (scope := POLICY.own_only(principal, "delivery.read")) is not None:
         query = query.join(Recipient, col(Recipient.id) == Delivery.recipient_id).where(Recipient.department == scope)
     if not POLICY.allows(principal, "restricted.read"):
         query = query.join(Notice, col(Notice.event_id) == Delivery.event_id).where(col(Notice.restricted).is_(False))
-    return list((await uow.session.exec(query)).all())
+    found = list((await uow.session.exec(DELIVERY_ORDER.page(query, cursor, limit))).all())
+    return Page(found, DELIVERY_ORDER.next_cursor(found, limit))
 
 
 async def get_delivery(uow: UnitOfWork, delivery_id: str,

@@ -13,6 +13,7 @@ from services.notifications.schemas import ChannelIn, RecipientIn, RecipientPatc
 from services.notifications.service import NotificationsContext
 from shared import outbound
 from shared.auth import Principal
+from shared.listing import Keyset, Page, where_given
 from shared.policy import OWN
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -40,18 +41,18 @@ async def create_recipient(uow: UnitOfWork, ctx: NotificationsContext, data: Rec
     return recipient, rows
 
 
+RECIPIENT_ORDER = Keyset((col(Recipient.id),), descending=False)
+
+
 async def list_recipients(uow: UnitOfWork, principal: Principal, department: str | None,
-                          kind: domain.RecipientKind | None, limit: int) -> list[tuple[Recipient, list[Channel]]]:
-    query = select(Recipient).order_by(Recipient.id).limit(limit)
+                          kind: domain.RecipientKind | None, limit: int,
+                          cursor: str | None = None) -> Page[tuple[Recipient, list[Channel]]]:
+    query = where_given(select(Recipient), {Recipient.department: department, Recipient.kind: kind})
     if (scope := POLICY.own_only(principal, "recipient.read")) is not None:
         query = query.where(Recipient.department == scope)
-    if department:
-        query = query.where(Recipient.department == department)
-    if kind:
-        query = query.where(Recipient.kind == kind)
-    recipients = (await uow.session.exec(query)).all()
+    recipients = list((await uow.session.exec(RECIPIENT_ORDER.page(query, cursor, limit))).all())
     channels = await _channels(uow, [r.id for r in recipients])
-    return [(r, channels.get(r.id, [])) for r in recipients]
+    return Page([(r, channels.get(r.id, [])) for r in recipients], RECIPIENT_ORDER.next_cursor(recipients, limit))
 
 
 async def get_recipient(uow: UnitOfWork, recipient_id: str, principal: Principal) -> tuple[Recipient, list[Channel]]:

@@ -10,22 +10,23 @@ from services.notifications.models import FeedItem, Recipient
 from services.notifications.policy import POLICY
 from services.notifications.service.deliveries import may_see
 from shared.auth import DEPARTMENT, Principal
+from shared.listing import Keyset, Page, where_given
 from shared.problems import Problem
 from shared.uow import UnitOfWork, utcnow
 
+FEED_ORDER = Keyset((col(FeedItem.created_at), col(FeedItem.id)))
+
 
 async def read_feed(uow: UnitOfWork, principal: Principal, recipient: str, event_id: str | None, unread: bool,
-               limit: int) -> list[FeedItem]:
+                    limit: int, cursor: str | None = None) -> Page[FeedItem]:
     """A recipient's feed, newest first."""
     POLICY.require(principal, "feed.read", await _owner(uow, recipient))
-    query = select(FeedItem).where(FeedItem.recipient == recipient)
+    query = where_given(select(FeedItem), {FeedItem.recipient: recipient, FeedItem.event_id: event_id},
+                        col(FeedItem.read_at).is_(None) if unread else None)
     if not POLICY.allows(principal, "restricted.read"):
         query = query.where(col(FeedItem.restricted).is_(False))
-    if event_id:
-        query = query.where(FeedItem.event_id == event_id)
-    if unread:
-        query = query.where(col(FeedItem.read_at).is_(None))
-    return list((await uow.session.exec(query.order_by(col(FeedItem.created_at).desc()).limit(limit))).all())
+    found = list((await uow.session.exec(FEED_ORDER.page(query, cursor, limit))).all())
+    return Page(found, FEED_ORDER.next_cursor(found, limit))
 
 
 async def mark_item(uow: UnitOfWork, item_id: str, state: Literal["read", "acknowledged"],
