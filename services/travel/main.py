@@ -8,10 +8,11 @@ from services.travel import demo
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
+from services.travel.service import TravelContext
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
 from shared.app import create_service_app
-from shared.places import ensure_index
+from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
 
 spec = ServiceSpec(
@@ -26,6 +27,8 @@ spec = ServiceSpec(
     routers=[router],
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
     demo=demo.seed,
+    bootstrap=lambda runtime: TravelContext(places=Gazetteer(runtime.settings.gazetteer_path),
+                                            radius_km=runtime.settings.overlap_radius_km),
 )
 
 
