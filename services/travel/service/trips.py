@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import or_, select
 
 from services.travel import domain
@@ -58,15 +59,16 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, departmen
         raise FieldError("currency", "required with estimated_cost")
     resolved = resolve_legs(data.legs, ctx.places)
     now = utcnow()
-    trip_id = new_id()
-    trip = Trip(id=trip_id, department=department, title=data.title, purpose=data.purpose, status=data.status,
+    trip = Trip(id=new_id(), department=department, title=data.title, purpose=data.purpose, status=data.status,
                 visibility=data.visibility, estimated_cost=data.estimated_cost, currency=data.currency,
-                created_at=now, updated_at=now, legs=_legs(trip_id, resolved),
-                travellers=_travellers(trip_id, data.travellers))
+                created_at=now, updated_at=now)
+    # Written with plain statements, not flushed through the session: the flush and the reload
+    # after it were most of a booking's cost. The trip stays a Trip, outside the session, for the
+    # checks, the events and the response; its legs and travellers are set as a load would set
+    # them (no change events: the statements below write them).
+    set_committed_value(trip, "legs", _legs(trip.id, resolved))
+    set_committed_value(trip, "travellers", _travellers(trip.id, data.travellers))
     await take_turns(uow, ctx, where(trip.legs))
-    # Written with plain statements, not flushed through the session: building the flush and
-    # reloading the rows was most of a booking's cost. The trip stays a (detached) Trip for the
-    # checks, the events and the response.
     connection = await uow.session.connection()
     await connection.execute(insert(Trip.__table__), [_columns(trip)])
     leg_ids = await connection.execute(
