@@ -15,6 +15,12 @@ from shared.app import create_service_app
 from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
 
+
+def bootstrap(runtime: ServiceRuntime) -> TravelContext:
+    settings: TravelSettings = runtime.settings  # type: ignore[assignment]
+    return TravelContext(places=Gazetteer(settings.gazetteer_path), radius_km=settings.overlap_radius_km)
+
+
 spec = ServiceSpec(
     name="travel",
     title="Diplomacity — travel",
@@ -27,8 +33,7 @@ spec = ServiceSpec(
     routers=[router],
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
     demo=demo.seed,
-    bootstrap=lambda runtime: TravelContext(places=Gazetteer(runtime.settings.gazetteer_path),
-                                            radius_km=runtime.settings.overlap_radius_km),
+    bootstrap=bootstrap,
 )
 
 

@@ -1,6 +1,8 @@
-"""Travel's use cases, one module per aggregate: `trips`, `delegations`, `overlaps` (the checks that
-follow every change to either, and the overlaps and crossings they find). Each write runs in one
-unit of work and commits its state change and its events together; nothing else writes."""
+"""Travel's service layer, the only place that writes and commits: `trips`, `delegations`,
+`overlaps` (the checks that follow every change to either, the overlaps and crossings they find,
+the coordinators' marks), `reports` (the year's summary, the calendar feeds); `payloads` reads the
+events' content off the stored rows. Each write runs in one unit of work: its state change and its
+events commit together."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from sqlalchemy import Select, and_, bindparam, insert, or_, text, update
 from sqlmodel import select
 
 from services.travel import domain
-from services.travel.domain import OverlapMark, OverlapStatus
+from services.travel.domain import CrossingStatus, OverlapMark, OverlapStatus
 from services.travel.events import CrossingDetectedV1, OverlapDetectedV1, OverlapResolvedV1, OverlapTripV1
 from services.travel.models import Crossing, Delegation, Leg, Overlap, Traveller, Trip, new_id
 from services.travel.policy import POLICY, visible_crossings, visible_overlaps
@@ -402,7 +402,7 @@ async def list_overlaps(uow: UnitOfWork, principal: Principal, *, status: Overla
     return list((await uow.session.exec(query)).all())
 
 
-async def list_crossings(uow: UnitOfWork, principal: Principal, *, status: domain.CrossingStatus | None,
+async def list_crossings(uow: UnitOfWork, principal: Principal, *, status: CrossingStatus | None,
                          limit: int) -> list[Crossing]:
     query = select(Crossing).where(visible_crossings(principal)).order_by(Crossing.detected_at.desc()).limit(limit)
     if status:
