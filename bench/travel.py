@@ -34,7 +34,7 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from oia.catalog import spec_of  # noqa: E402
 from services.travel import domain  # noqa: E402
 from services.travel.models import Leg, Trip  # noqa: E402
-from services.travel.service import _candidate_trips  # noqa: E402
+from services.travel.service.overlaps import candidate_trips  # noqa: E402
 from shared.db import make_engine, make_sessionmaker  # noqa: E402
 from shared.migrations import upgrade  # noqa: E402
 from shared.places import Gazetteer, haversine_km  # noqa: E402
@@ -110,7 +110,7 @@ class Probe:
 
 
 async def indexed_check(session, probe: Probe) -> int:
-    others = await _candidate_trips(session, probe, RADIUS_KM)
+    others = await candidate_trips(session, probe, RADIUS_KM)
     return sum(1 for other in others if domain.best_match(probe.legs, other.legs, RADIUS_KM))
 
 
@@ -226,7 +226,7 @@ async def bookings_per_second(url: str, n: int, rng: random.Random, places) -> t
 async def check_share(url: str, n: int, rng: random.Random, places) -> tuple[float, float]:
     """Bookings/s through the same app in-process, with the overlap and crossing check and with it
     switched off: what the check itself costs a booking."""
-    from services.travel import service
+    from services.travel.service import trips
     from services.travel.settings import TravelSettings
     from shared.app import create_service_app
     from shared.runtime import ServiceRuntime
@@ -238,14 +238,14 @@ async def check_share(url: str, n: int, rng: random.Random, places) -> tuple[flo
     await runtime.start()
     app = create_service_app(runtime, manage_lifecycle=False)
     rates = []
-    real_recheck = service._recheck
+    real_recheck = trips.recheck_trip
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://travel") as client:
             for check in (True, False):
                 if not check:
                     async def no_check(*args, **kwargs) -> None:
                         return None
-                    service._recheck = no_check
+                    trips.recheck_trip = no_check
                 trips = [random_trip(rng, places) for _ in range(n)]
                 started = time.perf_counter()
                 for trip, legs in trips:
@@ -258,7 +258,7 @@ async def check_share(url: str, n: int, rng: random.Random, places) -> tuple[flo
                     assert response.status_code == 201, response.text
                 rates.append(n / (time.perf_counter() - started))
     finally:
-        service._recheck = real_recheck
+        trips.recheck_trip = real_recheck
         await runtime.stop()
     return rates[0], rates[1]
 

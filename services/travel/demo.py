@@ -6,34 +6,38 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from services.travel import service
-from shared.places import Gazetteer
+from services.travel.schemas import DelegationIn, LegIn, TravellerIn, TripIn
+from services.travel.service import delegations, trips
 
 
 async def seed(runtime) -> None:
-    ctx = service.TravelContext(places=Gazetteer(runtime.settings.gazetteer_path),
-                                radius_km=runtime.settings.overlap_radius_km)
+    ctx = runtime.context
     soon = date.today() + timedelta(days=45)
 
-    def legs(city: str, country: str, offset: int, days: int) -> list[service.LegInput]:
+    def leg(city: str, country: str, offset: int, days: int) -> LegIn:
         start = soon + timedelta(days=offset)
-        return [service.LegInput(city, country, start, start + timedelta(days=days))]
+        return LegIn(city=city, country=country, start_date=start, end_date=start + timedelta(days=days))
 
-    trips = [
-        ("ECON", "Trade fair: Anuga food fair", "trade_fair", legs("Köln", "DE", 0, 3),
-         [service.TravellerInput("Anna Schmidt", "anna.schmidt@city.example", "Head of trade promotion")]),
-        ("MAYOR", "Partner-city visit and investors' dinner", "partner_city_visit", legs("Düsseldorf", "DE", 1, 2),
-         [service.TravellerInput("The Mayor", "mayor@city.example", "Mayor", elected_official=True)]),
-        ("CULT", "Eurocities culture forum", "network_meeting", legs("Katowice", "PL", 20, 3),
-         [service.TravellerInput("Jonas Weber", "jonas.weber@city.example", "Festival office")]),
-        ("ENV", "EU project meeting: climate-neutral cities", "eu_project_meeting", legs("Lyon", "FR", 60, 2),
-         []),
+    booked = [
+        ("ECON", TripIn(title="Trade fair: Anuga food fair", purpose="trade_fair", legs=[leg("Köln", "DE", 0, 3)],
+                        travellers=[TravellerIn(name="Anna Schmidt", email="anna.schmidt@city.example",
+                                                role="Head of trade promotion")], status="booked")),
+        ("MAYOR", TripIn(title="Partner-city visit and investors' dinner", purpose="partner_city_visit",
+                         legs=[leg("Düsseldorf", "DE", 1, 2)],
+                         travellers=[TravellerIn(name="The Mayor", email="mayor@city.example", role="Mayor",
+                                                 elected_official=True)], status="booked")),
+        ("CULT", TripIn(title="Eurocities culture forum", purpose="network_meeting",
+                        legs=[leg("Katowice", "PL", 20, 3)],
+                        travellers=[TravellerIn(name="Jonas Weber", email="jonas.weber@city.example",
+                                                role="Festival office")], status="booked")),
+        ("ENV", TripIn(title="EU project meeting: climate-neutral cities", purpose="eu_project_meeting",
+                       legs=[leg("Lyon", "FR", 60, 2)], status="booked")),
     ]
-    for department, title, purpose, trip_legs, travellers in trips:
+    for department, trip in booked:
         async with runtime.uow() as uow:
-            await service.book_trip(uow, ctx, department=department, title=title, purpose=purpose, legs=trip_legs,
-                                    travellers=travellers, status="booked")
+            await trips.book_trip(uow, ctx, trip, department)
+    visit = leg("Katowice", "PL", 21, 2)
     async with runtime.uow() as uow:
-        await service.announce_delegation(uow, ctx, service.DelegationInput(
-            host_department="MAYOR", origin=legs("Katowice", "PL", 21, 2)[0], organisation="City of Katowice",
-            visitors=6, official_guest=True))
+        await delegations.announce_delegation(uow, ctx, DelegationIn(
+            origin_city=visit.city, origin_country=visit.country, arrival=visit.start_date,
+            departure=visit.end_date, organisation="City of Katowice", visitors=6, official_guest=True), "MAYOR")

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from itertools import pairwise
-from typing import Protocol
+from typing import Literal, Protocol
 
 from shared.places import EARTH_RADIUS_KM, haversine_km
 
-PURPOSES = ("partner_city_visit", "trade_fair", "network_meeting", "eu_project_meeting", "conference",
-            "anniversary", "other")
-VISIBILITIES = ("normal", "restricted")
-ACTIVE = ("planned", "booked")
+Purpose = Literal["partner_city_visit", "trade_fair", "network_meeting", "eu_project_meeting", "conference",
+                  "anniversary", "other"]
+Visibility = Literal["normal", "restricted"]
+TripStatus = Literal["planned", "booked", "completed", "cancelled"]
+# What a coordinator may mark an overlap; "resolved" is the check's alone (the trips no longer meet).
+OverlapMark = Literal["open", "acknowledged", "coordinated", "not_related"]
+OverlapStatus = Literal[OverlapMark, "resolved"]
+OverlapKind = Literal["trips", "delegations"]  # two departments' trips, or the delegations they host
+DelegationStatus = Literal["announced", "cancelled"]
+CrossingStatus = Literal["open", "resolved"]
+ACTIVE: tuple[TripStatus, ...] = ("planned", "booked")
 # planned → booked → completed; planned or booked → cancelled. Cancelled and completed are final.
-TRANSITIONS = {"planned": {"planned", "booked", "cancelled", "completed"},
-               "booked": {"booked", "cancelled", "completed"},
-               "completed": {"completed"},
-               "cancelled": {"cancelled"}}
-STATUSES = tuple(TRANSITIONS)
-OVERLAP_STATUSES = ("open", "acknowledged", "coordinated", "not_related")
+TRANSITIONS: dict[TripStatus, set[TripStatus]] = {
+    "planned": {"planned", "booked", "cancelled", "completed"},
+    "booked": {"booked", "cancelled", "completed"},
+    "completed": {"completed"},
+    "cancelled": {"cancelled"}}
 # A leg longer than this is not a trip (a posting abroad is another matter); the bound lets the
 # overlap search look at a fixed window of start dates however long the history grows.
 MAX_LEG_DAYS = 366
@@ -49,7 +57,7 @@ class LegMatch:
     shared_end: date
 
 
-def may_move(current: str, new: str) -> bool:
+def may_move(current: TripStatus, new: TripStatus) -> bool:
     return new in TRANSITIONS.get(current, set())
 
 
@@ -107,3 +115,72 @@ def legs_of_one_trip_overlap(legs: list[tuple[date, date]]) -> int | None:
         if legs[cur][0] < legs[prev][1]:
             return cur
     return None
+
+
+# What the summary reads of a trip and a delegation (models.Trip and models.Delegation are such).
+
+class PlaceLike(Protocol):
+    country: str
+
+
+class TravellerLike(Protocol):
+    name: str
+    email: str | None
+    elected_official: bool
+
+
+class TripLike(Protocol):
+    department: str
+    purpose: str
+    estimated_cost: Decimal | None
+    currency: str | None
+    legs: Sequence[PlaceLike]
+    travellers: Sequence[TravellerLike]
+
+
+class DelegationLike(Protocol):
+    origin_country: str
+    visitors: int
+    official_guest: bool
+
+
+@dataclass(frozen=True)
+class YearSummary:
+    """A year's activity in the numbers a council report needs."""
+
+    trips: int
+    legs: int
+    travellers: int  # traveller places on trips: one person on two trips counts twice
+    distinct_travellers: int  # different people, by email or else by name
+    trips_with_elected_officials: int
+    destinations_by_country: dict[str, int]  # trips with a leg in the country
+    purposes: dict[str, int]
+    departments: dict[str, int]
+    estimated_cost: dict[str, Decimal]  # by currency
+    delegations: int
+    visitors: int
+    official_guest_delegations: int
+    delegations_by_origin_country: dict[str, int]
+    visitors_by_origin_country: dict[str, int]
+
+
+def summarise(trips: Sequence[TripLike], delegations: Sequence[DelegationLike]) -> YearSummary:
+    """The numbers for the trips and delegations that count (the caller picks the year's)."""
+    people = {(t.email or t.name).strip().casefold() for trip in trips for t in trip.travellers}
+    costs: dict[str, Decimal] = {}
+    for trip in trips:
+        if trip.estimated_cost is not None and trip.currency:
+            costs[trip.currency] = costs.get(trip.currency, Decimal("0")) + trip.estimated_cost
+    visitors_by_country: Counter[str] = Counter()
+    for d in delegations:
+        visitors_by_country[d.origin_country] += d.visitors
+    return YearSummary(
+        trips=len(trips), legs=sum(len(t.legs) for t in trips),
+        travellers=sum(len(t.travellers) for t in trips), distinct_travellers=len(people),
+        trips_with_elected_officials=sum(any(x.elected_official for x in t.travellers) for t in trips),
+        destinations_by_country=dict(Counter(c for t in trips for c in {leg.country for leg in t.legs})),
+        purposes=dict(Counter(t.purpose for t in trips)), departments=dict(Counter(t.department for t in trips)),
+        estimated_cost=costs, delegations=len(delegations), visitors=sum(d.visitors for d in delegations),
+        official_guest_delegations=sum(d.official_guest for d in delegations),
+        delegations_by_origin_country=dict(Counter(d.origin_country for d in delegations)),
+        visitors_by_origin_country=dict(visitors_by_country))

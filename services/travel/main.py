@@ -8,11 +8,18 @@ from services.travel import demo
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
+from services.travel.service import TravelContext
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
 from shared.app import create_service_app
-from shared.places import ensure_index
+from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
+
+
+def bootstrap(runtime: ServiceRuntime) -> TravelContext:
+    settings: TravelSettings = runtime.settings  # type: ignore[assignment]
+    return TravelContext(places=Gazetteer(settings.gazetteer_path), radius_km=settings.overlap_radius_km)
+
 
 spec = ServiceSpec(
     name="travel",
@@ -26,6 +33,7 @@ spec = ServiceSpec(
     routers=[router],
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
     demo=demo.seed,
+    bootstrap=bootstrap,
 )
 
 

@@ -6,7 +6,17 @@ from decimal import Decimal
 
 from sqlalchemy import Column, Index, Numeric, UniqueConstraint
 from sqlalchemy.orm import registry
-from sqlmodel import Field, Relationship, SQLModel
+from sqlmodel import AutoString, Field, Relationship, SQLModel
+
+from services.travel.domain import (
+    CrossingStatus,
+    DelegationStatus,
+    OverlapKind,
+    OverlapStatus,
+    Purpose,
+    TripStatus,
+    Visibility,
+)
 
 
 class TravelTable(SQLModel, registry=registry()):
@@ -21,9 +31,10 @@ class Trip(TravelTable, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     department: str = Field(index=True, max_length=20)
     title: str = Field(max_length=200)
-    purpose: str = Field(default="other", max_length=40)
-    status: str = Field(default="planned", index=True, max_length=20)
-    visibility: str = Field(default="normal", max_length=20)
+    # Literal types are no column type SQLModel knows: the columns stay VARCHARs of these lengths.
+    purpose: Purpose = Field(default="other", sa_type=AutoString(length=40))
+    status: TripStatus = Field(default="planned", index=True, sa_type=AutoString(length=20))
+    visibility: Visibility = Field(default="normal", sa_type=AutoString(length=20))
     estimated_cost: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2)))
     currency: str | None = Field(default=None, max_length=3)
     created_at: datetime
@@ -81,7 +92,7 @@ class Overlap(TravelTable, table=True):
                       UniqueConstraint("delegation_a_id", "delegation_b_id"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    kind: str = Field(default="trips", max_length=20)
+    kind: OverlapKind = Field(default="trips", sa_type=AutoString(length=20))
     # Of each pair, "a" is the one with the smaller id.
     trip_a_id: str | None = Field(default=None, foreign_key="trip.id", index=True, max_length=36)
     trip_b_id: str | None = Field(default=None, foreign_key="trip.id", index=True, max_length=36)
@@ -95,7 +106,7 @@ class Overlap(TravelTable, table=True):
     shared_start: date
     shared_end: date
     restricted: bool = False  # either trip restricted: coordinators only
-    status: str = Field(default="open", index=True, max_length=20)
+    status: OverlapStatus = Field(default="open", index=True, sa_type=AutoString(length=20))
     detected_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
@@ -120,7 +131,7 @@ class Delegation(TravelTable, table=True):
     arrival: date
     departure: date
     official_guest: bool = False  # a guest of the city (partner-city delegations are)
-    status: str = Field(default="announced", max_length=20)
+    status: DelegationStatus = Field(default="announced", sa_type=AutoString(length=20))
     created_at: datetime
     updated_at: datetime
 
@@ -137,7 +148,7 @@ class Crossing(TravelTable, table=True):
     place_name: str = Field(max_length=200)
     shared_start: date
     shared_end: date
-    status: str = Field(default="open", max_length=20)  # open, resolved
+    status: CrossingStatus = Field(default="open", sa_type=AutoString(length=20))
     detected_at: datetime
     resolved_at: datetime | None = None
 

@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, true
 from services.travel.models import Crossing, Delegation, Overlap, Trip
 from shared.auth import Principal
 from shared.policy import ANY, NONE, OWN, Policy, rule
+from shared.problems import FieldError
 
 POLICY = Policy("travel", {
     "trip.book": rule("book trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
@@ -54,6 +55,18 @@ POLICY = Policy("travel", {
 def _of(column, department: str | None) -> ColumnElement[bool]:
     """`column` is `department` (None: any department)."""
     return true() if department is None else column == department
+
+
+def acting_for(principal: Principal, requested: str | None, field: str, action: str) -> str:
+    """The department a new record is for: the one asked for (`field` of the body), else the key's
+    own; only if the policy lets the key."""
+    if POLICY.reach(principal, action) is NONE:
+        POLICY.require(principal, action)  # refused whatever the department
+    department = requested or principal.department
+    if department is None:
+        raise FieldError(field, "required when the key has no department")
+    POLICY.require(principal, action, department)
+    return department
 
 
 def may_read_trip(principal: Principal, trip) -> bool:

@@ -223,7 +223,8 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
     from sqlmodel import select
 
     from oia.catalog import spec_of
-    from services.travel import service as travel_service
+    from services.travel.schemas import LegIn, TripIn
+    from services.travel.service import TravelContext, trips
     from shared.migrations import upgrade
     from shared.places import Gazetteer
 
@@ -236,12 +237,12 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
     await notifications.start_consuming()
     travel.start_relay()
 
-    ctx = travel_service.TravelContext(places=Gazetteer(), radius_km=50)
+    ctx = TravelContext(places=Gazetteer(), radius_km=50)
     async with travel.uow() as uow:
-        trip = await travel_service.book_trip(
-            uow, ctx, department="ECON", title="Trade fair delegation", purpose="trade_fair", travellers=[],
-            legs=[travel_service.LegInput("Chongqing", "CN", date(2027, 5, 12), date(2027, 5, 15))],
-        )
+        trip = await trips.book_trip(uow, ctx, TripIn(
+            title="Trade fair delegation", purpose="trade_fair",
+            legs=[LegIn(city="Chongqing", country="CN", start_date=date(2027, 5, 12), end_date=date(2027, 5, 15))],
+        ), "ECON")
 
     from services.notifications.models import FeedItem
 

@@ -1,0 +1,182 @@
+"""Trips: booked, changed and cancelled by their department; read by whoever the policy lets."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import or_, select
+
+from services.travel import domain
+from services.travel.domain import Purpose, TripStatus
+from services.travel.events import TripBookedV1, TripCancelledV1, TripUpdatedV1
+from services.travel.models import Leg, Traveller, Trip, new_id
+from services.travel.policy import POLICY, may_read_trip, visible_trips
+from services.travel.schemas import LegIn, TravellerIn, TripIn, TripPatch
+from services.travel.service import TravelContext
+from services.travel.service.overlaps import recheck_trip, take_turns, where
+from services.travel.service.payloads import trip_fields
+from shared.auth import Principal
+from shared.bounds import cursor_instant
+from shared.places import Gazetteer, Place, resolve_field
+from shared.problems import FieldError, Problem
+from shared.uow import UnitOfWork, utcnow
+
+
+def resolve_legs(legs: list[LegIn], places: Gazetteer) -> list[tuple[LegIn, Place]]:
+    """Each leg's place, or a 422 naming the leg; legs of one trip must not overlap each other."""
+    resolved = [(leg, resolve_field(places, leg.city, leg.country, leg.place_id,
+                                    lambda name, i=i: f"legs[{i}].{name}"))
+                for i, leg in enumerate(legs)]
+    clash = domain.legs_of_one_trip_overlap([(leg.start_date, leg.end_date) for leg in legs])
+    if clash is not None:
+        raise FieldError(f"legs[{clash}]", "starts before the previous leg ends: a trip is in one place at a time")
+    return resolved
+
+
+def _legs(trip_id: str, resolved: list[tuple[LegIn, Place]]) -> list[Leg]:
+    return [Leg(trip_id=trip_id, position=i, city=leg.city, country=place.country, place_id=place.id,
+                place_name=place.name, latitude=place.latitude, longitude=place.longitude, timezone=place.timezone,
+                cell=domain.cell_of(place.latitude, place.longitude), start_date=leg.start_date,
+                end_date=leg.end_date)
+            for i, (leg, place) in enumerate(resolved)]
+
+
+def _travellers(trip_id: str, travellers: list[TravellerIn]) -> list[Traveller]:
+    return [Traveller(trip_id=trip_id, position=i, name=t.name, email=t.email, role=t.role,
+                      elected_official=t.elected_official) for i, t in enumerate(travellers)]
+
+
+def _columns(row: Trip | Leg | Traveller, *leave_out: str) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in leave_out}
+
+
+async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, department: str) -> Trip:
+    """`department` is the one the policy let the caller book for (policy.acting_for)."""
+    if data.estimated_cost is not None and data.currency is None:
+        raise FieldError("currency", "required with estimated_cost")
+    resolved = resolve_legs(data.legs, ctx.places)
+    now = utcnow()
+    trip = Trip(id=new_id(), department=department, title=data.title, purpose=data.purpose, status=data.status,
+                visibility=data.visibility, estimated_cost=data.estimated_cost, currency=data.currency,
+                created_at=now, updated_at=now)
+    # Written with plain statements, not flushed through the session: the flush and the reload
+    # after it were most of a booking's cost. The trip stays a Trip, outside the session, for the
+    # checks, the events and the response; its legs and travellers are set as a load would set
+    # them (no change events: the statements below write them).
+    set_committed_value(trip, "legs", _legs(trip.id, resolved))
+    set_committed_value(trip, "travellers", _travellers(trip.id, data.travellers))
+    await take_turns(uow, ctx, where(trip.legs))
+    connection = await uow.session.connection()
+    await connection.execute(insert(Trip.__table__), [_columns(trip)])
+    leg_ids = await connection.execute(
+        insert(Leg.__table__).returning(Leg.__table__.c.id, sort_by_parameter_order=True),
+        [_columns(leg, "id") for leg in trip.legs])  # the database gives the id
+    for leg, leg_id in zip(trip.legs, leg_ids.scalars().all(), strict=True):
+        leg.id = leg_id
+    if trip.travellers:
+        await connection.execute(insert(Traveller.__table__), [_columns(t, "id") for t in trip.travellers])
+    uow.publish(TripBookedV1(**trip_fields(trip), booked_at=now), subject=f"trips/{trip.id}")
+    await recheck_trip(uow, ctx, trip, now, new=True)
+    await uow.commit()
+    return trip
+
+
+async def load_trip(uow: UnitOfWork, trip_id: str, principal: Principal, *, for_action: str | None = None) -> Trip:
+    """The trip, if `principal` may read it (else a 404: its existence is not told), and may do
+    `for_action` on it (else a 403)."""
+    trip = await uow.session.get(Trip, trip_id, populate_existing=for_action is not None)
+    if trip is None or not may_read_trip(principal, trip):
+        raise Problem(404, f"trip {trip_id} not found")
+    if for_action:
+        POLICY.require(principal, for_action, trip.department)
+    return trip
+
+
+async def change_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str,
+                      patch: TripPatch) -> Trip:
+    """Only the fields given change; a change that changes nothing is no event."""
+    given = patch.model_fields_set
+    for name in ("title", "purpose", "visibility", "status", "legs", "travellers"):
+        if name in given and getattr(patch, name) is None:
+            raise FieldError(name, "cannot be null")
+    trip = await load_trip(uow, trip_id, principal, for_action="trip.change")
+    if trip.status in ("cancelled", "completed"):
+        raise Problem(409, f"trip {trip_id} is {trip.status}; it can no longer change")
+    if patch.status == "cancelled":
+        raise FieldError("status", f"cancel a trip with POST /travel/trips/{trip_id}/cancel")
+    if patch.status is not None and not domain.may_move(trip.status, patch.status):
+        raise FieldError("status", f"a {trip.status} trip cannot become {patch.status}", status=409)
+    changed, places_before = [], where(trip.legs)
+    if patch.legs is not None:
+        resolved = resolve_legs(patch.legs, ctx.places)
+        if [(leg.place_id, leg.start_date, leg.end_date) for leg in trip.legs] != \
+                [(p.id, leg.start_date, leg.end_date) for leg, p in resolved]:
+            changed.append("legs")
+        trip.legs = _legs(trip.id, resolved)
+    if patch.travellers is not None:
+        trip.travellers = _travellers(trip.id, patch.travellers)
+        changed.append("travellers")
+    for name in ("title", "purpose", "status", "visibility", "estimated_cost", "currency"):
+        if name in given and getattr(trip, name) != getattr(patch, name):
+            setattr(trip, name, getattr(patch, name))
+            changed.append(name)
+    if not changed:
+        return trip
+    await take_turns(uow, ctx, places_before + where(trip.legs))
+    now = trip.updated_at = utcnow()
+    await uow.session.flush()
+    uow.publish(TripUpdatedV1(**trip_fields(trip), changed=changed, updated_at=now), subject=f"trips/{trip.id}")
+    await recheck_trip(uow, ctx, trip, now)
+    await uow.commit()
+    return trip
+
+
+async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal, trip_id: str) -> Trip:
+    trip = await load_trip(uow, trip_id, principal, for_action="trip.cancel")
+    if not domain.may_move(trip.status, "cancelled"):
+        raise Problem(409, f"trip {trip_id} is {trip.status}; it cannot be cancelled")
+    if trip.status == "cancelled":
+        return trip  # cancelling twice is asking for what is already so
+    await take_turns(uow, ctx, where(trip.legs))
+    now = trip.updated_at = utcnow()
+    trip.status = "cancelled"
+    uow.publish(TripCancelledV1(**trip_fields(trip), cancelled_at=now), subject=f"trips/{trip.id}")
+    await recheck_trip(uow, ctx, trip, now, reason=f"trip {trip.id} was cancelled")
+    await uow.commit()
+    return trip
+
+
+async def list_trips(uow: UnitOfWork, principal: Principal, *, department: str | None, country: str | None,
+                     city: str | None, status: TripStatus | None, purpose: Purpose | None, start: date | None,
+                     end: date | None, limit: int, cursor: str | None) -> tuple[list[Trip], str | None]:
+    """A page of the trips `principal` may read, newest first, and the cursor of the next page (None
+    if this one is not full)."""
+    query = select(Trip).order_by(Trip.created_at.desc(), Trip.id.desc()).limit(limit)
+    if department:
+        query = query.where(Trip.department == department)
+    if status:
+        query = query.where(Trip.status == status)
+    if purpose:
+        query = query.where(Trip.purpose == purpose)
+    leg_filters = []
+    if country:
+        leg_filters.append(Leg.country == country)
+    if city:
+        leg_filters.append(Leg.place_name == city)
+    if start:
+        leg_filters.append(Leg.end_date >= start)
+    if end:
+        leg_filters.append(Leg.start_date <= end)
+    if leg_filters:
+        query = query.where(Trip.id.in_(select(Leg.trip_id).where(*leg_filters)))
+    query = query.where(visible_trips(principal))
+    if cursor:
+        created, _, last_id = cursor.partition("|")
+        created_at = cursor_instant(created)
+        query = query.where(or_(Trip.created_at < created_at, (Trip.created_at == created_at) & (Trip.id < last_id)))
+    trips = list((await uow.session.exec(query)).all())
+    next_cursor = f"{trips[-1].created_at.isoformat()}|{trips[-1].id}" if len(trips) == limit else None
+    return trips, next_cursor
