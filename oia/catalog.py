@@ -10,4 +10,5 @@ SERVICES = ("partners", "travel", "grants", "notifications")
 def spec_of(name: str) -> ServiceSpec:
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
-    return importlib.import_module(f"services.{name}.main").spec
+    spec: ServiceSpec = importlib.import_module(f"services.{name}.main").spec
+    return spec

@@ -6,19 +6,22 @@ import asyncio
 import gc
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oia.catalog import SERVICES, spec_of
-from shared.auth import InvalidKeySpec, list_keys, new_key, revoke_key, store_key, validate_principal
+from shared.auth import InvalidKeySpec, StoredKey, list_keys, new_key, revoke_key, store_key, validate_principal
 from shared.bus.amqp import AmqpBus
 from shared.bus.base import RetryPolicy
 from shared.db import make_engine
 from shared.logging import configure_logging
 from shared.migrations import make_revision, upgrade
+from shared.settings import ServiceSettings
 
 app = typer.Typer(help="Diplomacity: the platform a city's Office for International Affairs runs on.",
                   no_args_is_help=True)
@@ -38,7 +41,7 @@ def _services(name: str) -> list[str]:
     return [name]
 
 
-def _settings(name: str):
+def _settings(name: str) -> ServiceSettings:
     return spec_of(name).settings_cls()
 
 
@@ -159,7 +162,7 @@ def keys_create(
     typer.echo(f"id {', '.join(sorted(ids))} (for `oia keys list` and `oia keys revoke`)", err=True)
 
 
-def _each_service_engine(service: str):
+def _each_service_engine(service: str) -> Iterator[tuple[str, ServiceSettings, AsyncEngine]]:
     """(name, settings, engine) for `service` or every service; engines are disposed afterwards."""
     for name in _services(service):
         settings = _settings(name)
@@ -170,7 +173,7 @@ def _each_service_engine(service: str):
 def keys_list(service: Annotated[str, typer.Option(help="the service whose database to read")] = "travel") -> None:
     """List API keys by id and label (never any part of a key)."""
 
-    async def run() -> list[dict]:
+    async def run() -> list[StoredKey]:
         [(_, _, engine)] = list(_each_service_engine(service))
         try:
             return await list_keys(engine)

@@ -7,9 +7,11 @@ import json
 import os
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any, TypedDict
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from oia.catalog import SERVICES, spec_of
 from shared.app import create_service_app
@@ -20,6 +22,15 @@ from shared.problems import install_problem_handlers
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
+
+class DemoKey(TypedDict):
+    """One of the demo API keys, as data/demo-keys.json keeps it."""
+
+    key: str
+    role: str
+    department: str | None
+
+
 DEMO_PRINCIPALS = [
     ("admin", None), ("coordinator", "OIA"), ("reader", None),
     ("department", "MAYOR"), ("department", "ECON"), ("department", "CULT"),
@@ -28,7 +39,7 @@ DEMO_PRINCIPALS = [
 
 def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
     settings_cls = spec_of(name).settings_cls
-    extra: dict = {"mail_dir": data_dir / "mail"} if "mail_dir" in settings_cls.model_fields else {}
+    extra: dict[str, Any] = {"mail_dir": data_dir / "mail"} if "mail_dir" in settings_cls.model_fields else {}
     keys_file = data_dir / "demo-keys.json"
     if "partners_api_key" in settings_cls.model_fields and keys_file.exists():
         # Grants asks partners over HTTP (in-process here) with the demo reader key.
@@ -36,7 +47,7 @@ def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
     return settings_cls(database_url=f"sqlite+aiosqlite:///{data_dir / (name + '.db')}", bus="memory", **extra)
 
 
-async def prepare(data_dir: Path, with_demo_data: bool = True) -> list[dict]:
+async def prepare(data_dir: Path, with_demo_data: bool = True) -> list[DemoKey]:
     """Migrate every service's SQLite file and, on the first run, make demo keys and demo data;
     returns the demo keys."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -45,8 +56,9 @@ async def prepare(data_dir: Path, with_demo_data: bool = True) -> list[dict]:
         await upgrade(name, spec.migrations_dir, spec.metadata, embedded_settings(name, data_dir).database_url)
     keys_file = data_dir / "demo-keys.json"
     if keys_file.exists():
-        return json.loads(keys_file.read_text())
-    demo = [{"key": new_key(), "role": role, "department": dept} for role, dept in DEMO_PRINCIPALS]
+        stored: list[DemoKey] = json.loads(keys_file.read_text())
+        return stored
+    demo: list[DemoKey] = [{"key": new_key(), "role": role, "department": dept} for role, dept in DEMO_PRINCIPALS]
     for name in SERVICES:
         runtime = ServiceRuntime(spec_of(name), embedded_settings(name, data_dir), bus=MemoryBus())
         try:
@@ -77,7 +89,7 @@ class EmbeddedHost:
         install_problem_handlers(self.index)
 
         @self.index.get("/")
-        async def services() -> dict:
+        async def services() -> dict[str, dict[str, dict[str, str]]]:
             return {"services": {name: {"docs": f"/{name}/docs", "health": f"/{name}/health"}
                                  for name in SERVICES}}
 
@@ -98,14 +110,14 @@ class EmbeddedHost:
             for runtime in self.runtimes.values():
                 stack.push_async_callback(runtime.stop)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
         first = scope.get("path", "/").strip("/").split("/", 1)[0]
         app = self.apps.get(first, self.index)
         await app(scope, receive, send)
 
-    async def _lifespan(self, receive, send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":

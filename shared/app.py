@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from shared.asyncapi import asyncapi_document
@@ -29,11 +31,11 @@ class Observe:
     """Correlation id in and out (and on every log line of the request), request metrics. A plain
     ASGI middleware: Starlette's BaseHTTPMiddleware would cost every request a task and a stream."""
 
-    def __init__(self, app, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         clear_contextvars()
@@ -43,7 +45,7 @@ class Observe:
         started = time.perf_counter()
         status = 500  # if the app fails before answering
 
-        async def send_with_id(message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -61,7 +63,8 @@ class Observe:
 
 async def get_runtime(request: Request) -> ServiceRuntime:
     # async: FastAPI would run a plain function in a worker thread, for every request
-    return request.app.state.runtime
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
@@ -73,7 +76,7 @@ class DeadLetterOut(BaseModel):
     reason: str
     attempts: int
     dead_at: str
-    data: dict
+    data: dict[str, Any]
 
 
 class ReplayRequest(BaseModel):
@@ -91,7 +94,7 @@ def _platform_router(prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=["operations"])
 
     @router.get("/health", summary="Alive")
-    async def health() -> dict:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/ready", summary="Database and broker reachable")
@@ -107,7 +110,7 @@ def _platform_router(prefix: str) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/asyncapi.json", summary="AsyncAPI document of the events this service publishes and reads")
-    async def asyncapi(runtime: RuntimeDep) -> dict:
+    async def asyncapi(runtime: RuntimeDep) -> dict[str, Any]:
         spec, subs = runtime.spec, runtime.spec.subscriptions
         return asyncapi_document(
             spec.name, spec.title,
@@ -116,14 +119,14 @@ def _platform_router(prefix: str) -> APIRouter:
             exchange=runtime.settings.exchange)
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
-    async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict]:
+    async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
         PLATFORM.require(principal, "dead_letters.manage")
         letters = await runtime.bus.dead_letters(runtime.queue)
         DEAD_LETTERS.labels(runtime.name).set(len(letters))
         return [{**letter.__dict__, "dead_at": letter.dead_at.isoformat()} for letter in letters]
 
     @router.post("/admin/dead-letters/replay", summary="Re-drive dead letters into the service's queue")
-    async def replay(body: ReplayRequest, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict:
+    async def replay(body: ReplayRequest, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, int]:
         PLATFORM.require(principal, "dead_letters.manage")
         return {"replayed": await runtime.bus.replay_dead_letters(runtime.queue, body.event_ids)}
 
@@ -138,7 +141,7 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
     configure_logging(runtime.settings.log_level)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
             await runtime.start()
         try:

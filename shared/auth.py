@@ -16,7 +16,8 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Literal, TypedDict
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import insert, select, update
@@ -106,7 +107,18 @@ async def store_key(engine: AsyncEngine, secret: str, key: str, role: str, depar
     return key_id(digest)
 
 
-async def list_keys(engine: AsyncEngine) -> list[dict]:
+class StoredKey(TypedDict):
+    """A key as `oia keys list` shows it: never any part of the key itself."""
+
+    id: str
+    role: str
+    department: str | None
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def list_keys(engine: AsyncEngine) -> list[StoredKey]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(api_key).order_by(api_key.c.created_at))).all()
     return [{"id": r.key_id, "role": r.role, "department": r.department, "label": r.label,
@@ -209,7 +221,7 @@ def client_address(request: Request) -> str:
 
 
 async def current_principal(request: Request) -> Principal:
-    keyring = request.app.state.runtime.keyring
+    keyring: KeyRing = request.app.state.runtime.keyring
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     presented = scheme.lower() == "bearer" and key.strip()

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import parse_qsl
 
 from pydantic import AfterValidator, AwareDatetime, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.problems import FieldError, problem, replaying
 
@@ -59,8 +60,10 @@ def shifted(value: date, delta: timedelta) -> date:
     try:
         return value + delta
     except OverflowError:
-        edge = type(value).max if delta > timedelta(0) else type(value).min
-        return edge.replace(tzinfo=value.tzinfo) if isinstance(value, datetime) else edge
+        if isinstance(value, datetime):
+            moment = type(value).max if delta > timedelta(0) else type(value).min
+            return moment.replace(tzinfo=value.tzinfo)
+        return type(value).max if delta > timedelta(0) else type(value).min
 
 
 # A GeoNames id: a positive 32-bit integer (INTEGER in PostgreSQL).
@@ -73,10 +76,10 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = "must not contain the NUL character (U+0000) or a lone surrogate (U+D800–U+DFFF)"
 
 
-def unstorable_in(value: Any) -> str | None:
+def unstorable_in(value: object) -> str | None:
     """The path ('legs[0].city') of the first string in a JSON value that no database can store, or None.
     Walks without recursion: a document nested as deep as the parser allows is still walked."""
-    pending: list[tuple[str, Any]] = [("", value)]
+    pending: list[tuple[str, object]] = [("", value)]
     while pending:
         where, item = pending.pop()
         if isinstance(item, str):
@@ -98,11 +101,11 @@ class RefuseNul:
     request with one in its path, query or JSON body is a 422 naming where, before any route sees it.
     Routes in `streamed` (path → limit) check their own bodies while parsing them."""
 
-    def __init__(self, app, streamed: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, streamed: dict[str, int] | None = None) -> None:
         self.app = app
         self.streamed = streamed or {}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if NUL in scope.get("path", ""):
@@ -116,7 +119,8 @@ class RefuseNul:
         if scope.get("path") in self.streamed or scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
             return await self.app(scope, receive, send)
         # The body is read here (BodySizeLimit outside has bounded it) and handed on unchanged.
-        chunks, more = [], True
+        chunks: list[bytes] = []
+        more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":
@@ -136,7 +140,7 @@ class RefuseNul:
         await self.app(scope, replaying(body, receive), send)
 
     @staticmethod
-    async def _refuse(field: str, scope, receive, send) -> None:
+    async def _refuse(field: str, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(422, f"{field}: {UNSTORABLE_MESSAGE}",
                            errors=[{"field": field, "message": UNSTORABLE_MESSAGE}],
                            instance=scope.get("path", "").replace(NUL, "\\u0000"))

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Protocol
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import col, select
 
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, client_address, hash_key, new_key
@@ -19,6 +20,21 @@ from shared.uow import UnitOfWork, utcnow
 
 # (unit of work, department or None for the whole city) → the iCalendar body
 FeedBuilder = Callable[[UnitOfWork, str | None], Awaitable[bytes]]
+
+
+class CalendarTokenRow(Protocol):
+    """The columns every service's calendar token table has."""
+
+    id: str
+    token_hash: str  # HMAC of the token; the token is shown once
+    department: str | None  # None: the whole city
+    label: str | None
+    created_by: str  # the id of the API key that made it
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def __init__(self, *, token_hash: str, department: str | None, label: str | None, created_by: str,
+                 created_at: datetime) -> None: ...
 
 
 class CalendarTokenIn(BaseModel):
@@ -39,7 +55,7 @@ class CalendarTokenCreated(CalendarTokenOut):
     url: str = Field(description="the secret subscription address; shown only now")
 
 
-def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed: FeedBuilder,
+def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], service: str, feed: FeedBuilder,
                         policy: Policy, action: str = "calendar.subscribe") -> None:
     """`POST/GET /calendar/tokens`, `DELETE /calendar/tokens/{id}` and `GET /calendar/{token}.ics`;
     who may make, see and revoke a token is the service's `policy` row `action` (a token of no
@@ -62,9 +78,9 @@ def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed
 
     @router.get("/calendar/tokens", response_model=list[CalendarTokenOut], tags=["calendar"])
     async def list_calendar_tokens(principal: CurrentPrincipal, runtime: RuntimeDep) -> list[CalendarTokenOut]:
-        query = select(token_table).order_by(token_table.created_at)
+        query = select(token_table).order_by(col(token_table.created_at))
         if (own := policy.own_only(principal, action)) is not None:
-            query = query.where(token_table.department == own)
+            query = query.where(col(token_table.department) == own)
         async with runtime.uow() as uow:
             return [CalendarTokenOut.model_validate(t, from_attributes=True)
                     for t in (await uow.session.exec(query)).all()]
@@ -86,8 +102,8 @@ def add_calendar_routes(router: APIRouter, token_table: type, service: str, feed
     async def calendar_feed(token: str, runtime: RuntimeDep, request: Request) -> Response:
         async with runtime.uow() as uow:
             row = (await uow.session.exec(select(token_table).where(
-                token_table.token_hash == hash_key(runtime.settings.secret_key, token),
-                token_table.revoked_at.is_(None)))).first()
+                col(token_table.token_hash) == hash_key(runtime.settings.secret_key, token),
+                col(token_table.revoked_at).is_(None)))).first()
             if row is None:
                 # The token is a credential: guessing is throttled like a bad API key.
                 if (wait := runtime.keyring.failures.failed(client_address(request))) is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from structlog.contextvars import bound_contextvars
@@ -17,8 +18,9 @@ from shared.uow import UnitOfWork
 
 log = get_logger("shared.consumer")
 
+E = TypeVar("E", bound=BaseModel)
 # (event, its envelope, the unit of work, the service's context built at bootstrap)
-Handler = Callable[[BaseModel, Envelope, UnitOfWork, Any], Awaitable[None]]
+Handler = Callable[[E, Envelope, UnitOfWork, Any], Awaitable[None]]
 
 
 class Subscriptions:
@@ -26,13 +28,14 @@ class Subscriptions:
 
     def __init__(self, models: EventRegistry) -> None:
         self.models = models
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers: dict[str, list[Handler[BaseModel]]] = {}
 
-    def on(self, event_type: str) -> Callable[[Handler], Handler]:
+    def on(self, event_type: str) -> Callable[[Handler[E]], Handler[E]]:
         self.models.model_for(event_type)  # refuse a handler for an event we have no model of
 
-        def register(handler: Handler) -> Handler:
-            self._handlers.setdefault(event_type, []).append(handler)
+        def register(handler: Handler[E]) -> Handler[E]:
+            # It is given what `models` parses `event_type` into, which is the E it declares.
+            self._handlers.setdefault(event_type, []).append(cast(Handler[BaseModel], handler))
             return handler
 
         return register
@@ -41,11 +44,11 @@ class Subscriptions:
     def binding_keys(self) -> list[str]:
         return sorted(self._handlers)
 
-    def handlers_for(self, event_type: str) -> list[Handler]:
+    def handlers_for(self, event_type: str) -> list[Handler[BaseModel]]:
         return self._handlers.get(event_type, [])
 
 
-def _event_context(envelope: Envelope):
+def _event_context(envelope: Envelope) -> AbstractContextManager[None]:
     """Log lines written while an event is handled carry its ids."""
     return bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                              correlation_id=envelope.correlation_id or envelope.id)
@@ -60,7 +63,7 @@ class Dispatcher:
     """
 
     def __init__(self, consumer: str, subscriptions: Subscriptions, uow_factory: Callable[[], UnitOfWork],
-                 context: Callable[[], Any] = lambda: None, on_committed: Callable[[], None] = lambda: None):
+                 context: Callable[[], object] = lambda: None, on_committed: Callable[[], None] = lambda: None):
         self.consumer = consumer
         self.context = context
         self.subscriptions = subscriptions

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -70,7 +70,7 @@ class Envelope:
         return ce_rabbitmq.RabbitMQMessage(headers={}, content_type=STRUCTURED, body=body)
 
     @classmethod
-    def from_rabbitmq(cls, headers: dict[str, Any], content_type: str | None, body: bytes) -> Envelope:
+    def from_rabbitmq(cls, headers: Mapping[str, object], content_type: str | None, body: bytes) -> Envelope:
         """Read a structured-mode message (ours) or a binary-mode one (`ce-` headers), such as
         other CloudEvents producers send. Anything that is not a CloudEvent 1.0 whose data is a
         JSON object is poison."""
@@ -148,7 +148,7 @@ class EventRegistry:
 
 
 def event_type_of(payload: BaseModel) -> str:
-    try:
-        return type(payload).__event_type__  # type: ignore[attr-defined]
-    except AttributeError:
-        raise UnknownEventType(f"{type(payload).__name__} is not a registered event") from None
+    event_type = getattr(type(payload), "__event_type__", None)  # set by EventRegistry.event
+    if not isinstance(event_type, str):
+        raise UnknownEventType(f"{type(payload).__name__} is not a registered event")
+    return event_type

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from typing import Any
 
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from shared.redaction import redact_value
 
 _configured = False
 
 # Applied to our own log calls and to every library's standard-library records alike.
-_ENRICH = [
+_ENRICH: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
@@ -57,7 +59,7 @@ def install_redaction() -> None:
     if getattr(make_record, "redacts", False):
         return
 
-    def redacting(*args, **kwargs) -> logging.LogRecord:
+    def redacting(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
         if not record.args:  # with arguments, the message is a template from code: they carry the data
             record.msg = _redacted(record.msg)
@@ -72,7 +74,7 @@ def install_redaction() -> None:
     logging.setLogRecordFactory(redacting)
 
 
-def _redacted(value):
+def _redacted(value: object) -> object:
     """A string or structure redacted; another object (httpx logs an `httpx.URL`) replaced by its
     redacted text only when that differs, so numbers stay numbers for %d."""
     if value is None or isinstance(value, (str, dict, list, tuple, int, float)):
@@ -82,9 +84,10 @@ def _redacted(value):
     return value if hidden == shown else hidden
 
 
-def _redact_rendered(_logger, _method: str, event_dict: dict) -> dict:
+def _redact_rendered(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """After tracebacks are rendered: an exception's message may quote a URL."""
-    return redact_value(event_dict)
+    redacted: EventDict = redact_value(event_dict)
+    return redacted
 
 
 def json_formatter() -> logging.Formatter:
@@ -100,7 +103,7 @@ def json_formatter() -> logging.Formatter:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    return structlog.stdlib.get_logger(name)
 
 
 def current_correlation_id() -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import Connection, MetaData, text
 
 from shared.db import is_postgres, make_engine
 from shared.tables import platform_metadata
@@ -29,7 +30,8 @@ async def downgrade(service: str, migrations_dir: Path, metadata: MetaData, url:
     await _run(command.downgrade, service, migrations_dir, metadata, url, revision)
 
 
-async def _run(step, service: str, migrations_dir: Path, metadata: MetaData, url: str, revision: str) -> None:
+async def _run(step: Callable[[Config, str], None], service: str, migrations_dir: Path, metadata: MetaData,
+               url: str, revision: str) -> None:
     cfg = alembic_config(service, migrations_dir, metadata)
     engine = make_engine(url)
     try:
@@ -38,7 +40,7 @@ async def _run(step, service: str, migrations_dir: Path, metadata: MetaData, url
                 # Replicas starting together: one migrates, the others wait and find nothing to do.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"migrate:{service}"})
 
-            def run(sync_conn) -> None:
+            def run(sync_conn: Connection) -> None:
                 cfg.attributes["connection"] = sync_conn
                 step(cfg, revision)
 
@@ -54,7 +56,7 @@ async def make_revision(service: str, migrations_dir: Path, metadata: MetaData, 
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
-            def run(sync_conn) -> None:
+            def run(sync_conn: Connection) -> None:
                 cfg.attributes["connection"] = sync_conn
                 command.revision(cfg, message=message, autogenerate=True)
 

@@ -170,8 +170,8 @@ def internal(address: IPAddress) -> str | None:
         # IPv4 inside IPv6 translation prefixes reaches that IPv4 address.
         carried = address.sixtofour or (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
                                         if address in _NAT64 else None)
-        if carried is not None and (why := internal(carried)):
-            return f"a translation of {carried}, {why}"
+        if carried is not None and (carried_why := internal(carried)):
+            return f"a translation of {carried}, {carried_why}"
     if not address.is_global:
         return "not a globally routable address"
     return None

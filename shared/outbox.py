@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Row, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from shared.bus.base import Bus
 from shared.db import is_postgres
@@ -42,10 +44,10 @@ class OutboxRelay:
         self.lanes = lanes or (2 if is_postgres(engine) else 1)
         # A wake-up goes to one idle lane; with none idle it is remembered for the next lane that
         # finishes. (Waking every lane would make all but one claim nothing, at a cost each.)
-        self._idle: list[asyncio.Future] = []
+        self._idle: list[asyncio.Future[None]] = []
         self._woken = False
         self._stopping = False
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._last_prune = 0.0
         self._claim = _claim(batch, is_postgres(engine))
 
@@ -152,7 +154,7 @@ class OutboxRelay:
         return result.rowcount
 
 
-def _claim(batch: int, postgres: bool):
+def _claim(batch: int, postgres: bool) -> ReturningUpdate[*tuple[Any, ...]]:
     """The oldest pending rows, at most `batch`, marked published (built once per relay: it runs
     after every commit)."""
     pending = select(outbox.c.seq).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(batch)
@@ -162,7 +164,7 @@ def _claim(batch: int, postgres: bool):
             .values(published_at=bindparam("claimed_at")).returning(*outbox.c))
 
 
-def _envelope(row) -> Envelope:
+def _envelope(row: Row[*tuple[Any, ...]]) -> Envelope:
     occurred = row.occurred_at
     if occurred.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
         occurred = occurred.replace(tzinfo=UTC)

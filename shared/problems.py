@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import get_logger
 from shared.redaction import redact, redact_value
@@ -34,10 +36,10 @@ def problem(status: int, detail: str, *, errors: list[dict[str, Any]] | None = N
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def field_name(loc: tuple | list) -> str:
+def field_name(loc: Sequence[int | str]) -> str:
     """('body', 'legs', 0, 'city') → 'legs[0].city'; query and path keep their location."""
     parts = list(loc)
-    where = parts.pop(0) if parts and parts[0] in ("body", "query", "path", "header", "cookie") else None
+    where = str(parts.pop(0)) if parts and parts[0] in ("body", "query", "path", "header", "cookie") else None
     name = ""
     for part in parts:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
@@ -112,12 +114,12 @@ class BodySizeLimit:
     """Refuses request bodies over `max_bytes` with a 413 before the app reads them. Routes in
     `streamed` (path → limit) read their bodies as streams and enforce their own, larger limit."""
 
-    def __init__(self, app, max_bytes: int = 1_000_000, streamed: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = 1_000_000, streamed: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.streamed = streamed or {}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in self.streamed:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -126,7 +128,8 @@ class BodySizeLimit:
         if declared is not None:
             return await self.app(scope, receive, send)
         # No length declared (chunked): read it here, within the limit, then hand it on.
-        chunks, size, more = [], 0, True
+        chunks: list[bytes] = []
+        size, more = 0, True
         while more:
             message = await receive()
             if message["type"] != "http.request":
@@ -139,18 +142,18 @@ class BodySizeLimit:
         body = b"".join(chunks)
         await self.app(scope, replaying(body, receive), send)
 
-    async def _refuse(self, scope, receive, send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(413, f"body: larger than {self.max_bytes} bytes",
                            errors=[{"field": "body", "message": f"at most {self.max_bytes} bytes"}])
         await response(scope, receive, send)
 
 
-def replaying(body: bytes, receive):
+def replaying(body: bytes, receive: Receive) -> Receive:
     """An ASGI `receive` for a middleware that has read the body already: the app gets it whole
     once, and after that whatever the server says (a disconnect)."""
     replayed = False
 
-    async def replay():
+    async def replay() -> Message:
         nonlocal replayed
         if not replayed:
             replayed = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, get_args, get_type_hints
+from typing import Any, get_type_hints
 
 from fastapi import Response
 from pydantic import TypeAdapter
@@ -16,21 +16,21 @@ from pydantic import TypeAdapter
 SLICE = 500
 
 
-async def json_response(shape: type, value: Any, rows: str = "report",
-                        row: Callable[[Any], Any] | None = None) -> Response:
+async def json_response(shape: type[object], value: object, rows: str = "report",
+                        row: Callable[[Any], object] | None = None) -> Response:
     """`value` (a dataclass) as JSON the way `shape` (the route's response model, whose last
     field is the list `rows`) gives it; `row` turns a stored row into an object with its fields."""
     body = await asyncio.to_thread(render, shape, value, rows, row)
     return Response(body, media_type="application/json")
 
 
-def render(shape: type, value: Any, rows: str = "report", row: Callable[[Any], Any] | None = None) -> bytes:
+def render(shape: type[object], value: object, rows: str = "report",
+           row: Callable[[Any], object] | None = None) -> bytes:
     whole = TypeAdapter(shape)
     head = whole.dump_json(whole.validate_python({**vars(value), rows: []}))
     if not head.endswith(b"[]}"):
         raise ValueError(f"{shape.__name__}.{rows} must be its last field")
-    [row_shape] = get_args(get_type_hints(shape)[rows])
-    row_list = TypeAdapter(list[row_shape])
+    row_list: TypeAdapter[list[Any]] = TypeAdapter(get_type_hints(shape)[rows])  # the field's list[...]
     items = getattr(value, rows)
     parts = []
     for start in range(0, len(items), SLICE):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
 
@@ -44,7 +45,7 @@ class ServiceSpec:
     routers: list[APIRouter] = field(default_factory=list)
     description: str = ""
     # Blocking work the service needs done before it serves (compiling an index, say); run in a thread.
-    prepare: Callable[[ServiceSettings], None] | None = None
+    prepare: Callable[[ServiceSettings], object] | None = None
     # Background loops the service runs beside its consumer; woken whenever the consumer commits.
     workers: list[Callable[[ServiceRuntime], Worker]] = field(default_factory=list)
     # Routes that stream large bodies (an import) and enforce their own limit: path → bytes.
@@ -81,7 +82,7 @@ class ServiceRuntime:
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
         # How this service's HTTP calls reach the other services: the network (None), or, in the
         # embedded host, the host itself in-process.
-        self.peer_transport: Any = None
+        self.peer_transport: httpx.AsyncBaseTransport | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, self.name, self.relay.wake)

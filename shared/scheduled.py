@@ -4,10 +4,19 @@ once must be harmless: jobs say each thing once (a unique row per alert), not on
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol, runtime_checkable
 
 from shared.logging import get_logger
+from shared.runtime import ServiceRuntime
 
 log = get_logger("shared.scheduled")
+
+
+@runtime_checkable
+class JobSettings(Protocol):
+    """What the settings of a service with periodic jobs have beside `ServiceSettings`."""
+
+    jobs_interval_seconds: float
 
 
 class Periodic:
@@ -16,13 +25,16 @@ class Periodic:
 
     name = "jobs"
 
-    def __init__(self, runtime) -> None:
+    def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
-        self.interval = runtime.settings.jobs_interval_seconds
-        self._task: asyncio.Task | None = None
+        settings = runtime.settings
+        if not isinstance(settings, JobSettings):
+            raise TypeError(f"{runtime.name}'s settings have no jobs_interval_seconds for its periodic jobs")
+        self.interval = settings.jobs_interval_seconds
+        self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
-    async def run(self, runtime) -> None:
+    async def run(self, runtime: ServiceRuntime) -> None:
         raise NotImplementedError
 
     def start(self) -> None:

@@ -44,7 +44,7 @@ class UnitOfWork:
         self.session = self._sessionmaker()
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         # close() rolls back anything uncommitted and detaches objects with their loaded state
         # (a rollback() would expire them, breaking reads made in the block).
         await self.session.close()
@@ -94,7 +94,7 @@ class UnitOfWork:
         return published
 
 
-def outbox_row(envelope: Envelope) -> dict:
+def outbox_row(envelope: Envelope) -> dict[str, object]:
     return {
         "event_id": envelope.id,
         "type": envelope.type,

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
 
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
     AbstractRobustConnection,
+    HeadersType,
 )
 from aiormq.exceptions import ChannelNotFoundEntity
+from pamqp.common import FieldTable, FieldValue
 
 from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy
 from shared.envelope import Envelope, PoisonMessage
@@ -40,11 +43,11 @@ DELIVERY_LIMIT = 20
 PUBLISH_TIMEOUT = 10.0
 
 
-def _quorum(**extra: Any) -> dict[str, Any]:
+def _quorum(**extra: FieldValue) -> FieldTable:
     return {"x-queue-type": "quorum", **extra}
 
 
-def _dead_letter_to(queue: str) -> dict[str, Any]:
+def _dead_letter_to(queue: str) -> FieldTable:
     return {
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": queue,
@@ -62,7 +65,7 @@ class AmqpBus:
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
-        self._batchers: list[Batcher] = []
+        self._batchers: list[Batcher[AbstractIncomingMessage]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -131,7 +134,7 @@ class AmqpBus:
 
         await main.consume(on_message, no_ack=False)
 
-    async def _declare(self, channel: AbstractChannel, queue: str, binding_keys: list[str]):
+    async def _declare(self, channel: AbstractChannel, queue: str, binding_keys: list[str]) -> AbstractQueue:
         exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
         await channel.declare_queue(f"{queue}.dlq", durable=True, arguments=_quorum())
         for level, delay in enumerate(self.policy.delays_ms, start=1):
@@ -151,7 +154,7 @@ class AmqpBus:
 
     async def _settle_failed(self, queue: str, message: AbstractIncomingMessage, exc: Exception) -> None:
         headers = message.headers or {}
-        attempt = int(headers.get(ATTEMPT, 1))
+        attempt = _count(headers.get(ATTEMPT, 1))
         event_type = message.type or "unknown"
         reason = f"{type(exc).__name__}: {exc}"[:1000]
         if isinstance(exc, PoisonMessage) or attempt >= self.policy.max_attempts:
@@ -166,7 +169,7 @@ class AmqpBus:
             await self._forward(message, f"{queue}.retry.{level}", {ATTEMPT: attempt + 1, LAST_ERROR: reason},
                                 queue, event_type, "retried")
 
-    async def _forward(self, message: AbstractIncomingMessage, target: str, extra_headers: dict,
+    async def _forward(self, message: AbstractIncomingMessage, target: str, extra_headers: HeadersType,
                        queue: str, event_type: str, outcome: str) -> None:
         """Copy the message to a retry or dead-letter queue, confirmed, and only then ack the original."""
         headers = {**(message.headers or {}), **extra_headers}
@@ -261,7 +264,7 @@ class AmqpBus:
 async def _ack_all(messages: list[AbstractIncomingMessage]) -> None:
     """One frame for the batch: every earlier delivery on this channel is settled already,
     because the queue's single worker settles in delivery order."""
-    await max(messages, key=lambda m: m.delivery_tag).ack(multiple=True)
+    await max(messages, key=lambda m: m.delivery_tag or 0).ack(multiple=True)  # consumed: always tagged
 
 
 def _decode(message: AbstractIncomingMessage) -> Envelope:
@@ -272,7 +275,7 @@ def _to_message(envelope: Envelope) -> aio_pika.Message:
     ce = envelope.to_rabbitmq()
     return aio_pika.Message(
         body=ce.body,
-        headers=ce.headers,
+        headers=dict(ce.headers),
         content_type=ce.content_type,
         message_id=envelope.id,  # the dead-letter tools find messages by it
         type=envelope.type,  # readable without parsing the body (retries, dead letters, the management UI)
@@ -294,7 +297,14 @@ def _dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
         event_id=message.message_id or "",
         event_type=message.type or str(headers.get("ce-type", "unknown")),
         reason=str(reason),
-        attempts=int(headers.get(ATTEMPT, headers.get("x-delivery-count", 1))),
+        attempts=_count(headers.get(ATTEMPT, headers.get("x-delivery-count", 1))),
         dead_at=datetime.fromisoformat(str(dead_at)) if dead_at else datetime.now(UTC),
         data=data,
     )
+
+
+def _count(value: FieldValue) -> int:
+    """A count in a header: an attempt (ours) or the broker's x-delivery-count."""
+    if isinstance(value, (int, float, str, bytes, bytearray, Decimal)):
+        return int(value)
+    raise TypeError(f"not a count: {value!r}")

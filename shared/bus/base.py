@@ -22,7 +22,7 @@ from shared.logging import get_logger
 log = get_logger("shared.bus")
 
 # Handles envelopes that arrived together, in one transaction; raises if any of them fails.
-Processor = Callable[[list[Envelope]], Awaitable[Any]]
+Processor = Callable[[list[Envelope]], Awaitable[object]]
 M = TypeVar("M")
 
 
@@ -43,7 +43,7 @@ class DeadLetter:
     reason: str
     attempts: int
     dead_at: datetime
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 class Bus(Protocol):

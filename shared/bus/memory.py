@@ -38,7 +38,7 @@ class _Queue:
         self.binding_keys = list(binding_keys)
         self.policy = policy
         self.dead: list[_Dead] = []
-        self.retries: set[asyncio.Task] = set()
+        self.retries: set[asyncio.Task[None]] = set()
         self.batcher: Batcher[_Delivery] = Batcher(
             name, processor, decode=lambda d: d.envelope, settle_ok=self._ok, settle_failed=self._failed)
 
