@@ -60,8 +60,9 @@ class Keyset:
 
     def _after(self, values: list[Any]) -> ColumnElement[bool]:
         # (a, b) after (x, y) in descending order: a < x, or a = x and b < y; and so on for more columns.
-        column, value = self.columns[0], values[0]
-        beyond = column < value if self.descending else column > value
+        column: ColumnElement[Any] = self.columns[0]
+        value = values[0]
+        beyond: ColumnElement[bool] = column < value if self.descending else column > value
         if len(self.columns) == 1:
             return beyond
         rest = Keyset(self.columns[1:], self.descending)._after(values[1:])
@@ -104,12 +105,12 @@ def _decode(column: Any, text: str) -> Any:
 
 
 
-def _python_type(column: Any) -> type:
+def _python_type(column: ColumnElement[Any]) -> type:
     """What a column holds in Python; a decorated type (UTC timestamps, say) asks its implementation."""
     for kind in (column.type, getattr(column.type, "impl_instance", None)):
         try:
-            found = kind.python_type
-        except (AttributeError, NotImplementedError):
+            found: type = kind.python_type if kind is not None else object
+        except NotImplementedError:
             continue
         if found is not object:
             return found
