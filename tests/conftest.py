@@ -11,12 +11,23 @@ import pytest
 from shared.bus.amqp import AmqpBus
 from shared.bus.base import Bus, RetryPolicy
 from shared.bus.memory import MemoryBus
+from shared.envelope import Envelope
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.settings import ServiceSettings
-from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, require_rabbitmq, unique_name
+from shared.testing import (
+    AMQP_URL,
+    asyncpg_url,
+    create_database,
+    drop_database,
+    eventually,
+    require_rabbitmq,
+    unique_name,
+)
 from tests.support.processes import start  # noqa: F401  (a fixture: `oia` processes)
 
 TEST_SECRET = "test-secret-not-a-placeholder"
+# Bound to every listener's queue besides the types it asked for; never shown in what it heard.
+MARKER = "test.marker.v1"
 
 
 @dataclass
@@ -32,6 +43,7 @@ class Transport:
     _buses: list[Bus] = field(default_factory=list)
     _runtimes: list[ServiceRuntime] = field(default_factory=list)
     _memory: MemoryBus | None = None
+    _markers: set[str] = field(default_factory=set)
 
     @property
     def real(self) -> bool:
@@ -62,11 +74,26 @@ class Transport:
         heard: list = []
 
         async def collect(envelopes):
-            heard.extend(envelopes)
+            for envelope in envelopes:
+                if envelope.type == MARKER:
+                    self._markers.add(envelope.id)
+                else:
+                    heard.append(envelope)
             return [True] * len(envelopes)
 
-        await (await self.bus()).subscribe(self.queue_prefix + queue, list(types), collect)
+        await (await self.bus()).subscribe(self.queue_prefix + queue, [*types, MARKER], collect)
         return heard
+
+    async def heard_everything(self, timeout: float = 15.0) -> None:
+        """Until every listener has heard all that the broker held for it when this was called.
+
+        A marker published now is queued behind all of that in each listener's queue; the queue
+        hands its messages to its one consumer in order, and `collect` never fails (so nothing is
+        retried out of order). Once the marker is heard, nothing queued before it is still to come.
+        """
+        marker = Envelope(type=MARKER, source="/tests", data={})
+        await (await self.bus()).publish([marker])
+        await eventually(lambda: marker.id in self._markers, timeout=timeout, message="the listeners' marker")
 
     def settings(self, settings_cls: type[ServiceSettings], database_url: str, **overrides) -> ServiceSettings:
         values = dict(database_url=database_url, environment="test", secret_key=TEST_SECRET,

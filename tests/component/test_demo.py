@@ -1,18 +1,58 @@
 """The embedded default's demo data: a newcomer sees alerts without setting anything up."""
 
-import asyncio
 import email
 import email.policy
+from collections.abc import Awaitable, Callable
 
 import httpx
+from sqlalchemy import and_, func, or_, select
 
 from oia.embedded import EmbeddedHost, prepare
+from services.notifications.models import Delivery
+from shared.scheduled import Periodic
 from shared.testing import eventually
+from shared.uow import utcnow
+from tests.support.settle import settled
+
+DELIVERY = Delivery.__table__
+
+
+def nothing_else_under_way(host: EmbeddedHost) -> Callable[[], Awaitable[bool]]:
+    """Besides outboxes and queues (tests.support.settle): each scheduler's first run, at start, has
+    finished, and notifications has no delivery due and unsent. Call before `host.start()`."""
+    finished: set[str] = set()
+    schedulers = 0
+    for runtime in host.runtimes.values():
+        for worker in runtime.workers:
+            if isinstance(worker, Periodic):
+                schedulers += 1
+                worker.run = _noting_when_done(worker.run, f"{runtime.name}:{type(worker).__name__}", finished)
+
+    async def idle() -> bool:
+        if len(finished) < schedulers:
+            return False
+        now = utcnow()
+        async with host.runtimes["notifications"].engine.connect() as conn:
+            unsent = await conn.scalar(select(func.count()).select_from(DELIVERY).where(or_(
+                DELIVERY.c.status.in_(("sending", "sending-digest")),
+                and_(DELIVERY.c.status.in_(("pending", "digest")), DELIVERY.c.due_at <= now))))
+        return unsent == 0
+
+    return idle
+
+
+def _noting_when_done(run, name: str, finished: set[str]):
+    async def run_and_note(runtime) -> None:
+        await run(runtime)
+        finished.add(name)
+
+    return run_and_note
 
 
 async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tmp_path):
     keys = await prepare(tmp_path)
     host = EmbeddedHost(tmp_path)
+    idle = nothing_else_under_way(host)
     await host.start()
     try:
         mail = tmp_path / "mail"
@@ -35,7 +75,8 @@ async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tm
         # The application closing soonest: its owner hears of the call's deadline and the internal one.
         await eventually(lambda: sum("Climate-neutral neighbourhoods network" in s for s in subjects()) == 2,
                          timeout=20, message="the demo's deadline reminders")
-        await asyncio.sleep(0.5)
+        # Counted once the first start has nothing left to send, so the second start is not blamed for it.
+        await settled(*host.runtimes.values(), idle=idle, timeout=30)
         sent = len(subjects())
         admin = next(k["key"] for k in keys if k["role"] == "admin")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://oia") as client:
@@ -70,6 +111,11 @@ async def test_demo_data_brings_an_overlap_and_a_crossing_to_the_demo_inboxes(tm
     # A second start adds nothing: the demo is written once.
     await prepare(tmp_path)
     again = EmbeddedHost(tmp_path)
+    idle = nothing_else_under_way(again)
     await again.start()
-    await again.stop()
+    try:
+        # Had it written the demo again, its alerts would be out before the second start settles.
+        await settled(*again.runtimes.values(), idle=idle, timeout=30)
+    finally:
+        await again.stop()
     assert len(list((tmp_path / "mail").glob("*.eml"))) == sent

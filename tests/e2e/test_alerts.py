@@ -14,7 +14,11 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.grants.events import DeadlineApproachingV1
+from shared.bus.amqp import AmqpBus
+from shared.envelope import Envelope
 from shared.testing import (
     AMQP_URL,
     asyncpg_url,
@@ -26,6 +30,7 @@ from shared.testing import (
 )
 from tests.conftest import delete_amqp_objects
 from tests.support.processes import free_port
+from tests.support.settle import all_published
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +40,7 @@ KEYS = {"ECON": "e2e-econ", "MAYOR": "e2e-mayor", "OIA": "e2e-oia", "admin": "e2
 RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
 DESK_OFFICER = "jana.koch@city.example"
 APPLICATION_OWNER = "clara.neumann@city.example"
+MARKER_OWNER = "marker@city.example"  # the marker's reminder goes to this address alone
 
 
 def bearer(who: str) -> dict:
@@ -46,6 +52,7 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
     databases = {s: await create_database(f"oia_e2e_{s}") for s in SERVICES}
     exchange, prefix = unique_name("e2e.events"), unique_name("e2e") + "."
     ports = {s: free_port() for s in SERVICES}
+    outboxes = {s: create_async_engine(asyncpg_url(databases[s])) for s in SERVICES}
     try:
         async with WebhookStandIn() as slack:
             with SmtpStandIn() as smtp:
@@ -128,7 +135,9 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                         "legs": [{"city": "Lisbon", "country": "PT", "start_date": start_day.isoformat(),
                                   "end_date": (start_day + timedelta(days=2)).isoformat()}]})
                     assert moved.status_code == 200, moved.text
-                    await asyncio.sleep(1)  # the resolution waits on the broker while nobody consumes
+                    # Travel's outbox published: the resolution waits on the broker, in notifications'
+                    # durable queue, while nobody consumes.
+                    await all_published(outboxes["travel"], timeout=30)
 
                     processes["notifications"] = launch("notifications")
                     await asyncio.to_thread(processes["notifications"].wait_healthy,
@@ -170,7 +179,22 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     await grants.aclose()
                     await eventually(lambda: len(mails(APPLICATION_OWNER)) == 1, timeout=10, message="the reminder")
 
-                    await asyncio.sleep(2)  # anything doubled would show itself now
+                    # Anything doubled has shown itself once everything said has been handled and sent:
+                    # every outbox is published, so all of it sits in notifications' queue ahead of a
+                    # marker published now (a reminder, as grants would say it, to an address of its
+                    # own); the queue's one consumer handles in order, so once the marker's mail is out
+                    # every delivery before it is written, and then none is left to send.
+                    await all_published(*outboxes.values(), timeout=30)
+                    await say_to_notifications(exchange, {
+                        **DeadlineApproachingV1.model_config["json_schema_extra"]["examples"][0],
+                        "owner": {"name": "Marker", "email": MARKER_OWNER}})
+                    await eventually(lambda: len(mails(MARKER_OWNER)) == 1, timeout=30, message="the marker's mail")
+
+                    async def all_sent() -> bool:
+                        found = (await notifications.get("/deliveries", headers=bearer("admin"),
+                                                         params={"limit": 500})).json()
+                        return {d["status"] for d in found} == {"sent"}
+                    await eventually(all_sent, timeout=30, message="every delivery sent")
                     assert arrived(2)
                     [reminder] = mails(APPLICATION_OWNER)
                     assert "Green trade corridors" in reminder["Subject"] and "7" in reminder["Subject"]
@@ -183,6 +207,17 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     overlap_alerts = [d for d in deliveries if d["recipient_id"] in RECIPIENTS]
                     assert len(overlap_alerts) == 12 and {d["status"] for d in deliveries} == {"sent"}
     finally:
+        for engine in outboxes.values():
+            await engine.dispose()
         await delete_amqp_objects(exchange, prefix)
         for name in databases.values():
             await drop_database(name)
+
+
+async def say_to_notifications(exchange: str, reminder: dict) -> None:
+    bus = AmqpBus(AMQP_URL, exchange)
+    await bus.connect()
+    try:
+        await bus.publish([Envelope(type="grants.deadline.approaching.v1", source="/grants", data=reminder)])
+    finally:
+        await bus.close()

@@ -74,6 +74,21 @@ async def test_events_pending_while_rabbitmq_restarts_all_arrive(rabbitmq):
     await probe.create_schema(alpha)
     await probe.create_schema(beta)
     await beta.start_consuming()
+    looks: list[str] = []  # each relay look, in the order they began: running, published, refused
+    relay_look = alpha.relay.publish_pending
+
+    async def look() -> int:
+        looks.append("running")
+        n = len(looks) - 1
+        try:
+            published = await relay_look()
+        except Exception:
+            looks[n] = "refused"
+            raise
+        looks[n] = "published"
+        return published
+
+    alpha.relay.publish_pending = look
     alpha.start_relay()
     await publish_things(alpha, [f"before-{i}" for i in range(20)])
     await eventually(lambda: _is(effects(beta), 20), message="the first events")
@@ -81,7 +96,9 @@ async def test_events_pending_while_rabbitmq_restarts_all_arrive(rabbitmq):
     await _rabbitmqctl("stop_app")
     try:
         await publish_things(alpha, [f"during-{i}" for i in range(50)])  # committed; the relay cannot publish
-        await asyncio.sleep(1.0)
+        committed = len(looks)
+        # A look begun after the commit saw the 50 and was refused by the broker: they stay pending.
+        await eventually(lambda: "refused" in looks[committed:], timeout=30, message="the relay refused")
         assert await pending_outbox(alpha) == 50
     finally:
         await _rabbitmqctl("start_app")

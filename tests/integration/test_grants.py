@@ -19,6 +19,7 @@ from services.grants.service import applications, calls, reminders
 from shared.app import create_service_app
 from shared.migrations import upgrade
 from shared.testing import eventually
+from tests.support.settle import all_published
 
 pytestmark = pytest.mark.integration
 UTC = UTC
@@ -62,8 +63,10 @@ async def test_the_reminder_job_run_twice_for_one_instant_emits_once(rabbitmq):
     both_at_once = await asyncio.gather(run_jobs(runtime, week_before), run_jobs(runtime, week_before))
     assert (first.reminders, again.reminders, sum(r.reminders for r in both_at_once)) == (2, 0, 0)
 
-    await eventually(lambda: len(heard) == 2, message="two reminders on the bus")
-    await asyncio.sleep(0.5)
+    # Every run has committed, so every reminder any of them wrote is in the outbox; once that is on
+    # the broker and the listener has heard all the broker held, a doubled reminder would be in `heard`.
+    await all_published(runtime.engine)
+    await rabbitmq.heard_everything()
     assert len(heard) == 2
     assert sorted((e.data["kind"], e.data["days_ahead"]) for e in heard) == [("call", 7), ("internal", 2)]
     assert {e.data["application_id"] for e in heard} == {application_id}
@@ -81,8 +84,10 @@ async def test_two_replicas_running_the_jobs_at_once_say_each_reminder_once(rabb
         day_before = datetime(2027, 3, 30, 15, 30, tzinfo=UTC)
         reports = await asyncio.gather(*(run_jobs(r, day_before) for r in (runtime, other) for _ in range(3)))
         assert sum(r.reminders for r in reports) == 1
-        await eventually(lambda: len(heard) == 1, message="the reminder")
-        await asyncio.sleep(0.5)
+        # As above: all six runs committed; their rows (both replicas share one database, so one
+        # outbox) on the broker, and everything the broker held heard.
+        await all_published(runtime.engine)
+        await rabbitmq.heard_everything()
         assert [(e.data["kind"], e.data["days_ahead"], e.data["critical"]) for e in heard] == [("call", 1, True)]
     finally:
         await other.stop()

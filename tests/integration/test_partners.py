@@ -16,10 +16,12 @@ from services.partners.service import PartnersContext, jobs, partnerships
 from shared.envelope import Envelope
 from shared.migrations import upgrade
 from shared.testing import eventually
+from tests.support.settle import all_published, taken
 
 pytestmark = pytest.mark.integration
 
 KRAKOW = 3094802
+TRIP_BOOKED = "travel.trip.booked.v1"
 
 
 async def start_partners(rabbitmq):
@@ -40,7 +42,7 @@ async def test_a_trip_to_a_partner_city_becomes_a_contact_and_visit_planned_once
             "desk_officer_name": "Eva Nowak", "desk_officer_email": "eva.nowak@city.example"}))
     heard = await rabbitmq.listen("partners.visit.planned.v1")
     start = date.today() + timedelta(days=30)
-    trip = Envelope(type="travel.trip.booked.v1", source="/travel", data={
+    trip = Envelope(type=TRIP_BOOKED, source="/travel", data={
         "trip_id": "t-1", "department": "ECON", "title": "Trade mission", "purpose": "trade_fair", "status": "planned",
         "visibility": "normal", "estimated_cost": None, "currency": None, "travellers": [],
         "booked_at": "2027-03-01T09:00:00+00:00",
@@ -48,18 +50,23 @@ async def test_a_trip_to_a_partner_city_becomes_a_contact_and_visit_planned_once
                   "end_date": (start + timedelta(days=2)).isoformat(), "place_id": KRAKOW, "place_name": "Kraków",
                   "latitude": 50.06, "longitude": 19.94, "timezone": "Europe/Warsaw"}]})
     producer = await rabbitmq.bus()
+    taken_before = taken("partners", TRIP_BOOKED)
     await producer.publish([trip])
     await producer.publish([trip])  # redelivered: one contact, one event
 
-    await eventually(lambda: len(heard) == 1, message="visit planned on the bus")
+    # Nothing doubled, rather than nothing yet: both copies are off partners' queue (handled or
+    # recognised), whatever either wrote to the outbox is on the broker, and the listener has heard
+    # all the broker held for it.
+    await eventually(lambda: taken("partners", TRIP_BOOKED) == taken_before + 2, message="both copies taken")
+    await all_published(runtime.engine)
+    await rabbitmq.heard_everything()
+    assert len(heard) == 1
     assert heard[0].data["partnership_id"] == partnership.id and heard[0].data["by_department"] == "ECON"
-    await asyncio.sleep(0.5)
     async with runtime.engine.connect() as conn:
         contacts = (await conn.execute(select(Contact))).all()
         stored = (await conn.execute(select(Partnership))).one()
     assert [(c.kind, c.title, c.source) for c in contacts] == [("trip", "Trade mission", "travel:trip/t-1")]
     assert stored.last_contact_on == start
-    assert len(heard) == 1
 
 
 async def test_jobs_run_twice_at_once_say_each_alert_once(rabbitmq):
@@ -84,8 +91,10 @@ async def test_jobs_run_twice_at_once_say_each_alert_once(rabbitmq):
     assert sum(r.anniversaries for r in reports) == 1
     assert sum(r.dormant for r in reports) == 1
     assert sum(r.renewals for r in reports) == 1
-    await eventually(lambda: len(heard) == 3, message="three alerts")
-    await asyncio.sleep(0.5)
+    # Both runs have committed, so every alert either wrote is in the outbox; once that is on the
+    # broker and the listener has heard all the broker held, a doubled alert would be in `heard`.
+    await all_published(runtime.engine)
+    await rabbitmq.heard_everything()
     assert sorted(e.type for e in heard) == ["partners.anniversary.upcoming.v1", "partners.partnership.dormant.v1",
                                              "partners.renewal.due.v1"]
     async with runtime.engine.connect() as conn:

@@ -8,6 +8,7 @@ import json
 import aio_pika
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.testing import (
     AMQP_URL,
@@ -20,6 +21,7 @@ from shared.testing import (
 )
 from tests.conftest import delete_amqp_objects
 from tests.support.processes import free_port
+from tests.support.settle import all_published
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +66,17 @@ async def test_concurrent_overlapping_bookings_over_http_put_each_overlap_once_o
         def detected() -> list[dict]:
             return [m for m in seen if m["type"] == "travel.overlap.detected.v1"]
 
-        await eventually(lambda: len(detected()) >= 6, message="an overlap for every pair")
-        await asyncio.sleep(1.0)  # a duplicate would follow right behind
+        # Travel finds overlaps in the booking's own transaction, so all four answers mean every
+        # overlap is in its outbox. Once that is on the broker, a marker published now comes out of
+        # the watch queue behind all of it: a doubled overlap would then be in `seen`.
+        outbox_of_travel = create_async_engine(asyncpg_url(database))
+        try:
+            await all_published(outbox_of_travel, timeout=30)
+        finally:
+            await outbox_of_travel.dispose()
+        marker = unique_name("marker")
+        await ex.publish(aio_pika.Message(json.dumps({"type": marker}).encode()), routing_key="travel.test.marker")
+        await eventually(lambda: any(m["type"] == marker for m in seen), message="the marker")
         pairs = [frozenset(t["trip_id"] for t in m["data"]["trips"]) for m in detected()]
         assert len(pairs) == 6 and len(set(pairs)) == 6, "four departments in one place: every pair exactly once"
         assert {t["id"] for t in (r.json() for r in responses)} == set().union(*pairs)
