@@ -28,6 +28,7 @@ from services.travel.service import TravelContext, delegations, overlaps, report
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal
 from shared.calendar_feeds import add_calendar_routes
+from shared.listing import Cursor
 
 router = APIRouter(tags=["trips"])
 
@@ -72,16 +73,14 @@ async def list_trips(
     start: Annotated[date | None, Query(alias="from", description="trips with a leg ending on or after")] = None,
     end: Annotated[date | None, Query(alias="to", description="trips with a leg starting on or before")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=80, description="the X-Next-Cursor of the previous page")] = None,
+    cursor: Cursor = None,
     *, response: Response,
 ) -> list[TripOut]:
     async with runtime.uow() as uow:
-        page, next_cursor = await trips.list_trips(
+        page = await trips.list_trips(
             uow, principal, department=department, country=country, city=city, status=status, purpose=purpose,
             start=start, end=end, limit=limit, cursor=cursor)
-        if next_cursor:
-            response.headers["X-Next-Cursor"] = next_cursor
-        return [_trip_out(t) for t in page]
+        return [_trip_out(t) for t in page.send(response)]
 
 
 @router.get("/trips/{trip_id}", response_model=TripOut, summary="One trip")
@@ -116,9 +115,11 @@ def _overlap_out(o: Overlap) -> OverlapOut:
 
 @router.get("/overlaps", response_model=list[OverlapOut], tags=["overlaps"], summary="Overlaps between trips")
 async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep, status: OverlapStatus | None = None,
-                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[OverlapOut]:
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
+                        response: Response) -> list[OverlapOut]:
     async with runtime.uow() as uow:
-        return [_overlap_out(o) for o in await overlaps.list_overlaps(uow, principal, status=status, limit=limit)]
+        page = await overlaps.list_overlaps(uow, principal, status=status, limit=limit, cursor=cursor)
+        return [_overlap_out(o) for o in page.send(response)]
 
 
 @router.post("/overlaps/{overlap_id}/status", response_model=OverlapOut, tags=["overlaps"],
@@ -169,12 +170,13 @@ async def list_delegations(
     status: DelegationStatus | None = None,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None,
+    *, response: Response,
 ) -> list[DelegationOut]:
     async with runtime.uow() as uow:
-        return [_delegation_out(d) for d in await delegations.list_delegations(
-            uow, principal, department=department, country=country, city=city, status=status, start=start,
-            end=end, limit=limit)]
+        page = await delegations.list_delegations(uow, principal, department=department, country=country, city=city,
+                                                  status=status, start=start, end=end, limit=limit, cursor=cursor)
+        return [_delegation_out(d) for d in page.send(response)]
 
 
 @router.get("/delegations/{delegation_id}", response_model=DelegationOut, tags=["delegations"])
@@ -186,10 +188,11 @@ async def get_delegation(delegation_id: str, principal: CurrentPrincipal, runtim
 @router.get("/crossings", response_model=list[CrossingOut], tags=["delegations"],
             summary="Our trips to a city while a delegation from there visits us")
 async def list_crossings(principal: CurrentPrincipal, runtime: RuntimeDep, status: CrossingStatus | None = None,
-                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[CrossingOut]:
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
+                         response: Response) -> list[CrossingOut]:
     async with runtime.uow() as uow:
-        return [CrossingOut.model_validate(c, from_attributes=True)
-                for c in await overlaps.list_crossings(uow, principal, status=status, limit=limit)]
+        page = await overlaps.list_crossings(uow, principal, status=status, limit=limit, cursor=cursor)
+        return [CrossingOut.model_validate(c, from_attributes=True) for c in page.send(response)]
 
 
 # -- reporting ---------------------------------------------------------------------------------------

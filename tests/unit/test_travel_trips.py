@@ -114,9 +114,9 @@ async def test_a_restricted_trip_still_overlaps_but_the_overlap_is_restricted(db
     [detected] = db.events("travel.overlap.detected.v1")
     assert detected["restricted"] is True
     async with db.uow() as uow:
-        assert len(await overlaps.list_overlaps(uow, COORDINATOR, status=None, limit=10)) == 1
-        assert await overlaps.list_overlaps(uow, ECON, status=None, limit=10) == []
-        assert len(await overlaps.list_overlaps(uow, MAYOR, status=None, limit=10)) == 1
+        assert len((await overlaps.list_overlaps(uow, COORDINATOR, status=None, limit=10)).items) == 1
+        assert (await overlaps.list_overlaps(uow, ECON, status=None, limit=10)).items == []
+        assert len((await overlaps.list_overlaps(uow, MAYOR, status=None, limit=10)).items) == 1
 
 
 async def test_a_change_moving_a_trip_away_resolves_and_a_status_may_not_go_back(db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services.travel import domain
 from services.travel.domain import DelegationStatus
@@ -17,6 +17,7 @@ from services.travel.service import TravelContext
 from services.travel.service.overlaps import recheck_delegation, take_turns
 from services.travel.service.payloads import delegation_v1
 from shared.auth import Principal
+from shared.listing import Keyset, Page, where_given
 from shared.places import Place, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -123,20 +124,17 @@ async def cancel_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
     return delegation
 
 
+DELEGATION_ORDER = Keyset((col(Delegation.arrival), col(Delegation.id)))
+
+
 async def list_delegations(uow: UnitOfWork, principal: Principal, *, department: str | None, country: str | None,
                            city: str | None, status: DelegationStatus | None, start: date | None,
-                           end: date | None, limit: int) -> list[Delegation]:
-    query = select(Delegation).where(visible_delegations(principal)).order_by(Delegation.arrival.desc()).limit(limit)
-    if department:
-        query = query.where(Delegation.host_department == department)
-    if country:
-        query = query.where(Delegation.origin_country == country)
-    if city:
-        query = query.where(Delegation.origin_place_name == city)
-    if status:
-        query = query.where(Delegation.status == status)
-    if start:
-        query = query.where(Delegation.departure >= start)
-    if end:
-        query = query.where(Delegation.arrival <= end)
-    return list((await uow.session.exec(query)).all())
+                           end: date | None, limit: int, cursor: str | None = None) -> Page[Delegation]:
+    """A page of the delegations `principal` may read, latest arrival first."""
+    query = where_given(select(Delegation).where(visible_delegations(principal)),
+                        {Delegation.host_department: department, Delegation.origin_country: country,
+                         Delegation.origin_place_name: city, Delegation.status: status},
+                        col(Delegation.departure) >= start if start else None,
+                        col(Delegation.arrival) <= end if end else None)
+    found = list((await uow.session.exec(DELEGATION_ORDER.page(query, cursor, limit))).all())
+    return Page(found, DELEGATION_ORDER.next_cursor(found, limit))

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, insert, or_, text, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services.travel import domain
 from services.travel.domain import CrossingStatus, OverlapMark, OverlapStatus
@@ -21,6 +21,7 @@ from services.travel.policy import POLICY, visible_crossings, visible_overlaps
 from services.travel.service import TravelContext
 from services.travel.service.payloads import delegation_v1, leg_v1, traveller_v1, trip_at
 from shared.auth import Principal
+from shared.listing import Keyset, Page, where_given
 from shared.places import haversine_km
 from shared.problems import Problem
 from shared.uow import UnitOfWork, utcnow
@@ -393,18 +394,21 @@ async def overlap_departments(uow: UnitOfWork, overlap: Overlap) -> list[str]:
     return sorted(found)
 
 
+OVERLAP_ORDER = Keyset((col(Overlap.detected_at), col(Overlap.id)))
+CROSSING_ORDER = Keyset((col(Crossing.detected_at), col(Crossing.id)))
+
+
 async def list_overlaps(uow: UnitOfWork, principal: Principal, *, status: OverlapStatus | None,
-                        limit: int) -> list[Overlap]:
-    query = select(Overlap).order_by(Overlap.detected_at.desc()).limit(limit)
-    if status:
-        query = query.where(Overlap.status == status)
-    query = query.where(visible_overlaps(principal))
-    return list((await uow.session.exec(query)).all())
+                        limit: int, cursor: str | None = None) -> Page[Overlap]:
+    """A page of the overlaps `principal` may read, latest detected first."""
+    query = where_given(select(Overlap).where(visible_overlaps(principal)), {Overlap.status: status})
+    found = list((await uow.session.exec(OVERLAP_ORDER.page(query, cursor, limit))).all())
+    return Page(found, OVERLAP_ORDER.next_cursor(found, limit))
 
 
 async def list_crossings(uow: UnitOfWork, principal: Principal, *, status: CrossingStatus | None,
-                         limit: int) -> list[Crossing]:
-    query = select(Crossing).where(visible_crossings(principal)).order_by(Crossing.detected_at.desc()).limit(limit)
-    if status:
-        query = query.where(Crossing.status == status)
-    return list((await uow.session.exec(query)).all())
+                         limit: int, cursor: str | None = None) -> Page[Crossing]:
+    """A page of the crossings `principal` may read, latest detected first."""
+    query = where_given(select(Crossing).where(visible_crossings(principal)), {Crossing.status: status})
+    found = list((await uow.session.exec(CROSSING_ORDER.page(query, cursor, limit))).all())
+    return Page(found, CROSSING_ORDER.next_cursor(found, limit))

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import or_, select
+from sqlmodel import col, select
 
 from services.travel import domain
 from services.travel.domain import Purpose, TripStatus
@@ -19,7 +19,7 @@ from services.travel.service import TravelContext
 from services.travel.service.overlaps import recheck_trip, take_turns, where
 from services.travel.service.payloads import trip_fields
 from shared.auth import Principal
-from shared.bounds import cursor_instant
+from shared.listing import Keyset, Page, where_given
 from shared.places import Gazetteer, Place, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -149,34 +149,18 @@ async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
     return trip
 
 
+TRIP_ORDER = Keyset((col(Trip.created_at), col(Trip.id)))
+
+
 async def list_trips(uow: UnitOfWork, principal: Principal, *, department: str | None, country: str | None,
                      city: str | None, status: TripStatus | None, purpose: Purpose | None, start: date | None,
-                     end: date | None, limit: int, cursor: str | None) -> tuple[list[Trip], str | None]:
-    """A page of the trips `principal` may read, newest first, and the cursor of the next page (None
-    if this one is not full)."""
-    query = select(Trip).order_by(Trip.created_at.desc(), Trip.id.desc()).limit(limit)
-    if department:
-        query = query.where(Trip.department == department)
-    if status:
-        query = query.where(Trip.status == status)
-    if purpose:
-        query = query.where(Trip.purpose == purpose)
-    leg_filters = []
-    if country:
-        leg_filters.append(Leg.country == country)
-    if city:
-        leg_filters.append(Leg.place_name == city)
-    if start:
-        leg_filters.append(Leg.end_date >= start)
-    if end:
-        leg_filters.append(Leg.start_date <= end)
-    if leg_filters:
-        query = query.where(Trip.id.in_(select(Leg.trip_id).where(*leg_filters)))
+                     end: date | None, limit: int, cursor: str | None) -> Page[Trip]:
+    """A page of the trips `principal` may read, newest first."""
+    query = where_given(select(Trip), {Trip.department: department, Trip.status: status, Trip.purpose: purpose})
+    legs = where_given(select(Leg.trip_id), {Leg.country: country, Leg.place_name: city},
+                       col(Leg.end_date) >= start if start else None, col(Leg.start_date) <= end if end else None)
+    if legs.whereclause is not None:
+        query = query.where(col(Trip.id).in_(legs))
     query = query.where(visible_trips(principal))
-    if cursor:
-        created, _, last_id = cursor.partition("|")
-        created_at = cursor_instant(created)
-        query = query.where(or_(Trip.created_at < created_at, (Trip.created_at == created_at) & (Trip.id < last_id)))
-    trips = list((await uow.session.exec(query)).all())
-    next_cursor = f"{trips[-1].created_at.isoformat()}|{trips[-1].id}" if len(trips) == limit else None
-    return trips, next_cursor
+    trips = list((await uow.session.exec(TRIP_ORDER.page(query, cursor, limit))).all())
+    return Page(trips, TRIP_ORDER.next_cursor(trips, limit))
