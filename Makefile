@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz bench migrate messages clean
+.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz bench migrate messages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+## The standards' own tools the tests run (package.json; versions pinned in package-lock.json).
+NODE_STAMP := node_modules/.installed-stamp
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $(NODE_STAMP)
+
+checkers: $(NODE_STAMP)
+
 ## Embedded default: all four services on one port (OIA_PORT, 8000), SQLite in OIA_DATA_DIR (./data), demo keys.
 run: install
 	$(BIN)/oia dev
 
 ## Every test. Integration, contract and e2e tests need PostgreSQL and RabbitMQ (TEST_POSTGRES_URL, TEST_AMQP_URL).
-test: install lint typecheck
+test: install checkers lint typecheck
 	$(BIN)/pytest
 
 ## Lint and import order (ruff; settings in pyproject.toml).
@@ -32,17 +40,17 @@ typecheck: install
 	$(BIN)/mypy shared oia
 
 ## The service layer against a fake unit of work and the memory bus: seconds, no host, no network.
-test-unit: install
+test-unit: install checkers
 	$(BIN)/pytest tests/unit
 
 ## Each service in the embedded host (in-process HTTP, SQLite, memory bus).
-test-component: install
+test-component: install checkers
 	$(BIN)/pytest tests/component
 
-test-contract: install
+test-contract: install checkers
 	$(BIN)/pytest tests/contract
 
-test-integration: install
+test-integration: install checkers
 	$(BIN)/pytest tests/integration
 
 test-e2e: install
@@ -51,7 +59,7 @@ test-e2e: install
 ## schemathesis over the four OpenAPI documents (admin and department keys): no input may get a 5xx.
 ## OIA_FUZZ_EXAMPLES (8) sets the fuzzing phase's examples per operation, OIA_FUZZ_SEED another deterministic run:
 ## raise or change them for a longer hunt.
-test-fuzz: install
+test-fuzz: install checkers
 	$(BIN)/pytest tests/fuzz
 
 bench: install
