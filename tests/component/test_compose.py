@@ -20,6 +20,7 @@ from tests.support.compose import (
     COMPOSE_FILE,
     ENV_EXAMPLE,
     ComposeError,
+    interpolate,
     load,
     port_bindings,
     read_env_file,
@@ -58,26 +59,35 @@ def test_no_obsolete_version_key() -> None:
     assert not re.search(r"(?m)^version\s*:", COMPOSE_FILE.read_text())
 
 
-@pytest.mark.parametrize("mutation", [
-    ("    healthcheck:", "    healthchek:"),                                  # unknown key
-    ("condition: service_healthy", "condition: when_ready"),                  # bad enum value
-    ('command: ["serve", "travel"]', "command: {serve: travel}"),             # wrong type
-    ("services:", "services: ["),                                             # not YAML
-    ("      partners:\n        condition", "      partner:\n        condition"),  # undefined service
-    ("interval: 15s", "interval: 15 seconds"),                                # not a duration
-    ('test: ["CMD", "/mailpit"', 'test: ["RUN", "/mailpit"'),                  # healthcheck form
-    ("  postgres-data:\n", "  postgres-state:\n"),                             # undefined volume
-    ("${OIA_BIND:-127.0.0.1}:8001", "${OIA_BIND:-127.0.0.1:8001"),             # broken interpolation
+@pytest.mark.parametrize(("old", "new", "error"), [
+    ("    healthcheck:", "    healthchek:", "'healthchek' was unexpected"),                      # unknown key
+    ("condition: service_healthy", "condition: when_ready", "'when_ready' is not one of"),       # bad enum value
+    ('command: ["serve", "travel"]', "command: {serve: travel}", "services/travel/command"),     # wrong type
+    ("services:", "services: [", "is not YAML"),                                                 # not YAML
+    ("      partners:\n        condition", "      partner:\n        condition",
+     "depends on undefined service 'partner'"),
+    ("interval: 15s", "interval: 15 seconds", "'15 seconds' is not a duration"),
+    ('test: ["CMD", "/mailpit"', 'test: ["RUN", "/mailpit"', "must start with"),                 # healthcheck form
+    ("  postgres-data:\n", "  postgres-state:\n", "undefined volume 'postgres-data'"),
+    ("${OIA_BIND:-127.0.0.1}:8001", "${OIA_BIND:-127.0.0.1:8001", "invalid interpolation format"),
 ])
-def test_validator_rejects_a_broken_file(tmp_path: Path, mutation: tuple[str, str]) -> None:
+def test_validator_rejects_a_broken_file(tmp_path: Path, old: str, new: str, error: str) -> None:
     # Guards against a validator that passes anything (and so against a vacuous test above).
-    old, new = mutation
     text = COMPOSE_FILE.read_text()
     assert old in text
     broken = tmp_path / "docker-compose.yml"
     broken.write_text(text.replace(old, new, 1))
-    with pytest.raises(ComposeError):
+    with pytest.raises(ComposeError, match=re.escape(error)):
         load(broken, _example_env())
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("${EMPTY:-d}", "d"), ("${EMPTY-d}", ""), ("${UNSET-d}", "d"), ("${SET:-d}", "x"),   # defaults
+    ("${SET:+r}", "r"), ("${EMPTY:+r}", ""), ("${EMPTY+r}", "r"), ("${UNSET+r}", ""),     # replacements
+    ("$SET/b", "x/b"), ("$$SET", "$SET"), ("${UNSET:-${SET}}", "x"), ("${UNSET}", ""), ("${EMPTY?m}", ""),
+])
+def test_interpolation_follows_compose(template: str, expected: str) -> None:
+    assert interpolate(template, {"SET": "x", "EMPTY": ""}) == expected
 
 
 def test_missing_secret_is_refused() -> None:
