@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from shared.envelope import STRUCTURED
 
@@ -80,9 +81,9 @@ class _Schemas:
     def __init__(self) -> None:
         self.named: dict[str, Any] = {"CloudEvent": CLOUD_EVENT}
 
-    def add(self, model: type[BaseModel], qualifier: str) -> str:
+    def add(self, model: type[BaseModel], qualifier: str, mode: JsonSchemaMode) -> str:
         """The component name of `model`, after adding it and the models it nests."""
-        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        schema = model.model_json_schema(ref_template="#/$defs/{model}", mode=mode)
         found: dict[str, Any] = schema.pop("$defs", {})
         if schema.get("$ref") is None:  # a recursive model is itself one of its $defs, the top a $ref to it
             found[model.__name__] = schema
@@ -152,7 +153,8 @@ def asyncapi_document(title: str, description: str, participants: Sequence[Parti
         channel_id = _channel_id(event_type)
         owner = senders.get(event_type) or next(p for p in participants if event_type in p.receives)
         model = owner.sends.get(event_type) or owner.receives[event_type]
-        schema_name = schemas.add(model, owner.name)
+        # A sender's model as it writes it (decimals as strings, say), a receiver's as it accepts it.
+        schema_name = schemas.add(model, owner.name, "serialization" if event_type in senders else "validation")
         summary = event_type if event_type in senders else f"What {owner.name} reads of it; senders may add fields."
         messages[channel_id] = _message(event_type, model, schema_name, schemas.named[schema_name].get("examples", []),
                                         f"/{owner.name}", summary)
