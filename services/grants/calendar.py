@@ -30,11 +30,11 @@ def feed(name: str, calls: list[Call], applications: list[tuple[Application, Cal
             calendar.add_component(_event(f"call-{call.id}-stage-{stage}", now, call.updated_at, at,
                                           f"Deadline{suffix}: {call.identifier} — {call.title}", call.url))
     for application, call in applications:
-        at = internal_deadline(application, call)
-        if at is None:
+        internal = internal_deadline(application, call)
+        if internal is None:
             continue
         calendar.add_component(_event(
-            f"application-{application.id}-internal", now, application.updated_at, at,
+            f"application-{application.id}-internal", now, application.updated_at, internal,
             f"Internal deadline: {application.title} ({application.lead_department}, {call.identifier})",
             call.url, f"{application.internal_buffer_days} days before the call's deadline. "
                       f"Owner: {application.owner_name} <{application.owner_email}>. Stage: "

@@ -27,13 +27,13 @@ from services.notifications.directory import Directory
 from services.notifications.events import DeliveryFailedV1
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, Notice, Recipient
 from services.notifications.settings import NotificationsSettings
-from shared.db import make_sessionmaker
+from shared.db import make_sessionmaker, table_of
 from shared.logging import get_logger
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.delivery")
 
-DELIVERY = Delivery.__table__
+DELIVERY = table_of(Delivery)
 SINGLE, DIGEST = ("pending", "sending"), ("digest", "sending-digest")  # (waiting, claimed)
 
 
@@ -159,7 +159,7 @@ class DeliveryWorker:
             related = {}
             if topics:
                 for n in (await session.exec(select(Notice).where(col(Notice.topic).in_(topics)).order_by(
-                        Notice.received_at))).all():
+                        col(Notice.received_at)))).all():
                     if n.event_type.endswith(".detected.v1"):
                         related[n.topic] = n.data
         return Context(notices, book.recipients, book.channel_by_id, related)
@@ -173,7 +173,7 @@ class DeliveryWorker:
             outcome = Outcome("skipped", error="the recipient or channel was removed, or has no address")
         else:
             message = context.message(notice, recipient.language)
-            outcome = await self._send(channel, row, notice, message)
+            outcome = await self._send(channel, channel.address, row, notice, message)
         await self._record([row], context, outcome, started)
 
     async def _send_digest(self, rows: list[Any], context: Context, now: datetime) -> None:
@@ -186,15 +186,15 @@ class DeliveryWorker:
             message = rendering.render_digest(
                 [(n.event_type, n.data, context.related.get(n.topic)) for n in notices], recipient.language,
                 recipient.name, now.astimezone(ZoneInfo(recipient.timezone)).date())
-            outcome = await self._send(channel, rows[0], notices[0], message, digest_of=len(rows))
+            outcome = await self._send(channel, channel.address, rows[0], notices[0], message, digest_of=len(rows))
         await self._record(rows, context, outcome, started, digest_id=str(uuid.uuid4()))
 
-    async def _send(self, channel: Channel, row: Any, notice: Notice, message: rendering.Message,
+    async def _send(self, channel: Channel, address: str, row: Any, notice: Notice, message: rendering.Message,
                     digest_of: int = 0) -> Outcome:
         sender = self.channels.get(channel.kind)
         if sender is None:
             return Outcome("skipped", error=f"no {channel.kind} sender in this deployment")
-        target = Target(kind=channel.kind, address=channel.address, signing_secret=channel.signing_secret,
+        target = Target(kind=channel.kind, address=address, signing_secret=channel.signing_secret,
                         delivery_id=row.id, event_id=notice.event_id,
                         event_type="notifications.digest" if digest_of else notice.event_type,
                         data={} if digest_of else notice.data)
@@ -232,7 +232,7 @@ class DeliveryWorker:
                 if result.rowcount == 0:
                     log.warning("delivery claim lost before its outcome was written", delivery_id=row.id)
                     continue
-                await connection.execute(insert(DeliveryAttempt.__table__).values(
+                await connection.execute(insert(table_of(DeliveryAttempt)).values(
                     delivery_id=row.id, number=attempts, started_at=started, finished_at=finished,
                     outcome=outcome.outcome, status_code=outcome.status_code, error=outcome.error))
                 log.info("delivery attempt", delivery_id=row.id, event_id=row.event_id, recipient=row.recipient_id,

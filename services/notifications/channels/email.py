@@ -25,7 +25,7 @@ class Mailer:
         if self.settings.smtp_host:
             return await self._smtp(mail)
         if self.settings.mail_dir is not None:
-            return await asyncio.to_thread(self._file, mail, target)
+            return await asyncio.to_thread(self._file, mail, target, Path(self.settings.mail_dir))
         return Outcome("skipped", error="no SMTP server configured (SMTP_HOST) and no mail folder")
 
     def _compose(self, target: Target, message: Message) -> EmailMessage:
@@ -52,8 +52,7 @@ class Mailer:
             return Outcome.failed(f"SMTP {type(exc).__name__}: {exc}")
         return Outcome("sent", status_code=250)
 
-    def _file(self, mail: EmailMessage, target: Target) -> Outcome:
-        folder = Path(self.settings.mail_dir)  # type: ignore[arg-type]
+    def _file(self, mail: EmailMessage, target: Target, folder: Path) -> Outcome:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{target.delivery_id}.eml"
         # Written aside, then renamed: a reader of the folder never sees half a mail.
