@@ -1369,7 +1369,16 @@ def test_every_teams_card_is_valid_for_the_adaptive_cards_sdk():
         assert card["version"] == "1.4" and card["elements"] >= 2
 
 
+def test_every_slack_message_type_checks_against_slacks_own_block_kit_types(tmp_path):
+    from tests.support.node_tools import type_check
+
+    payloads = json.dumps([m.slack for m in every_message()], ensure_ascii=False, indent=1)
+    type_check(tmp_path, 'import type { KnownBlock } from "@slack/types";\n'
+                         f"export const payloads: {{ text: string; blocks: KnownBlock[] }}[] = {payloads};\n")
+
+
 def test_every_slack_message_keeps_to_block_kit_limits_with_a_short_notification_line():
+    # Lengths are not in Slack's types: these are its documented limits (SLACK_*_MAX in rendering).
     for message in every_message():
         assert_slack_limits(message.slack)
         assert message.slack["text"] == message.subject.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
