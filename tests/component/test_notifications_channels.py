@@ -160,3 +160,8 @@ async def test_a_mail_over_smtp_arrives_with_its_exact_subject():
         [mail] = smtp.to("anna@city.example")
     assert mail["Subject"] == SUBJECTS[0] and mail["Message-ID"].endswith("@city.example>")
     assert mail.get_body(("html",)).get_content().splitlines() == MESSAGE.html.splitlines()
+
+
+def test_a_sender_without_a_domain_is_refused_at_start():
+    with pytest.raises(ValueError, match="SMTP_FROM"):
+        Mailer(NotificationsSettings(smtp_from="Diplomacity <alerts>"))

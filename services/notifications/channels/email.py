@@ -51,8 +51,10 @@ MAIL_POLICY = MailPolicy(linesep="\r\n", cte_type="7bit")
 class Mailer:
     def __init__(self, settings: NotificationsSettings) -> None:
         self.settings = settings
-        # Message-IDs end in the sender's domain (RFC 5322: a domain the sender is responsible for).
-        self.domain = parseaddr(settings.smtp_from)[1].rpartition("@")[2] or "localhost"
+        # Message-IDs end in the sender's domain (RFC 5322 §3.6.4: one the sender is responsible for).
+        _, at, self.domain = parseaddr(settings.smtp_from)[1].rpartition("@")
+        if not (at and self.domain):
+            raise ValueError(f"SMTP_FROM {settings.smtp_from!r} has no address with a domain, e.g. alerts@city.example")
 
     async def send(self, target: Target, message: Message) -> Outcome:
         mail = self._compose(target, message)
