@@ -30,8 +30,9 @@ def feed(name: str, calls: list[Call], applications: list[tuple[Application, Cal
         at = internal_deadline(application, call)
         if at is None:
             continue
+        changed = max(revised(application.updated_at), revised(call.updated_at))  # it moves with the call's deadline
         calendar.add_component(_event(
-            f"application-{application.id}-internal", application.updated_at, at,
+            f"application-{application.id}-internal", changed, at,
             f"Internal deadline: {application.title} ({application.lead_department}, {call.identifier})",
             call.url, f"{application.internal_buffer_days} days before the call's deadline. "
                       f"Owner: {application.owner_name} <{application.owner_email}>. Stage: "

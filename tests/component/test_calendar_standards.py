@@ -5,12 +5,14 @@ and Brussels deadlines after 2038 fall at the right hour in UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import icalendar
+from sqlalchemy import update
 
-from tests.component.test_grants_api import create_call, twinning_call
+from services.grants.models import Application
+from tests.component.test_grants_api import create_call, start_application, twinning_call
 from tests.component.test_travel_overlaps import book, trip
 from tests.support.embedded import auth
 from tests.support.node_tools import run_script
@@ -67,6 +69,21 @@ async def test_an_unchanged_feed_reads_the_same_on_every_fetch(client, host, tmp
     cancelled = (await client.get(f"/travel/trips/{expo['id']}", headers=auth(host, *ECON))).json()
     [event] = icalendar.Calendar.from_ical(await fetch(client, host, "travel", ECON)).walk("VEVENT")
     assert event.decoded("dtstamp") == stamp(cancelled["updated_at"]) and str(event["status"]) == "CANCELLED"
+
+
+async def test_an_internal_deadline_is_revised_when_its_calls_deadline_moves(client, host):
+    call = await create_call(client, host, twinning_call(deadlines=["2039-03-31"], opens_at=None))
+    started = await start_application(client, host, call["id"], who=COORDINATOR, lead_department="ECON")
+    async with host.runtimes["grants"].engine.begin() as conn:  # the application last changed a day ago
+        await conn.execute(update(Application).where(Application.id == started["id"]).values(
+            updated_at=datetime.now(UTC) - timedelta(days=1)))
+    moved = await client.patch(f"/grants/calls/{call['id']}", json={"deadlines": ["2039-04-07"]},
+                               headers=auth(host, *COORDINATOR))
+    assert moved.status_code == 200, moved.text
+
+    events = icalendar.Calendar.from_ical(await fetch(client, host, "grants", ECON)).walk("VEVENT")
+    internal = next(e for e in events if str(e["uid"]).startswith("application-"))
+    assert internal.decoded("dtstamp") == stamp(moved.json()["updated_at"])  # the call changed after the application
 
 
 async def test_a_trip_and_deadlines_across_the_dst_changes_of_2040(client, host, tmp_path):
