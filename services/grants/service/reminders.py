@@ -63,16 +63,18 @@ async def _say_once(uow: UnitOfWork, reminders: list[tuple[str, str]], batch: in
 
 async def deadline_calendar(uow: UnitOfWork, department: str | None) -> bytes:
     """The iCalendar feed of the calls' deadlines and the applications' internal ones: a department's
-    (the calls it is applying to), or the whole city's (every call not closed)."""
+    (the calls it is applying to), or the whole city's (every call not closed); in a fixed order,
+    so an unchanged feed reads the same on every fetch."""
     now = utcnow()
     query = select(Application, Call).join(Call, col(Call.id) == Application.call_id).where(
-        col(Application.stage).in_(domain.PREPARING))
+        col(Application.stage).in_(domain.PREPARING)).order_by(col(Application.id))
     if department:
         query = query.where(Application.lead_department == department)
     applications = list((await uow.session.exec(query)).all())
     if department:
         calls = list({call.id: call for _, call in applications}.values())
     else:
-        calls = [c for c in (await uow.session.exec(select(Call))).all() if status_of(c, now) != "closed"]
+        calls = [c for c in (await uow.session.exec(select(Call).order_by(col(Call.id)))).all()
+                 if status_of(c, now) != "closed"]
     name = f"{department} grant deadlines" if department else "EU funding deadlines"
-    return calendar.feed(name, calls, applications, now)
+    return calendar.feed(name, calls, applications)

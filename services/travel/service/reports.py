@@ -13,7 +13,7 @@ from services.travel.models import Delegation, Leg, Trip
 from services.travel.policy import feed_audience, feed_shows_whole, visible_delegations, visible_trips
 from shared.auth import Principal
 from shared.db import relation
-from shared.uow import UnitOfWork, utcnow
+from shared.uow import UnitOfWork
 
 
 async def year_summary(uow: UnitOfWork, principal: Principal, year: int) -> domain.YearSummary:
@@ -32,11 +32,12 @@ async def year_summary(uow: UnitOfWork, principal: Principal, year: int) -> doma
 
 
 async def feed(uow: UnitOfWork, department: str | None) -> bytes:
-    """A feed holds what its audience may read (policy.feed_audience); a department's only its own."""
+    """A feed holds what its audience may read (policy.feed_audience); a department's only its own.
+    In a fixed order: an unchanged feed reads the same on every fetch."""
     audience = feed_audience(department)
-    trips_query = select(Trip).where(visible_trips(audience)).options(selectinload(relation(Trip.legs)),
-                                                                      selectinload(relation(Trip.travellers)))
-    delegations_query = select(Delegation).where(visible_delegations(audience))
+    trips_query = select(Trip).where(visible_trips(audience)).order_by(col(Trip.id)).options(
+        selectinload(relation(Trip.legs)), selectinload(relation(Trip.travellers)))
+    delegations_query = select(Delegation).where(visible_delegations(audience)).order_by(col(Delegation.id))
     if department:
         trips_query = trips_query.where(Trip.department == department)
         delegations_query = delegations_query.where(Delegation.host_department == department)
@@ -44,4 +45,4 @@ async def feed(uow: UnitOfWork, department: str | None) -> bytes:
     delegations = (await uow.session.exec(delegations_query)).all()
     name = f"{department} trips and visits" if department else "City trips and visits"
     return calendar.feed(name, list(trips), list(delegations),
-                         shows_whole=lambda trip: feed_shows_whole(department, trip), now=utcnow())
+                         shows_whole=lambda trip: feed_shows_whole(department, trip))
