@@ -191,6 +191,7 @@ async def _load_with_call(uow: UnitOfWork, principal: Principal, application_id:
 async def create_application(body: Annotated[ApplicationIn, Body(openapi_examples={"twinning": {
                                  "summary": "A town-twinning application with Kraków",
                                  "value": {"call_id": "0b7c3a52-8f0e-4d1e-9a59-2f1f6f0c9e11",
+                                           "lead_department": "ENV",
                                            "title": "Twinning for climate action", "requested_amount": 25000,
                                            "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"},
                                            "consortium": [{"name": "City of Kraków", "city": "Kraków",

@@ -82,3 +82,26 @@ async def test_only_probes_and_calendar_feeds_need_no_key(client):
         document = (await client.get(f"/{service}/openapi.json")).json()
         public = {path for path, item in document["paths"].items() for op in item.values() if not op["security"]}
         assert public == {f"/{service}/{p}" for p in PUBLIC} & set(document["paths"])
+
+
+def example(document: dict, path: str) -> dict:
+    examples = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    return next(iter(examples.values()))["value"]
+
+
+async def test_the_main_operations_examples_are_taken_as_they_stand(client, host):
+    admin = auth(host, "admin")
+    documents = {service: (await client.get(f"/{service}/openapi.json")).json() for service in SERVICES}
+    made = {}
+    for service, path in [("travel", "/travel/trips"), ("partners", "/partners/partnerships"),
+                          ("grants", "/grants/calls"), ("notifications", "/notifications/recipients")]:
+        answer = await client.post(path, json=example(documents[service], path), headers=admin)
+        assert answer.status_code == 201, f"{path}: {answer.text}"
+        made[path] = answer.json()
+    # An application's example names a call by id: the one the call's example just recorded.
+    application = {**example(documents["grants"], "/grants/applications"), "call_id": made["/grants/calls"]["id"]}
+    answer = await client.post("/grants/applications", json=application, headers=admin)
+    assert answer.status_code == 201, answer.text
+    assert (await client.get(f"/travel/trips/{made['/travel/trips']['id']}", headers=admin)).json()["legs"][0][
+        "place_name"] == "Chongqing"
+    assert made["/notifications/recipients"]["quiet_start"] == "22:00:00"
