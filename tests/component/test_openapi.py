@@ -74,6 +74,22 @@ async def test_swagger_authorize_sends_the_key_the_way_the_document_declares(cli
     assert "401" in operation["responses"] and "application/problem+json" in operation["responses"]["401"]["content"]
 
 
+async def test_every_error_is_documented_as_a_problem_naming_its_fields(client):
+    for service in SERVICES:
+        document = (await client.get(f"/{service}/openapi.json")).json()
+        assert "HTTPValidationError" not in json.dumps(document)
+        problem = document["components"]["schemas"]["Problem"]
+        assert problem["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/FieldProblem"}
+        assert "field" in document["components"]["schemas"]["FieldProblem"]["required"]
+        for path, item in document["paths"].items():
+            for operation in item.values():
+                errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
+                if path != f"/{service}/ready":  # its 503 is the readiness report itself
+                    assert all(list(r["content"]) == ["application/problem+json"] for r in errors.values()), path
+                if operation["security"]:
+                    assert {"401", "403", "429"} <= set(errors), path
+
+
 PUBLIC = ("health", "ready", "metrics", "asyncapi.json", "calendar/{token}.ics")  # the feed's secret is in its URL
 
 
