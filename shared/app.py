@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,6 +20,7 @@ from shared.auth import CurrentPrincipal
 from shared.bounds import RefuseNul
 from shared.logging import configure_logging
 from shared.metrics import DEAD_LETTERS, HTTP_LATENCY, HTTP_REQUESTS
+from shared.openapi import add_docs_pages, describe
 from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
 from shared.runtime import ServiceRuntime
@@ -79,6 +80,11 @@ class DeadLetterOut(BaseModel):
     data: dict[str, Any]
 
 
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(description="each dependency: `ok` or why not (e.g. `unreachable`)")
+
+
 class ReplayRequest(BaseModel):
     event_ids: list[str] | None = Field(None, description="only these; all when omitted")
 
@@ -97,14 +103,17 @@ def _platform_router(prefix: str) -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", summary="Database and broker reachable")
+    @router.get("/ready", summary="Database and broker reachable", response_model=Readiness,
+                responses={503: {"model": Readiness, "description": "The database or the broker is unreachable"}})
     async def ready(runtime: RuntimeDep) -> JSONResponse:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                             status_code=200 if ok else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+                responses={200: {"description": "The text exposition format",
+                                 "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics(runtime: RuntimeDep) -> Response:
         await runtime.refresh_gauges()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -149,12 +158,16 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
         title=spec.title,
         description=spec.description,
         version="0.1.0",
-        docs_url=f"{prefix}/docs",
-        openapi_url=f"{prefix}/openapi.json",
+        docs_url=None,  # served from vendored assets by add_docs_pages, not a CDN
         redoc_url=None,
+        openapi_url=f"{prefix}/openapi.json",
+        # Relative: the document's paths carry the prefix, and clients call the host that served it.
+        servers=[{"url": "/"}],
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    describe(app)
+    add_docs_pages(app, prefix, spec.title)
     install_problem_handlers(app)
     app.include_router(_platform_router(prefix))
     for router in spec.routers:

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Annotated, Literal, TypedDict
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -220,12 +221,21 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def current_principal(request: Request) -> Principal:
+# How a key is sent, as the OpenAPI document declares it (Swagger's "Authorize", generated clients): every
+# operation that depends on `current_principal` lists it. It only reads the header; the checks are below.
+BEARER = HTTPBearer(
+    auto_error=False, scheme_name="apiKey", bearerFormat=f"API key ({KEY_PREFIX}…)",
+    description=f"An API key `{KEY_PREFIX}…` as `oia keys create` or `make run` gives it: "
+                f"`Authorization: Bearer {KEY_PREFIX}…`. A key acts for a role (and a department).")
+
+
+async def current_principal(
+    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Principal:
     keyring: KeyRing = request.app.state.runtime.keyring
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    presented = scheme.lower() == "bearer" and key.strip()
-    principal = await keyring.resolve(key.strip()) if presented else None
+    key = bearer.credentials.strip() if bearer else ""
+    presented = bool(key)
+    principal = await keyring.resolve(key) if presented else None
     if principal is not None:
         return principal
     wait = keyring.failures.failed(client_address(request))

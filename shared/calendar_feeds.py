@@ -9,15 +9,16 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import icalendar
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, client_address, hash_key, new_key
+from shared.openapi import problem_response
 from shared.policy import Policy
 from shared.problems import Problem
 from shared.uow import UnitOfWork, utcnow
@@ -102,8 +103,14 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
         return Response(status_code=204)
 
     @router.get("/calendar/{token}.ics", tags=["calendar"], response_class=Response,
-                summary="The iCalendar feed behind a secret URL (no API key: calendar apps cannot send one)")
-    async def calendar_feed(token: str, runtime: RuntimeDep, request: Request) -> Response:
+                summary="The iCalendar feed behind a secret URL (no API key: calendar apps cannot send one)",
+                responses={200: {"description": "The feed (RFC 5545)",
+                                 "content": {"text/calendar": {"schema": {"type": "string"}}}},
+                           404: problem_response(404, "No such calendar, or its address was revoked"),
+                           429: problem_response(429, "Too many unknown calendar addresses from this address")})
+    async def calendar_feed(token: Annotated[str, Path(description="the secret in the address that "
+                                                       "`POST /calendar/tokens` gave: it is the credential")],
+                            runtime: RuntimeDep, request: Request) -> Response:
         async with runtime.uow() as uow:
             row = (await uow.session.exec(select(token_table).where(
                 col(token_table.token_hash) == hash_key(runtime.settings.secret_key, token),

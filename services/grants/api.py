@@ -42,6 +42,7 @@ from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.calendar_feeds import add_calendar_routes
 from shared.listing import Cursor
+from shared.openapi import problems
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 from shared.uow import UnitOfWork, utcnow
@@ -69,15 +70,24 @@ def _call_out(call: Call, now: datetime | None = None) -> CallOut:
                           "min_eu_members": rules.min_eu_members, "source": rules.source})
 
 
-@router.post("/calls", status_code=201, response_model=CallOut, tags=["calls"], summary="Record a call")
-async def create_call(body: CallIn, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: Context) -> CallOut:
+@router.post("/calls", status_code=201, response_model=CallOut, tags=["calls"], summary="Record a call",
+             responses=problems(409))
+async def create_call(body: Annotated[CallIn, Body(openapi_examples={"town_twinning": {
+                          "summary": "CERV town twinning, one stage",
+                          "value": {"identifier": "CERV-2027-CITIZENS-TOWN-TT", "programme": "cerv",
+                                    "title": "Town-Twinning", "opens_at": "2026-09-15T00:00:00+02:00",
+                                    "deadlines": ["2027-02-18T17:00:00+01:00"], "budget": 4000000,
+                                    "grant_min": 10000, "grant_max": 60000, "cofinancing_rate": 0.9,
+                                    "min_applicants": 2, "min_countries": 2, "min_eu_members": 1,
+                                    "themes": ["town twinning", "citizens"]}}})],
+                      principal: CurrentPrincipal, runtime: RuntimeDep, ctx: Context) -> CallOut:
     POLICY.require(principal, "call.record")
     async with runtime.uow() as uow:
         return _call_out(await calls.create_call(uow, ctx, body.model_dump(exclude_unset=True)))
 
 
 @router.post("/calls/import", tags=["calls"], response_model=ImportReport,
-             summary="Import calls from the EU portal's search API (SEDIA JSON)",
+             summary="Import calls from the EU portal's search API (SEDIA JSON)", responses=problems(502),
              openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
                  "schema": {"type": "object", "description": "a SEDIA search response: {results: [{metadata}]}"}}}}})
 async def import_calls(request: Request, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: Context,
@@ -178,8 +188,16 @@ async def _load_with_call(uow: UnitOfWork, principal: Principal, application_id:
 
 
 @router.post("/applications", status_code=201, response_model=ApplicationOut, tags=["applications"],
-             summary="Start an application for a call")
-async def create_application(body: ApplicationIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+             summary="Start an application for a call", responses=problems(503))
+async def create_application(body: Annotated[ApplicationIn, Body(openapi_examples={"twinning": {
+                                 "summary": "A town-twinning application with Kraków",
+                                 "value": {"call_id": "0b7c3a52-8f0e-4d1e-9a59-2f1f6f0c9e11",
+                                           "lead_department": "ENV",
+                                           "title": "Twinning for climate action", "requested_amount": 25000,
+                                           "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"},
+                                           "consortium": [{"name": "City of Kraków", "city": "Kraków",
+                                                           "country": "PL", "role": "partner"}]}}})],
+                             principal: CurrentPrincipal, runtime: RuntimeDep,
                              ctx: Context) -> ApplicationOut:
     department = body.lead_department or principal.department
     POLICY.require(principal, "application.start", department)
@@ -215,7 +233,7 @@ async def get_application(application_id: str, principal: CurrentPrincipal, runt
 
 
 @router.patch("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"],
-              summary="Change an application being prepared (only the fields given)")
+              summary="Change an application being prepared (only the fields given)", responses=problems(409, 503))
 async def update_application(application_id: str, body: ApplicationPatch, principal: CurrentPrincipal,
                              runtime: RuntimeDep, ctx: Context) -> ApplicationOut:
     changes = body.model_dump(exclude_unset=True)
@@ -236,7 +254,8 @@ async def update_application(application_id: str, body: ApplicationPatch, princi
 
 
 @router.post("/applications/{application_id}/stage", response_model=ApplicationOut, tags=["applications"],
-             summary="Move an application through the pipeline (a move not allowed is a 409)")
+             summary="Move an application through the pipeline (a move not allowed is a 409)",
+             responses=problems(409))
 async def move_stage(application_id: str, body: StageIn, principal: CurrentPrincipal, runtime: RuntimeDep,
                      ctx: Context) -> ApplicationOut:
     async with runtime.uow() as uow:
@@ -265,7 +284,7 @@ async def eligibility(application_id: str, principal: CurrentPrincipal, runtime:
 
 @router.get("/applications/{application_id}/partner-candidates", response_model=PartnerCandidatesOut,
             tags=["applications"], summary="Candidate partners from the partners service's finder, "
-                                           "those that close an eligibility gap first")
+                                           "those that close an eligibility gap first", responses=problems(503))
 async def partner_candidates(application_id: str, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: Context,
                              country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
                              theme: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
@@ -285,7 +304,7 @@ async def partner_candidates(application_id: str, principal: CurrentPrincipal, r
 
 @router.get("/boilerplate", response_class=PlainTextResponse, tags=["boilerplate"],
             summary="The city profile for applications, as Markdown (en or de)",
-            responses={200: {"content": {"text/markdown": {}}}})
+            responses={200: {"content": {"text/markdown": {}}}, **problems(503)})
 async def city_profile(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: Context,
                        lang: Language = "en") -> Response:
     POLICY.require(principal, "boilerplate.read")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from services.notifications.channels import masked
 from services.notifications.domain import DeliveryStatus, RecipientKind
@@ -27,6 +27,7 @@ from services.notifications.service.feed import mark_item, read_feed
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.listing import Cursor
+from shared.openapi import problems
 
 router = APIRouter()
 
@@ -41,8 +42,14 @@ ContextDep = Annotated[NotificationsContext, Depends(_context)]
 # -- recipients -----------------------------------------------------------------------------------
 
 @router.post("/recipients", status_code=201, response_model=RecipientOut, tags=["directory"],
-             summary="Add a recipient with its channels")
-async def create_recipient(body: RecipientIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+             summary="Add a recipient with its channels", responses=problems(409))
+async def create_recipient(body: Annotated[RecipientIn, Body(openapi_examples={"department": {
+                               "summary": "A department's inbox, quiet at night",
+                               "value": {"id": "ECON", "kind": "department", "name": "Economic Development",
+                                         "department": "ECON", "language": "de", "timezone": "Europe/Berlin",
+                                         "quiet_start": "22:00", "quiet_end": "07:00",
+                                         "channels": [{"kind": "email", "address": "econ@city.example"}]}}})],
+                           principal: CurrentPrincipal, runtime: RuntimeDep,
                            ctx: ContextDep) -> RecipientOut:
     async with runtime.uow() as uow:
         return _recipient_out(*await directory.create_recipient(uow, ctx, body, principal))
@@ -134,7 +141,8 @@ async def get_delivery(delivery_id: str, principal: CurrentPrincipal, runtime: R
 
 
 @router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryOut, tags=["deliveries"],
-             summary="Re-drive a dead or skipped delivery (admin): due now, with a fresh set of attempts")
+             summary="Re-drive a dead or skipped delivery (admin): due now, with a fresh set of attempts",
+             responses=problems(409))
 async def retry_delivery(delivery_id: str, runtime: RuntimeDep, principal: CurrentPrincipal,
                          ctx: ContextDep) -> DeliveryOut:
     POLICY.require(principal, "delivery.retry")

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Annotated
 from zoneinfo import available_timezones
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     EmailStr,
     Field,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,13 +30,22 @@ RecipientId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$",
 _EMAIL = TypeAdapter(EmailStr)
 
 
-def _wall_clock(at: time) -> time:
-    if at.tzinfo is not None:  # compared with the recipient's local time, which has none
-        raise ValueError("a local time in the recipient's time zone, without an offset (e.g. 22:00)")
+# A wall-clock time in the recipient's zone, "22:00" or "22:00:30", given and shown without an offset.
+# JSON Schema's `format: time` (RFC 3339's full-time) requires one, so the schema states the shape instead.
+WALL_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")
+
+
+def _wall_clock(at: object) -> object:
+    if isinstance(at, time):  # read back from the database
+        return at
+    if not isinstance(at, str) or not WALL_CLOCK.match(at):
+        # an offset would make it an instant, compared with the recipient's local time, which has none
+        raise ValueError("a local time in the recipient's time zone, HH:MM without an offset (e.g. 22:00)")
     return at
 
 
-LocalTime = Annotated[time, AfterValidator(_wall_clock)]
+LocalTime = Annotated[time, BeforeValidator(_wall_clock),
+                      WithJsonSchema({"type": "string", "pattern": WALL_CLOCK.pattern, "examples": ["22:00"]})]
 
 
 class ChannelIn(BaseModel):
@@ -135,8 +146,8 @@ class RecipientOut(BaseModel):
     department: str | None
     language: Language
     timezone: str
-    quiet_start: time | None
-    quiet_end: time | None
+    quiet_start: LocalTime | None
+    quiet_end: LocalTime | None
     digest_hour: int | None
     channels: list[ChannelOut]
     created_at: datetime

@@ -35,6 +35,7 @@ from services.partners.service import PartnersContext, imports, jobs, partnershi
 from shared.app import RuntimeDep
 from shared.auth import CurrentPrincipal, Principal
 from shared.listing import Cursor
+from shared.openapi import problems
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 from shared.uow import UnitOfWork
@@ -61,8 +62,14 @@ def _not_null(body: BaseModel, *names: str) -> None:
 # -- partnerships -----------------------------------------------------------------------------------
 
 @router.post("/partnerships", status_code=201, response_model=PartnershipOut, tags=["partnerships"],
-             summary="Record a partnership")
-async def create_partnership(body: PartnershipIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+             summary="Record a partnership", responses=problems(409))
+async def create_partnership(body: Annotated[PartnershipIn, Body(openapi_examples={"twin": {
+                                 "summary": "A twinning with Kraków, formalised in 1993",
+                                 "value": {"partner_city": "Kraków", "partner_country": "PL", "kind": "twin",
+                                           "formalised_on": "1993-05-11", "themes": ["culture", "youth"],
+                                           "desk_officer_name": "Jana Weber",
+                                           "desk_officer_email": "jana.weber@city.example"}}})],
+                             principal: CurrentPrincipal, runtime: RuntimeDep,
                              ctx: ContextDep) -> Partnership:
     POLICY.require(principal, "partnership.record", body.department)
     async with runtime.uow() as uow:
@@ -207,7 +214,7 @@ async def list_organisations(principal: CurrentPrincipal, runtime: RuntimeDep, k
                                                 partnership_id, limit, cursor)).send(response)
 
 
-@router.delete("/organizations/{organisation_id}", status_code=204, tags=["organisations"])
+@router.delete("/organizations/{organisation_id}", status_code=204, tags=["organisations"], responses=problems(409))
 async def delete_organisation(organisation_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
     async with runtime.uow() as uow:
         organisation = await _organisation(uow, principal, organisation_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from services.travel.domain import CrossingStatus, DelegationStatus, OverlapStatus, Purpose, TripStatus
 from services.travel.models import CalendarToken, Delegation, Overlap, Trip
@@ -29,6 +29,7 @@ from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal
 from shared.calendar_feeds import add_calendar_routes
 from shared.listing import Cursor
+from shared.openapi import problems
 
 router = APIRouter(tags=["trips"])
 
@@ -55,8 +56,17 @@ def _trip_out(trip: Trip) -> TripOut:
                      longitude=leg.longitude, timezone=leg.timezone) for leg in trip.legs])
 
 
+# What Swagger UI offers to try, and generated clients show: a booking as a department system sends it.
+TripBooking = Annotated[TripIn, Body(openapi_examples={"trade_fair": {
+    "summary": "A trade-fair delegation to Chongqing",
+    "value": {"title": "Trade fair delegation", "purpose": "trade_fair", "department": "ECON", "status": "booked",
+              "travellers": [{"name": "Jana Weber", "email": "jana.weber@city.example", "role": "head of delegation"}],
+              "legs": [{"city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15"}],
+              "estimated_cost": 4800, "currency": "EUR"}}})]
+
+
 @router.post("/trips", status_code=201, response_model=TripOut, summary="Book a trip")
-async def book_trip(body: TripIn, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
+async def book_trip(body: TripBooking, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
     department = acting_for(principal, body.department, "department", "trip.book")
     async with runtime.uow() as uow:
         return _trip_out(await trips.book_trip(uow, ctx, body, department))
@@ -89,14 +99,15 @@ async def get_trip(trip_id: str, principal: CurrentPrincipal, runtime: RuntimeDe
         return _trip_out(await trips.load_trip(uow, trip_id, principal))
 
 
-@router.patch("/trips/{trip_id}", response_model=TripOut, summary="Change a trip (only the fields given)")
+@router.patch("/trips/{trip_id}", response_model=TripOut, summary="Change a trip (only the fields given)",
+              responses=problems(409))
 async def change_trip(trip_id: str, body: TripPatch, principal: CurrentPrincipal, runtime: RuntimeDep,
                       ctx: ContextDep) -> TripOut:
     async with runtime.uow() as uow:
         return _trip_out(await trips.change_trip(uow, ctx, principal, trip_id, body))
 
 
-@router.post("/trips/{trip_id}/cancel", response_model=TripOut, summary="Cancel a trip")
+@router.post("/trips/{trip_id}/cancel", response_model=TripOut, summary="Cancel a trip", responses=problems(409))
 async def cancel_trip(trip_id: str, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep) -> TripOut:
     async with runtime.uow() as uow:
         return _trip_out(await trips.cancel_trip(uow, ctx, principal, trip_id))
@@ -123,7 +134,8 @@ async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep, status
 
 
 @router.post("/overlaps/{overlap_id}/status", response_model=OverlapOut, tags=["overlaps"],
-             summary="Mark an overlap acknowledged, coordinated or not related (coordinators)")
+             summary="Mark an overlap acknowledged, coordinated or not related (coordinators)",
+             responses=problems(409))
 async def mark_overlap(overlap_id: str, body: OverlapStatusIn, principal: CurrentPrincipal,
                        runtime: RuntimeDep) -> OverlapOut:
     async with runtime.uow() as uow:
@@ -146,7 +158,7 @@ async def announce_delegation(body: DelegationIn, principal: CurrentPrincipal, r
 
 
 @router.patch("/delegations/{delegation_id}", response_model=DelegationOut, tags=["delegations"],
-              summary="Change a delegation's visit (only the fields given)")
+              summary="Change a delegation's visit (only the fields given)", responses=problems(409))
 async def change_delegation(delegation_id: str, body: DelegationPatch, principal: CurrentPrincipal,
                             runtime: RuntimeDep, ctx: ContextDep) -> DelegationOut:
     async with runtime.uow() as uow:

@@ -171,6 +171,7 @@ async def test_a_partner_finder_filter_partners_refuses_is_the_callers_422_not_a
     ({"timezone": "America"}, "timezone"),  # a directory of the zone database: IsADirectoryError
     ({"timezone": "zone.tab"}, "timezone"),
     ({"quiet_start": "22:00+05:00", "quiet_end": "07:00"}, "quiet_start"),  # aware vs. local: TypeError later
+    ({"quiet_start": 79200, "quiet_end": "07:00"}, "quiet_start"),  # seconds: not the HH:MM the document says
 ])
 async def test_a_recipient_whose_time_zone_or_quiet_hours_cannot_be_used_is_refused(client, host, change, field):
     body = {"id": "ECON", "kind": "department", "name": "ECON office", "department": "ECON",
