@@ -35,6 +35,7 @@ from services.partners.service import PartnersContext, imports, jobs, partnershi
 from shared.app import RuntimeDep
 from shared.auth import CurrentPrincipal, Principal
 from shared.listing import Cursor
+from shared.place_routes import add_place_routes
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 from shared.uow import UnitOfWork
@@ -290,3 +291,6 @@ async def finder(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextD
         return await people.find_partners(uow, ctx, POLICY.own_only(principal, "partnership.read"),
                                           POLICY.own_only(principal, "organisation.read"), country, eu_member,
                                           exclude_country, theme, limit)
+
+
+add_place_routes(router, POLICY)

@@ -29,6 +29,7 @@ from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal
 from shared.calendar_feeds import add_calendar_routes
 from shared.listing import Cursor
+from shared.place_routes import add_place_routes
 
 router = APIRouter(tags=["trips"])
 
@@ -207,4 +208,5 @@ async def summary(principal: CurrentPrincipal, runtime: RuntimeDep,
     return Summary.model_validate({"year": year, **vars(numbers)})
 
 
+add_place_routes(router, POLICY)
 add_calendar_routes(router, CalendarToken, "travel", reports.feed, POLICY)

@@ -68,6 +68,26 @@ async def test_an_ambiguous_city_lists_the_candidates_to_pick_from(client, host)
     assert picked.json()["legs"][0]["place_id"] == candidates[1]["place_id"]
 
 
+async def test_a_misspelt_city_is_answered_with_the_likeliest_places_first(client, host):
+    response = await client.post("/travel/trips", headers=auth(host, *ECON),
+                                 json={**TRIP, "legs": [{**LEG, "city": "Dusseldorff", "country": "DE"}]})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert "did you mean Düsseldorf" in error["message"]
+    assert error["candidates"][0]["name"] == "Düsseldorf" and len(error["candidates"]) > 1
+    assert await stored(host) == (0, 0)
+
+    suggested = await client.get("/travel/places", params={"q": "Kolnn", "country": "Germany"},
+                                 headers=auth(host, *ECON))
+    assert suggested.status_code == 200, suggested.text
+    assert suggested.json()[0] == {"place_id": 2886242, "name": "Köln", "country": "DE", "population": 1024621,
+                                   "latitude": 50.93333, "longitude": 6.95, "timezone": "Europe/Berlin"}
+    anywhere = await client.get("/travel/places", params={"q": "Barcelonna"}, headers=auth(host, *ECON))
+    assert [(p["name"], p["country"]) for p in anywhere.json()[:2]] == [("Barcelona", "ES"), ("Barcelona", "VE")]
+    unknown = await client.get("/travel/places", params={"q": "Kolnn", "country": "Cathay"}, headers=auth(host, *ECON))
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "country"
+
+
 async def test_changing_someone_elses_trip_is_403_and_changes_nothing(client, host):
     trip = (await client.post("/travel/trips", json=TRIP, headers=auth(host, *ECON))).json()
     before = await stored(host)
