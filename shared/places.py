@@ -92,11 +92,51 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
-def country_code(value: str) -> str:
-    """ISO alpha-2 from a code (DE, DEU) or an English name (Germany); unknown → UnknownCountry."""
+class AmbiguousCountry(UnknownCountry):
+    """A name (a former state's: Yugoslavia, the USSR) that covers several of today's countries."""
+
+    def __init__(self, message: str, codes: list[str]) -> None:
+        super().__init__(message)
+        self.codes = codes
+
+
+@dataclass(frozen=True)
+class Country:
+    code: str  # ISO 3166-1 alpha-2
+    note: str | None = None  # how it was written, when that names a former state ("Germany (East)")
+
+
+COUNTRY_NAMES = Path(__file__).with_name("country_names.csv")
+
+
+@cache
+def _country_names() -> dict[str, tuple[list[str], str | None]]:
+    with COUNTRY_NAMES.open(encoding="utf-8", newline="") as table:
+        rows = csv.DictReader(line for line in table if not line.startswith("#"))
+        return {normalize(row["name"]): (row["codes"].split(), row["note"] or None) for row in rows}
+
+
+def country_name(code: str) -> str:
+    known = pycountry.countries.get(alpha_2=code)
+    return known.name if known else {"XK": "Kosovo"}.get(code, code)
+
+
+@lru_cache(maxsize=1024)  # a register names a few countries on thousands of rows
+def country(value: str) -> Country:
+    """The country a name or code means: ISO alpha-2 from a code (DE, DEU), a name in ISO 3166
+    (Germany), or a name people write that country_names.csv lists (Turkey, Czech Republic, West
+    Germany, Polen); a former state's name keeps what was written as the note. Unknown →
+    UnknownCountry; a former state now several countries (Yugoslavia) → AmbiguousCountry."""
     text = value.strip()
+    listed = _country_names().get(normalize(text))
+    if listed:
+        codes, note = listed
+        if len(codes) > 1:
+            choices = ", ".join(f"{code} ({country_name(code)})" for code in codes)
+            raise AmbiguousCountry(f"{text!r} names more than one country today: give one of {choices}", codes)
+        return Country(codes[0], f"country given as {text!r}: {note}" if note else None)
     try:
-        return pycountry.countries.lookup(text).alpha_2
+        return Country(pycountry.countries.lookup(text).alpha_2)
     except LookupError:
         pass  # not a code or an official name: a name that fits exactly one country will do
     try:
@@ -104,8 +144,13 @@ def country_code(value: str) -> str:
     except LookupError:
         matches = []
     if len(matches) == 1:
-        return matches[0].alpha_2
+        return Country(matches[0].alpha_2)
     raise UnknownCountry(f"unknown country {value!r}: give an ISO 3166 code such as DE or PL")
+
+
+def country_code(value: str) -> str:
+    """ISO alpha-2 of `country(value)`."""
+    return country(value).code
 
 
 PLACE_NAMES = Path(__file__).with_name("place_names.csv")
@@ -299,12 +344,19 @@ def resolve_field(places: Gazetteer, city: str, country: str, place_id: int | No
         place = places.get(place_id)
         if place is None:
             raise FieldError(field("place_id"), f"no place with id {place_id}")
-        if place.country != country.upper():
+        try:
+            code = country_code(country)
+        except UnknownCountry as exc:
+            raise FieldError(field("country"), str(exc)) from exc
+        if place.country != code:
             raise FieldError(field("place_id"), f"place {place_id} ({place.name}) is in {place.country}, "
                                                 f"not {country}")
         return place
     try:
         return places.resolve(city, country)
+    except AmbiguousCountry as exc:
+        raise FieldError(field("country"), str(exc), candidates=[
+            {"country": code, "name": country_name(code)} for code in exc.codes]) from exc
     except UnknownCountry as exc:
         raise FieldError(field("country"), str(exc)) from exc
     except UnresolvedPlace as exc:
