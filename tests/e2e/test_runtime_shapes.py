@@ -44,7 +44,7 @@ def test_embedded_default_serves_all_four_services_and_carries_an_event(start, t
     assert booked.status_code == 201, booked.text
 
     [item] = wait_for_feed(f"{base}/notifications/feed", keys[("coordinator", "OIA")],
-                           "MAYOR booked a trip: Partner-city visit")
+                           "MAYOR is planning a trip: Partner-city visit")
     assert "Katowice (PL)" in item["body"]
     assert list((tmp_path / "data" / "mail").glob("*.eml")), "the demo data's alerts went to .eml files"
     assert (tmp_path / "data" / "travel.db").exists() and (tmp_path / "data" / "notifications.db").exists()
@@ -73,7 +73,7 @@ def test_production_shape_two_processes_over_postgres_and_rabbitmq(start):
         assert booked.status_code == 201, booked.text
 
         [item] = wait_for_feed(f"http://127.0.0.1:{notifications_port}/notifications/feed", "e2e-oia",
-                               "ECON booked a trip: Partner-city visit")
+                               "ECON is planning a trip: Partner-city visit")
         assert "Katowice (PL)" in item["body"]
     finally:
         for process in processes:
