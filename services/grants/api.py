@@ -346,4 +346,4 @@ async def run_jobs(runtime: RuntimeDep, principal: CurrentPrincipal,
 
 
 add_place_routes(router, POLICY)
-add_calendar_routes(router, CalendarToken, "grants", reminders.deadline_calendar, POLICY)
+add_calendar_routes(router, CalendarToken, reminders.deadline_calendar, POLICY)
