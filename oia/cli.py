@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ import uvicorn
 from sqlalchemy import inspect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from oia.catalog import SERVICES, spec_of
+from oia.catalog import SERVICES, spec_of, system_asyncapi
 from shared.auth import InvalidKeySpec, StoredKey, list_keys, new_key, revoke_key, store_key, validate_principal
 from shared.bus.amqp import AmqpBus
 from shared.bus.base import RetryPolicy
@@ -118,6 +119,12 @@ async def _wait_and_migrate(name: str, url: str, timeout: float = 60.0) -> None:
                 raise
             typer.echo(f"{name}: database not reachable yet ({exc}); retrying", err=True)
             await asyncio.sleep(1.0)
+
+
+@app.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI document of the whole system: every service's events (JSON)."""
+    typer.echo(json.dumps(system_asyncapi(_settings(SERVICES[0]).exchange), indent=2, ensure_ascii=False))
 
 
 @app.command()

@@ -14,7 +14,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from oia.catalog import SERVICES, spec_of
+from oia.catalog import SERVICES, spec_of, system_asyncapi
 from shared.app import create_service_app
 from shared.auth import new_key, store_key
 from shared.bus.memory import MemoryBus
@@ -100,6 +100,10 @@ class EmbeddedHost:
         async def services() -> dict[str, dict[str, dict[str, str]]]:
             return {"services": {name: {"docs": f"/{name}/docs", "health": f"/{name}/health"}
                                  for name in SERVICES}}
+
+        @self.index.get("/asyncapi.json")
+        async def asyncapi() -> dict[str, Any]:
+            return system_asyncapi(self.runtimes[SERVICES[0]].settings.exchange)
 
     async def start(self) -> None:
         await asyncio.gather(*(runtime.prepare() for runtime in self.runtimes.values()))

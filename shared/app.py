@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
-from shared.asyncapi import asyncapi_document
+from shared.asyncapi import service_asyncapi
 from shared.auth import CurrentPrincipal
 from shared.bounds import RefuseNul
 from shared.logging import configure_logging
@@ -111,12 +111,7 @@ def _platform_router(prefix: str) -> APIRouter:
 
     @router.get("/asyncapi.json", summary="AsyncAPI document of the events this service publishes and reads")
     async def asyncapi(runtime: RuntimeDep) -> dict[str, Any]:
-        spec, subs = runtime.spec, runtime.spec.subscriptions
-        return asyncapi_document(
-            spec.name, spec.title,
-            sends={t: spec.publishes.model_for(t) for t in spec.publishes.types},
-            receives={t: subs.models.model_for(t) for t in subs.binding_keys},
-            exchange=runtime.settings.exchange)
+        return service_asyncapi(runtime.spec, runtime.settings.exchange)
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:

@@ -1,13 +1,17 @@
 """Secret calendar URLs (iCalendar) for a department or the whole city: made, listed and revoked
 through the API, read by calendar apps that cannot send an API key. Each service keeps its own
-token table (same columns) and says what a feed holds."""
+token table (same columns) and says what a feed holds; the feed's frame (`new_feed`, `vtimezone`,
+`revised`) is the same for all."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from importlib.resources import files
 from typing import Protocol
 
+import icalendar
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
@@ -115,3 +119,88 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
             body = await feed(uow, row.department)
         return Response(body, media_type="text/calendar; charset=utf-8",
                         headers={"Cache-Control": "private, max-age=300"})
+
+
+# -- the feed's frame ---------------------------------------------------------------------------
+
+def new_feed(prodid: str, name: str, zone: str) -> icalendar.Calendar:
+    """A published calendar (no METHOD) named `name`, holding the VTIMEZONE of `zone` whether or
+    not an event needs it: RFC 5545's grammar wants at least one component, even in an empty feed."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", prodid)
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", name)
+    calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    calendar.add_component(vtimezone(zone))
+    return calendar
+
+
+def revised(moment: datetime) -> datetime:
+    """An object's revision time in UTC, for DTSTAMP and LAST-MODIFIED (RFC 5545 §3.8.7.2: in a
+    published feed DTSTAMP is when the object last changed, so an unchanged feed reads the same on
+    every fetch). SQLite hands times back without their offset; we store only UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_NAME = r"[A-Za-z]{3,}|<[+\-0-9A-Za-z]+>"
+_OFFSET = r"[+-]?\d{1,2}(?::\d{2}){0,2}"
+_RULE = r"M(\d{1,2})\.([1-5])\.([0-6])(?:/([+-]?\d{1,3}(?::\d{2}){0,2}))?"
+_POSIX_TZ = re.compile(rf"({_NAME})({_OFFSET})(?:({_NAME})({_OFFSET})?,{_RULE},{_RULE})?")
+_WEEKDAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # POSIX counts from Sunday
+
+
+def vtimezone(tzid: str) -> icalendar.Timezone:
+    """The zone's VTIMEZONE: its current rule as yearly RRULEs from 1970 on (as Outlook's and
+    tzurl.org's are), read from the TZ string that ends the zone's TZif file (RFC 8536 §3.3) in the
+    pinned tzdata. It holds for every year to come, where icalendar's list of transitions stops at
+    2038; rule changes before today are not in it, as feeds show what is current and coming."""
+    footer = files("tzdata.zoneinfo").joinpath(*tzid.split("/")).read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    rule = _POSIX_TZ.fullmatch(footer.decode("ascii"))
+    if rule is None:
+        raise ValueError(f"{tzid}: its TZ string {footer!r} is no yearly rule a VTIMEZONE can say")
+    standard = -_duration(rule[2])  # POSIX counts hours west of Greenwich
+    zone = icalendar.Timezone()
+    zone.add("tzid", tzid)
+    if rule[3] is None:
+        zone.add_component(_observance(icalendar.TimezoneStandard(), rule[1], standard, standard))
+        return zone
+    daylight = -_duration(rule[4]) if rule[4] else standard + timedelta(hours=1)
+    zone.add_component(_observance(icalendar.TimezoneDaylight(), rule[3], standard, daylight, *rule.groups()[4:8]))
+    zone.add_component(_observance(icalendar.TimezoneStandard(), rule[1], daylight, standard, *rule.groups()[8:12]))
+    return zone
+
+
+def _observance(observance: icalendar.Component, name: str, before: timedelta, after: timedelta,
+                month: str | None = None, week: str | None = None, weekday: str | None = None,
+                at: str | None = None) -> icalendar.Component:
+    observance.add("tzname", name.strip("<>"))
+    observance.add("tzoffsetfrom", before)
+    observance.add("tzoffsetto", after)
+    if month is None or week is None or weekday is None:
+        observance.add("dtstart", datetime(1970, 1, 1))
+        return observance
+    clock = _duration(at or "2")  # local time of the change, by the clock before it
+    if not timedelta(0) <= clock < timedelta(days=1):
+        raise ValueError(f"a change at {at} h crosses into another day, which a yearly RRULE cannot say")
+    first = _nth_weekday(1970, int(month), int(week), int(weekday))
+    observance.add("dtstart", datetime.combine(first, datetime.min.time()) + clock)
+    observance.add("rrule", {"freq": "yearly", "bymonth": int(month),
+                             "byday": f"{-1 if week == '5' else week}{_WEEKDAYS[int(weekday)]}"})
+    return observance
+
+
+def _nth_weekday(year: int, month: int, week: int, weekday: int) -> date:
+    """The `week`th (5: the last) `weekday` (0: Sunday) of the month, as POSIX TZ rules count."""
+    first = date(year, month, 1)
+    day = first + timedelta(days=(weekday - 1 - first.weekday()) % 7 + 7 * (week - 1))
+    while day.month != month:
+        day -= timedelta(days=7)
+    return day
+
+
+def _duration(text: str) -> timedelta:
+    """ "-1", "3", "+5:30", "2:00:00" as a signed duration."""
+    hours, _, rest = text.lstrip("+-").partition(":")
+    minutes, _, seconds = rest.partition(":")
+    span = timedelta(hours=int(hours), minutes=int(minutes or 0), seconds=int(seconds or 0))
+    return -span if text.startswith("-") else span

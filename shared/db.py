@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Insert, Table, event
+from sqlalchemy import Insert, Table, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -39,6 +42,23 @@ def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEn
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class, for bulk statements on a connection (SQLModel's
+    metaclass sets `__table__` but does not declare it, so the type checker cannot see it)."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a single table")
+    return table
+
+
+def relation(attribute: object) -> QueryableAttribute[Any]:
+    """A relationship of a SQLModel class as the attribute it is (`selectinload(relation(Trip.legs))`):
+    SQLModel types `Trip.legs` as the list it holds, as it does columns (`sqlmodel.col`)."""
+    if not isinstance(attribute, QueryableAttribute):
+        raise TypeError(f"not a mapped attribute: {attribute!r}")
+    return attribute
 
 
 def insert_new(dialect_name: str, table: Table) -> Insert:

@@ -19,7 +19,7 @@ from sqlalchemy.sql import Select
 from shared.bounds import cursor_instant
 from shared.problems import FieldError
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])  # a select of any number of columns
 R = TypeVar("R")
 
 NEXT_CURSOR = "X-Next-Cursor"

@@ -363,3 +363,8 @@ def resolve_field(places: Gazetteer, city: str, country: str, place_id: int | No
         raise FieldError(field("city"), str(exc), candidates=[
             {"place_id": p.id, "name": p.name, "country": p.country, "population": p.population,
              "latitude": p.latitude, "longitude": p.longitude} for p in exc.candidates]) from exc
+
+
+def item_field(items: str, index: int) -> Callable[[str], str]:
+    """`field` for the city of one item of a list in the body: `item_field("legs", 2)("city")` is `legs[2].city`."""
+    return lambda name: f"{items}[{index}].{name}"

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from fastapi import APIRouter
@@ -21,6 +21,8 @@ from shared.metrics import CONSUMER_LAG
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
 
 
 class Worker(Protocol):
@@ -83,6 +85,12 @@ class ServiceRuntime:
         # How this service's HTTP calls reach the other services: the network (None), or, in the
         # embedded host, the host itself in-process.
         self.peer_transport: httpx.AsyncBaseTransport | None = None
+
+    def settings_as(self, settings_cls: type[Settings]) -> Settings:
+        """The settings as the service's own class (its spec's `settings_cls`), to read its own values."""
+        if not isinstance(self.settings, settings_cls):
+            raise TypeError(f"{self.name}'s settings are {type(self.settings).__name__}, not {settings_cls.__name__}")
+        return self.settings
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, self.name, self.relay.wake)

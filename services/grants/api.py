@@ -89,11 +89,12 @@ async def import_calls(request: Request, principal: CurrentPrincipal, runtime: R
     programme it does not follow, a repeated identifier) are skipped and reported; a changed
     deadline, status or budget is a new version and `grants.call.updated.v1`."""
     POLICY.require(principal, "call.import")
-    answer = None if url else await _read(request)
-    async with runtime.uow() as uow:
-        if url:
+    if url:
+        async with runtime.uow() as uow:
             report = await calls.import_from_portal(uow, ctx, url)
-        else:
+    else:
+        answer = await _read(request)  # the whole body before the transaction opens
+        async with runtime.uow() as uow:
             report = await calls.import_answer(uow, ctx, answer)
     return await json_response(ImportReport, report)
 

@@ -12,7 +12,7 @@ from services.grants.service import applications, calls, profile
 from shared.uow import utcnow
 
 PORTAL_RESPONSE = Path(__file__).parent / "data" / "portal_calls.json"
-PROFILE = {
+PROFILE: dict[domain.Language, tuple[str, str]] = {
     "en": ("The Office for International Affairs",
            "The Office for International Affairs (OIA) coordinates the city's international work: its city "
            "partnerships, its memberships of European city networks, the travel of its departments and the "
@@ -48,6 +48,8 @@ async def seed(runtime) -> None:
             url="https://urbact.eu/calls-for-proposals"))).id
     async with runtime.uow() as uow:
         twinning = await calls.call_by_identifier(uow, "CERV-2027-CITIZENS-TOWN-TT")
+        if twinning is None:
+            raise RuntimeError(f"{PORTAL_RESPONSE.name} has no call CERV-2027-CITIZENS-TOWN-TT any more")
         await applications.create_application(uow, ctx, dict(
             call_id=twinning.id, lead_department="CULT", title="Twinning for European remembrance",
             owner={"name": "Clara Neumann", "email": "clara.neumann@city.example"}, requested_amount=28_000,

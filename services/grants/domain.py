@@ -60,6 +60,7 @@ Role = Literal["coordinator", "partner", "associated"]
 ROLES: tuple[Role, ...] = get_args(Role)
 CityRole = Literal["coordinator", "partner"]  # ours: the city applies, so it is never only associated
 CallStatus = Literal["forthcoming", "open", "closed"]
+VersionedField = Literal["deadlines", "status", "budget"]  # a change of one is a new version of the call
 CallSource = Literal["manual", "portal"]  # recorded by hand, or imported from the portal
 ReminderKind = Literal["call", "internal"]  # the call's stage deadline, or the application's own before it
 Language = Literal["en", "de"]  # the city profile's

@@ -2,24 +2,25 @@
 application's owner and department), so nobody has to call back. Grants reads no events."""
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.config import JsonDict, JsonValue
 
-from services.grants.domain import CallStatus
+from services.grants.domain import CallStatus, ReminderKind, VersionedField
 from shared.envelope import EventRegistry
 
 publishes = EventRegistry()
 consumes = EventRegistry()
 
-_CALL = {"call_id": "0b9f6c1e-2f44-4a51-9a3c-5c1f2d0e7a10", "identifier": "CERV-2027-CITIZENS-TOWN-TT",
+_CALL: JsonDict = {"call_id": "0b9f6c1e-2f44-4a51-9a3c-5c1f2d0e7a10", "identifier": "CERV-2027-CITIZENS-TOWN-TT",
          "programme": "cerv", "title": "Town-Twinning", "url": "https://ec.europa.eu/info/funding-tenders/"
                                                                "opportunities/portal/screen/opportunities/topic-details/"
                                                                "CERV-2027-CITIZENS-TOWN-TT"}
-_DEADLINES = [{"stage": 1, "at": "2027-09-16T15:00:00Z"}]
-_APPLICATION = {"application_id": "6a0f5e1c-3b2d-4e8f-9a7c-1d2e3f4a5b6c", "title": "Twinning for climate action",
-                "lead_department": "ENV", "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"},
-                "call": {**_CALL, "deadlines": _DEADLINES}}
+_DEADLINES: list[JsonValue] = [{"stage": 1, "at": "2027-09-16T15:00:00Z"}]
+_APPLICATION: JsonDict = {
+    "application_id": "6a0f5e1c-3b2d-4e8f-9a7c-1d2e3f4a5b6c", "title": "Twinning for climate action",
+    "lead_department": "ENV", "owner": {"name": "Jana Weber", "email": "jana.weber@city.example"},
+    "call": {**_CALL, "deadlines": _DEADLINES}}
 
 
 class DeadlineV1(BaseModel):
@@ -72,7 +73,7 @@ class CallPublishedV1(CallRefV1):
 
 
 class CallChangeV1(BaseModel):
-    field: Literal["deadlines", "status", "budget"]
+    field: VersionedField
     before: str | None  # as text: dates ISO 8601, deadlines "1: …; 2: …", amounts in euros
     after: str | None
 
@@ -136,7 +137,7 @@ class DeadlineApproachingV1(ApplicationRefV1):
         "internal_buffer_days": 5, "application_stage": "drafting", "critical": False,
         "as_of": "2027-09-09T17:05:00+02:00"}]})
 
-    kind: Literal["call", "internal"]
+    kind: ReminderKind
     stage: int
     deadline: datetime
     days_ahead: int

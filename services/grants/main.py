@@ -21,7 +21,7 @@ from shared.runtime import ServiceRuntime, ServiceSpec
 def bootstrap(runtime: ServiceRuntime) -> GrantsContext:
     """The gazetteer and the city applying (a service that cannot place its city refuses to start),
     the partners client (in-process in the embedded host: `peer_transport`) and the portal fetch."""
-    settings = runtime.settings
+    settings = runtime.settings_as(GrantsSettings)
     places = Gazetteer(settings.gazetteer_path)
     return GrantsContext(
         places=places, home=places.resolve(settings.home_city, settings.home_country),

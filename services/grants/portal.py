@@ -14,7 +14,7 @@ import json
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,7 +115,7 @@ def parse(body: bytes) -> Parsed:
     worker thread: rows are decoded and turned into calls one at a time, handing the GIL back to the
     event loop every few rows (json.loads of 10 MB holds it for a third of a second in one go, and
     the whole document's objects make the collector stall the process again)."""
-    parsed, seen = Parsed(), set()
+    parsed, seen = Parsed(), set[str]()
     try:
         for number, row in enumerate(_rows(body), start=1):
             if number % YIELD_ROWS == 0:
@@ -159,25 +159,33 @@ _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
+def _after_space(text: str, i: int) -> int:
+    """Where the JSON whitespace from text[i] on ends."""
+    space = _SPACE.match(text, i)
+    if space is None:
+        raise AssertionError("the whitespace pattern matches the empty string: it always matches")
+    return space.end()
+
+
 def _rows(body: bytes) -> Iterator[Any]:
     """The rows of the response's `results`, each decoded when it is reached; the document's other
     members are decoded, checked for what cannot be stored, and dropped. Errors are json.loads' own."""
     text = body.decode(json.detect_encoding(body))
-    i = _SPACE.match(text).end()
+    i = _after_space(text, 0)
     if not text.startswith("{", i):
         json.loads(text)  # its error, if it is not JSON at all
         raise FieldError("results", NOT_A_RESPONSE)
-    results, i = False, _SPACE.match(text, i + 1).end()
+    results, i = False, _after_space(text, i + 1)
     if text.startswith("}", i):
         raise FieldError("results", NOT_A_RESPONSE)
     while True:
         if not text.startswith('"', i):
             raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, i)
         key, i = _DECODER.raw_decode(text, i)
-        i = _SPACE.match(text, i).end()
+        i = _after_space(text, i)
         if not text.startswith(":", i):
             raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
-        i = _SPACE.match(text, i + 1).end()
+        i = _after_space(text, i + 1)
         if key == "results" and text.startswith("[", i):
             results = True
             i = yield from _items(text, i)
@@ -187,31 +195,31 @@ def _rows(body: bytes) -> Iterator[Any]:
                 raise FieldError(where, UNSTORABLE_MESSAGE)
             if key == "results":  # there, but not a list
                 raise FieldError("results", NOT_A_RESPONSE)
-        i = _SPACE.match(text, i).end()
+        i = _after_space(text, i)
         if text.startswith(",", i):
-            i = _SPACE.match(text, i + 1).end()
+            i = _after_space(text, i + 1)
         elif text.startswith("}", i):
             break
         else:
             raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
-    end = _SPACE.match(text, i + 1).end()
+    end = _after_space(text, i + 1)
     if end != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
     if not results:
         raise FieldError("results", NOT_A_RESPONSE)
 
 
-def _items(text: str, i: int) -> Iterator[Any]:
+def _items(text: str, i: int) -> Generator[Any, None, int]:
     """Each element of the JSON array starting at text[i] ('['); returns where the array ends."""
-    i = _SPACE.match(text, i + 1).end()
+    i = _after_space(text, i + 1)
     if text.startswith("]", i):
         return i + 1
     while True:
         item, i = _DECODER.raw_decode(text, i)
         yield item
-        i = _SPACE.match(text, i).end()
+        i = _after_space(text, i)
         if text.startswith(",", i):
-            i = _SPACE.match(text, i + 1).end()
+            i = _after_space(text, i + 1)
         elif text.startswith("]", i):
             return i + 1
         else:

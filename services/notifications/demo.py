@@ -3,11 +3,12 @@ in the data folder (and, for the Slack channel nobody set up yet, the reason it 
 
 from __future__ import annotations
 
+from services.notifications.domain import Language, RecipientKind
 from services.notifications.schemas import ChannelIn, RecipientIn
 from services.notifications.service import directory
 from shared.auth import Principal
 
-DESKS = [
+DESKS: list[tuple[str, RecipientKind, str, str, Language]] = [
     ("OIA", "coordinators", "Office for International Affairs — coordinators", "oia@city.example", "en"),
     ("MAYOR", "department", "Mayor's office", "mayors-office@city.example", "de"),
     ("ECON", "department", "Economic development", "econ@city.example", "en"),

@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifications.models import Channel, DirectoryVersion, Recipient, Subscription
+from shared.db import table_of
 
-VERSION = DirectoryVersion.__table__
+VERSION = table_of(DirectoryVersion)
 
 
 @dataclass
@@ -45,12 +46,12 @@ class Directory:
 
 async def _load(connection: AsyncConnection, version: int) -> Snapshot:
     snapshot = Snapshot(version=version)
-    for row in (await connection.execute(select(Recipient.__table__))).all():
+    for row in (await connection.execute(select(table_of(Recipient)))).all():
         snapshot.recipients[row.id] = row
-    for row in (await connection.execute(select(Channel.__table__).order_by(Channel.__table__.c.created_at))).all():
+    for row in (await connection.execute(select(table_of(Channel)).order_by(table_of(Channel).c.created_at))).all():
         snapshot.channels.setdefault(row.recipient_id, []).append(row)
         snapshot.channel_by_id[row.id] = row
-    for row in (await connection.execute(select(Subscription.__table__))).all():
+    for row in (await connection.execute(select(table_of(Subscription)))).all():
         snapshot.subscriptions.setdefault(row.event_type, []).append(row)
     return snapshot
 

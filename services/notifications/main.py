@@ -24,7 +24,7 @@ from shared.runtime import ServiceRuntime, ServiceSpec
 
 
 def delivery_worker(runtime: ServiceRuntime) -> DeliveryWorker:
-    settings: NotificationsSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings_as(NotificationsSettings)
     # Webhooks connect only to checked public addresses (a redirect is not followed anywhere).
     client = settings.outbound_guard().client(follow_redirects=False)
     paced = dict(timeout=settings.webhook_timeout_seconds, max_wait=settings.delivery_lease_seconds / 3)
@@ -42,8 +42,8 @@ def delivery_worker(runtime: ServiceRuntime) -> DeliveryWorker:
 def bootstrap(runtime: ServiceRuntime) -> NotificationsContext:
     [worker] = runtime.workers
     assert isinstance(worker, DeliveryWorker)
-    return NotificationsContext(directory=worker.directory, outbound=runtime.settings.outbound_guard(),
-                                wake=worker.wake)
+    outbound = runtime.settings_as(NotificationsSettings).outbound_guard()
+    return NotificationsContext(directory=worker.directory, outbound=outbound, wake=worker.wake)
 
 
 spec = ServiceSpec(

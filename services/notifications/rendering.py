@@ -55,8 +55,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 SUBJECT_MAX = 150
 FEED_TITLE_MAX = 300
-# Slack's documented limits for incoming webhooks and Block Kit.
-SLACK_TEXT_MAX = 40_000
+# Slack's documented limits for incoming webhooks and Block Kit; with blocks, the top-level `text`
+# is only the notification's line and should stay within 4,000 characters.
+SLACK_TEXT_MAX = 4_000
 SLACK_BLOCKS_MAX = 50
 SLACK_HEADER_MAX = 150
 SLACK_SECTION_MAX = 3000
@@ -79,7 +80,7 @@ ADAPTIVE_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 @dataclass(frozen=True)
 class Message:
     subject: str  # email subject; title in Slack/Teams/feed. One line, <= 150 chars.
-    text: str  # plain text body (email text part; also the Slack fallback "text")
+    text: str  # plain text body (email text part)
     html: str  # email HTML body, autoescaped
     slack: dict  # JSON body for a Slack incoming webhook
     teams: dict  # JSON body for a Teams Workflows webhook
@@ -106,7 +107,7 @@ def render(event_type: str, data: dict, language: str, related: dict | None = No
         subject=subject,
         text=parts["text"],
         html=parts["html"],
-        slack=_slack(subject, facts, [c for p in paragraphs for c in _chunks(p)], parts["text"]),
+        slack=_slack(subject, facts, [c for p in paragraphs for c in _chunks(p)]),
         teams=_teams(subject, facts, [_text_block(_teams_lines(p)) for p in paragraphs]),
         feed_title=_one_line(parts.get("feed_title") or subject, FEED_TITLE_MAX),
         feed_body=" ".join(parts["feed_body"].split()),  # a feed entry is one short paragraph
@@ -162,7 +163,7 @@ def render_digest(notices: list[tuple[str, dict, dict | None]], language: str, r
         subject=subject,
         text=parts["text"],
         html=parts["html"],
-        slack=_slack(subject, [], sections, parts["text"]),
+        slack=_slack(subject, [], sections),
         teams=_teams(subject, [], teams_body),
         feed_title=_one_line(parts.get("feed_title") or subject, FEED_TITLE_MAX),
         feed_body=" ".join(parts["feed_body"].split()),
@@ -381,9 +382,10 @@ def _chunks(paragraph: str) -> list[str]:
     return chunks
 
 
-def _slack(title: str, facts: list[tuple[str, str]], sections: list[str], fallback: str) -> dict:
+def _slack(title: str, facts: list[tuple[str, str]], sections: list[str]) -> dict:
     """Header, facts as section fields, then one section per item of `sections` (already escaped
-    mrkdwn); cut to Slack's limits."""
+    mrkdwn); cut to Slack's limits. The title is also the `text` notifications and screen readers
+    show (the blocks carry the message)."""
     blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": _cut(title, SLACK_HEADER_MAX)}}]
     if facts:
         blocks.append({"type": "section", "fields": [
@@ -394,7 +396,7 @@ def _slack(title: str, facts: list[tuple[str, str]], sections: list[str], fallba
                for s in sections]
     if len(blocks) > SLACK_BLOCKS_MAX:
         blocks = blocks[:SLACK_BLOCKS_MAX - 1] + [{"type": "context", "elements": [{"type": "mrkdwn", "text": "…"}]}]
-    return {"text": _slack_cut(_slack_escape(fallback), SLACK_TEXT_MAX), "blocks": blocks}
+    return {"text": _slack_cut(_slack_escape(title), SLACK_TEXT_MAX), "blocks": blocks}
 
 
 # -- Teams --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ OrganisationKind = Literal["club", "area_association", "consulate", "honorary_co
 # A timeline entry: a trip there or a delegation from there (travel's events), a meeting or an event
 # logged by staff.
 ContactKind = Literal["trip", "delegation", "meeting", "event"]
+VisitKind = Literal["trip", "delegation"]  # the contacts travel's events plan
 LoggedContactKind = Literal["meeting", "event"]
 Health = Literal["ok", "due", "overdue"]
 Alert = Literal["anniversary", "dormant", "renewal"]  # said once each (models.Notice)

@@ -1,15 +1,16 @@
 """What partners publishes, and its own view of the events it reads."""
 
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.config import JsonDict
 
+from services.partners.domain import VisitKind
 from shared.envelope import EventRegistry
 
 publishes = EventRegistry()
 
-_PARTNERSHIP = {"partnership_id": "8c0e1a52-0c1e-4b53-9d0e-0d7c3f0f6a11", "home_city": "Frankfurt am Main",
+_PARTNERSHIP: JsonDict = {"partnership_id": "8c0e1a52-0c1e-4b53-9d0e-0d7c3f0f6a11", "home_city": "Frankfurt am Main",
                 "partner_city": "Kraków", "partner_country": "PL", "department": "OIA",
                 "desk_officer": {"name": "Eva Nowak", "email": "eva.nowak@city.example"}}
 
@@ -39,7 +40,7 @@ class VisitPlannedV1(PartnershipRefV1):
         "start_date": "2027-05-12", "end_date": "2027-05-15", "source": "travel:trip/5f551f04",
         "planned_at": "2027-03-01T09:00:00Z", "restricted": False}]})
 
-    kind: Literal["trip", "delegation"]
+    kind: VisitKind
     title: str
     by_department: str
     start_date: date

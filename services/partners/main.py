@@ -20,7 +20,7 @@ from shared.runtime import ServiceRuntime, ServiceSpec
 def bootstrap(runtime: ServiceRuntime) -> PartnersContext:
     """The gazetteer and this office's own city in it: a service that cannot place its home city
     refuses to start, saying so."""
-    settings: PartnersSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings_as(PartnersSettings)
     places = Gazetteer(settings.gazetteer_path)
     return PartnersContext(places=places, home=places.resolve(settings.home_city, settings.home_country))
 

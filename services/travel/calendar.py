@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import icalendar
 
 from services.travel.models import Delegation, Trip
 from shared.bounds import shifted
+from shared.calendar_feeds import new_feed, revised
 
 PRODID = "-//Diplomacity//Travel//EN"
 # planned → tentative, booked/completed → confirmed, cancelled stays in the feed as cancelled so
@@ -16,22 +17,19 @@ PRODID = "-//Diplomacity//Travel//EN"
 STATUS = {"planned": "TENTATIVE", "booked": "CONFIRMED", "completed": "CONFIRMED", "cancelled": "CANCELLED"}
 
 
-def feed(name: str, trips: list[Trip], delegations: list[Delegation], *, shows_whole: Callable[[Trip], bool],
-         now: datetime) -> bytes:
+def feed(name: str, trips: list[Trip], delegations: list[Delegation], *,
+         shows_whole: Callable[[Trip], bool]) -> bytes:
     """One all-day event per trip leg and per delegation. A trip not `shows_whole` shows only as
-    busy (department, place, dates): no title, purpose or travellers."""
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", name)
-    calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    busy (department, place, dates): no title, purpose or travellers. All-day events have no zone:
+    the feed's VTIMEZONE is UTC, the zone of its stamps."""
+    calendar = new_feed(PRODID, name, "UTC")
     for trip in trips:
         hidden = not shows_whole(trip)
         for leg in trip.legs:
             event = icalendar.Event()
             event.add("uid", f"trip-{trip.id}-leg-{leg.position}@diplomacity")
-            event.add("dtstamp", now)
-            event.add("last-modified", trip.updated_at)
+            event.add("dtstamp", revised(trip.updated_at))
+            event.add("last-modified", revised(trip.updated_at))
             event.add("dtstart", leg.start_date)
             event.add("dtend", shifted(leg.end_date, timedelta(days=1)))  # DTEND of an all-day event is exclusive
             event.add("summary", f"{trip.department}: {'restricted trip' if hidden else trip.title} — {leg.place_name}")
@@ -47,8 +45,8 @@ def feed(name: str, trips: list[Trip], delegations: list[Delegation], *, shows_w
     for delegation in delegations:
         event = icalendar.Event()
         event.add("uid", f"delegation-{delegation.id}@diplomacity")
-        event.add("dtstamp", now)
-        event.add("last-modified", delegation.updated_at)
+        event.add("dtstamp", revised(delegation.updated_at))
+        event.add("last-modified", revised(delegation.updated_at))
         event.add("dtstart", delegation.arrival)
         event.add("dtend", shifted(delegation.departure, timedelta(days=1)))
         guest = ", guests of the city" if delegation.official_guest else ""

@@ -40,6 +40,8 @@ _CELLS_PER_ROW = int(360 / CELL_DEGREES) + 1
 
 class LegLike(Protocol):
     id: int | None
+    place_name: str  # what an overlap found at it is named after
+    country: str
     latitude: float
     longitude: float
     start_date: date
@@ -99,7 +101,7 @@ def cells_around(latitude: float, longitude: float, radius_km: float) -> list[in
                  int(math.floor((min(lat1, 90.0) + 90.0) / CELL_DEGREES)) + 1)
     columns_per_row = _CELLS_PER_ROW - 1
     if lon1 - lon0 >= 360.0:
-        columns = range(columns_per_row)
+        columns: Sequence[int] = range(columns_per_row)
     else:
         first = int(math.floor((lon0 + 180.0) / CELL_DEGREES))
         last = int(math.floor((lon1 + 180.0) / CELL_DEGREES))
@@ -131,11 +133,15 @@ class TravellerLike(Protocol):
 
 class TripLike(Protocol):
     department: str
-    purpose: str
+    purpose: Purpose
     estimated_cost: Decimal | None
     currency: str | None
-    legs: Sequence[PlaceLike]
-    travellers: Sequence[TravellerLike]
+
+    @property  # read-only members: a Trip's list[Leg] is a Sequence[PlaceLike] only to a reader
+    def legs(self) -> Sequence[PlaceLike]: ...
+
+    @property
+    def travellers(self) -> Sequence[TravellerLike]: ...
 
 
 class DelegationLike(Protocol):

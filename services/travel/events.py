@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.config import JsonDict
 
 from shared.envelope import EventRegistry
 
@@ -16,10 +17,10 @@ publishes = EventRegistry()
 # Travel reacts to nobody's events (yet); its consumer view is empty.
 consumes = EventRegistry()
 
-_LEG_EXAMPLE = {"city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15",
-                "place_id": 1814906, "place_name": "Chongqing", "latitude": 29.56278, "longitude": 106.55278,
-                "timezone": "Asia/Shanghai"}
-_TRIP_EXAMPLE = {
+_LEG_EXAMPLE: JsonDict = {
+    "city": "Chongqing", "country": "CN", "start_date": "2027-05-12", "end_date": "2027-05-15", "place_id": 1814906,
+    "place_name": "Chongqing", "latitude": 29.56278, "longitude": 106.55278, "timezone": "Asia/Shanghai"}
+_TRIP_EXAMPLE: JsonDict = {
     "trip_id": "5f551f04-a5a7-4af1-8f5f-a3c10572934c", "department": "ECON", "title": "Trade fair",
     "purpose": "trade_fair", "status": "planned", "visibility": "normal", "estimated_cost": "4200.00",
     "currency": "EUR", "booked_at": "2027-03-01T09:00:00Z",
@@ -104,7 +105,7 @@ class DelegationV1(BaseModel):
     official_guest: bool
 
 
-_DELEGATION_EXAMPLE = {
+_DELEGATION_EXAMPLE: JsonDict = {
     "delegation_id": "c1d2e3f4-3333-4e4e-9c9c-8f8f8f8f8f8f", "host_department": "MAYOR", "origin_city": "Kattowitz",
     "origin_country": "PL", "origin_place_id": 3096472, "origin_place_name": "Katowice", "origin_latitude": 50.25841,
     "origin_longitude": 19.02754, "organisation": "City of Katowice", "visitors": 12, "arrival": "2027-06-02",

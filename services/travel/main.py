@@ -17,7 +17,7 @@ from shared.runtime import ServiceRuntime, ServiceSpec
 
 
 def bootstrap(runtime: ServiceRuntime) -> TravelContext:
-    settings: TravelSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings_as(TravelSettings)
     return TravelContext(places=Gazetteer(settings.gazetteer_path), radius_km=settings.overlap_radius_km)
 
 

@@ -24,6 +24,7 @@ a write on a record it may read but not change is a 403.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlmodel import col
 
 from services.travel.models import Crossing, Delegation, Overlap, Trip
 from shared.auth import Principal
@@ -86,8 +87,8 @@ def visible_trips(principal: Principal) -> ColumnElement[bool]:
     if _reads_every_trip(principal):
         return true()
     restricted_of = POLICY.own_only(principal, "trip.read_restricted")
-    return and_(_of(Trip.department, POLICY.own_only(principal, "trip.read")),
-                or_(Trip.visibility != "restricted", _of(Trip.department, restricted_of)))
+    return and_(_of(col(Trip.department), POLICY.own_only(principal, "trip.read")),
+                or_(col(Trip.visibility) != "restricted", _of(col(Trip.department), restricted_of)))
 
 
 def may_read_delegation(principal: Principal, delegation) -> bool:
@@ -95,15 +96,15 @@ def may_read_delegation(principal: Principal, delegation) -> bool:
 
 
 def visible_delegations(principal: Principal) -> ColumnElement[bool]:
-    return _of(Delegation.host_department, POLICY.own_only(principal, "delegation.read"))
+    return _of(col(Delegation.host_department), POLICY.own_only(principal, "delegation.read"))
 
 
 def _trip_ids(principal: Principal):
-    return select(Trip.id).where(visible_trips(principal))
+    return select(col(Trip.id)).where(visible_trips(principal))
 
 
 def _delegation_ids(principal: Principal):
-    return select(Delegation.id).where(visible_delegations(principal))
+    return select(col(Delegation.id)).where(visible_delegations(principal))
 
 
 def _reads_everything(principal: Principal) -> bool:
@@ -122,27 +123,27 @@ def _parties_readable(principal: Principal, *trip_columns, delegation_columns=()
 def visible_overlaps(principal: Principal) -> ColumnElement[bool]:
     """Where-clause on Overlap: every trip and delegation in it readable, and, for an OWN reach,
     one of them the caller's department's."""
-    readable = _parties_readable(principal, Overlap.trip_a_id, Overlap.trip_b_id,
-                                 delegation_columns=(Overlap.delegation_a_id, Overlap.delegation_b_id))
+    readable = _parties_readable(principal, col(Overlap.trip_a_id), col(Overlap.trip_b_id),
+                                 delegation_columns=(col(Overlap.delegation_a_id), col(Overlap.delegation_b_id)))
     party = POLICY.own_only(principal, "overlap.read")
     if party is None:
         return readable
-    own = select(Trip.id).where(Trip.department == party)
-    hosted = select(Delegation.id).where(Delegation.host_department == party)
-    return and_(readable, or_(Overlap.trip_a_id.in_(own), Overlap.trip_b_id.in_(own),
-                              Overlap.delegation_a_id.in_(hosted), Overlap.delegation_b_id.in_(hosted)))
+    own = select(col(Trip.id)).where(col(Trip.department) == party)
+    hosted = select(col(Delegation.id)).where(col(Delegation.host_department) == party)
+    return and_(readable, or_(col(Overlap.trip_a_id).in_(own), col(Overlap.trip_b_id).in_(own),
+                              col(Overlap.delegation_a_id).in_(hosted), col(Overlap.delegation_b_id).in_(hosted)))
 
 
 def visible_crossings(principal: Principal) -> ColumnElement[bool]:
     """Where-clause on Crossing: its trip and its delegation readable, and, for an OWN reach, one of
     them the caller's department's."""
-    readable = _parties_readable(principal, Crossing.trip_id, delegation_columns=(Crossing.delegation_id,))
+    readable = _parties_readable(principal, col(Crossing.trip_id), delegation_columns=(col(Crossing.delegation_id),))
     party = POLICY.own_only(principal, "crossing.read")
     if party is None:
         return readable
-    return and_(readable, or_(Crossing.trip_id.in_(select(Trip.id).where(Trip.department == party)),
-                              Crossing.delegation_id.in_(select(Delegation.id).where(
-                                  Delegation.host_department == party))))
+    return and_(readable, or_(col(Crossing.trip_id).in_(select(col(Trip.id)).where(col(Trip.department) == party)),
+                              col(Crossing.delegation_id).in_(select(col(Delegation.id)).where(
+                                  col(Delegation.host_department) == party))))
 
 
 def feed_audience(department: str | None) -> Principal:

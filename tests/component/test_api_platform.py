@@ -37,18 +37,6 @@ async def test_every_service_serves_probes_docs_and_metrics_under_its_prefix(cli
     assert f'oia_outbox_backlog{{service="{service}"}}' in metrics.text
 
 
-async def test_asyncapi_documents_what_each_service_sends_and_receives(client, host):
-    travel = (await client.get("/travel/asyncapi.json")).json()
-    notifications = (await client.get("/notifications/asyncapi.json")).json()
-    assert travel["asyncapi"] == "3.0.0"
-    booked = travel["channels"]["travel_trip_booked_v1"]
-    assert booked["address"] == "travel.trip.booked.v1"
-    assert "legs" in booked["messages"]["send_travel_trip_booked_v1"]["payload"]["properties"]
-    assert travel["operations"]["send_travel_trip_booked_v1"]["action"] == "send"
-    assert notifications["operations"]["receive_travel_trip_booked_v1"]["action"] == "receive"
-    assert "send_notifications_delivery_failed_v1" in notifications["operations"]
-
-
 async def test_ready_reports_an_unreachable_broker_as_503(client, host):
     await host.bus.close()
     ready = await client.get("/travel/ready")

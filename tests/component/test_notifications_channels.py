@@ -2,19 +2,29 @@
 permanent, signatures, and masking URLs."""
 
 import asyncio
+import dataclasses
+import email
+import email.policy
 import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from email.utils import format_datetime
 
 import httpx
+import pytest
 
 from services.notifications.channels import Target, masked
+from services.notifications.channels.email import Mailer
 from services.notifications.channels.posting import JsonPoster
 from services.notifications.channels.slack import Slack
 from services.notifications.channels.webhook import Webhook
 from services.notifications.rendering import render
+from services.notifications.settings import NotificationsSettings
 from tests.integration.test_notifications_delivery import overlap_event
+from tests.support.standins import SmtpStandIn
 
 EVENT = overlap_event()
 MESSAGE = render(EVENT.type, EVENT.data, "en")
@@ -61,6 +71,17 @@ async def test_a_429_holds_the_url_for_its_retry_after():
     assert len(seen) == 1
 
 
+async def test_a_retry_after_given_as_an_http_date_is_that_date_less_now():
+    # RFC 9110 §10.2.3: delay-seconds or an HTTP-date.
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    hooks, _ = webhooks(lambda r: httpx.Response(503, headers={"Retry-After": when}), rate=100)
+    throttled = await hooks.send(target(), MESSAGE)
+    assert 110 < throttled.retry_after <= 120
+    past = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    hooks, _ = webhooks(lambda r: httpx.Response(429, headers={"Retry-After": past}), rate=100)
+    assert (await hooks.send(target(), MESSAGE)).retry_after == 0
+
+
 async def test_4xx_is_permanent_5xx_and_timeouts_are_not():
     for status, permanent in [(400, True), (404, True), (410, True), (408, False), (500, False), (503, False)]:
         hooks, _ = webhooks(lambda r, s=status: httpx.Response(s), rate=1000)
@@ -95,3 +116,52 @@ def test_webhook_urls_are_masked_and_email_addresses_are_not():
     assert shown.startswith("https://hooks.slack.com/…") and "1234" not in shown  # no piece of the token
     assert masked("anna@city.example") == "anna@city.example"
     assert masked(None) is None
+
+
+# -- mail, read back by Python's email package (the default policy: RFC 5322 and MIME) ------------
+
+SUBJECTS = [
+    "4 days to the internal deadline of Climate-neutral neighbourhoods network",  # fits a line of its own
+    "New EU call: Positive Clean Energy Districts for climate-neutral cities (HORIZON-MISS-2027-CIT-01-01)",
+    "Überschneidung: MAYOR und ECON gleichzeitig in Köln — Messe „Anuga“ und Städtepartnerschaftsbesuch",
+    "4 days to the internal deadline of Climate-neutral neighbourhoods networkÜ",
+    "ECON booked " + "T" * 138,
+]
+
+
+def mail_target(delivery_id: str = "0c75b56f-7cca-4cc0-a02d-4da9ab3a64a2") -> Target:
+    return Target(kind="email", address="Anna Weber <anna@city.example>", signing_secret=None,
+                  delivery_id=delivery_id, event_id="e-1", event_type=EVENT.type)
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+async def test_a_mail_reads_back_with_its_exact_subject_and_a_message_id_in_the_senders_domain(tmp_path, subject):
+    mailer = Mailer(NotificationsSettings(mail_dir=tmp_path, smtp_from="Diplomacity <alerts@city.example>"))
+    outcome = await mailer.send(mail_target(), dataclasses.replace(MESSAGE, subject=subject))
+
+    [path] = tmp_path.glob("*.eml")
+    raw = path.read_bytes()
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert outcome.outcome == "sent" and not mail.defects
+    assert mail["Subject"] == subject  # no leading space, no doubled one
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n")) and raw.isascii()  # RFC 5322 §2.1.1, 7-bit
+    message_id = mail["Message-ID"]
+    assert message_id == "<0c75b56f-7cca-4cc0-a02d-4da9ab3a64a2@city.example>"  # the same on a resend
+    assert "." in Address(addr_spec=message_id.strip("<>")).domain
+    assert mail.get_body(("plain",)).get_content().splitlines() == MESSAGE.text.splitlines()
+
+
+async def test_a_mail_over_smtp_arrives_with_its_exact_subject():
+    with SmtpStandIn() as smtp:
+        mailer = Mailer(NotificationsSettings(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
+                                              smtp_from="Diplomacity <alerts@city.example>"))
+        outcome = await mailer.send(mail_target(), dataclasses.replace(MESSAGE, subject=SUBJECTS[0]))
+        assert outcome.outcome == "sent", outcome.error
+        [mail] = smtp.to("anna@city.example")
+    assert mail["Subject"] == SUBJECTS[0] and mail["Message-ID"].endswith("@city.example>")
+    assert mail.get_body(("html",)).get_content().splitlines() == MESSAGE.html.splitlines()
+
+
+def test_a_sender_without_a_domain_is_refused_at_start():
+    with pytest.raises(ValueError, match="SMTP_FROM"):
+        Mailer(NotificationsSettings(smtp_from="Diplomacity <alerts>"))

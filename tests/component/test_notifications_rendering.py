@@ -315,7 +315,7 @@ def test_slack_payload_shape():
     slack = render(OVERLAP, overlap(), "en").slack
 
     assert set(slack) == {"text", "blocks"}
-    assert "Talk to each other" in slack["text"] and "34 km apart" in slack["text"]
+    assert slack["text"] == "Overlap: ECON and MAYOR in Köln at the same time"  # the notification's line
     header, facts, *sections = slack["blocks"]
     assert header == {"type": "header", "text": {"type": "plain_text",
                                                  "text": "Overlap: ECON and MAYOR in Köln at the same time"}}
@@ -324,7 +324,7 @@ def test_slack_payload_shape():
 
 
 def assert_slack_limits(slack: dict) -> None:
-    assert len(slack["text"]) <= 40_000
+    assert 0 < len(slack["text"]) <= 4_000  # with blocks, Slack wants the top-level text short
     assert 1 <= len(slack["blocks"]) <= 50
     for block in slack["blocks"]:
         if block["type"] == "header":
@@ -348,9 +348,9 @@ def test_huge_title_and_300_travellers_stay_within_limits():
         assert_slack_limits(message.slack)
         assert len(message.subject) <= 150 and "\n" not in message.subject
         assert len(message.feed_title) <= 300
-        # the email keeps everything; the fallback text is cut, and says so
+        # the email keeps everything; Slack's notification line is the subject
         assert "Traveller 299" in message.text and len(message.text) > 40_000
-        assert message.slack["text"].endswith("…")
+        assert message.slack["text"] == message.subject
         # chat lists ten travellers per trip and counts the rest
         chat = slack_text(message)
         assert "Traveller 9," in chat and "Traveller 10," not in chat
@@ -801,7 +801,7 @@ def test_partner_slack_payload_shape(event_type, language):
     slack = message.slack
 
     assert set(slack) == {"text", "blocks"}
-    assert slack["text"] == message.text  # nothing to escape or cut here
+    assert slack["text"] == message.subject  # the notification's line; the blocks carry the message
     header, facts, *sections = slack["blocks"]
     assert header == {"type": "header", "text": {"type": "plain_text", "text": message.subject}}
     assert facts["type"] == "section"
@@ -1337,3 +1337,48 @@ def test_moment_and_amount_formatting():
     assert _format_moment("2027-02-28T23:00:00Z", "en", time=False) == "1 March 2027"  # the Brussels day
     assert (_format_amount(1_100, "en"), _format_amount(1_100, "de")) == ("€1,100", "1.100\u00a0€")
     assert (_format_amount(0.5, "en"), _format_amount(1234567.891, "de")) == ("€0.50", "1.234.567,89\u00a0€")
+
+
+# -- every message, read by the channel's own tool ----------------------------------------------------
+
+def every_message() -> list[Message]:
+    """Each event type's messages in both languages, digests, and the cases cut to the limits."""
+    travellers = [{"name": f"Traveller {i}", "email": None, "role": "Head of department " * 10,
+                   "elected_official": False} for i in range(300)]
+    cases = [(OVERLAP, overlap(), None), (OVERLAP, delegation_overlap(), None), (CROSSING, crossing(), None),
+             (RESOLVED, resolved(), overlap()), (RESOLVED, resolved(), None), (BOOKED, booked(), None),
+             (OVERLAP, overlap(trips=[econ_trip(title="T" * 1000, travellers=travellers), mayor_trip()]), None),
+             (OVERLAP, overlap(trips=[econ_trip(title=UNTRUSTED), mayor_trip()]), None),
+             *((event_type, data, None) for event_type, data in partner_cases() + grant_cases())]
+    notices = [(BOOKED, {**booked(), "title": f"Trip {i}"}, None) for i in range(80)]
+    return [message for language in ("en", "de") for message in (
+        *(render(event_type, data, language, related) for event_type, data, related in cases),
+        render_digest(three_notices(), language, "Anna Schmidt", date(2027, 5, 3)),
+        render_digest(notices, language, "OIA", date(2027, 5, 3)))]
+
+
+def test_every_teams_card_is_valid_for_the_adaptive_cards_sdk():
+    from tests.support.node_tools import run_script
+
+    messages = every_message()
+    seen = run_script("adaptive_cards.mjs", stdin=json.dumps([m.teams for m in messages]))
+
+    assert len(seen) == len(messages)
+    for message, [card] in zip(messages, seen, strict=True):
+        assert card["problems"] == [], message.subject  # no parse or validation event from the SDK
+        assert card["version"] == "1.4" and card["elements"] >= 2
+
+
+def test_every_slack_message_type_checks_against_slacks_own_block_kit_types(tmp_path):
+    from tests.support.node_tools import type_check
+
+    payloads = json.dumps([m.slack for m in every_message()], ensure_ascii=False, indent=1)
+    type_check(tmp_path, 'import type { KnownBlock } from "@slack/types";\n'
+                         f"export const payloads: {{ text: string; blocks: KnownBlock[] }}[] = {payloads};\n")
+
+
+def test_every_slack_message_keeps_to_block_kit_limits_with_a_short_notification_line():
+    # Lengths are not in Slack's types: these are its documented limits (SLACK_*_MAX in rendering).
+    for message in every_message():
+        assert_slack_limits(message.slack)
+        assert message.slack["text"] == message.subject.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

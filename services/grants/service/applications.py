@@ -14,7 +14,7 @@ from services.grants.models import Application, Call, StageChange
 from services.grants.service import GrantsContext
 from services.grants.service.calls import call_ref, deadlines_of, rules_of
 from shared.listing import Keyset, Page, where_given
-from shared.places import resolve_field
+from shared.places import item_field, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
 
@@ -24,7 +24,7 @@ def resolve_consortium(ctx: GrantsContext, members: list[dict[str, Any]]) -> lis
     resolved = []
     for i, member in enumerate(members):
         place = resolve_field(ctx.places, member["city"], member["country"], member.get("place_id"),
-                              lambda name, i=i: f"consortium[{i}].{name}")
+                              item_field("consortium", i))
         if place.id == ctx.home.id:
             raise FieldError(f"consortium[{i}].city", f"{place.name} is our own city: it is in every consortium")
         resolved.append({"name": member["name"], "city": place.name, "country": place.country, "place_id": place.id,
@@ -81,7 +81,7 @@ async def update_application(uow: UnitOfWork, ctx: GrantsContext, application: A
                              changes: dict[str, Any]) -> Application:
     if application.stage not in domain.PREPARING and set(changes) - {"notes"}:
         raise Problem(409, f"an application in {application.stage} is no longer edited (notes only)")
-    call = await uow.session.get(Call, application.call_id)
+    call = await call_of(uow, application)
     if "requested_amount" in changes:
         check_amount(call, changes["requested_amount"])
     for name in _APPLICATION_FIELDS:
@@ -104,7 +104,10 @@ async def load_application(uow: UnitOfWork, application_id: str) -> Application:
 
 
 async def call_of(uow: UnitOfWork, application: Application) -> Call:
-    return await uow.session.get(Call, application.call_id)
+    call = await uow.session.get(Call, application.call_id)
+    if call is None:  # a foreign key: the database keeps it there
+        raise RuntimeError(f"application {application.id}'s call {application.call_id} is missing")
+    return call
 
 
 APPLICATION_ORDER = Keyset((col(Application.created_at), col(Application.id)))
@@ -115,10 +118,10 @@ async def list_applications(uow: UnitOfWork, *, department: str | None, readable
                             limit: int, cursor: str | None) -> Page[tuple[Application, Call]]:
     """A page of applications with their calls, newest first.
     `readable_by`: a department that may read only its own."""
-    query = where_given(select(Application, Call).join(Call, Call.id == Application.call_id),
+    query = where_given(select(Application, Call).join(Call, col(Call.id) == Application.call_id),
                         {Application.stage: stage, Application.call_id: call_id, Call.programme: programme},
-                        Application.lead_department == department if department else None,
-                        Application.lead_department == readable_by if readable_by is not None else None)
+                        col(Application.lead_department) == department if department else None,
+                        col(Application.lead_department) == readable_by if readable_by is not None else None)
     rows = list((await uow.session.exec(APPLICATION_ORDER.page(query, cursor, limit))).all())
     return Page(rows, APPLICATION_ORDER.next_cursor(rows, limit, row_of=lambda row: row[0]))
 
@@ -153,7 +156,7 @@ async def year_report(uow: UnitOfWork, year: int, department: str | None) -> dom
     submitted_in = (col(Application.submitted_at) >= start) & (col(Application.submitted_at) < end)
     started_in = (col(Application.submitted_at).is_(None) & (col(Application.created_at) >= start)
                   & (col(Application.created_at) < end))
-    query = (select(Application, Call.programme).join(Call, Call.id == Application.call_id)
+    query = (select(Application, Call.programme).join(Call, col(Call.id) == Application.call_id)
              .where(or_(submitted_in, started_in)))
     if department is not None:
         query = query.where(Application.lead_department == department)
@@ -193,7 +196,7 @@ def application_ref(application: Application, call: Call) -> dict[str, Any]:
 
 async def move_stage(uow: UnitOfWork, application: Application, target: domain.Stage, reason: str | None,
                      awarded_amount: float | None, changed_by: str) -> Application:
-    call = await uow.session.get(Call, application.call_id)
+    call = await call_of(uow, application)
     try:
         domain.check_move(application.stage, target, reason, invitable=invitable(application, call))
     except domain.StageMoveRefused as exc:

@@ -132,7 +132,7 @@ async def _change(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> list[
     """Changes a call and says which fields changed; a change of its deadlines, status or budget
     is a new version, said to the owners of the applications for it."""
     now = utcnow()
-    before = {"deadlines": _deadline_text(call), "status": status_of(call, now), "budget": _amount_text(call.budget)}
+    before = _versioned(call, now)
     deadlines = changes.pop("deadlines", None)
     merged = {"opens_at": call.opens_at, "budget": call.budget, "grant_min": call.grant_min,
               "grant_max": call.grant_max, **{k: v for k, v in changes.items() if k in _CALL_FIELDS}}
@@ -146,7 +146,7 @@ async def _change(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> list[
     if deadlines is not None and _stored(deadlines) != call.deadlines:
         call.deadlines = _stored(deadlines)
         touched.append("deadlines")
-    after = {"deadlines": _deadline_text(call), "status": status_of(call, now), "budget": _amount_text(call.budget)}
+    after = _versioned(call, now)
     changed = [CallChangeV1(field=name, before=before[name], after=after[name])
                for name in before if before[name] != after[name]]
     if not touched:
@@ -158,12 +158,17 @@ async def _change(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> list[
                                     changes=[c.model_dump() for c in changed], recorded_at=now))
         applications = (await uow.session.exec(select(Application).where(
             Application.call_id == call.id, col(Application.stage).in_(domain.PREPARING + ("submitted",))))).all()
-        uow.publish(CallUpdatedV1(**call_ref(call), version=call.version, status=after["status"], changes=changed,
+        uow.publish(CallUpdatedV1(**call_ref(call), version=call.version, status=status_of(call, now), changes=changed,
                                   applications=[AffectedApplicationV1(
                                       application_id=a.id, title=a.title, lead_department=a.lead_department,
                                       owner=OwnerV1(name=a.owner_name, email=a.owner_email), stage=a.stage)
                                       for a in applications], updated_at=now), subject=f"calls/{call.id}")
     return list(dict.fromkeys([c.field for c in changed] + touched))
+
+
+def _versioned(call: Call, now: datetime) -> dict[domain.VersionedField, str | None]:
+    """The call's fields whose change is a new version, as text."""
+    return {"deadlines": _deadline_text(call), "status": status_of(call, now), "budget": _amount_text(call.budget)}
 
 
 def _deadline_text(call: Call) -> str:
@@ -188,7 +193,7 @@ async def load_call(uow: UnitOfWork, call_id: str) -> Call:
 async def call_versions(uow: UnitOfWork, call_id: str) -> list[CallVersion]:
     await load_call(uow, call_id)
     return list((await uow.session.exec(select(CallVersion).where(CallVersion.call_id == call_id)
-                                        .order_by(CallVersion.version))).all())
+                                        .order_by(col(CallVersion.version)))).all())
 
 
 async def list_calls(uow: UnitOfWork, now: datetime, *, programme: domain.Programme | None,

@@ -3,7 +3,7 @@ city and the partnerships and networks the partners service holds."""
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services.grants import boilerplate
 from services.grants.domain import Language
@@ -23,7 +23,7 @@ async def city_profile(uow: UnitOfWork, ctx: GrantsContext, language: Language) 
 
 
 async def text_blocks(uow: UnitOfWork, language: Language | None) -> list[TextBlock]:
-    query = select(TextBlock).order_by(TextBlock.language, TextBlock.position, TextBlock.key)
+    query = select(TextBlock).order_by(col(TextBlock.language), col(TextBlock.position), col(TextBlock.key))
     if language:
         query = query.where(TextBlock.language == language)
     return list((await uow.session.exec(query)).all())

@@ -12,7 +12,7 @@ from services.grants.models import Application, Call, Reminder
 from services.grants.schemas import JobReport
 from services.grants.service.applications import application_ref, deadline_of
 from services.grants.service.calls import status_of
-from shared.db import insert_new
+from shared.db import insert_new, table_of
 from shared.uow import UnitOfWork, utcnow
 
 
@@ -20,7 +20,7 @@ async def run_jobs(uow: UnitOfWork, now: datetime) -> JobReport:
     """Deadline reminders as of `now`: each said once, however often (or on however many replicas)
     this runs; none for an application submitted or withdrawn."""
     report = JobReport(as_of=now)
-    rows = (await uow.session.exec(select(Application, Call).join(Call, Call.id == Application.call_id).where(
+    rows = (await uow.session.exec(select(Application, Call).join(Call, col(Call.id) == Application.call_id).where(
         col(Application.stage).in_(domain.PREPARING)))).all()
     due: dict[tuple[str, str], tuple[Application, Call, domain.Reminder]] = {}
     planned: dict[tuple[str, int, int], list[domain.Reminder]] = {}  # the same for a call's applications
@@ -34,7 +34,7 @@ async def run_jobs(uow: UnitOfWork, now: datetime) -> JobReport:
             due[(application.id, reminder.key)] = (application, call, reminder)
     # Most runs find everything due said already: read that first, and write only what is new.
     said_before = set((await uow.session.exec(select(Reminder.application_id, Reminder.key).join(
-        Application, Application.id == Reminder.application_id).where(
+        Application, col(Application.id) == Reminder.application_id).where(
         col(Application.stage).in_(domain.PREPARING)))).all())
     for said in await _say_once(uow, [k for k in due if k not in said_before]):
         application, call, reminder = due[said]
@@ -52,7 +52,7 @@ async def _say_once(uow: UnitOfWork, reminders: list[tuple[str, str]], batch: in
     """Record that these (application, key) reminders are said; returns those that were not said
     already (by an earlier run, or a replica: PostgreSQL waits for its transaction, then skips)."""
     connection = await uow.session.connection()
-    table, said, now = Reminder.__table__, [], utcnow()
+    table, said, now = table_of(Reminder), [], utcnow()
     for offset in range(0, len(reminders), batch):
         rows = [{"application_id": a, "key": k, "said_at": now} for a, k in reminders[offset:offset + batch]]
         result = await connection.execute(insert_new(connection.dialect.name, table).values(rows).returning(
@@ -63,16 +63,18 @@ async def _say_once(uow: UnitOfWork, reminders: list[tuple[str, str]], batch: in
 
 async def deadline_calendar(uow: UnitOfWork, department: str | None) -> bytes:
     """The iCalendar feed of the calls' deadlines and the applications' internal ones: a department's
-    (the calls it is applying to), or the whole city's (every call not closed)."""
+    (the calls it is applying to), or the whole city's (every call not closed); in a fixed order,
+    so an unchanged feed reads the same on every fetch."""
     now = utcnow()
-    query = select(Application, Call).join(Call, Call.id == Application.call_id).where(
-        col(Application.stage).in_(domain.PREPARING))
+    query = select(Application, Call).join(Call, col(Call.id) == Application.call_id).where(
+        col(Application.stage).in_(domain.PREPARING)).order_by(col(Application.id))
     if department:
         query = query.where(Application.lead_department == department)
     applications = list((await uow.session.exec(query)).all())
     if department:
         calls = list({call.id: call for _, call in applications}.values())
     else:
-        calls = [c for c in (await uow.session.exec(select(Call))).all() if status_of(c, now) != "closed"]
+        calls = [c for c in (await uow.session.exec(select(Call).order_by(col(Call.id)))).all()
+                 if status_of(c, now) != "closed"]
     name = f"{department} grant deadlines" if department else "EU funding deadlines"
-    return calendar.feed(name, calls, applications, now)
+    return calendar.feed(name, calls, applications)

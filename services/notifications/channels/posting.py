@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -67,10 +69,20 @@ class JsonPoster:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """The wait a 429 or 503 asks for: RFC 9110 gives it in seconds or as an HTTP date."""
     if response.status_code not in (429, 503):
         return None
     value = response.headers.get("Retry-After")
+    if value is None:
+        return 1.0
     try:
-        return max(0.0, float(value)) if value is not None else 1.0
+        return max(0.0, float(value))
     except ValueError:
-        return 1.0  # an HTTP date or garbage: wait a moment rather than hammer
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0  # garbage: wait a moment rather than hammer
+    if when.tzinfo is None:  # "-0000": RFC 5322's "UTC, but the zone is unknown"
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

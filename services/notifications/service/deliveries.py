@@ -54,9 +54,11 @@ async def redrive(uow: UnitOfWork, ctx: NotificationsContext, delivery_id: str, 
 
 async def _delivery(uow: UnitOfWork, delivery_id: str, principal: Principal) -> Delivery:
     delivery = await uow.session.get(Delivery, delivery_id)
-    recipient = delivery and await uow.session.get(Recipient, delivery.recipient_id)
-    notice = delivery and await uow.session.get(Notice, delivery.event_id)
-    if (delivery is None or not POLICY.allows(principal, "delivery.read", recipient.department if recipient else None)
+    if delivery is None:
+        raise Problem(404, f"delivery {delivery_id} not found")
+    recipient = await uow.session.get(Recipient, delivery.recipient_id)
+    notice = await uow.session.get(Notice, delivery.event_id)
+    if (not POLICY.allows(principal, "delivery.read", recipient.department if recipient else None)
             or not may_see(principal, notice)):
         raise Problem(404, f"delivery {delivery_id} not found")
     return delivery

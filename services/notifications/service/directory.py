@@ -137,7 +137,7 @@ async def _channels(uow: UnitOfWork, recipient_ids: list[str]) -> dict[str, list
     found: dict[str, list[Channel]] = {}
     if recipient_ids:
         for channel in (await uow.session.exec(select(Channel).where(
-                col(Channel.recipient_id).in_(recipient_ids)).order_by(Channel.created_at))).all():
+                col(Channel.recipient_id).in_(recipient_ids)).order_by(col(Channel.created_at)))).all():
             found.setdefault(channel.recipient_id, []).append(channel)
     return found
 
@@ -159,7 +159,7 @@ async def subscribe(uow: UnitOfWork, data: SubscriptionIn, principal: Principal)
 
 async def list_subscriptions(uow: UnitOfWork, principal: Principal, recipient_id: str | None) -> list[Subscription]:
     query = select(Subscription).join(Recipient, col(Recipient.id) == Subscription.recipient_id).order_by(
-        Subscription.created_at)
+        col(Subscription.created_at))
     if recipient_id:
         query = query.where(Subscription.recipient_id == recipient_id)
     if (scope := POLICY.own_only(principal, "subscription.read")) is not None:
@@ -169,9 +169,10 @@ async def list_subscriptions(uow: UnitOfWork, principal: Principal, recipient_id
 
 async def unsubscribe(uow: UnitOfWork, subscription_id: str, principal: Principal) -> None:
     subscription = await uow.session.get(Subscription, subscription_id)
-    recipient = subscription and await uow.session.get(Recipient, subscription.recipient_id)
-    if subscription is None or recipient is None or not POLICY.allows(principal, "subscription.read",
-                                                                      recipient.department):
+    if subscription is None:
+        raise Problem(404, f"subscription {subscription_id} not found")
+    recipient = await uow.session.get(Recipient, subscription.recipient_id)
+    if recipient is None or not POLICY.allows(principal, "subscription.read", recipient.department):
         raise Problem(404, f"subscription {subscription_id} not found")
     POLICY.require(principal, "subscription.delete", recipient.department)
     await uow.session.delete(subscription)

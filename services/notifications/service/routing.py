@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from services.notifications import directory, domain, rendering
 from services.notifications.models import Channel, Delivery, FeedItem, Notice, Recipient, new_id
 from services.notifications.service import NotificationsContext
+from shared.db import table_of
 from shared.envelope import Envelope
 from shared.logging import get_logger
 from shared.uow import UnitOfWork, utcnow
@@ -53,7 +54,7 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, ctx: No
     related = await _related(uow, envelope.type, topic)
     book = await ctx.directory.current(await uow.session.connection())
     routes = recipients_of(book, payload, envelope.type)
-    if registered := [r for r in routes if r.registered]:
+    if registered := [(r.recipient, r.registered) for r in routes if r.registered]:
         book = await _register(uow, registered, book)
     feed, deliveries = [], []
     for r in routes:
@@ -67,11 +68,11 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, ctx: No
                     restricted=restricted, data=envelope.data, occurred_at=envelope.time, received_at=now)
     # Plain inserts: these rows are written once and never read back here.
     connection = await uow.session.connection()
-    await connection.execute(insert(Notice.__table__).values(notice.model_dump()))
+    await connection.execute(insert(table_of(Notice)).values(notice.model_dump()))
     if feed:
-        await connection.execute(insert(FeedItem.__table__), feed)
+        await connection.execute(insert(table_of(FeedItem)), feed)
     if deliveries:
-        await connection.execute(insert(Delivery.__table__), deliveries)
+        await connection.execute(insert(table_of(Delivery)), deliveries)
     return routes
 
 
@@ -100,7 +101,9 @@ def recipients_of(book: directory.Snapshot, payload: BaseModel, event_type: str)
         else:
             theirs = [r for r in book.recipients.values()
                       if r.kind == "department" and r.department == audience.department]
-        if not theirs:
+        if not theirs:  # a department's audience (a person without recipients was registered above)
+            if audience.department is None:
+                raise ValueError(f"an audience of {event_type} names neither a department nor an email")
             if audience.department in book.recipients:  # the desk's id, held by some other recipient
                 _conflict("id_taken", [audience.department], payload)
                 continue
@@ -130,7 +133,8 @@ def _may_stand_for(recipient: Any, payload: BaseModel, departments: set[str]) ->
 
 def _conflict(reason: str, recipient_ids: list[str], payload: BaseModel | None) -> None:
     ROUTING_CONFLICTS.labels(reason=reason).inc()
-    log.warning("routing conflict", reason=reason, recipients=recipient_ids, topic=domain.topic_of(payload))
+    log.warning("routing conflict", reason=reason, recipients=recipient_ids,
+                topic=None if payload is None else domain.topic_of(payload))
 
 
 def _person(email: str, name: str | None, book: directory.Snapshot) -> tuple[Recipient, Channel]:
@@ -150,20 +154,21 @@ def _person(email: str, name: str | None, book: directory.Snapshot) -> tuple[Rec
             Channel(id=new_id(), recipient_id=recipient_id, kind="email", address=email, created_at=now))
 
 
-async def _register(uow: UnitOfWork, routes: list[Route], book: directory.Snapshot) -> directory.Snapshot:
+async def _register(uow: UnitOfWork, people: list[tuple[Recipient, Channel]],
+                    book: directory.Snapshot) -> directory.Snapshot:
     """Add the new people to the directory (in this transaction) and to the copy routing uses."""
     connection = await uow.session.connection()
-    await connection.execute(insert(Recipient.__table__), [r.recipient.model_dump() for r in routes])
-    await connection.execute(insert(Channel.__table__), [r.registered.model_dump() for r in routes])
+    await connection.execute(insert(table_of(Recipient)), [recipient.model_dump() for recipient, _ in people])
+    await connection.execute(insert(table_of(Channel)), [channel.model_dump() for _, channel in people])
     await directory.changed(connection)
-    for r in routes:
-        log.info("recipient registered", recipient=r.recipient.id,
+    for recipient, _ in people:
+        log.info("recipient registered", recipient=recipient.id,
                  reason="named by email in an event (a desk officer, an application's owner)")
     return directory.Snapshot(
         version=-1,  # this copy is never cached: the next reader reloads the directory
-        recipients={**book.recipients, **{r.recipient.id: r.recipient for r in routes}},
-        channels={**book.channels, **{r.recipient.id: [r.registered] for r in routes}},
-        channel_by_id={**book.channel_by_id, **{r.registered.id: r.registered for r in routes}},
+        recipients={**book.recipients, **{recipient.id: recipient for recipient, _ in people}},
+        channels={**book.channels, **{recipient.id: [channel] for recipient, channel in people}},
+        channel_by_id={**book.channel_by_id, **{channel.id: channel for _, channel in people}},
         subscriptions=book.subscriptions)
 
 

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
+from sqlmodel import col, select
 
 from services.partners import domain
 from services.partners.models import Partnership, new_id
 from services.partners.service import PartnersContext
+from shared.db import table_of
 from shared.places import Place, UnknownCountry, UnresolvedPlace, country
 from shared.problems import FieldError
 from shared.uow import UnitOfWork, utcnow
@@ -95,14 +97,14 @@ async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.String
     in a worker thread, a slice of rows at a time, so the service's other requests are answered
     meanwhile. Each slice is inserted (on the loop, awaited) before the next is read; all in one
     transaction, committed at the end."""
-    known = {(r.home_place_id, r.partner_place_id): r.id for r in (await uow.session.exec(
-        select(Partnership.home_place_id, Partnership.partner_place_id, Partnership.id))).all()}
+    known = {(home, partner): id_ for home, partner, id_ in (await uow.session.exec(
+        select(col(Partnership.home_place_id), col(Partnership.partner_place_id), col(Partnership.id)))).all()}
     report = ImportReport(mode=mode)
     slices = _assess(text, report, ctx, known, utcnow())
     connection = await uow.session.connection()
     while rows := await asyncio.to_thread(next, slices, None):
         for start in range(0, len(rows), INSERT_SLICE):
-            await connection.execute(insert(Partnership.__table__), rows[start:start + INSERT_SLICE])
+            await connection.execute(insert(table_of(Partnership)), rows[start:start + INSERT_SLICE])
     await uow.commit()
     return report
 

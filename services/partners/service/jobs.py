@@ -11,7 +11,7 @@ from services.partners.domain import Alert
 from services.partners.events import AnniversaryUpcomingV1, PartnershipDormantV1, RenewalDueV1
 from services.partners.models import Notice, Partnership
 from services.partners.service.partnerships import live_partnerships, reference
-from shared.db import insert_new
+from shared.db import insert_new, table_of
 from shared.uow import UnitOfWork, utcnow
 
 
@@ -59,6 +59,6 @@ async def run_jobs(uow: UnitOfWork, today: date) -> JobReport:
 async def _say_once(uow: UnitOfWork, partnership: Partnership, what: Alert, key: str) -> bool:
     """Record that this alert is said; False if it was already (by an earlier run or a replica)."""
     connection = await uow.session.connection()
-    result = await connection.execute(insert_new(connection.dialect.name, Notice.__table__).values(
+    result = await connection.execute(insert_new(connection.dialect.name, table_of(Notice)).values(
         partnership_id=partnership.id, what=what, key=key, said_at=utcnow()))
     return result.rowcount == 1

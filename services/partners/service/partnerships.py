@@ -205,7 +205,7 @@ async def _partnerships_with(uow: UnitOfWork, home_place_id: int, place_id: int)
         col(Partnership.status).in_(domain.LIVE_STATUSES)))).all())
 
 
-async def _contact(uow: UnitOfWork, partnership: Partnership, kind: domain.ContactKind, start: date, end: date,
+async def _contact(uow: UnitOfWork, partnership: Partnership, kind: domain.VisitKind, start: date, end: date,
                    title: str, department: str, source: str, event_time: datetime, restricted: bool = False) -> int:
     known = (await uow.session.exec(select(Contact).where(
         Contact.partnership_id == partnership.id, Contact.source == source))).first()

@@ -12,7 +12,7 @@ from services.partners.models import Organisation, Partnership, Person
 from services.partners.schemas import Candidate, CityIn, OrganisationIn, OrganisationPatch, PersonIn, PersonPatch
 from services.partners.service import PartnersContext
 from shared.listing import Keyset, Page, where_given
-from shared.places import EU_MEMBER_STATES, resolve_field
+from shared.places import EU_MEMBER_STATES, item_field, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
 
@@ -60,7 +60,7 @@ def _members(ctx: PartnersContext, cities: list[CityIn]) -> list[dict]:
     """A network's member cities, each resolved (422 naming the one that is not)."""
     members = []
     for i, member in enumerate(cities):
-        found = resolve_field(ctx.places, member.city, member.country, None, lambda name, i=i: f"members[{i}].{name}")
+        found = resolve_field(ctx.places, member.city, member.country, None, item_field("members", i))
         members.append({"city": found.name, "country": found.country, "place_id": found.id})
     return members
 

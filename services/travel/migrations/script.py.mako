@@ -8,7 +8,7 @@ from typing import Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # autogenerate writes column types as sqlmodel.sql.sqltypes.X
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -74,17 +74,19 @@ async def change_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
     if moved and not {"origin_city", "origin_country"} <= given:
         raise FieldError("origin_country" if "origin_city" in given else "origin_city",
                          "give origin_city and origin_country together")
-    if {"arrival", "departure"} <= given and patch.departure < patch.arrival:
+    # From here, a field is given exactly when it is not None.
+    if patch.arrival is not None and patch.departure is not None and patch.departure < patch.arrival:
         raise FieldError("departure", "is before arrival")
     delegation = await load_delegation(uow, delegation_id, principal, for_action="delegation.change")
     if delegation.status == "cancelled":
         raise Problem(409, f"delegation {delegation_id} is cancelled; it can no longer change")
     changed, origin_before = [], (delegation.origin_latitude, delegation.origin_longitude)
     if moved or {"arrival", "departure"} & given:
-        city, country, place_id = (patch.origin_city, patch.origin_country, patch.origin_place_id) if moved else \
-            (delegation.origin_city, delegation.origin_country, delegation.origin_place_id)
-        arrival = patch.arrival if "arrival" in given else delegation.arrival
-        departure = patch.departure if "departure" in given else delegation.departure
+        city = delegation.origin_city if patch.origin_city is None else patch.origin_city
+        country = delegation.origin_country if patch.origin_country is None else patch.origin_country
+        place_id = patch.origin_place_id if moved else delegation.origin_place_id
+        arrival = delegation.arrival if patch.arrival is None else patch.arrival
+        departure = delegation.departure if patch.departure is None else patch.departure
         if departure < arrival:
             raise FieldError("departure", "is before arrival")
         if (departure - arrival).days > domain.MAX_LEG_DAYS:  # the overlap search relies on it

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, insert, or_, text, update
+from sqlalchemy import select as select_rows  # Core: plain rows on the connection (sqlmodel's: objects)
 from sqlmodel import col, select
 
 from services.travel import domain
@@ -21,6 +22,7 @@ from services.travel.policy import POLICY, visible_crossings, visible_overlaps
 from services.travel.service import TravelContext
 from services.travel.service.payloads import delegation_v1, leg_v1, traveller_v1, trip_at
 from shared.auth import Principal
+from shared.db import table_of
 from shared.listing import Keyset, Page, where_given
 from shared.places import haversine_km
 from shared.problems import Problem
@@ -63,9 +65,9 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
                           reason: str | None = None, *, new: bool = False) -> None:
     """The trip's overlaps with other departments' trips, as they are now."""
     connection = await uow.session.connection()
-    table = Overlap.__table__
+    table = table_of(Overlap)
     known = {} if new else {o.trip_b_id if o.trip_a_id == trip.id else o.trip_a_id: o for o in (
-        await connection.execute(select(table).where(
+        await connection.execute(select_rows(table).where(
             or_(table.c.trip_a_id == trip.id, table.c.trip_b_id == trip.id)))).all()}
     found = {}
     if trip.status in domain.ACTIVE:
@@ -83,7 +85,7 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
 
     async def resolved(other_id: str, overlap: Any) -> OverlapResolvedV1:
         other_department = (await connection.execute(
-            select(Trip.__table__.c.department).where(Trip.__table__.c.id == other_id))).scalar_one()
+            select_rows(table_of(Trip).c.department).where(table_of(Trip).c.id == other_id))).scalar_one()
         return OverlapResolvedV1(
             overlap_id=overlap.id, trip_ids=[overlap.trip_a_id, overlap.trip_b_id],
             departments=sorted({trip.department, other_department}), restricted=overlap.restricted,
@@ -99,7 +101,7 @@ class Candidate:
     trip_id: str
     department: str
     visibility: str
-    legs: list[Any]  # rows with domain.LegLike's fields plus place_name and country
+    legs: list[Any]  # rows with domain.LegLike's fields
 
 
 async def candidate_trips(session, trip: Trip, radius_km: float) -> list[Candidate]:
@@ -120,10 +122,10 @@ async def candidate_trips(session, trip: Trip, radius_km: float) -> list[Candida
 
 @lru_cache(maxsize=32)
 def _candidates_query(leg_count: int) -> Select:
-    legs, trips = Leg.__table__.c, Trip.__table__.c
-    return (select(legs.id, legs.trip_id, legs.latitude, legs.longitude, legs.start_date, legs.end_date,
+    legs, trips = table_of(Leg).c, table_of(Trip).c
+    return (select_rows(legs.id, legs.trip_id, legs.latitude, legs.longitude, legs.start_date, legs.end_date,
                    legs.place_name, legs.country, trips.department, trips.visibility)
-            .join_from(Leg.__table__, Trip.__table__, trips.id == legs.trip_id)
+            .join_from(table_of(Leg), table_of(Trip), trips.id == legs.trip_id)
             .where(_near_any_leg(legs.cell, legs.start_date, legs.end_date, leg_count),
                    trips.department != bindparam("department"), trips.status.in_(domain.ACTIVE),
                    trips.id != bindparam("trip_id")))
@@ -156,13 +158,13 @@ async def _trips_detected(connection, trip: Trip, overlaps: list[dict[str, Any]]
     ours = {leg.id: leg for leg in trip.legs}
     theirs = [(o["trip_b_id"], o["leg_b_id"]) if o["trip_a_id"] == trip.id else (o["trip_a_id"], o["leg_a_id"])
               for o in overlaps]
-    legs, trips, travellers = Leg.__table__, Trip.__table__, Traveller.__table__
+    legs, trips, travellers = table_of(Leg), table_of(Trip), table_of(Traveller)
     other_legs = {row.id: row for row in (await connection.execute(
-        select(legs, trips.c.department, trips.c.title, trips.c.purpose, trips.c.visibility)
+        select_rows(legs, trips.c.department, trips.c.title, trips.c.purpose, trips.c.visibility)
         .join_from(legs, trips, trips.c.id == legs.c.trip_id)
         .where(legs.c.id.in_([leg_id for _, leg_id in theirs])))).all()}
     people: dict[str, list[Any]] = {}
-    for person in (await connection.execute(select(travellers).where(
+    for person in (await connection.execute(select_rows(travellers).where(
             travellers.c.trip_id.in_({trip_id for trip_id, _ in theirs})).order_by(travellers.c.position))).all():
         people.setdefault(person.trip_id, []).append(person)
 
@@ -206,8 +208,8 @@ async def _delegations_visiting(session, trip: Trip, radius_km: float) -> list[A
 
 @lru_cache(maxsize=32)
 def _visiting_query(leg_count: int) -> Select:
-    table = Delegation.__table__
-    return select(table).where(table.c.status == "announced", _near_any_leg(
+    table = table_of(Delegation)
+    return select_rows(table).where(table.c.status == "announced", _near_any_leg(
         table.c.origin_cell, table.c.arrival, table.c.departure, leg_count))
 
 
@@ -231,14 +233,15 @@ async def recheck_delegation(uow: UnitOfWork, ctx: TravelContext, delegation: De
 async def _trips_in(session, delegation: Delegation, radius_km: float) -> list[Trip]:
     """Active trips with a leg near the delegation's origin while it is here."""
     rows = await session.exec(
-        select(Leg.trip_id).join(Trip, Trip.id == Leg.trip_id).where(
-            Leg.cell.in_(domain.cells_around(delegation.origin_latitude, delegation.origin_longitude, radius_km)),
-            Leg.start_date.between(delegation.arrival - timedelta(days=domain.MAX_LEG_DAYS), delegation.departure),
-            Leg.end_date >= delegation.arrival, Trip.status.in_(domain.ACTIVE)))
+        select(Leg.trip_id).join(Trip, col(Trip.id) == Leg.trip_id).where(
+            col(Leg.cell).in_(domain.cells_around(delegation.origin_latitude, delegation.origin_longitude, radius_km)),
+            col(Leg.start_date).between(delegation.arrival - timedelta(days=domain.MAX_LEG_DAYS),
+                                        delegation.departure),
+            Leg.end_date >= delegation.arrival, col(Trip.status).in_(domain.ACTIVE)))
     ids = set(rows.all())
     if not ids:
         return []
-    return list((await session.exec(select(Trip).where(Trip.id.in_(ids)))).all())
+    return list((await session.exec(select(Trip).where(col(Trip.id).in_(ids)))).all())
 
 
 async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delegation: Delegation, now: datetime,
@@ -246,16 +249,17 @@ async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delega
     """Two departments hosting delegations from one place at one time: an overlap too."""
     session = uow.session
     connection = await session.connection()
-    table = Overlap.__table__
+    table = table_of(Overlap)
     known = {o.delegation_b_id if o.delegation_a_id == delegation.id else o.delegation_a_id: o
-             for o in (await connection.execute(select(table).where(or_(
+             for o in (await connection.execute(select_rows(table).where(or_(
                  table.c.delegation_a_id == delegation.id, table.c.delegation_b_id == delegation.id)))).all()}
     found, parties = {}, {delegation.id: delegation}
     if delegation.status == "announced":
         others = (await session.exec(select(Delegation).where(
-            Delegation.origin_cell.in_(domain.cells_around(delegation.origin_latitude, delegation.origin_longitude,
-                                                           ctx.radius_km)),
-            Delegation.arrival.between(delegation.arrival - timedelta(days=domain.MAX_LEG_DAYS), delegation.departure),
+            col(Delegation.origin_cell).in_(domain.cells_around(
+                delegation.origin_latitude, delegation.origin_longitude, ctx.radius_km)),
+            col(Delegation.arrival).between(delegation.arrival - timedelta(days=domain.MAX_LEG_DAYS),
+                                            delegation.departure),
             Delegation.departure >= delegation.arrival, Delegation.status == "announced",
             Delegation.host_department != delegation.host_department, Delegation.id != delegation.id))).all()
         for other in others:
@@ -272,6 +276,8 @@ async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delega
 
     async def resolved(other_id: str, overlap: Any) -> OverlapResolvedV1:
         other = await session.get(Delegation, other_id)
+        if other is None:  # delegations are cancelled, never deleted
+            raise RuntimeError(f"delegation {other_id}, party to overlap {overlap.id}, is missing")
         return OverlapResolvedV1(
             overlap_id=overlap.id, kind="delegations", trip_ids=[],
             delegation_ids=[overlap.delegation_a_id, overlap.delegation_b_id],
@@ -310,12 +316,15 @@ async def _record_crossing(uow: UnitOfWork, ctx: TravelContext, trip: Trip, dele
     leg, start, end = match
     crossing = (await uow.session.exec(select(Crossing).where(
         Crossing.trip_id == trip.id, Crossing.delegation_id == delegation.id))).first()
+    if leg.id is None:
+        raise RuntimeError(f"trip {trip.id}'s leg at {leg.place_name} is not stored yet")
     fields = dict(leg_id=leg.id, place_name=leg.place_name, shared_start=start, shared_end=end)
     if crossing is not None and crossing.status == "open":
         crossing.sqlmodel_update(fields)
         return
     if crossing is None:
-        crossing = Crossing(trip_id=trip.id, delegation_id=delegation.id, detected_at=now, **fields)
+        crossing = Crossing(trip_id=trip.id, delegation_id=delegation.id, detected_at=now, leg_id=leg.id,
+                            place_name=leg.place_name, shared_start=start, shared_end=end)
         uow.session.add(crossing)
     else:
         crossing.sqlmodel_update({**fields, "status": "open", "detected_at": now, "resolved_at": None})
@@ -335,7 +344,7 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Any], found: dict[str, di
     or returning one is detected (an event), a lasting one is updated silently, a vanished one is
     resolved (an event). New ones are written, and their alerts' content read, in one go."""
     connection = await uow.session.connection()
-    table = Overlap.__table__
+    table = table_of(Overlap)
     new, appearing = [], []
     for other_id, wanted in found.items():
         overlap = known.get(other_id)
@@ -387,10 +396,12 @@ async def overlap_departments(uow: UnitOfWork, overlap: Overlap) -> list[str]:
     """The departments whose trips or delegations an overlap is between."""
     trips = [t for t in (overlap.trip_a_id, overlap.trip_b_id) if t]
     delegations = [d for d in (overlap.delegation_a_id, overlap.delegation_b_id) if d]
-    found = set((await uow.session.exec(select(Trip.department).where(Trip.id.in_(trips)))).all()) if trips else set()
+    found: set[str] = set()
+    if trips:
+        found = set((await uow.session.exec(select(Trip.department).where(col(Trip.id).in_(trips)))).all())
     if delegations:
         found |= set((await uow.session.exec(select(Delegation.host_department).where(
-            Delegation.id.in_(delegations)))).all())
+            col(Delegation.id).in_(delegations)))).all())
     return sorted(found)
 
 

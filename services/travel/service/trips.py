@@ -19,8 +19,9 @@ from services.travel.service import TravelContext
 from services.travel.service.overlaps import recheck_trip, take_turns, where
 from services.travel.service.payloads import trip_fields
 from shared.auth import Principal
+from shared.db import table_of
 from shared.listing import Keyset, Page, where_given
-from shared.places import Gazetteer, Place, resolve_field
+from shared.places import Gazetteer, Place, item_field, resolve_field
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
 
@@ -28,7 +29,7 @@ from shared.uow import UnitOfWork, utcnow
 def resolve_legs(legs: list[LegIn], places: Gazetteer) -> list[tuple[LegIn, Place]]:
     """Each leg's place, or a 422 naming the leg; legs of one trip must not overlap each other."""
     resolved = [(leg, resolve_field(places, leg.city, leg.country, leg.place_id,
-                                    lambda name, i=i: f"legs[{i}].{name}"))
+                                    item_field("legs", i)))
                 for i, leg in enumerate(legs)]
     clash = domain.legs_of_one_trip_overlap([(leg.start_date, leg.end_date) for leg in legs])
     if clash is not None:
@@ -50,7 +51,7 @@ def _travellers(trip_id: str, travellers: list[TravellerIn]) -> list[Traveller]:
 
 
 def _columns(row: Trip | Leg | Traveller, *leave_out: str) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in leave_out}
+    return {c.key: getattr(row, c.key) for c in table_of(type(row)).columns if c.key not in leave_out}
 
 
 async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, department: str) -> Trip:
@@ -70,14 +71,14 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, departmen
     set_committed_value(trip, "travellers", _travellers(trip.id, data.travellers))
     await take_turns(uow, ctx, where(trip.legs))
     connection = await uow.session.connection()
-    await connection.execute(insert(Trip.__table__), [_columns(trip)])
+    await connection.execute(insert(table_of(Trip)), [_columns(trip)])
     leg_ids = await connection.execute(
-        insert(Leg.__table__).returning(Leg.__table__.c.id, sort_by_parameter_order=True),
+        insert(table_of(Leg)).returning(table_of(Leg).c.id, sort_by_parameter_order=True),
         [_columns(leg, "id") for leg in trip.legs])  # the database gives the id
     for leg, leg_id in zip(trip.legs, leg_ids.scalars().all(), strict=True):
         leg.id = leg_id
     if trip.travellers:
-        await connection.execute(insert(Traveller.__table__), [_columns(t, "id") for t in trip.travellers])
+        await connection.execute(insert(table_of(Traveller)), [_columns(t, "id") for t in trip.travellers])
     uow.publish(TripBookedV1(**trip_fields(trip), booked_at=now), subject=f"trips/{trip.id}")
     await recheck_trip(uow, ctx, trip, now, new=True)
     await uow.commit()

@@ -1,0 +1,128 @@
+"""What the delivery worker reads and writes: its claims on due deliveries, what a claimed batch
+needs for sending, and each send's outcome. The worker (delivery.py) decides when; this decides
+what is written.
+
+A claim is an UPDATE that marks rows `sending` with a lease and a token (FOR UPDATE SKIP LOCKED on
+PostgreSQL), so several replicas never take the same delivery. Each outcome is written in its own
+transaction right after its send, guarded by the token, so a finished send is never redone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notifications import domain, rendering
+from services.notifications.channels import Outcome
+from services.notifications.directory import Directory
+from services.notifications.events import DeliveryFailedV1
+from services.notifications.models import Channel, Delivery, DeliveryAttempt, Notice, Recipient
+from shared.db import table_of
+from shared.logging import get_logger
+from shared.uow import UnitOfWork, utcnow
+
+log = get_logger("notifications.delivery")
+
+DELIVERY = table_of(Delivery)
+SINGLE, DIGEST = ("pending", "sending"), ("digest", "sending-digest")  # (waiting, claimed)
+
+
+class Batch:
+    """What sending claimed deliveries needs besides their rows: notices by event id, recipients
+    and channels by id, and what each resolution resolves (by topic)."""
+
+    def __init__(self, notices: dict, recipients: dict, channels: dict, related: dict) -> None:
+        self.notices, self.recipients, self.channels, self.related = notices, recipients, channels, related
+
+    def of(self, row: Any) -> tuple[Notice, Recipient | None, Channel | None]:
+        return self.notices[row.event_id], self.recipients.get(row.recipient_id), self.channels.get(row.channel_id)
+
+    def message(self, notice: Notice, language: str) -> rendering.Message:
+        """Rendered once per event and language, however many recipients read it."""
+        return rendering.recent.render(notice.event_id, notice.event_type, notice.data, language,
+                                       self.related.get(notice.topic))
+
+
+async def claim_due(engine: AsyncEngine, now: datetime, states: tuple[str, str], limit: int,
+                    lease_seconds: float) -> list[Any]:
+    """Up to `limit` deliveries due at `now` (or whose lease ran out), claimed for `lease_seconds`."""
+    waiting, claimed = states
+    token = str(uuid.uuid4())
+    due = (select(DELIVERY.c.id).where(or_(
+        and_(DELIVERY.c.status == waiting, DELIVERY.c.due_at <= now),
+        and_(DELIVERY.c.status == claimed, DELIVERY.c.lease_until < now)))
+        .order_by(DELIVERY.c.due_at).limit(limit).with_for_update(skip_locked=True))
+    async with engine.begin() as connection:
+        rows = (await connection.execute(
+            update(DELIVERY).where(DELIVERY.c.id.in_(due.scalar_subquery())).values(
+                status=claimed, claim_token=token, lease_until=now + timedelta(seconds=lease_seconds))
+            .returning(*DELIVERY.c))).all()
+    return sorted(rows, key=lambda r: r.due_at)
+
+
+async def batch_of(sessions: async_sessionmaker[AsyncSession], directory: Directory, rows: list[Any]) -> Batch:
+    """The notices the claimed deliveries carry (and what resolutions resolve), read together;
+    recipients and channels from the directory snapshot."""
+    async with sessions() as session:
+        book = await directory.current(await session.connection())
+        notices = {n.event_id: n for n in (await session.exec(select(Notice).where(
+            col(Notice.event_id).in_({r.event_id for r in rows})))).all()}
+        topics = {n.topic for n in notices.values() if n.topic and n.event_type.endswith(".resolved.v1")}
+        related = {}
+        if topics:
+            for n in (await session.exec(select(Notice).where(col(Notice.topic).in_(topics)).order_by(
+                    col(Notice.received_at)))).all():
+                if n.event_type.endswith(".detected.v1"):
+                    related[n.topic] = n.data
+    return Batch(notices, book.recipients, book.channel_by_id, related)
+
+
+async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome: Outcome, started: datetime,
+                         retry_base_seconds: float, digest_id: str | None = None) -> None:
+    """The outcome of one send for the deliveries it carried, each guarded by its claim; a delivery
+    given up on is `notifications.delivery.failed.v1`."""
+    finished = utcnow()
+    connection = await uow.session.connection()
+    for row in rows:
+        if outcome.outcome == "deferred":  # not an attempt: back in line for its slot
+            await connection.execute(update(DELIVERY).where(
+                DELIVERY.c.id == row.id, DELIVERY.c.claim_token == row.claim_token).values(
+                status=DIGEST[0] if row.status == DIGEST[1] else SINGLE[0], lease_until=None,
+                claim_token=None, due_at=finished + timedelta(seconds=outcome.retry_after or 0)))
+            continue
+        attempts = row.attempts + 1
+        values: dict[str, Any] = dict(attempts=attempts, lease_until=None, claim_token=None,
+                                      last_error=outcome.error)
+        if outcome.outcome == "sent":
+            values.update(status="sent", sent_at=finished, held_reason=None, digest_id=digest_id)
+        elif outcome.outcome == "skipped":
+            values.update(status="skipped")
+        elif outcome.permanent or attempts >= row.attempt_limit:
+            values.update(status="dead")
+        else:
+            waiting = DIGEST[0] if row.status == DIGEST[1] else SINGLE[0]
+            values.update(status=waiting, due_at=finished + timedelta(
+                seconds=domain.backoff(attempts, retry_after=outcome.retry_after, base=retry_base_seconds)))
+        result = await connection.execute(update(DELIVERY).where(
+            DELIVERY.c.id == row.id, DELIVERY.c.claim_token == row.claim_token).values(values))
+        if result.rowcount == 0:
+            log.warning("delivery claim lost before its outcome was written", delivery_id=row.id)
+            continue
+        await connection.execute(insert(table_of(DeliveryAttempt)).values(
+            delivery_id=row.id, number=attempts, started_at=started, finished_at=finished,
+            outcome=outcome.outcome, status_code=outcome.status_code, error=outcome.error))
+        log.info("delivery attempt", delivery_id=row.id, event_id=row.event_id, recipient=row.recipient_id,
+                 channel=row.channel_kind, outcome=outcome.outcome, status=values["status"],
+                 status_code=outcome.status_code, error=outcome.error)
+        if values["status"] == "dead":
+            uow.publish(DeliveryFailedV1(
+                delivery_id=row.id, event_id=row.event_id, event_type=batch.notices[row.event_id].event_type,
+                recipient=row.recipient_id, channel=row.channel_kind,
+                reason=outcome.error or "failed", attempts=attempts, failed_at=finished),
+                subject=f"deliveries/{row.id}")
+    await uow.commit()
