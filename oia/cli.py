@@ -7,12 +7,14 @@ import gc
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from sqlalchemy import inspect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oia.catalog import SERVICES, spec_of, system_asyncapi
@@ -23,6 +25,9 @@ from shared.db import make_engine
 from shared.logging import configure_logging
 from shared.migrations import make_revision, upgrade
 from shared.settings import ServiceSettings
+from shared.tables import api_key
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Diplomacity: the platform a city's Office for International Affairs runs on.",
                   no_args_is_help=True)
@@ -141,76 +146,151 @@ def makemigration(service: ServiceArg, message: Annotated[str, typer.Option("-m"
         asyncio.run(make_revision(name, spec.migrations_dir, spec.metadata, url, message))
 
 
+DataDirOption = Annotated[Path, typer.Option(envvar="OIA_DATA_DIR",
+                                              help="`oia dev`'s data folder, when no DATABASE_URL is set")]
+
+
+@dataclass(frozen=True)
+class KeyStore:
+    """One database `oia keys` works on, and the services that read their keys from it."""
+
+    services: tuple[str, ...]
+    url: str
+    secret: str
+    dev: bool
+
+    @property
+    def where(self) -> str:
+        if self.dev:
+            return f"oia dev's databases in {Path(make_url(self.url).database or '.').parent}"
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+def _key_stores(service: str, data_dir: Path, create: bool) -> list[KeyStore]:
+    """The databases holding the keys of `service` (or all): a production database where
+    DATABASE_URL (or <SERVICE>_DATABASE_URL) names one, as `oia serve` finds it; otherwise the
+    SQLite files `oia dev` runs on, migrated first (and, for `create`, made when missing)."""
+    from oia.embedded import embedded_settings
+
+    names = _services(service)
+    configured = {name: settings for name in names
+                  if "database_url" in (settings := _settings(name)).model_fields_set}
+    if configured:
+        missing = [name for name in names if name not in configured]
+        if missing:
+            raise typer.BadParameter(
+                f"no database configured for {', '.join(missing)} (DATABASE_URL or <SERVICE>_DATABASE_URL) "
+                f"while {', '.join(configured)} has one: name the services with --service", param_hint="--service")
+        by_url: dict[tuple[str, str], list[str]] = {}
+        for name, settings in configured.items():  # services sharing one database hold a key once
+            by_url.setdefault((settings.database_url, settings.secret_key), []).append(name)
+        stores = [KeyStore(tuple(services), url, secret, dev=False) for (url, secret), services in by_url.items()]
+        for store in stores:
+            asyncio.run(_require_key_table(store))
+        return stores
+    stores = []
+    for name in names:
+        settings = embedded_settings(name, data_dir)
+        if not create and not (data_dir / f"{name}.db").exists():
+            raise typer.BadParameter(f"no {name} database in {data_dir} (run `oia dev` or `oia keys create` "
+                                     "first, or set DATABASE_URL)", param_hint="--data-dir")
+        spec = spec_of(name)
+        asyncio.run(upgrade(name, spec.migrations_dir, spec.metadata, settings.database_url))
+        stores.append(KeyStore((name,), settings.database_url, settings.secret_key, dev=True))
+    return stores
+
+
+async def _require_key_table(store: KeyStore) -> None:
+    """A production database is migrated by `oia serve` or `oia migrate`, not behind an operator's back."""
+    engine = make_engine(store.url)
+    try:
+        async with engine.connect() as conn:
+            migrated = await conn.run_sync(lambda c: inspect(c).has_table(api_key.name))
+    finally:
+        await engine.dispose()
+    if not migrated:
+        raise typer.BadParameter(f"{store.where} has no API-key table yet: run `oia migrate "
+                                 f"{store.services[0]}` (or start the service) first", param_hint="--service")
+
+
+async def _each_store(stores: list[KeyStore], act: Callable[[KeyStore, AsyncEngine], Awaitable[T]]) -> list[T]:
+    results = []
+    for store in stores:
+        engine = make_engine(store.url)
+        try:
+            results.append(await act(store, engine))
+        finally:
+            await engine.dispose()
+    return results
+
+
+def _accepted_by(stores: list[KeyStore]) -> str:
+    """The services that accept a key, by where their databases are: "travel (postgresql://…)"."""
+    services: dict[str, list[str]] = {}
+    for store in stores:
+        services.setdefault(store.where, []).extend(store.services)
+    return "; ".join(f"{', '.join(names)} ({where})" for where, names in services.items())
+
+
 @keys.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="department, coordinator, reader or admin")],
     department: Annotated[str | None, typer.Option(help="short upper-case code, e.g. ECON")] = None,
     label: Annotated[str | None, typer.Option(help="who or what uses the key")] = None,
     service: Annotated[str, typer.Option(help="store in this service's database, or 'all'")] = "all",
+    data_dir: DataDirOption = Path("./data"),
 ) -> None:
-    """Create an API key; it is printed once and stored only as a hash (its id, on stderr, names it)."""
+    """Create an API key; it is printed once and stored only as a hash (its id, on stderr, names it).
+    Each service accepts the keys in its own database: the key works in the services it is stored for."""
     try:
         validate_principal(role, department)
     except InvalidKeySpec as exc:
         raise typer.BadParameter(str(exc)) from exc
+    stores = _key_stores(service, data_dir, create=True)
     key = new_key()
 
-    async def store() -> set[str]:
-        ids = set()
-        for _, settings, engine in _each_service_engine(service):
-            try:
-                ids.add(await store_key(engine, settings.secret_key, key, role, department, label))
-            finally:
-                await engine.dispose()
-        return ids
+    async def store(store: KeyStore, engine: AsyncEngine) -> str:
+        return await store_key(engine, store.secret, key, role, department, label)
 
-    ids = asyncio.run(store())
+    ids = set(asyncio.run(_each_store(stores, store)))
     typer.echo(key)  # stdout holds the key alone, for scripts
     typer.echo(f"id {', '.join(sorted(ids))} (for `oia keys list` and `oia keys revoke`)", err=True)
-
-
-def _each_service_engine(service: str) -> Iterator[tuple[str, ServiceSettings, AsyncEngine]]:
-    """(name, settings, engine) for `service` or every service; engines are disposed afterwards."""
-    for name in _services(service):
-        settings = _settings(name)
-        yield name, settings, make_engine(settings.database_url)
+    typer.echo(f"accepted by {_accepted_by(stores)}", err=True)
 
 
 @keys.command("list")
-def keys_list(service: Annotated[str, typer.Option(help="the service whose database to read")] = "travel") -> None:
+def keys_list(service: Annotated[str, typer.Option(help="the service whose database to read, or 'all'")] = "travel",
+              data_dir: DataDirOption = Path("./data")) -> None:
     """List API keys by id and label (never any part of a key)."""
+    stores = _key_stores(service, data_dir, create=False)
 
-    async def run() -> list[StoredKey]:
-        [(_, _, engine)] = list(_each_service_engine(service))
-        try:
-            return await list_keys(engine)
-        finally:
-            await engine.dispose()
+    async def listed(_: KeyStore, engine: AsyncEngine) -> list[StoredKey]:
+        return await list_keys(engine)
 
-    for k in asyncio.run(run()):
-        state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
-        typer.echo(f"{k['id']}  {k['role']:<11} {k['department'] or '-':<6} {state:<18} {k['label'] or ''}")
+    for store, stored in zip(stores, asyncio.run(_each_store(stores, listed)), strict=True):
+        if len(stores) > 1:
+            typer.echo(f"# {_accepted_by([store])}")
+        for k in stored:
+            state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
+            typer.echo(f"{k['id']}  {k['role']:<11} {k['department'] or '-':<6} {state:<18} {k['label'] or ''}")
 
 
 @keys.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (key_…), as `oia keys list` shows it")],
                 service: Annotated[str, typer.Option(help="revoke in this service's database, or 'all'")] = "all",
+                data_dir: DataDirOption = Path("./data"),
                 ) -> None:
     """Revoke a key: it stops working within 30 seconds."""
+    stores = _key_stores(service, data_dir, create=False)
 
-    async def run() -> int:
-        total = 0
-        for _, _, engine in _each_service_engine(service):
-            try:
-                total += await revoke_key(engine, key_id)
-            finally:
-                await engine.dispose()
-        return total
+    async def revoke(_: KeyStore, engine: AsyncEngine) -> int:
+        return await revoke_key(engine, key_id)
 
-    revoked = asyncio.run(run())
+    revoked = [store for store, count in zip(stores, asyncio.run(_each_store(stores, revoke)), strict=True)
+               if count]
     if not revoked:
         raise typer.BadParameter(f"no active key has the id {key_id!r}")
-    typer.echo(f"revoked in {revoked} database(s)")
+    typer.echo(f"revoked in {_accepted_by(revoked)}")
 
 
 def _amqp(name: str) -> tuple[AmqpBus, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 from contextlib import AsyncExitStack
@@ -31,10 +32,12 @@ class DemoKey(TypedDict):
     department: str | None
 
 
-DEMO_PRINCIPALS = [
-    ("admin", None), ("coordinator", "OIA"), ("reader", None),
-    ("department", "MAYOR"), ("department", "ECON"), ("department", "CULT"),
-]
+def demo_principals() -> list[tuple[str, str | None]]:
+    """A demo key for each role, and one for every department the demo directory has a desk for
+    (the departments whose trips, applications and alerts the demo data holds)."""
+    desks = importlib.import_module("services.notifications.demo").DESKS  # by name, as oia.catalog loads services
+    return [("admin", None), ("coordinator", "OIA"), ("reader", None),
+            *(("department", code) for code, kind, *_ in desks if kind == "department")]
 
 
 def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
@@ -55,21 +58,26 @@ async def prepare(data_dir: Path, with_demo_data: bool = True) -> list[DemoKey]:
         spec = spec_of(name)
         await upgrade(name, spec.migrations_dir, spec.metadata, embedded_settings(name, data_dir).database_url)
     keys_file = data_dir / "demo-keys.json"
-    if keys_file.exists():
-        stored: list[DemoKey] = json.loads(keys_file.read_text())
-        return stored
-    demo: list[DemoKey] = [{"key": new_key(), "role": role, "department": dept} for role, dept in DEMO_PRINCIPALS]
+    first_run = not keys_file.exists()
+    demo: list[DemoKey] = [] if first_run else json.loads(keys_file.read_text())
+    # A data folder from before a demo department was added gets that department's key too.
+    have = {(k["role"], k["department"]) for k in demo}
+    added: list[DemoKey] = [{"key": new_key(), "role": role, "department": dept}
+                            for role, dept in demo_principals() if (role, dept) not in have]
+    if not added:
+        return demo
     for name in SERVICES:
         runtime = ServiceRuntime(spec_of(name), embedded_settings(name, data_dir), bus=MemoryBus())
         try:
-            for k in demo:
+            for k in added:
                 await store_key(runtime.engine, runtime.settings.secret_key, k["key"], k["role"],
                                 k["department"], label="demo")
-            if with_demo_data and runtime.spec.demo is not None:
+            if first_run and with_demo_data and runtime.spec.demo is not None:
                 await runtime.prepare()
                 await runtime.spec.demo(runtime)  # its events wait in the outbox for the first start
         finally:
             await runtime.stop()
+    demo += added
     keys_file.write_text(json.dumps(demo, indent=2))
     os.chmod(keys_file, 0o600)
     return demo

@@ -57,10 +57,11 @@ class CalendarTokenOut(BaseModel):
 
 
 class CalendarTokenCreated(CalendarTokenOut):
-    url: str = Field(description="the secret subscription address; shown only now")
+    url: str = Field(description="the secret subscription address (absolute, as the caller reached this "
+                                 "server); shown only now")
 
 
-def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], service: str, feed: FeedBuilder,
+def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], feed: FeedBuilder,
                         policy: Policy, action: str = "calendar.subscribe") -> None:
     """`POST/GET /calendar/tokens`, `DELETE /calendar/tokens/{id}` and `GET /calendar/{token}.ics`;
     who may make, see and revoke a token is the service's `policy` row `action` (a token of no
@@ -68,8 +69,8 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
 
     @router.post("/calendar/tokens", status_code=201, response_model=CalendarTokenCreated, tags=["calendar"],
                  summary="Make a secret calendar URL (iCalendar) for a department or the whole city")
-    async def create_calendar_token(body: CalendarTokenIn, principal: CurrentPrincipal,
-                                    runtime: RuntimeDep) -> CalendarTokenCreated:
+    async def create_calendar_token(body: CalendarTokenIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+                                    request: Request) -> CalendarTokenCreated:
         department = body.department if body.department or principal.role != "department" else principal.department
         policy.require(principal, action, department)
         token = new_key().removeprefix("oia_")
@@ -79,7 +80,8 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
             uow.session.add(row)
             await uow.commit()
         return CalendarTokenCreated(**CalendarTokenOut.model_validate(row, from_attributes=True).model_dump(),
-                                    url=f"/{service}/calendar/{token}.ics")
+                                    # Absolute, as calendar apps take it: this server as the caller reached it.
+                                    url=str(request.url_for("calendar_feed", token=token)))
 
     @router.get("/calendar/tokens", response_model=list[CalendarTokenOut], tags=["calendar"])
     async def list_calendar_tokens(principal: CurrentPrincipal, runtime: RuntimeDep) -> list[CalendarTokenOut]:

@@ -63,7 +63,8 @@ class Policy:
 
     def refusal(self, principal: Principal, action: str, owner: str | None = None) -> str:
         rule_ = self.rules[action]
-        who = f"a {principal.department} key" if principal.role == "department" else f"a {principal.role} key"
+        who = key_of(principal.department if principal.role == "department" and principal.department
+                     else principal.role)
         if self.reach(principal, action) is OWN:
             whose = f"{owner}'s records" if owner else "records of no department"
             return f"{who} may not {rule_.says} for {whose}; only for {principal.department}'s own"
@@ -76,3 +77,9 @@ class Policy:
         if reach is ANY:
             return None
         return (principal.department or "") if reach is OWN else ""
+
+
+def key_of(holder: str) -> str:
+    """"an ECON key", "a MAYOR key", "an admin key": the article by the first letter, as the codes
+    and roles are read out."""
+    return f"{'an' if holder[:1].upper() in 'AEIOU' else 'a'} {holder} key"

@@ -43,6 +43,7 @@ from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.calendar_feeds import add_calendar_routes
 from shared.listing import Cursor
 from shared.openapi import problems
+from shared.place_routes import add_place_routes
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 from shared.uow import UnitOfWork, utcnow
@@ -364,4 +365,5 @@ async def run_jobs(runtime: RuntimeDep, principal: CurrentPrincipal,
         return await reminders.run_jobs(uow, body.now if body and body.now else utcnow())
 
 
-add_calendar_routes(router, CalendarToken, "grants", reminders.deadline_calendar, POLICY)
+add_place_routes(router, POLICY)
+add_calendar_routes(router, CalendarToken, reminders.deadline_calendar, POLICY)

@@ -33,4 +33,6 @@ POLICY = Policy("grants", {
     "calendar.subscribe": rule("make or revoke calendar addresses",
                                admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
     "jobs.run": rule("run the scheduled jobs", admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
+    # The gazetteer's suggestions for a typed place name: public reference data, for every key.
+    "place.read": rule("look up places", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
 })

@@ -55,6 +55,7 @@ class TripBooked(BaseModel):
     department: str
     title: str
     purpose: str = "other"
+    status: str = "booked"  # or "planned": the news says which
     visibility: str = "normal"
     travellers: list[Traveller] = []
     legs: list[Leg]

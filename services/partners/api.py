@@ -36,6 +36,7 @@ from shared.app import RuntimeDep
 from shared.auth import CurrentPrincipal, Principal
 from shared.listing import Cursor
 from shared.openapi import problems
+from shared.place_routes import add_place_routes
 from shared.problems import FieldError, Problem
 from shared.render import json_response
 from shared.uow import UnitOfWork
@@ -297,3 +298,6 @@ async def finder(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextD
         return await people.find_partners(uow, ctx, POLICY.own_only(principal, "partnership.read"),
                                           POLICY.own_only(principal, "organisation.read"), country, eu_member,
                                           exclude_country, theme, limit)
+
+
+add_place_routes(router, POLICY)

@@ -33,4 +33,6 @@ POLICY = Policy("partners", {
                           admin=ANY, coordinator=ANY, department=NONE, reader=NONE),
     "partner.find": rule("search candidate partners", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
     "jobs.run": rule("run the scheduled jobs", admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
+    # The gazetteer's suggestions for a typed place name: public reference data, for every key.
+    "place.read": rule("look up places", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
 })

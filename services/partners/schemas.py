@@ -165,6 +165,8 @@ class RowReportOut(BaseModel):
     partner_city: str
     reason: str | None
     partnership_id: str | None
+    note: str | None = Field(None, description="the country as written, when that was a former state "
+                                               "(\"Germany (East)\"): kept, as it was resolved to today's")
 
 
 class ImportOut(BaseModel):

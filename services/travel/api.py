@@ -30,6 +30,7 @@ from shared.auth import DEPARTMENT, CurrentPrincipal
 from shared.calendar_feeds import add_calendar_routes
 from shared.listing import Cursor
 from shared.openapi import problems
+from shared.place_routes import add_place_routes
 
 router = APIRouter(tags=["trips"])
 
@@ -115,9 +116,11 @@ async def cancel_trip(trip_id: str, principal: CurrentPrincipal, runtime: Runtim
 
 # -- overlaps ---------------------------------------------------------------------------------------
 
-def _overlap_out(o: Overlap) -> OverlapOut:
-    return OverlapOut(id=o.id, kind=o.kind, trip_ids=[t for t in (o.trip_a_id, o.trip_b_id) if t],
-                      delegation_ids=[d for d in (o.delegation_a_id, o.delegation_b_id) if d],
+def _overlap_out(o: Overlap, departments: dict[str, str]) -> OverlapOut:
+    trip_ids = [t for t in (o.trip_a_id, o.trip_b_id) if t]
+    delegation_ids = [d for d in (o.delegation_a_id, o.delegation_b_id) if d]
+    return OverlapOut(id=o.id, kind=o.kind, trip_ids=trip_ids, delegation_ids=delegation_ids,
+                      departments=[departments[party] for party in trip_ids + delegation_ids],
                       place_name=o.place_name, country=o.country,
                       distance_km=o.distance_km, shared_start=o.shared_start, shared_end=o.shared_end,
                       restricted=o.restricted, status=o.status, detected_at=o.detected_at,
@@ -130,7 +133,8 @@ async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep, status
                         response: Response) -> list[OverlapOut]:
     async with runtime.uow() as uow:
         page = await overlaps.list_overlaps(uow, principal, status=status, limit=limit, cursor=cursor)
-        return [_overlap_out(o) for o in page.send(response)]
+        departments = await overlaps.departments_of(uow, page.items)
+        return [_overlap_out(o, departments) for o in page.send(response)]
 
 
 @router.post("/overlaps/{overlap_id}/status", response_model=OverlapOut, tags=["overlaps"],
@@ -139,7 +143,8 @@ async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep, status
 async def mark_overlap(overlap_id: str, body: OverlapStatusIn, principal: CurrentPrincipal,
                        runtime: RuntimeDep) -> OverlapOut:
     async with runtime.uow() as uow:
-        return _overlap_out(await overlaps.mark_overlap(uow, principal, overlap_id, body.status))
+        overlap = await overlaps.mark_overlap(uow, principal, overlap_id, body.status)
+        return _overlap_out(overlap, await overlaps.departments_of(uow, [overlap]))
 
 
 # -- delegations ------------------------------------------------------------------------------------
@@ -219,4 +224,5 @@ async def summary(principal: CurrentPrincipal, runtime: RuntimeDep,
     return Summary.model_validate({"year": year, **vars(numbers)})
 
 
-add_calendar_routes(router, CalendarToken, "travel", reports.feed, POLICY)
+add_place_routes(router, POLICY)
+add_calendar_routes(router, CalendarToken, reports.feed, POLICY)

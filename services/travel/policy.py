@@ -50,6 +50,8 @@ POLICY = Policy("travel", {
     # own; the whole city's (no department) only the office's. What a feed shows: `feed_audience`.
     "calendar.subscribe": rule("make, list or revoke calendar addresses",
                                admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    # The gazetteer's suggestions for a typed place name: public reference data, for every key.
+    "place.read": rule("look up places", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
 })
 
 

@@ -121,6 +121,8 @@ class OverlapOut(BaseModel):
     kind: OverlapKind
     trip_ids: list[str]
     delegation_ids: list[str]
+    departments: list[str] = Field(description="the two departments, in the order of trip_ids (or, for "
+                                               "delegations, delegation_ids)")
     place_name: str
     country: str
     distance_km: float

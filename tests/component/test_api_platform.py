@@ -55,7 +55,7 @@ async def test_booking_over_http_reaches_the_notifications_feed(client, host):
 
     await eventually(feed, message="the coordinators' feed item")
     [item] = await feed()
-    assert item["title"] == "ECON booked a trip: Trade fair"
+    assert item["title"] == "ECON is planning a trip: Trade fair"  # TRIP is planned, not booked
     assert booked.headers["X-Correlation-ID"]
 
 

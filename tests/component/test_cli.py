@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from sqlalchemy import inspect
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from oia.catalog import SERVICES
 from oia.cli import app
+from oia.embedded import prepare
 from shared.auth import KeyRing
 from shared.db import make_engine
 
@@ -87,3 +89,72 @@ def test_unknown_service_is_refused(sqlite_env):
     result = runner.invoke(app, ["migrate", "tourism"])
     assert result.exit_code != 0
     assert "unknown service 'tourism'" in result.output
+
+
+def said(output: str) -> str:
+    """An error as the user reads it, without the box and line breaks around it."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", output).split())
+
+
+@pytest.fixture
+def new_user(tmp_path, monkeypatch):
+    """A new user's shell: no database configured, in a fresh checkout's folder."""
+    for name in ("DATABASE_URL", *(f"{s.upper()}_DATABASE_URL" for s in SERVICES), "OIA_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OIA_SECRET_KEY", "cli-test-secret")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_keys_create_as_the_readme_gives_it_works_on_oia_devs_data(new_user):
+    data = new_user / "data"
+    asyncio.run(prepare(data, with_demo_data=False))  # `oia dev` ran once
+
+    result = runner.invoke(app, ["keys", "create", "--role", "department", "--department", "ENV"])
+
+    assert result.exit_code == 0, result.output
+    assert "accepted by partners, travel, grants, notifications (oia dev's database" in result.stderr
+    key = result.stdout.strip()
+    for service in SERVICES:
+        principal = resolve(data, service, key)
+        assert (principal.role, principal.department) == ("department", "ENV")
+    assert sorted(p.name for p in data.glob("*.db")) == sorted(f"{s}.db" for s in SERVICES)  # no stray service.db
+
+
+def test_keys_on_a_fresh_checkout_make_the_dev_databases_oia_dev_then_uses(new_user):
+    data = new_user / "data"
+    listed = runner.invoke(app, ["keys", "list"])
+    assert listed.exit_code != 0 and "no travel database" in said(listed.output)
+    assert not data.exists()
+
+    result = runner.invoke(app, ["keys", "create", "--role", "reader", "--label", "dashboard"])
+    assert result.exit_code == 0, result.output
+    key, key_id = result.stdout.strip(), result.stderr.split()[1]
+    demo = asyncio.run(prepare(data, with_demo_data=False))  # `oia dev` starts on them
+    assert resolve(data, "notifications", key).label == "dashboard"
+    assert {k["department"] for k in demo} >= {"MAYOR", "ECON", "CULT", "ENV"}
+
+    every = runner.invoke(app, ["keys", "list", "--service", "all"])
+    assert every.output.count(key_id) == len(SERVICES)
+    revoked = runner.invoke(app, ["keys", "revoke", key_id, "--service", "grants"])
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked in grants" in revoked.output
+    assert resolve(data, "grants", key) is None
+    assert resolve(data, "travel", key) is not None
+
+
+def test_keys_for_a_production_database_go_to_the_named_service_only(new_user, monkeypatch):
+    url = f"sqlite+aiosqlite:///{new_user / 'prod-travel.db'}"
+    monkeypatch.setenv("TRAVEL_DATABASE_URL", url)
+    unmigrated = runner.invoke(app, ["keys", "create", "--role", "admin", "--service", "travel"])
+    assert unmigrated.exit_code != 0 and "oia migrate travel" in said(unmigrated.output)
+
+    assert runner.invoke(app, ["migrate", "travel"]).exit_code == 0
+    everywhere = runner.invoke(app, ["keys", "create", "--role", "admin"])
+    assert everywhere.exit_code != 0
+    assert "no database configured for partners, grants, notifications" in said(everywhere.output)
+    result = runner.invoke(app, ["keys", "create", "--role", "admin", "--service", "travel"])
+    assert result.exit_code == 0, result.output
+    assert f"accepted by travel ({url})" in result.stderr
+    assert resolve(new_user, "prod-travel", result.stdout.strip()).role == "admin"
+    assert not (new_user / "data").exists()  # nothing written where `oia dev` keeps its data

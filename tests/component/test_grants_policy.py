@@ -12,7 +12,17 @@ from sqlalchemy import func, select
 
 from services.grants.policy import POLICY
 from shared.tables import outbox
-from tests.support.policy_cases import KEYS, bearer, cases, check_probes, one_answer, owner, refusal, went_through
+from tests.support.policy_cases import (
+    KEYS,
+    bearer,
+    cases,
+    check_probes,
+    one_answer,
+    owner,
+    refusal,
+    suggests_places,
+    went_through,
+)
 
 ADMIN = KEYS["admin"]  # sets up the records and reads back what a probe did
 PORTAL_ANSWER = Path(__file__).parents[2] / "services" / "grants" / "data" / "portal_calls.json"
@@ -177,6 +187,10 @@ async def run_jobs(client, host, key, whose) -> bool:
     return one_answer(ran=went_through(response), said=await said(host, "grants.deadline.approaching.v1") == 2)
 
 
+async def suggest_places(client, host, key, whose) -> bool:
+    return await suggests_places(client, "grants", key)
+
+
 PROBES = {
     "call.read": read_calls,
     "call.record": record_calls,
@@ -190,6 +204,7 @@ PROBES = {
     "boilerplate.write": write_the_city_profile,
     "calendar.subscribe": subscribe_to_calendars,
     "jobs.run": run_jobs,
+    "place.read": suggest_places,
 }
 
 

@@ -54,6 +54,24 @@ async def test_row_by_row_imports_the_good_rows_and_says_why_not_the_others(clie
     assert await stored(host) == 2
 
 
+async def test_countries_as_registers_write_them_the_former_states_kept_as_a_note(client, host):
+    register = HEADER + """Frankfurt am Main,DE,Leipzig,Germany (East),1962,,
+Frankfurt am Main,DE,Istanbul,Turkey,1985,,
+Frankfurt am Main,DE,Brno,Czech Republic,1994,,
+Frankfurt am Main,DE,Belgrade,Yugoslavia,1970,,
+"""
+    report = (await post(client, host, register.encode())).json()
+    assert [r["status"] for r in report["report"]] == ["created", "created", "created", "rejected"]
+    assert "names more than one country today" in report["report"][3]["reason"]
+    assert "RS (Serbia)" in report["report"][3]["reason"] and "HR (Croatia)" in report["report"][3]["reason"]
+    leipzig, istanbul = report["report"][:2]
+    assert "country given as 'Germany (East)': the German Democratic Republic" in leipzig["note"]
+    assert istanbul["note"] is None
+    listed = (await client.get("/partners/partnerships", headers=auth(host, *COORDINATOR))).json()
+    assert {(p["partner_city"], p["partner_country"]) for p in listed} == {
+        ("Leipzig", "DE"), ("Istanbul", "TR"), ("Brno", "CZ")}
+
+
 async def test_a_name_several_places_share_is_picked_by_its_geonames_id(client, host):
     register = ("home_city,partner_city,partner_country,year,partner_place_id\n"
                 "Köln,Treptow,DE,1990,\n"           # ambiguous: the choices are listed

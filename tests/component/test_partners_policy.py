@@ -12,7 +12,17 @@ from sqlalchemy import func, select
 from services.partners.policy import POLICY
 from shared.tables import outbox
 from shared.testing import eventually
-from tests.support.policy_cases import KEYS, bearer, cases, check_probes, one_answer, owner, refusal, went_through
+from tests.support.policy_cases import (
+    KEYS,
+    bearer,
+    cases,
+    check_probes,
+    one_answer,
+    owner,
+    refusal,
+    suggests_places,
+    went_through,
+)
 
 ADMIN = KEYS["admin"]  # sets up the records and reads back what a probe did
 
@@ -176,6 +186,10 @@ async def run_jobs(client, host, key, whose) -> bool:
     return one_answer(ran=went_through(response), said=said == 1)
 
 
+async def suggest_places(client, host, key, whose) -> bool:
+    return await suggests_places(client, "partners", key)
+
+
 PROBES = {
     "partnership.read": read_partnerships,
     "partnership.record": record_partnerships,
@@ -189,6 +203,7 @@ PROBES = {
     "person.record": record_people,
     "partner.find": find_partners,
     "jobs.run": run_jobs,
+    "place.read": suggest_places,
 }
 
 

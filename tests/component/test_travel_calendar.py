@@ -28,6 +28,7 @@ async def test_a_department_feed_shows_its_trips_as_all_day_events(client, host)
     await book(client, host, CULT, trip("Festival", "Kraków", "PL", "2027-06-01", "2027-06-03"))
     feed = await subscribe(client, host, ECON, label="ECON team calendar")
     assert feed["department"] == "ECON" and feed["url"].endswith(".ics")
+    assert feed["url"].startswith(f"{client.base_url}/travel/calendar/")  # absolute, for a calendar app
 
     response = await client.get(feed["url"])  # no API key: calendar apps cannot send one
     assert response.status_code == 200

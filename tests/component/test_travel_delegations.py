@@ -95,6 +95,8 @@ async def test_two_departments_hosting_delegations_from_one_place_at_once_overla
     assert (detected["shared_start"], detected["shared_end"]) == ("2027-06-04", "2027-06-05")
     [listed] = (await client.get("/travel/overlaps", headers=auth(host, *ECON))).json()
     assert listed["kind"] == "delegations" and sorted(listed["delegation_ids"]) == sorted([first["id"], second["id"]])
+    hosts = {first["id"]: first["host_department"], second["id"]: "ECON"}
+    assert listed["departments"] == [hosts[d] for d in listed["delegation_ids"]]
 
     # The same department twice is no overlap; a later arrival resolves it; a cancel stays quiet after.
     await announce(client, host, {**DELEGATION, "arrival": "2027-06-03"})

@@ -33,6 +33,7 @@ async def stored(host) -> tuple[int, int]:
     ({**TRIP, "legs": [{**LEG, "city": "Atlantis", "country": "GR"}]}, "legs[0].city", "no city 'Atlantis' in GR"),
     ({**TRIP, "legs": [{**LEG, "city": "Springfield", "country": "US"}]}, "legs[0].city", "ambiguous"),
     ({**TRIP, "legs": [{**LEG, "country": "Cathay"}]}, "legs[0].country", "unknown country"),
+    ({**TRIP, "legs": [{**LEG, "city": "Kyiv", "country": "USSR"}]}, "legs[0].country", "UA (Ukraine)"),
     ({**TRIP, "legs": [{**LEG, "city": "Köln", "country": "DE", "place_id": 1814906}]}, "legs[0].place_id", "is in CN"),
     ({**TRIP, "estimated_cost": "-5", "currency": "EUR"}, "estimated_cost", "greater than or equal to 0"),
     ({**TRIP, "estimated_cost": "500"}, "currency", "required with estimated_cost"),
@@ -66,6 +67,39 @@ async def test_an_ambiguous_city_lists_the_candidates_to_pick_from(client, host)
         **TRIP, "legs": [{**LEG, "city": "Springfield", "country": "US", "place_id": candidates[1]["place_id"]}]})
     assert picked.status_code == 201
     assert picked.json()["legs"][0]["place_id"] == candidates[1]["place_id"]
+
+
+async def test_a_misspelt_city_is_answered_with_the_likeliest_places_first(client, host):
+    response = await client.post("/travel/trips", headers=auth(host, *ECON),
+                                 json={**TRIP, "legs": [{**LEG, "city": "Dusseldorff", "country": "DE"}]})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert "did you mean Düsseldorf" in error["message"]
+    assert error["candidates"][0]["name"] == "Düsseldorf" and len(error["candidates"]) > 1
+    assert await stored(host) == (0, 0)
+
+    suggested = await client.get("/travel/places", params={"q": "Kolnn", "country": "Germany"},
+                                 headers=auth(host, *ECON))
+    assert suggested.status_code == 200, suggested.text
+    assert suggested.json()[0] == {"place_id": 2886242, "name": "Köln", "country": "DE", "population": 1024621,
+                                   "latitude": 50.93333, "longitude": 6.95, "timezone": "Europe/Berlin"}
+    anywhere = await client.get("/travel/places", params={"q": "Barcelonna"}, headers=auth(host, *ECON))
+    assert [(p["name"], p["country"]) for p in anywhere.json()[:2]] == [("Barcelona", "ES"), ("Barcelona", "VE")]
+    unknown = await client.get("/travel/places", params={"q": "Kolnn", "country": "Cathay"}, headers=auth(host, *ECON))
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "country"
+
+
+async def test_a_country_written_as_people_write_it_resolves_and_a_former_union_lists_todays(client, host):
+    for country in ("Turkey", "Türkiye", "TR"):
+        booked = await client.post("/travel/trips", headers=auth(host, *ECON),
+                                   json={**TRIP, "legs": [{**LEG, "city": "Izmir", "country": country}]})
+        assert booked.status_code == 201, booked.text
+        assert booked.json()["legs"][0]["country"] == "TR"
+    refused = await client.post("/travel/trips", headers=auth(host, *ECON),
+                                json={**TRIP, "legs": [{**LEG, "city": "Bratislava", "country": "Czechoslovakia"}]})
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["candidates"] == [{"country": "CZ", "name": "Czechia"}, {"country": "SK", "name": "Slovakia"}]
 
 
 async def test_changing_someone_elses_trip_is_403_and_changes_nothing(client, host):

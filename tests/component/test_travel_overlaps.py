@@ -55,6 +55,8 @@ async def test_same_city_same_days_two_departments_is_one_overlap_with_its_reaso
     assert by_department["MAYOR"]["leg"]["timezone"] == "Asia/Shanghai"
     [stored] = await overlaps(client, host, status="open")
     assert sorted(stored["trip_ids"]) == sorted([fair["id"], visit["id"]])
+    departments = {fair["id"]: "ECON", visit["id"]: "MAYOR"}
+    assert stored["departments"] == [departments[t] for t in stored["trip_ids"]]
     assert stored["id"] == detected["overlap_id"]
 
 

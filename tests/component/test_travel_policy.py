@@ -10,7 +10,7 @@ from services.travel.policy import POLICY
 from shared.auth import Principal
 from shared.policy import ANY
 from tests.support.embedded import auth
-from tests.support.policy_cases import KEYS, MINE, THEIRS, cases, check_probes, owner
+from tests.support.policy_cases import KEYS, MINE, THEIRS, cases, check_probes, owner, suggests_places
 
 THIRD = "MAYOR"  # the other party of an overlap or crossing, neither MINE nor THEIRS
 PLACE = {"city": "Katowice", "country": "PL"}
@@ -270,6 +270,10 @@ async def probe_calendar_subscribe(client, host, role, whose):
     return await _subscribes_and_revokes(client, host, role, owner(whose))
 
 
+async def probe_place_read(client, host, role, whose):
+    return await suggests_places(client, "travel", KEYS[role])
+
+
 PROBES = {
     "trip.book": probe_trip_book,
     "trip.read": probe_trip_read,
@@ -285,6 +289,7 @@ PROBES = {
     "crossing.read": probe_crossing_read,
     "summary.read": probe_summary_read,
     "calendar.subscribe": probe_calendar_subscribe,
+    "place.read": probe_place_read,
 }
 
 

@@ -71,3 +71,13 @@ async def refusal(client, key: str, path: str, record_id: str | None = None) -> 
     assert seen.status_code in (200, 404), seen.text
     visible = seen.status_code == 200 and (record_id is None or record_id in {r["id"] for r in seen.json()})
     return 403 if visible else 404
+
+
+async def suggests_places(client, service: str, key: str) -> bool:
+    """The `place.read` probe, alike in every service that resolves places: whether the key gets the
+    gazetteer's suggestions for a misspelt city."""
+    response = await client.get(f"/{service}/places", params={"q": "Kolnn", "country": "DE"}, headers=bearer(key))
+    if not went_through(response):
+        return False
+    assert response.json()[0]["name"] == "Köln"
+    return True

@@ -108,6 +108,19 @@ def test_a_german_alert_for_a_trip_to_munich_says_muenchen():
     assert "Munich" not in message.text + message.html + message.feed_body
 
 
+@pytest.mark.parametrize("status,language,subject", [
+    ("booked", "en", "ECON booked a trip: Trade fair"),
+    ("planned", "en", "ECON is planning a trip: Trade fair"),
+    ("booked", "de", "ECON hat eine Reise gebucht: Trade fair"),
+    ("planned", "de", "ECON plant eine Reise: Trade fair"),
+])
+def test_the_news_of_a_trip_says_booked_only_for_a_booked_one(status, language, subject):
+    message = render("travel.trip.booked.v1", {**munich_trip(), "status": status}, language)
+
+    assert message.subject == subject
+    assert subject in message.text and subject in message.html
+
+
 def test_an_english_alert_for_the_same_trip_says_munich():
     message = render("travel.trip.booked.v1", munich_trip(), "en")
 

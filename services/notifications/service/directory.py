@@ -14,7 +14,7 @@ from services.notifications.service import NotificationsContext
 from shared import outbound
 from shared.auth import Principal
 from shared.listing import Keyset, Page, where_given
-from shared.policy import OWN
+from shared.policy import OWN, key_of
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
 
@@ -110,7 +110,7 @@ def _namespaced(principal: Principal, recipient_id: str) -> None:
                                "named by email")
     own = principal.department
     if POLICY.reach(principal, "recipient.create") is OWN and not recipient_id.startswith(f"{own}-"):
-        raise FieldError("id", f"a {own} key names its recipients {own}-…", status=403)
+        raise FieldError("id", f"{key_of(own or principal.role)} names its recipients {own}-…", status=403)
 
 
 async def _checked_channels(ctx: NotificationsContext, channels: list[ChannelIn]) -> list[ChannelIn]:

@@ -26,7 +26,7 @@ from services.partners import domain
 from services.partners.models import Partnership, new_id
 from services.partners.service import PartnersContext
 from shared.db import table_of
-from shared.places import Place, UnknownCountry, UnresolvedPlace
+from shared.places import Place, UnknownCountry, UnresolvedPlace, country
 from shared.problems import FieldError
 from shared.uow import UnitOfWork, utcnow
 
@@ -49,6 +49,7 @@ class RowReport(NamedTuple):
     partner_city: str
     reason: str | None = None
     partnership_id: str | None = None
+    note: str | None = None  # the country as the register wrote it, when that was a former state
 
 
 @dataclass
@@ -140,7 +141,8 @@ def _assess(text: io.StringIO, report: ImportReport, ctx: PartnersContext, known
             continue
         known[(outcome["home_place_id"], outcome["partner_place_id"])] = outcome["id"]
         report.report.append(tuple(RowReport(number, "valid", outcome["home_city"], outcome["partner_city"],
-                                             partnership_id=outcome["id"])))
+                                             partnership_id=outcome["id"],
+                                             note=country(row["partner_country"]).note)))
         if report.mode == "all_or_nothing" and report.rejected:
             continue  # nothing will be stored: no need to hand over more rows
         rows.append({**outcome, "created_at": now, "updated_at": now, "last_contact_on": today})

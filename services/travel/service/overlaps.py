@@ -409,6 +409,22 @@ OVERLAP_ORDER = Keyset((col(Overlap.detected_at), col(Overlap.id)))
 CROSSING_ORDER = Keyset((col(Crossing.detected_at), col(Crossing.id)))
 
 
+async def departments_of(uow: UnitOfWork, found: Iterable[Overlap]) -> dict[str, str]:
+    """By id, the department of every trip and the host department of every delegation these
+    overlaps are between (one query each, for a whole page)."""
+    found = list(found)
+    trips = {t for o in found for t in (o.trip_a_id, o.trip_b_id) if t}
+    delegations = {d for o in found for d in (o.delegation_a_id, o.delegation_b_id) if d}
+    departments: dict[str, str] = {}
+    if trips:
+        departments.update((await uow.session.exec(
+            select(Trip.id, Trip.department).where(col(Trip.id).in_(trips)))).all())
+    if delegations:
+        departments.update((await uow.session.exec(
+            select(Delegation.id, Delegation.host_department).where(col(Delegation.id).in_(delegations)))).all())
+    return departments
+
+
 async def list_overlaps(uow: UnitOfWork, principal: Principal, *, status: OverlapStatus | None,
                         limit: int, cursor: str | None = None) -> Page[Overlap]:
     """A page of the overlaps `principal` may read, latest detected first."""
