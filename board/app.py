@@ -3,6 +3,8 @@ services, which it then reaches in-process."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
-from board.routes import access, today
+from board import routes as areas
 from board.services import Services
 from board.session import Sessions
 from board.settings import BoardSettings
@@ -36,8 +38,9 @@ def create_board_app(settings: BoardSettings | None = None,
     app = FastAPI(title="Diplomacity — board", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.board = board
     app.mount("/board/static", StaticFiles(directory=STATIC), name="static")
-    for routes in (access, today):
-        app.include_router(routes.router)
+    # Each module of board/routes is one area of the board, with its own router.
+    for area in pkgutil.iter_modules(areas.__path__):
+        app.include_router(importlib.import_module(f"board.routes.{area.name}").router)
 
     @app.exception_handler(SignInNeeded)
     async def sign_in_first(request: Request, _: SignInNeeded) -> Response:
