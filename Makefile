@@ -37,7 +37,7 @@ lint: install
 
 ## Types (mypy, settings in pyproject.toml): shared/ and oia/ strictly, services/ checked (untyped defs too).
 typecheck: install
-	$(BIN)/mypy shared oia services
+	$(BIN)/mypy shared oia services board
 
 ## The service layer against a fake unit of work and the memory bus: seconds, no host, no network.
 test-unit: install checkers
@@ -71,13 +71,14 @@ bench: install
 	$(BIN)/python bench/grants.py
 	$(BIN)/python bench/import_latency.py
 
-## Alert wording: extract it from notifications' templates into locale/messages.pot and merge that into each
+## Wording (the alerts', the board's): extract it into each folder's locale/messages.pot and merge that into each
 ## language's catalog; then translate what is new or fuzzy in locale/<language>/LC_MESSAGES/messages.po.
 NOTIFICATIONS := services/notifications
 messages: install
-	$(BIN)/pybabel extract -F $(NOTIFICATIONS)/babel.cfg --project=Diplomacity --width=120 \
-		-o $(NOTIFICATIONS)/locale/messages.pot $(NOTIFICATIONS)
-	$(BIN)/pybabel update -i $(NOTIFICATIONS)/locale/messages.pot -d $(NOTIFICATIONS)/locale --ignore-obsolete --width=120
+	for root in $(NOTIFICATIONS) board; do \
+		$(BIN)/pybabel extract -F $$root/babel.cfg --project=Diplomacity --width=120 -o $$root/locale/messages.pot $$root && \
+		$(BIN)/pybabel update -i $$root/locale/messages.pot -d $$root/locale --ignore-obsolete --width=120 || exit 1; \
+	done
 
 migrate: install
 	$(BIN)/oia migrate all

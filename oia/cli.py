@@ -36,7 +36,7 @@ dlq = typer.Typer(help="Dead-letter queues (RabbitMQ).", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(dlq, name="dlq")
 
-ServiceArg = Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICES)}")]
+ServiceArg = Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICES)} (or board, for `serve`)")]
 
 
 def _services(name: str) -> list[str]:
@@ -64,6 +64,7 @@ def dev(
     demo_keys = asyncio.run(prepare(data_dir))
     base = f"http://{host}:{port}"
     typer.echo(f"\nDiplomacity (embedded) on {base}")
+    typer.echo(f"  {'board':<14} {base}/board/   (sign in with a demo key below)")
     for name in SERVICES:
         typer.echo(f"  {name:<14} {base}/{name}/docs")
     typer.echo(f"\nDemo API keys (also in {data_dir / 'demo-keys.json'}):")
@@ -81,7 +82,10 @@ def dev(
 
 @app.command()
 def serve(service: ServiceArg, host: Annotated[str, typer.Option(envvar="OIA_HOST")] = "0.0.0.0") -> None:
-    """Run one service against DATABASE_URL / AMQP_URL (migrating first)."""
+    """Run one service against DATABASE_URL / AMQP_URL (migrating first), or the board (`board`),
+    which asks the services at BOARD_<SERVICE>_URL and listens on BOARD_PORT (8005)."""
+    if service == "board":
+        return _serve_board(host)
     [name] = _services(service)
     settings = _settings(name)
     configure_logging(settings.log_level)
@@ -96,6 +100,16 @@ def serve(service: ServiceArg, host: Annotated[str, typer.Option(envvar="OIA_HOS
     gc.collect()
     gc.freeze()
     uvicorn.run(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy())
+
+
+def _serve_board(host: str) -> None:
+    from board.app import create_board_app
+    from board.settings import BoardSettings
+
+    configure_logging(os.environ.get("OIA_LOG_LEVEL", "INFO"))
+    port = int(os.environ.get("BOARD_PORT", "8005"))
+    uvicorn.run(create_board_app(BoardSettings()), host=host, port=port, log_config=None,
+                proxy_headers=_behind_proxy())
 
 
 def _behind_proxy() -> bool:

@@ -14,6 +14,8 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from board.app import create_board_app
+from board.settings import BoardSettings
 from oia.catalog import SERVICES, spec_of, system_asyncapi
 from shared.app import create_service_app
 from shared.auth import new_key, store_key
@@ -93,12 +95,16 @@ class EmbeddedHost:
         self.apps = {name: create_service_app(rt, manage_lifecycle=False) for name, rt in self.runtimes.items()}
         for runtime in self.runtimes.values():
             runtime.peer_transport = httpx.ASGITransport(app=self)  # services call each other in-process
+        # The board, at /board/, asks the services in-process too.
+        self.board = create_board_app(BoardSettings(), transport=httpx.ASGITransport(app=self))
+        self.apps["board"] = self.board
         self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         install_problem_handlers(self.index)
 
         @self.index.get("/")
-        async def services() -> dict[str, dict[str, dict[str, str]]]:
-            return {"services": {name: {"docs": f"/{name}/docs", "health": f"/{name}/health"}
+        async def services() -> dict[str, str | dict[str, dict[str, str]]]:
+            return {"board": "/board/",
+                    "services": {name: {"docs": f"/{name}/docs", "health": f"/{name}/health"}
                                  for name in SERVICES}}
 
         @self.index.get("/asyncapi.json")
@@ -119,6 +125,7 @@ class EmbeddedHost:
         # Callbacks run last-in first-out: relays and engines stop before the bus closes.
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.bus.close)
+            stack.push_async_callback(self.board.state.board.services.close)
             for runtime in self.runtimes.values():
                 stack.push_async_callback(runtime.stop)
 

@@ -93,7 +93,16 @@ class ReplayRequest(BaseModel):
 PLATFORM = Policy("platform", {
     "dead_letters.manage": rule("inspect or re-drive dead letters",
                                 admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
+    "caller.read": rule("see who this key is (its role, department and label; never the key)",
+                        admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
 })
+
+
+class CallerOut(BaseModel):
+    role: str
+    department: str | None
+    key_id: str = Field(description="the key's id (`key_…`), never the key")
+    label: str | None
 
 
 def _platform_router(prefix: str) -> APIRouter:
@@ -121,6 +130,12 @@ def _platform_router(prefix: str) -> APIRouter:
     @router.get("/asyncapi.json", summary="AsyncAPI document of the events this service publishes and reads")
     async def asyncapi(runtime: RuntimeDep) -> dict[str, Any]:
         return service_asyncapi(runtime.spec, runtime.settings.exchange)
+
+    @router.get("/me", response_model=CallerOut, summary="Who the presented key is (what the board signs in with)")
+    async def me(principal: CurrentPrincipal) -> CallerOut:
+        PLATFORM.require(principal, "caller.read")
+        return CallerOut(role=principal.role, department=principal.department, key_id=principal.key_id,
+                         label=principal.label)
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:

@@ -12,8 +12,6 @@ language where the gazetteer knows the name; the Slack and Teams JSON is built h
 
 from __future__ import annotations
 
-import gettext as gettext_module
-import io
 import json
 import re
 from collections import OrderedDict
@@ -26,15 +24,13 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_interval, format_skeleton, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
-from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.notifications.events import consumes
 from shared.envelope import UnknownEventType
 from shared.places import local_name
+from shared.translations import catalog
 
 LANGUAGES = ("en", "de")
 EVENT_TYPES = (
@@ -178,26 +174,13 @@ def _check_language(language: str) -> None:
 
 
 @cache
-def _translations(language: str) -> gettext_module.NullTranslations:
-    """The language's catalog, read from its .po (fuzzy entries left out, as gettext does)."""
-    if language == "en":
-        return NullTranslations()
-    with (LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalog = read_po(po, locale=language)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
-
-
-@cache
 def _environment(language: str, html: bool) -> Environment:
     """One environment per language (its catalog; its date, moment, amount and place filters) and
     output: the html block is rendered from an autoescaping environment, the plain-text blocks from
     one that is not."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=html,
                       trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
-    env.install_gettext_translations(_translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(catalog(LOCALE_DIR, language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["date"] = lambda value: _format_date(value, language)
     env.filters["span"] = lambda start, end: _format_span(start, end, language)
     env.filters["year"] = lambda value: _as_date(value).year
@@ -292,7 +275,7 @@ def _format_moment(value: datetime | str, language: str, time: bool = True) -> s
     day = _format_date(local.date(), language)
     if not time:
         return day
-    gettext = _translations(language).gettext
+    gettext = catalog(LOCALE_DIR, language).gettext
     clock = format_time(local, "short", locale=LOCALES[language])
     return gettext("%(day)s, %(time)s (Brussels time)") % {"day": day, "time": clock}
 
@@ -316,7 +299,7 @@ def _format_change(value: str, field: str, language: str) -> str:
             stages = [part.partition(":") for part in value.split(";") if part.strip()]
             if len(stages) == 1:
                 return _format_moment(stages[0][2].strip(), language)
-            gettext = _translations(language).gettext
+            gettext = catalog(LOCALE_DIR, language).gettext
             return "; ".join(gettext("stage %(stage)s: %(at)s") % {"stage": n.strip(),
                                                                     "at": _format_moment(at.strip(), language)}
                              for n, _, at in stages)

@@ -122,10 +122,28 @@ async def _dead(host, queue: str, event_id: str) -> bool:
     return event_id in [letter.event_id for letter in await host.bus.dead_letters(queue)]
 
 
+async def _read_caller(client, host, role: str) -> bool:
+    """Whether `role`'s key may ask who it is; the answer names its role and key id, never the key."""
+    response = await client.get("/travel/me", headers={"Authorization": f"Bearer {KEYS[role]}"})
+    assert response.status_code in (200, 403)
+    if response.status_code == 403:
+        return False
+    caller = response.json()
+    assert caller["role"] == role and caller["key_id"].startswith("key_") and KEYS[role] not in response.text
+    return True
+
+
+PROBES = {"dead_letters.manage": _manage_dead_letters, "caller.read": _read_caller}
+
+
 @pytest.mark.parametrize("action, role, whose, allowed", cases(PLATFORM))
 async def test_the_platform_routes_follow_their_table(client, host, action, role, whose, allowed):
-    assert action == "dead_letters.manage"  # the table's only row; a new one needs its probe here
-    assert await _manage_dead_letters(client, host, role) is allowed
+    assert await PROBES[action](client, host, role) is allowed  # a new row needs its probe here
+
+
+async def test_who_a_key_is_needs_a_key(client):
+    response = await client.get("/travel/me")
+    assert response.status_code == 401
 
 
 @pytest.mark.parametrize("body,fields", [

@@ -84,3 +84,12 @@ def test_no_module_imports_itself_round_a_circle():
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_the_board_imports_no_service_and_owns_no_tables():
+    """The board reaches the services over their public APIs only: it imports none of them, nor
+    anything that would give it a database of its own."""
+    offending = [f"{p.relative_to(ROOT)} imports {n}" for p, n in imports_of(ROOT / "board")
+                 if n.split(".")[0] in ("services", "oia", "sqlmodel", "sqlalchemy", *SERVICES)
+                 or n in ("shared.db", "shared.uow", "shared.tables", "shared.runtime")]
+    assert offending == []

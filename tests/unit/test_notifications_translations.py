@@ -4,74 +4,27 @@ the reader's locale (Babel); places carry the reader's name for them where the g
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 
 from services.notifications import rendering
 from services.notifications.rendering import render
 from shared.places import local_name
+from tests.support.catalogs import catalog_problems, template_problems
 
 NOTIFICATIONS = Path(rendering.__file__).parent
 LOCALE = NOTIFICATIONS / "locale"
 TRANSLATED = [language for language in rendering.LANGUAGES if language != "en"]
 
 
-@cache
-def extracted() -> frozenset[tuple[str | None, str | tuple[str, ...]]]:
-    """(context, msgid) of every message, extracted as `make messages` does (babel.cfg)."""
-    with (NOTIFICATIONS / "babel.cfg").open() as cfg:
-        method_map, options_map = parse_mapping_cfg(cfg)
-    found = set()
-    for _, _, message, _, context in extract_from_dir(str(NOTIFICATIONS), method_map, options_map):
-        found.add((context, message if isinstance(message, str) else tuple(message)))
-    return frozenset(found)
-
-
-def catalog_ids(path: Path) -> tuple[set, object]:
-    with path.open("rb") as po:
-        catalog = read_po(po)
-    ids = set()
-    for message in catalog:
-        if message.id:
-            msgid = message.id if isinstance(message.id, str) else tuple(message.id)
-            # extraction gives a plural message as its forms (singular, plural)
-            ids.add((message.context, msgid))
-    return ids, catalog
-
-
-def plain(key: tuple) -> tuple:
-    """A plural message as extraction names it: (singular, plural), without the None slots."""
-    context, msgid = key
-    return context, tuple(part for part in msgid if part) if isinstance(msgid, tuple) else msgid
-
-
 def test_the_catalog_template_is_what_the_sources_say():
-    in_sources = {plain(key) for key in extracted()}
-    in_template, _ = catalog_ids(LOCALE / "messages.pot")
-
-    assert in_sources - in_template == set(), "run `make messages`"
-    assert in_template - in_sources == set(), "run `make messages`"
+    assert template_problems(NOTIFICATIONS) == [], "run `make messages`"
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_message_is_translated_none_fuzzy_none_obsolete(language):
-    in_sources = {plain(key) for key in extracted()}
-    ids, catalog = catalog_ids(LOCALE / language / "LC_MESSAGES" / "messages.po")
-
-    assert in_sources - ids == set(), "missing from the catalog"
-    assert ids - in_sources == set(), "obsolete in the catalog"
-    assert not catalog.obsolete
-    untranslated = [m.id for m in catalog if m.id and (not m.string or not all(
-        m.string if isinstance(m.string, tuple) else [m.string]))]
-    assert untranslated == []
-    assert [m.id for m in catalog if m.id and m.fuzzy] == []
-    # placeholders agree with the msgid's (Babel's python-format check)
-    assert [(m.id, errors) for m, errors in catalog.check()] == []
+    assert catalog_problems(NOTIFICATIONS, language) == []
 
 
 def test_no_compiled_catalogs_lie_around():

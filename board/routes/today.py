@@ -1,0 +1,82 @@
+"""Today and this month: trips and visiting delegations by destination, the overlaps and crossings
+between them with their reasons spelled out, and the coordinators' triage of overlaps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from board.services import ServiceProblem
+from board.web import BoardDep, SessionDep, check_csrf, render
+
+router = APIRouter(prefix="/board")
+
+MARKS = ("acknowledged", "coordinated", "not_related")
+PURPOSES = ("partner_city_visit", "trade_fair", "network_meeting", "eu_project_meeting", "conference",
+            "anniversary", "other")
+
+
+@router.get("/today")
+async def today(request: Request, board: BoardDep, session: SessionDep,
+                month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+                department: Annotated[str | None, Query(max_length=20)] = None,
+                country: Annotated[str | None, Query(max_length=2)] = None,
+                purpose: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+    first = date.fromisoformat(f"{month}-01") if month else date.today().replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    window = {"from": first.isoformat(), "to": last.isoformat()}
+    ask = board.services
+    trips, overlaps, crossings, delegations = await asyncio.gather(
+        ask.get("travel", "/trips", session.key, {**window, "department": department, "country": country,
+                                                 "purpose": purpose, "limit": 500}),
+        ask.get("travel", "/overlaps", session.key, {"limit": 500}),
+        ask.get("travel", "/crossings", session.key, {"limit": 500}),
+        ask.get("travel", "/delegations", session.key, {**window, "limit": 500}))
+    by_id = {t["id"]: t for t in trips}
+    # Open overlaps first, then the ones worked on; resolved ones (the trips no longer meet) last.
+    rank = {"open": 0, "acknowledged": 1, "coordinated": 2, "not_related": 3, "resolved": 4}
+    overlaps.sort(key=lambda o: (rank.get(o["status"], 5), o["shared_start"]))
+    return render(request, "today.html", session, first=first, last=last, trips=trips,
+                  destinations=_by_destination(trips, first, last), overlaps=overlaps, by_id=by_id,
+                  crossings=crossings, delegations=delegations, marks=MARKS, purposes=PURPOSES,
+                  filters={"department": department or "", "country": country or "", "purpose": purpose or ""},
+                  previous=(first - timedelta(days=1)).strftime("%Y-%m"),
+                  next=(last + timedelta(days=1)).strftime("%Y-%m"))
+
+
+@router.post("/overlaps/{overlap_id}/status")
+async def triage(overlap_id: str, request: Request, board: BoardDep, session: SessionDep,
+                 status: Annotated[str, Form(max_length=20)], note: Annotated[str, Form(max_length=1000)] = "",
+                 csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    check_csrf(session, csrf)
+    body: dict[str, Any] = {"status": status}
+    if note.strip():
+        body["note"] = note.strip()
+    try:
+        await board.services.post("travel", f"/overlaps/{overlap_id}/status", session.key, body)
+    except ServiceProblem as problem:
+        return render(request, "problem.html", session, status=problem.status, problem=problem,
+                      back="/board/today")
+    return RedirectResponse(f"/board/today#overlap-{overlap_id}", status_code=303)
+
+
+def _by_destination(trips: list[dict[str, Any]], first: date, last: date) -> list[dict[str, Any]]:
+    """Each destination of the month with the legs there, as offsets on the month's days."""
+    days = (last - first).days + 1
+    places: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for trip in trips:
+        for leg in trip["legs"]:
+            start, end = date.fromisoformat(leg["start_date"]), date.fromisoformat(leg["end_date"])
+            if end < first or start > last:
+                continue
+            shown_start, shown_end = max(start, first), min(end, last)
+            places[(leg["place_name"], leg["country"])].append({
+                "trip": trip, "leg": leg, "offset": (shown_start - first).days * 100 / days,
+                "width": ((shown_end - shown_start).days + 1) * 100 / days})
+    return [{"place": place, "country": country, "legs": legs}
+            for (place, country), legs in sorted(places.items())]

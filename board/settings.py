@@ -1,0 +1,26 @@
+"""The board's settings (`BOARD_` prefix): where the services are, and how its sessions behave."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BoardSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOARD_", extra="ignore")
+
+    # Each service's base URL (its routes are under /<service>/ there). `oia dev` calls them in-process.
+    partners_url: str = "http://127.0.0.1:8001"
+    travel_url: str = "http://127.0.0.1:8002"
+    grants_url: str = "http://127.0.0.1:8003"
+    notifications_url: str = "http://127.0.0.1:8004"
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # A session ends after this long without a request (it is kept in this process only).
+    session_idle_minutes: int = Field(480, ge=5, le=7 * 24 * 60)
+    # Cookies marked Secure: always (behind a TLS proxy), or when the request itself came over https.
+    secure_cookies: bool = False
+    default_language: str = Field("en", pattern="^(en|de)$")
+
+    def base_url(self, service: str) -> str:
+        url: str = getattr(self, f"{service}_url")
+        return url.rstrip("/")
