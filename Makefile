@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz bench migrate messages clean
+.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz test-browser bench migrate messages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test-integration: install checkers
 
 test-e2e: install
 	$(BIN)/pytest tests/e2e
+
+## Pages in Debian's Chromium (/usr/bin/chromium, driven by Playwright) against a running `oia dev`: no request may
+## leave the server, no console error; axe-core checks WCAG 2.1 AA. Screenshots go to test-output/screenshots/.
+test-browser: install checkers
+	$(BIN)/pytest tests/browser
 
 ## schemathesis over the four OpenAPI documents (admin and department keys): no input may get a 5xx, and every
 ## answer's status, media type, headers and body are ones the document declares.
