@@ -80,7 +80,7 @@ class SignInWithProvider:
         metadata = await self.provider.metadata()
         body = {"grant_type": "authorization_code", "code": code, "redirect_uri": pending.redirect_uri,
                 "code_verifier": pending.verifier}
-        auth = None
+        auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
         if self.settings.oidc_client_secret:
             auth = httpx.BasicAuth(self.settings.oidc_client_id, self.settings.oidc_client_secret)
         else:  # a public client names itself; PKCE is its proof
