@@ -5,13 +5,14 @@ the role and department from the token's claims as they are configured to."""
 from __future__ import annotations
 
 import logging
+import secrets
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from board.oidc import PENDING_SECONDS, STATE_COOKIE, SignInFailed, SignInWithProvider
 from board.services import ServiceProblem
-from board.session import COOKIE, set_cookie
+from board.session import ANONYMOUS_CSRF_COOKIE, COOKIE, set_cookie
 from board.web import Board, BoardDep, language_for, render
 from shared.identity import ProviderUnreachable
 
@@ -79,11 +80,20 @@ async def signed_out(request: Request, board: BoardDep) -> Response:
         at_provider = await provider_of(request, board).end_session_url(str(request.url_for("sign_in_form")))
     except ProviderUnreachable:
         at_provider = None
-    return render(request, "oidc/signed_out.html", None, provider=board.settings.oidc_name, at_provider=at_provider)
+    return _page(request, "oidc/signed_out.html", 200, at_provider=at_provider)
 
 
 def _failed(request: Request, reason: str, status: int) -> Response:
-    response = render(request, "oidc/failed.html", None, status=status, reason=reason,
-                      provider=request.app.state.board.settings.oidc_name)
+    response = _page(request, "oidc/failed.html", status, reason=reason)
     response.delete_cookie(STATE_COOKIE, path="/board")
+    return response
+
+
+def _page(request: Request, template: str, status: int, **context: str | None) -> Response:
+    """A page for someone not signed in; its language form checked as the sign-in form's is."""
+    board: Board = request.app.state.board
+    token = request.cookies.get(ANONYMOUS_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = render(request, template, None, status=status, csrf=token, provider=board.settings.oidc_name,
+                      **context)
+    set_cookie(response, request, ANONYMOUS_CSRF_COOKIE, token, board.settings.secure_cookies)
     return response

@@ -69,6 +69,8 @@ async def test_a_department_officer_signs_in_at_the_provider_and_the_services_kn
     assert signed_out.headers["location"] == "/board/oidc/signed-out"
     offer = await client.get("/board/oidc/signed-out")
     assert f'href="{op.issuer}/session/end?client_id=board' in offer.text
+    german = await client.post("/board/language", data={"language": "de", "csrf": csrf_of(offer.text)})
+    assert german.status_code == 303
     assert (await client.get("/board/today")).headers["location"] == "/board/sign-in"
 
 
