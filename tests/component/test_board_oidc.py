@@ -28,7 +28,7 @@ async def host(op, host):  # the embedded host, told about the provider before i
     return host
 
 
-async def sign_in_at_provider(client, op, login: str):
+async def sign_in_at_provider(client, op, login: str | None):
     start = await client.get("/board/oidc/sign-in")
     assert start.status_code == 303 and start.headers["location"].startswith(f"{op.issuer}/auth?")
     asked = parse_qs(urlsplit(start.headers["location"]).query)
@@ -94,3 +94,14 @@ async def test_a_callback_not_started_by_this_browser_or_replayed_signs_nobody_i
     assert (await client.get("/board/today")).headers["location"] == "/board/sign-in"
     # A refused answer ends the sign-in under way in this browser: the genuine one comes too late.
     assert (await client.get(back)).status_code == 401
+
+
+async def test_someone_without_a_role_of_ours_or_who_cancels_is_not_signed_in(client, host, op):
+    _, landed = await sign_in_at_provider(client, op, "vera.visitor")
+    assert landed.status_code == 403 and "gives you no role on the board" in landed.text
+    assert "oia_board=" not in landed.headers.get("set-cookie", "")
+
+    back, cancelled = await sign_in_at_provider(client, op, None)
+    assert "error=access_denied" in back
+    assert cancelled.status_code == 401 and "did not succeed" in cancelled.text
+    assert (await client.get("/board/today")).headers["location"] == "/board/sign-in"

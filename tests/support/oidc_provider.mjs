@@ -18,6 +18,8 @@ const PEOPLE = {
   'erika.econ': { name: 'Erika Econ', email: 'erika.econ@city.example', roles: ['Board.Department'], department: 'ECON' },
   'max.mayor': { name: 'Max Mayor', email: 'max.mayor@city.example', roles: ['Board.Department'], department: 'MAYOR' },
   'carla.coordinator': { name: 'Carla Coordinator', email: 'carla@city.example', roles: ['Board.Coordinator'], department: 'OIA' },
+  // Someone at the city with no role on the board.
+  'vera.visitor': { name: 'Vera Visitor', email: 'vera@city.example', roles: ['Library.Staff'], department: 'CULT' },
 };
 
 const signingKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });

@@ -57,9 +57,10 @@ def openid_provider(board_url: str) -> Iterator[RunningProvider]:
             process.wait()
 
 
-async def through_the_provider(location: str, issuer: str, login: str) -> str:
+async def through_the_provider(location: str, issuer: str, login: str | None) -> str:
     """Follow the provider's pages from its authorization URL, signing in as `login` (any password)
-    and consenting, until it sends the browser back to the board: that URL."""
+    and consenting, until it sends the browser back to the board: that URL. No login: the person
+    cancels on the login page."""
     url, form = location, None
     async with httpx.AsyncClient(timeout=10) as browser:
         for _ in range(20):
@@ -74,6 +75,11 @@ async def through_the_provider(location: str, issuer: str, login: str) -> str:
             assert action, f"a page of the provider without a form: {response.text[:300]}"
             form = {name: html.unescape(value) for name, value in
                     re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', response.text)}
+            if 'name="login"' in response.text and login is None:
+                cancel = re.search(r'<a href="([^"]+)">\[ Cancel \]</a>', response.text)
+                assert cancel, "the provider's login page offers no way to cancel"
+                url, form = urljoin(url, html.unescape(cancel.group(1))), None
+                continue
             if 'name="login"' in response.text:
                 form.update(login=login, password="any password")
             url = urljoin(url, html.unescape(action.group(1)))

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from shared.auth import AccessTokens, Principal, looks_like_jwt, parse_role_map
-from shared.identity import OpenIdProvider
+from shared.identity import OpenIdProvider, ProviderUnreachable
 from shared.redaction import redact
 
 ISSUER, AUDIENCE = "https://login.city.example/realms/city", "urn:oia:services"
@@ -114,3 +114,12 @@ def test_claims_give_the_widest_role_mapped_values_and_nested_claims():
 def test_tokens_are_told_from_keys_and_cut_out_of_logs():
     assert looks_like_jwt(token()) and not looks_like_jwt("oia_abc.def.ghi")
     assert "eyJ" + token()[3:12] not in redact(f"token={token()} refused")
+
+
+async def test_a_provider_that_cannot_be_reached_is_said_so_not_taken_for_a_bad_token():
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    tokens = AccessTokens(OpenIdProvider(ISSUER, transport=httpx.MockTransport(down)), AUDIENCE, "roles", "department")
+    with pytest.raises(ProviderUnreachable):
+        await tokens.resolve(token())
