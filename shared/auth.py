@@ -236,7 +236,8 @@ class AccessTokens:
 
 
 def looks_like_jwt(credential: str) -> bool:
-    return credential.count(".") == 2 and not credential.startswith(KEY_PREFIX)
+    """A signed JWT: three parts, the first a JSON object in base64url (`{"` is always `eyJ`)."""
+    return credential.startswith("eyJ") and credential.count(".") == 2
 
 
 class FailedAuthentications:

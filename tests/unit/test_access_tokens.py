@@ -112,7 +112,7 @@ def test_claims_give_the_widest_role_mapped_values_and_nested_claims():
 
 
 def test_tokens_are_told_from_keys_and_cut_out_of_logs():
-    assert looks_like_jwt(token()) and not looks_like_jwt("oia_abc.def.ghi")
+    assert looks_like_jwt(token()) and not looks_like_jwt("oia_abc.def.ghi") and not looks_like_jwt("my.env.key")
     assert "eyJ" + token()[3:12] not in redact(f"token={token()} refused")
 
 
