@@ -27,8 +27,10 @@ class Session:
     label: str | None
     language: str
     # Signed in at the identity provider: `key` is its access token, which the services accept
-    # until `expires_at` (wall clock); the session ends then.
+    # until `expires_at` (wall clock); renewed before then with the refresh token, else the
+    # session ends.
     expires_at: float | None = None
+    refresh_token: str | None = None
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     seen: float = field(default_factory=time.monotonic)
 
@@ -39,6 +41,11 @@ class Session:
     @property
     def expired(self) -> bool:
         return self.expires_at is not None and time.time() >= self.expires_at
+
+    @property
+    def over(self) -> bool:
+        """Its credential expired with no way to renew it."""
+        return self.expired and self.refresh_token is None
 
     @property
     def coordinates(self) -> bool:
@@ -53,10 +60,10 @@ class Sessions:
         self._by_id: dict[str, Session] = {}
 
     def open(self, key: str, role: str, department: str | None, label: str | None, language: str,
-             expires_at: float | None = None) -> Session:
+             expires_at: float | None = None, refresh_token: str | None = None) -> Session:
         self._expire()
         session = Session(id=secrets.token_urlsafe(32), key=key, role=role, department=department, label=label,
-                          language=language, expires_at=expires_at)
+                          language=language, expires_at=expires_at, refresh_token=refresh_token)
         self._by_id[session.id] = session
         return session
 
@@ -64,7 +71,7 @@ class Sessions:
         session = self._by_id.get(session_id or "")
         if session is None:
             return None
-        if time.monotonic() - session.seen > self.idle_seconds or session.expired:
+        if time.monotonic() - session.seen > self.idle_seconds or session.over:
             self._by_id.pop(session.id, None)
             return None
         session.seen = time.monotonic()
@@ -75,7 +82,7 @@ class Sessions:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for stale in [s.id for s in self._by_id.values() if now - s.seen > self.idle_seconds or s.expired]:
+        for stale in [s.id for s in self._by_id.values() if now - s.seen > self.idle_seconds or s.over]:
             self._by_id.pop(stale, None)
 
 

@@ -10,7 +10,7 @@ import secrets
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from board.oidc import PENDING_SECONDS, STATE_COOKIE, SignInFailed, SignInWithProvider
+from board.oidc import PENDING_SECONDS, STATE_COOKIE, SignInFailed, SignInWithProvider, signing_in
 from board.services import ServiceProblem
 from board.session import ANONYMOUS_CSRF_COOKIE, COOKIE, set_cookie
 from board.web import Board, BoardDep, language_for, render
@@ -23,11 +23,7 @@ log = logging.getLogger(__name__)
 def provider_of(request: Request, board: Board) -> SignInWithProvider:
     if not board.settings.oidc_issuer:
         raise HTTPException(status_code=404)
-    # One per app (its pending sign-ins and the provider's cached keys live in it).
-    signing_in: SignInWithProvider | None = getattr(request.app.state, "oidc", None)
-    if signing_in is None:
-        signing_in = request.app.state.oidc = SignInWithProvider(board.settings)
-    return signing_in
+    return signing_in(request)
 
 
 def redirect_uri(request: Request, board: Board) -> str:
@@ -49,11 +45,11 @@ async def sign_in(request: Request, board: BoardDep) -> Response:
 @router.get("/callback", name="oidc_callback")
 async def callback(request: Request, board: BoardDep, state: str = "", code: str = "", iss: str | None = None,
                    error: str | None = None) -> Response:
-    signing_in = provider_of(request, board)
+    flow = provider_of(request, board)
     if error is not None:  # the person cancelled, or the provider would not sign them in
         return _failed(request, "provider", 401)
     try:
-        tokens = await signing_in.finish(state, request.cookies.get(STATE_COOKIE), code, iss)
+        tokens = await flow.finish(state, request.cookies.get(STATE_COOKIE), code, iss)
         caller = await board.services.get("travel", "/me", tokens.access_token)
     except SignInFailed as exc:
         log.warning("sign-in at the identity provider refused: %s", exc)
@@ -65,7 +61,8 @@ async def callback(request: Request, board: BoardDep, state: str = "", code: str
         return _failed(request, "role" if problem.status in (401, 403) else "unreachable",
                        403 if problem.status in (401, 403) else problem.status)
     session = board.sessions.open(tokens.access_token, caller["role"], caller["department"], caller["label"],
-                                  language_for(request, None), expires_at=tokens.expires_at)
+                                  language_for(request, None), expires_at=tokens.expires_at,
+                                  refresh_token=tokens.refresh_token)
     response = RedirectResponse("/board/today", status_code=303)
     set_cookie(response, request, COOKIE, session.id, board.settings.secure_cookies)
     response.delete_cookie(STATE_COOKIE, path="/board")

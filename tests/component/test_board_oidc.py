@@ -4,6 +4,7 @@ provider's access token; state checked; sign-out at the board and at the provide
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -105,3 +106,19 @@ async def test_someone_without_a_role_of_ours_or_who_cancels_is_not_signed_in(cl
     assert "error=access_denied" in back
     assert cancelled.status_code == 401 and "did not succeed" in cancelled.text
     assert (await client.get("/board/today")).headers["location"] == "/board/sign-in"
+
+
+async def test_the_access_token_is_renewed_before_it_expires_and_the_session_ends_when_it_cannot_be(client, host, op):
+    await sign_in_at_provider(client, op, "erika.econ")
+    session = host.board.state.board.sessions.find(client.cookies[COOKIE])
+    first = session.key
+    session.expires_at = time.time() + 10  # about to expire
+
+    assert (await client.get("/board/today")).status_code == 200
+    assert session.key != first and session.expires_at > time.time() + 300
+    me = await client.get("/travel/me", headers={"Authorization": f"Bearer {session.key}"})
+    assert me.json()["key_id"] == "oidc:erika.econ"
+
+    session.refresh_token, session.expires_at = "not-a-refresh-token", time.time() - 1
+    assert (await client.get("/board/today")).headers["location"] == "/board/sign-in"
+    assert host.board.state.board.sessions.find(client.cookies[COOKIE]) is None

@@ -34,10 +34,12 @@ const provider = new Provider(issuer, {
     client_secret: options.client_secret,
     redirect_uris: [options.redirect_uri],
     post_logout_redirect_uris: [options.post_logout_redirect_uri],
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
   }],
   pkce: { required: () => true },
+  // The board renews a person's access token before it expires.
+  issueRefreshToken: (ctx, client) => client.grantTypeAllowed('refresh_token'),
   jwks: { keys: [{ ...signingKey, kid: 'test-key-1', use: 'sig', alg: 'RS256' }] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   claims: { openid: ['sub'], profile: ['name', 'roles', 'department'], email: ['email'] },
