@@ -162,3 +162,15 @@ async def test_rows_are_added_without_javascript_and_places_are_suggested_as_one
     unknown = await client.get("/board/trips/legs/0/places", params={"legs-0-city": "Köln", "legs-0-country": "Xy"})
     assert unknown.status_code == 200 and "pick:" not in unknown.text
     assert await trips_of(client, host) == []
+
+
+async def test_the_form_speaks_german(client, host):
+    await sign_in(client, host, ECON)
+    token = await open_form(client)
+    await client.post("/board/language", data={"language": "de", "csrf": token, "back": "/board/trips/new"})
+    page = (await client.get("/board/trips/new")).text
+    assert '<html lang="de">' in page and "Auf Überschneidungen prüfen" in page and "Abschnitt 1" in page
+    refused = await client.post("/board/trips/new", data=trip_form(token, "Messe", "Kolnn", next_month(),
+                                                                    action="check"))
+    assert refused.status_code == 422 and "Die Reise wurde nicht gebucht" in refused.text
+    assert "Einwohner" in refused.text  # the suggested places, in German words
