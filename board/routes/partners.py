@@ -105,10 +105,15 @@ async def losing_touch(request: Request, board: BoardDep, session: SessionDep,
 @router.get("/partners/anniversaries")
 async def anniversaries(request: Request, board: BoardDep, session: SessionDep) -> Response:
     try:
-        coming = await board.services.get("partners", "/anniversaries", session.key, {"within_days": 365})
+        coming, register = await asyncio.gather(
+            board.services.get("partners", "/anniversaries", session.key, {"within_days": 365}),
+            board.services.get("partners", "/partnerships", session.key, {"limit": SEARCHED}))
     except ServiceProblem as problem:
         return _refused(request, session, problem)
-    return render(request, "partners/anniversaries.html", session, anniversaries=coming, **_names(session))
+    # A partnership known only by its year has its jubilee on 1 January: said as the year, not that day.
+    year_only = {p["id"] for p in register if p["formalised_year_only"]}
+    return render(request, "partners/anniversaries.html", session, anniversaries=coming, year_only=year_only,
+                  **_names(session))
 
 
 @router.get("/partners/organisations")
