@@ -93,3 +93,22 @@ async def test_the_partners_pages_read_and_log_as_the_coordinator(page, oia_dev,
     # base.html's htmx injects its indicator <style>, which the board's CSP refuses on every page: the skeleton's
     # to fix (htmx-config includeIndicatorStyles: false), not these pages'. Every other problem still fails.
     problems.found = [p for p in problems.found if "Applying inline style violates" not in p]
+
+
+async def test_a_department_reads_the_register_in_german_by_its_city_names(new_page, oia_dev, problems, screenshot):
+    page = await new_page(locale="de-DE")
+    await page.goto("/board/sign-in")
+    await page.get_by_label("API-Schlüssel").fill(oia_dev.keys[("department", "ECON")])
+    await submit(page, "Anmelden")
+
+    await page.goto("/board/partners")
+    await page.get_by_label("Stadtname").fill("Warschau")
+    await submit(page, "Filtern")
+    row = page.get_by_role("row").filter(has_text="Warschau")
+    await expect(row).to_contain_text("Polen")
+    await row.get_by_role("link", name="Warschau").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Düsseldorf und Warschau")
+    await expect(page.get_by_label("Dezernat (wessen Kontakt)")).to_have_count(0)  # a department logs its own
+    await screenshot(page, "partners-partnership-de")
+    await assert_accessible(page)
+    problems.found = [p for p in problems.found if "Applying inline style violates" not in p]  # as above
