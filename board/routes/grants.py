@@ -39,7 +39,7 @@ _FIELD_REFUSALS = {("reason", "say why the application was rejected"): "reason_n
 async def pipeline(request: Request, board: BoardDep, session: SessionDep,
                    department: Annotated[str | None, Query(max_length=20)] = None,
                    programme: Annotated[str | None, Query(max_length=40)] = None) -> Response:
-    return await _pipeline(request, board, session, department, programme)
+    return await _pipeline(request, board, session, (department or "").strip().upper() or None, programme)
 
 
 @router.post("/grants/applications/{application_id}/stage")
@@ -78,7 +78,8 @@ async def calls(request: Request, board: BoardDep, session: SessionDep,
                                                        {**filters, "limit": CALLS_PER_PAGE, "cursor": cursor})
     except ServiceProblem as problem:
         if problem.status != 422:
-            raise
+            return render(request, "problem.html", session, status=problem.status, problem=problem,
+                          back="/board/grants")
         # A filter the service refused (a one-letter search): the form again, with its words.
         return render(request, "grants/calls.html", session, status=422, calls=[], next_cursor=None,
                       filters=filters, programmes=PROGRAMMES, statuses=CALL_STATUSES, problem=problem,
@@ -96,22 +97,34 @@ async def application(application_id: str, request: Request, board: BoardDep, se
 async def profile(request: Request, board: BoardDep, session: SessionDep,
                   lang: Annotated[str | None, Query(pattern=r"^(en|de)$")] = None) -> Response:
     language = lang or (session.language if session.language in PROFILE_LANGUAGES else "en")
-    text = await board.services.text("grants", "/boilerplate", session.key, {"lang": language})
+    try:
+        text = await board.services.text("grants", "/boilerplate", session.key, {"lang": language})
+    except ServiceProblem as problem:  # grants composes it with what partners knows: 503 when partners is away
+        return render(request, "problem.html", session, status=problem.status, problem=problem,
+                      back="/board/grants")
     return render(request, "grants/profile.html", session, profile_language=language,
                   profile_languages=PROFILE_LANGUAGES, profile_html=_markdown(text))
 
 
 async def _pipeline(request: Request, board: BoardDep, session: SessionDep, department: str | None,
                     programme: str | None, refusal: dict[str, Any] | None = None, status: int = 200) -> Response:
-    found, more = await board.services.page("grants", "/applications", session.key,
-                                            {"department": department, "programme": programme,
-                                             "limit": PIPELINE_LIMIT})
+    filter_problem: ServiceProblem | None = None
+    try:
+        found, more = await board.services.page("grants", "/applications", session.key,
+                                                {"department": department, "programme": programme,
+                                                 "limit": PIPELINE_LIMIT})
+    except ServiceProblem as problem:
+        if problem.status != 422:
+            return render(request, "problem.html", session, status=problem.status, problem=problem,
+                          back="/board/grants")
+        # A filter the service refused (a department code is upper-case letters): the form again, with its words.
+        found, more, status, filter_problem = [], None, 422, problem
     columns: dict[str, list[dict[str, Any]]] = {stage: [] for stage in STAGES}
     for item in found:
         columns.setdefault(item["stage"], []).append(item)
     return render(request, "grants/pipeline.html", session, status=status, columns=columns, more=more is not None,
                   filters={"department": department or "", "programme": programme or ""}, programmes=PROGRAMMES,
-                  refusal=refusal, may_move=lambda a: _may_move(session, a))
+                  refusal=refusal, filter_problem=filter_problem, may_move=lambda a: _may_move(session, a))
 
 
 async def _application(request: Request, board: BoardDep, session: SessionDep, application_id: str,

@@ -214,3 +214,16 @@ async def test_the_city_profile_reads_in_either_language(client, host):
     german = await client.get("/board/grants/profile", params={"lang": "de"})
     assert '<article class="card profile" lang="de">' in german.text and "<h3>Das Büro</h3>" in german.text
     assert "<script>alert" not in german.text  # the text blocks' HTML is shown as text, never run
+
+
+async def test_the_pipeline_filters_by_department_and_says_when_a_filter_is_no_department(client, host):
+    call = await a_call(client, host)
+    await an_application(client, host, call["id"], who=ECON, title="Trade links with Kraków")
+    await an_application(client, host, call["id"], who=CULT)
+    await sign_in(client, host, COORDINATOR)
+
+    econ = await client.get("/board/grants", params={"department": "econ"})
+    assert econ.status_code == 200 and "Trade links with Kraków" in econ.text and "Twinning" not in econ.text
+
+    refused = await client.get("/board/grants", params={"department": "E-C"})
+    assert refused.status_code == 422 and "A department is its code in capital letters" in refused.text
