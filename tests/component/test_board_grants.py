@@ -92,7 +92,7 @@ async def test_a_refused_move_is_said_in_plain_words_and_changes_nothing(client,
     assert refused.status_code == 409
     assert ("An application in stage “idea” cannot move to “submitted”. From here it can go to: preparing, "
             "withdrawn.") in refused.text
-    assert 'role="alert" id="refusal-' in refused.text
+    assert f'<div class="alert" id="refusal-{application["id"]}">' in refused.text  # on the card itself too
     assert await stage_of(client, host, application["id"]) == "idea"
 
     # Rejected without a reason (the service's 422), from the application's own page.
