@@ -163,7 +163,7 @@ def _refusal(problem: ServiceProblem) -> dict[str, Any]:
         return {"kind": "cannot_move", "current": cannot.group(1), "target": cannot.group(2), "allowed": allowed}
     if problem.status == 409 and problem.detail.startswith(_NOT_INVITABLE):
         return {"kind": "not_invitable"}
-    if problem.status == 403:
+    if problem.status == 403 and "; only for " in problem.detail:  # shared/policy.py's refusal of another's record
         return {"kind": "not_yours"}
     if problem.status == 404:
         return {"kind": "gone"}

@@ -142,6 +142,10 @@ async def test_a_department_moves_only_its_own_and_a_reader_none(client, host):
     await sign_in(client, host, READER)
     read_only = await client.get("/board/grants")
     assert "Trade links with Kraków" in read_only.text and "/stage" not in read_only.text
+    forged = await client.post(f"/board/grants/applications/{ours['id']}/stage",
+                               data={"stage": "preparing", "csrf": csrf_of(read_only.text)})
+    assert forged.status_code == 403 and "may not move applications" in forged.text  # the service's own words
+    assert await stage_of(client, host, ours["id"]) == "idea"
 
 
 async def test_a_move_without_the_forms_token_changes_nothing(client, host):
