@@ -48,6 +48,10 @@ class Services:
         response = await self._ask("GET", service, path, key, params=_given(params))
         return response.json(), response.headers.get("X-Next-Cursor")
 
+    async def text(self, service: str, path: str, key: str, params: dict[str, Any] | None = None) -> str:
+        """A document a service answers as text (Markdown, iCalendar), not JSON."""
+        return (await self._ask("GET", service, path, key, params=_given(params))).text
+
     async def post(self, service: str, path: str, key: str, body: dict[str, Any] | None = None) -> Any:
         return (await self._ask("POST", service, path, key, json=body or {})).json()
 
