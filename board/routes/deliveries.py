@@ -213,17 +213,20 @@ def _recipient_page(request: Request, session: Session, found: dict[str, Any], s
 
 
 def _errors(problem: ServiceProblem | None):
-    """The service's message for a field (`quiet_start`), or for channel `i` (`channels[i].address`)."""
+    """The service's message for a field (`quiet_start`)."""
     def error(field: str) -> str | None:
         if problem is None:
             return None
-        return next((e.get("message") for e in problem.errors
-                     if e.get("field") == field or str(e.get("field", "")).startswith(f"{field}.")
-                     or str(e.get("field", "")).startswith(f"{field}[")), None)
+        return next((_worded(e) for e in problem.errors if e.get("field") == field), None)
     return error
 
 
 def _channel_errors(problem: ServiceProblem | None) -> list[str]:
     """The service's messages about the channels (`channels[1].address`, or a nested field's own name)."""
-    return [str(e.get("message")) for e in (problem.errors if problem else [])
+    return [_worded(e) for e in (problem.errors if problem else [])
             if str(e.get("field", "")).split("[")[0].split(".")[0] in ("channels", "address", "kind", "signing_secret")]
+
+
+def _worded(error: dict[str, Any]) -> str:
+    # The validator's own words, without the "Value error, " its library puts before them.
+    return str(error.get("message", "")).removeprefix("Value error, ")
