@@ -58,6 +58,7 @@ def oia_dev(tmp_path_factory) -> Iterator[DevServer]:
         url = f"http://127.0.0.1:{port}"
         for service in SERVICES:
             process.wait_healthy(f"{url}/{service}/health")
+        process.wait_healthy(f"{url}/board/health")
         keys = {(k["role"], k["department"]): k["key"]
                 for k in json.loads((folder / "data" / "demo-keys.json").read_text())}
         yield DevServer(url, folder / "data", keys, process)
