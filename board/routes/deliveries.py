@@ -4,6 +4,7 @@ admin's re-drive of a dead or skipped one, and the directory of recipients with 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ CHANNEL_KINDS = ("email", "slack", "teams", "webhook")
 PAGE = 50
 
 
-def _when(language: str):
+def _when(language: str) -> Callable[[str | None], str]:
     """Timestamps in the reader's language; in UTC, as the services keep them (and said so)."""
     def when(value: str | None) -> str:
         if not value:
@@ -88,7 +89,7 @@ async def send_again(delivery_id: str, request: Request, board: BoardDep, sessio
         await board.services.post("notifications", f"/deliveries/{delivery_id}/retry", session.key)
     except ServiceProblem as problem:
         if problem.status not in (403, 409):
-            raise
+            return _not_found(request, session, problem, "/board/deliveries")
         found = await board.services.get("notifications", f"/deliveries/{delivery_id}", session.key)
         return _delivery_page(request, session, found, refused=problem.status, status=problem.status)
     return RedirectResponse(f"/board/deliveries/{delivery_id}?redriven=1", status_code=303)
@@ -143,7 +144,7 @@ async def change_settings(recipient_id: str, request: Request, board: BoardDep, 
     body = {"language": language, "timezone": timezone.strip(),
             # Empty fields: no quiet hours, no digest (every alert at once).
             "quiet_start": quiet_start.strip() or None, "quiet_end": quiet_end.strip() or None,
-            "digest_hour": int(digest_hour) if digest_hour.isdigit() else None}
+            "digest_hour": digest_hour.strip() or None}
     given = {"language": language, "timezone": timezone, "quiet_start": quiet_start, "quiet_end": quiet_end,
              "digest_hour": digest_hour}
     return await _change(request, board, session, recipient_id, body, given)
@@ -153,7 +154,10 @@ async def change_settings(recipient_id: str, request: Request, board: BoardDep, 
 async def change_channels(recipient_id: str, request: Request, board: BoardDep, session: SessionDep) -> Response:
     form = await request.form()
     check_csrf(session, str(form.get("csrf", "")))
-    current = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
+    try:
+        current = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
+    except ServiceProblem as problem:
+        return _not_found(request, session, problem, "/board/recipients")
     channels: list[dict[str, Any]] = []
     missing: dict[str, str] = {}
     for channel in current["channels"]:
@@ -190,7 +194,7 @@ async def _change(request: Request, board: Board, session: Session, recipient_id
         await board.services.patch("notifications", f"/recipients/{recipient_id}", session.key, body)
     except ServiceProblem as problem:
         if problem.status not in (403, 422):
-            raise
+            return _not_found(request, session, problem, "/board/recipients")
         current = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
         return _recipient_page(request, session, current, status=problem.status, problem=problem, given=given,
                                new_index=first_new)
@@ -212,7 +216,7 @@ def _recipient_page(request: Request, session: Session, found: dict[str, Any], s
                   error=_errors(context["problem"]), channel_errors=_channel_errors(context["problem"]), **context)
 
 
-def _errors(problem: ServiceProblem | None):
+def _errors(problem: ServiceProblem | None) -> Callable[[str], str | None]:
     """The service's message for a field (`quiet_start`)."""
     def error(field: str) -> str | None:
         if problem is None:

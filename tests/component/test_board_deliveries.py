@@ -173,7 +173,7 @@ async def test_quiet_hours_changed_through_the_form_are_stored_and_a_bad_time_is
     page = await client.get("/board/recipients/ECON-fairs")
     assert page.status_code == 200 and 'name="quiet_start"' in page.text
     form = {"language": "de", "timezone": "Europe/Berlin", "quiet_start": "22:00", "quiet_end": "07:00",
-            "digest_hour": "", "csrf": csrf_of(page.text)}
+            "digest_hour": "7", "csrf": csrf_of(page.text)}
 
     forged = await client.post("/board/recipients/ECON-fairs/settings", data={**form, "csrf": "guessed"})
     assert forged.status_code == 403 and (await stored(client, host, "ECON-fairs"))["quiet_start"] is None
@@ -181,7 +181,8 @@ async def test_quiet_hours_changed_through_the_form_are_stored_and_a_bad_time_is
     saved = await client.post("/board/recipients/ECON-fairs/settings", data=form)
     assert saved.status_code == 303 and saved.headers["location"] == "/board/recipients/ECON-fairs?saved=1"
     after = await stored(client, host, "ECON-fairs")
-    assert (after["quiet_start"], after["quiet_end"], after["language"]) == ("22:00:00", "07:00:00", "de")
+    assert (after["quiet_start"], after["quiet_end"], after["language"], after["digest_hour"]) == (
+        "22:00:00", "07:00:00", "de", 7)
     shown = (await client.get(saved.headers["location"])).text
     assert 'value="22:00"' in shown and "Saved." in shown
 
@@ -235,3 +236,17 @@ async def test_channels_added_through_the_form_are_masked_and_a_kept_webhook_nee
         "csrf": token, f"remove-{email['id']}": "1", f"url-{slack['id']}": SLACK_URL})
     assert removed.status_code == 303
     assert [c["kind"] for c in (await stored(client, host, "ECON"))["channels"]] == ["slack"]
+
+
+async def test_the_pages_speak_german_and_an_unknown_delivery_or_recipient_is_not_found(client, host):
+    await add(client, host, desk("ECON", [{"kind": "email", "address": "econ@city.example"}]))
+    await sign_in(client, host, ECON)
+    page = await client.get("/board/deliveries")
+    await client.post("/board/language", data={"language": "de", "csrf": csrf_of(page.text),
+                                               "back": "/board/deliveries"})
+    german = (await client.get("/board/deliveries")).text
+    assert '<html lang="de">' in german and "<h1>Zustellungen</h1>" in german and "Keine Zustellungen." in german
+    desk_page = (await client.get("/board/recipients/ECON")).text
+    assert "Sprache der Nachrichten" in desk_page and "Kanäle" in desk_page
+    assert (await client.get("/board/deliveries/no-such-delivery")).status_code == 404
+    assert (await client.get("/board/recipients/NOBODY")).status_code == 404
