@@ -42,16 +42,19 @@ async def deliveries(request: Request, board: BoardDep, session: SessionDep,
                      recipient: Annotated[str | None, Query(max_length=40)] = None,
                      cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
     ask = board.services
-    (found, next_cursor), directory = await asyncio.gather(
-        ask.page("notifications", "/deliveries", session.key,
-                 {"status": status, "recipient": recipient, "cursor": cursor, "limit": PAGE}),
-        ask.get("notifications", "/recipients", session.key, {"limit": 500}))
-    # One alert (event) with its deliveries, in the log's order: newest first.
-    alerts: dict[str, list[dict[str, Any]]] = {}
-    for delivery in found:
-        alerts.setdefault(delivery["event_id"], []).append(delivery)
-    titles = await asyncio.gather(*(_title(board, session, event_id, rows[0]["recipient_id"])
-                                    for event_id, rows in alerts.items()))
+    try:
+        (found, next_cursor), directory = await asyncio.gather(
+            ask.page("notifications", "/deliveries", session.key,
+                     {"status": status, "recipient": recipient, "cursor": cursor, "limit": PAGE}),
+            ask.get("notifications", "/recipients", session.key, {"limit": 500}))
+        # One alert (event) with its deliveries, in the log's order: newest first.
+        alerts: dict[str, list[dict[str, Any]]] = {}
+        for delivery in found:
+            alerts.setdefault(delivery["event_id"], []).append(delivery)
+        titles = await asyncio.gather(*(_title(board, session, event_id, rows[0]["recipient_id"])
+                                        for event_id, rows in alerts.items()))
+    except ServiceProblem as problem:  # a filter or cursor it refused (422), or not reachable
+        return _refused(request, session, problem, "/board/deliveries")
     return render(request, "deliveries/list.html", session, statuses=STATUSES, recipients=directory,
                   alerts=[{"event_id": e, "title": t, "deliveries": rows}
                           for (e, rows), t in zip(alerts.items(), titles, strict=True)],
@@ -77,7 +80,7 @@ async def delivery(delivery_id: str, request: Request, board: BoardDep, session:
     try:
         found = await board.services.get("notifications", f"/deliveries/{delivery_id}", session.key)
     except ServiceProblem as problem:
-        return _not_found(request, session, problem, "/board/deliveries")
+        return _refused(request, session, problem, "/board/deliveries")
     return _delivery_page(request, session, found, redriven=redriven)
 
 
@@ -88,8 +91,8 @@ async def send_again(delivery_id: str, request: Request, board: BoardDep, sessio
     try:
         await board.services.post("notifications", f"/deliveries/{delivery_id}/retry", session.key)
     except ServiceProblem as problem:
-        if problem.status not in (403, 409):
-            return _not_found(request, session, problem, "/board/deliveries")
+        if problem.status not in (403, 409):  # in plain words below; anything else as the service said it
+            return _refused(request, session, problem, "/board/deliveries")
         found = await board.services.get("notifications", f"/deliveries/{delivery_id}", session.key)
         return _delivery_page(request, session, found, refused=problem.status, status=problem.status)
     return RedirectResponse(f"/board/deliveries/{delivery_id}?redriven=1", status_code=303)
@@ -104,11 +107,9 @@ def _delivery_page(request: Request, session: Session, found: dict[str, Any], st
                   when=_when(session.language), **context)
 
 
-def _not_found(request: Request, session: Session, problem: ServiceProblem, back: str) -> Response:
-    """One this key may not see is one that does not exist (the services answer 404 alike)."""
-    if problem.status != 404:
-        raise problem
-    return render(request, "problem.html", session, status=404, problem=problem, back=back)
+def _refused(request: Request, session: Session, problem: ServiceProblem, back: str) -> Response:
+    """What the service said instead (one this key may not see is one that does not exist: 404)."""
+    return render(request, "problem.html", session, status=problem.status, problem=problem, back=back)
 
 
 # -- the directory --------------------------------------------------------------------------------
@@ -116,8 +117,11 @@ def _not_found(request: Request, session: Session, problem: ServiceProblem, back
 @router.get("/recipients")
 async def recipients(request: Request, board: BoardDep, session: SessionDep,
                      cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
-    found, next_cursor = await board.services.page("notifications", "/recipients", session.key,
-                                                   {"cursor": cursor, "limit": PAGE})
+    try:
+        found, next_cursor = await board.services.page("notifications", "/recipients", session.key,
+                                                       {"cursor": cursor, "limit": PAGE})
+    except ServiceProblem as problem:
+        return _refused(request, session, problem, "/board/recipients")
     return render(request, "deliveries/recipients.html", session, recipients=found, cursor=cursor,
                   next_cursor=next_cursor)
 
@@ -128,7 +132,7 @@ async def recipient(recipient_id: str, request: Request, board: BoardDep, sessio
     try:
         found = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
     except ServiceProblem as problem:
-        return _not_found(request, session, problem, "/board/recipients")
+        return _refused(request, session, problem, "/board/recipients")
     return _recipient_page(request, session, found, saved=saved)
 
 
@@ -157,7 +161,7 @@ async def change_channels(recipient_id: str, request: Request, board: BoardDep, 
     try:
         current = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
     except ServiceProblem as problem:
-        return _not_found(request, session, problem, "/board/recipients")
+        return _refused(request, session, problem, "/board/recipients")
     channels: list[dict[str, Any]] = []
     missing: dict[str, str] = {}
     for channel in current["channels"]:
@@ -184,27 +188,24 @@ async def change_channels(recipient_id: str, request: Request, board: BoardDep, 
     given = {"new-kind": kind, "new-address": address}
     if missing:
         return _recipient_page(request, session, current, status=422, missing=missing, given=given)
-    return await _change(request, board, session, recipient_id, {"channels": channels}, given,
-                         first_new=len(channels) - 1 if kind in CHANNEL_KINDS else None)
+    return await _change(request, board, session, recipient_id, {"channels": channels}, given)
 
 
 async def _change(request: Request, board: Board, session: Session, recipient_id: str, body: dict[str, Any],
-                  given: dict[str, str], first_new: int | None = None) -> Response:
+                  given: dict[str, str]) -> Response:
     try:
         await board.services.patch("notifications", f"/recipients/{recipient_id}", session.key, body)
     except ServiceProblem as problem:
         if problem.status not in (403, 422):
-            return _not_found(request, session, problem, "/board/recipients")
+            return _refused(request, session, problem, "/board/recipients")
         current = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
-        return _recipient_page(request, session, current, status=problem.status, problem=problem, given=given,
-                               new_index=first_new)
+        return _recipient_page(request, session, current, status=problem.status, problem=problem, given=given)
     return RedirectResponse(f"/board/recipients/{recipient_id}?saved=1", status_code=303)
 
 
 def _recipient_page(request: Request, session: Session, found: dict[str, Any], status: int = 200,
                     **context: Any) -> Response:
-    for name, default in (("saved", False), ("problem", None), ("given", {}), ("missing", {}),
-                          ("new_index", None)):
+    for name, default in (("saved", False), ("problem", None), ("given", {}), ("missing", {})):
         context.setdefault(name, default)
     # The service decides; this only spares a form its policy would refuse: a department changes
     # its own recipients but not its desk (the default alerts' address), readers nothing.

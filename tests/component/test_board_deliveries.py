@@ -118,6 +118,8 @@ async def test_the_log_comes_in_pages(client, host):
     following = first.text.split('href="?')[-1].split('"')[0].replace("&amp;", "&")
     second = await client.get(f"/board/deliveries?{following}")
     assert second.text.count('<a href="/board/deliveries/') == 2 and "First page" in second.text
+    spoiled = await client.get("/board/deliveries", params={"cursor": "not-a-cursor"})
+    assert spoiled.status_code == 422 and "Not done" in spoiled.text  # the service's refusal, not a crash
 
 
 async def test_a_dead_delivery_is_sent_again_by_an_admin_and_not_by_a_department(client, host, dns):
