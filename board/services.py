@@ -55,6 +55,9 @@ class Services:
     async def post(self, service: str, path: str, key: str, body: dict[str, Any] | None = None) -> Any:
         return (await self._ask("POST", service, path, key, json=body or {})).json()
 
+    async def patch(self, service: str, path: str, key: str, body: dict[str, Any]) -> Any:
+        return (await self._ask("PATCH", service, path, key, json=body)).json()
+
     async def _ask(self, method: str, service: str, path: str, key: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._clients[service].request(
