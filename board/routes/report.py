@@ -18,7 +18,6 @@ from babel.numbers import format_decimal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pygal.style import Style
-from weasyprint import CSS, HTML
 
 from board import i18n
 from board.services import Services
@@ -47,6 +46,9 @@ async def report(request: Request, board: BoardDep, session: SessionDep,
 @router.get("/report.pdf")
 async def report_pdf(request: Request, board: BoardDep, session: SessionDep,
                      year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> Response:
+    # WeasyPrint loads Pango (a system library) when imported: only the PDF needs it, not the board.
+    from weasyprint import CSS, HTML
+
     language = language_for(request, session)
     found = await _year(board, session.key, year or date.today().year, language)
     html = i18n.environment(language).get_template("report/print.html").render(session=session, **found)
