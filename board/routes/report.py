@@ -95,6 +95,8 @@ async def _year(board: Board, key: str, year: int, language: str) -> dict[str, A
                                    key=lambda p: p["formalised_on"]),
         "dormant": sorted((p for p in partnerships if p["status"] == "dormant"), key=lambda p: p["partner_city"]),
         "jubilees": jubilees,
+        # Formalised in a year whose day nobody recorded: the jubilee has a year, not a day.
+        "year_only": {p["id"] for p in partnerships if p["formalised_year_only"]},
         "charts": {
             "departments": _chart(by_department, _("Trips"), locale, counts=True),
             "purposes": _chart(by_purpose, _("Trips"), locale, counts=True),

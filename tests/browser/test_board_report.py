@@ -86,7 +86,7 @@ async def test_the_council_report_in_german(new_page, oia_dev, problems, screens
     await page.get_by_role("heading", level=1, name=f"Bericht an den Rat {year}").wait_for()
     assert await page.get_by_role("heading", level=2).all_inner_texts() == [
         "Reisen", "Empfangene Delegationen", "Partnerschaften", "EU-Fördermittel"]
-    assert "Balkendiagramm: Reisen nach Abteilung." in await page.locator("img.chart").first.get_attribute("alt")
+    assert "Balkendiagramm: Reisen nach Amt." in await page.locator("img.chart").first.get_attribute("alt")
     await screenshot(page, "report-page-de")
     await assert_accessible(page)
     without_htmx_inline_style(problems)

@@ -19,7 +19,7 @@ HEADINGS_DE = ("Bericht an den Rat", "Reisen", "Empfangene Delegationen", "Partn
 
 async def a_year(client, host) -> int:
     """This year's trips (ECON twice, MAYOR once, one with a cost), a delegation, a partnership
-    formalised this year and one with its 25th jubilee in it, and an ECON application won."""
+    formalised this year, one with its 25th jubilee in it and one (its day unknown) with its 50th, and an ECON application won."""
     year = date.today().year
     await book(client, host, ECON, "Trade fair", "Köln", date(year, 6, 10))
     await book(client, host, MAYOR, "Partner city visit", "Düsseldorf", date(year, 6, 11))
@@ -35,9 +35,12 @@ async def a_year(client, host) -> int:
         "origin_city": "Krakau", "origin_country": "PL", "visitors": 6,
         "arrival": date(year, 5, 4).isoformat(), "departure": date(year, 5, 6).isoformat()})
     assert delegation.status_code == 201, delegation.text
-    for city, country, on in (("Lille", "FR", date(year, 3, 1)), ("Bologna", "IT", date(year - 25, 7, 14))):
+    for city, country, on, year_only in (("Lille", "FR", date(year, 3, 1), False),
+                                         ("Bologna", "IT", date(year - 25, 7, 14), False),
+                                         ("Turku", "FI", date(year - 50, 1, 1), True)):
         made = await client.post("/partners/partnerships", headers=auth(host, *COORDINATOR), json={
-            "partner_city": city, "partner_country": country, "formalised_on": on.isoformat()})
+            "partner_city": city, "partner_country": country, "formalised_on": on.isoformat(),
+            "formalised_year_only": year_only})
         assert made.status_code == 201, made.text
     call = await create_call(client, host, twinning_call())
     won = await client.post("/grants/applications", headers=auth(host, *ECON), json=application(call["id"]))
@@ -70,7 +73,9 @@ async def test_the_report_shows_the_years_figures_with_charts_and_their_tables(c
     assert row(html, "DE", "3") and row(html, "FR", "1")  # by destination
     assert row(html, "ECON", "EUR", "1,200.50")  # estimated cost
     assert row(html, "PL", "1", "6")  # a delegation of six from Poland
-    assert "Lille (FR)" in html and "25 years" in html and "Bologna" in html
+    assert "Lille (FR)" in html
+    assert re.search(rf"25 years [^<]+ – Bologna \(IT\) on 14 Jul {year}<", html)
+    assert re.search(r"50 years [^<]+ – Turku \(FI\) this year<", html)
     assert row(html, "awarded", "1") and row(html, "ECON", "24,000 €")  # funds won
     # Three charts from the charting library, each an image the CSP allows, with the table as its alternative.
     charts = re.findall(r'<img class="chart" src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]+" alt="([^"]+)"', html)
@@ -108,7 +113,7 @@ async def test_the_report_in_german(client, host):
     for heading in HEADINGS_DE[1:]:
         assert f">{heading}</h2>" in html
     assert row(html, "Messe", "1") and row(html, "ECON", "EUR", "1.200,50") and row(html, "ECON", "24.000 €")
-    assert "Balkendiagramm: Reisen nach Abteilung." in html
+    assert "Balkendiagramm: Reisen nach Amt." in html
 
 
 def text_of(pdf: bytes) -> str:
