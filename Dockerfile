@@ -36,6 +36,11 @@ RUN groupadd --system --gid 10001 oia \
  && useradd --system --uid 10001 --gid oia --home-dir /app --no-create-home --shell /usr/sbin/nologin oia \
  && install -d -o oia -g oia /app
 
+# Pango and a font: the board's council report is laid out as a PDF by WeasyPrint.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
 COPY --from=build /opt/venv /opt/venv
 # The compiled gazetteer (travel's place index), built once with the image.
 COPY --from=build /opt/gazetteer /opt/gazetteer

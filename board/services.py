@@ -48,8 +48,15 @@ class Services:
         response = await self._ask("GET", service, path, key, params=_given(params))
         return response.json(), response.headers.get("X-Next-Cursor")
 
+    async def text(self, service: str, path: str, key: str, params: dict[str, Any] | None = None) -> str:
+        """A document a service answers as text (Markdown, iCalendar), not JSON."""
+        return (await self._ask("GET", service, path, key, params=_given(params))).text
+
     async def post(self, service: str, path: str, key: str, body: dict[str, Any] | None = None) -> Any:
         return (await self._ask("POST", service, path, key, json=body or {})).json()
+
+    async def patch(self, service: str, path: str, key: str, body: dict[str, Any]) -> Any:
+        return (await self._ask("PATCH", service, path, key, json=body)).json()
 
     async def _ask(self, method: str, service: str, path: str, key: str, **kwargs: Any) -> httpx.Response:
         try:

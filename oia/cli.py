@@ -51,6 +51,11 @@ def _settings(name: str) -> ServiceSettings:
     return spec_of(name).settings_cls()
 
 
+# How long a stopping server lets requests finish: streams (the live feed) never end on their own,
+# so uvicorn, which would wait for them, cancels what is still running after this.
+GRACE_SECONDS = 5
+
+
 @app.command()
 def dev(
     port: Annotated[int, typer.Option(envvar="OIA_PORT")] = 8000,
@@ -77,7 +82,8 @@ def dev(
     # stalls every request; a large import causes several) scans only what came after.
     gc.collect()
     gc.freeze()
-    uvicorn.run(embedded, host=host, port=port, log_config=None, proxy_headers=_behind_proxy())
+    uvicorn.run(embedded, host=host, port=port, log_config=None, proxy_headers=_behind_proxy(),
+                timeout_graceful_shutdown=GRACE_SECONDS)
 
 
 @app.command()
@@ -99,7 +105,8 @@ def serve(service: ServiceArg, host: Annotated[str, typer.Option(envvar="OIA_HOS
     # collections stay short (they showed as latency spikes under load).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy())
+    uvicorn.run(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy(),
+                timeout_graceful_shutdown=GRACE_SECONDS)
 
 
 def _serve_board(host: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -27,8 +27,8 @@ async def today(request: Request, board: BoardDep, session: SessionDep,
                 department: Annotated[str | None, Query(max_length=20)] = None,
                 country: Annotated[str | None, Query(max_length=2)] = None,
                 purpose: Annotated[str | None, Query(max_length=40)] = None) -> Response:
-    first = date.fromisoformat(f"{month}-01") if month else date.today().replace(day=1)
-    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    opened = datetime.now(UTC).isoformat()  # what the live stream reports is what comes after this
+    first, last = _month(month)
     window = {"from": first.isoformat(), "to": last.isoformat()}
     ask = board.services
     trips, overlaps, crossings, delegations = await asyncio.gather(
@@ -38,10 +38,8 @@ async def today(request: Request, board: BoardDep, session: SessionDep,
         ask.get("travel", "/crossings", session.key, {"limit": 500}),
         ask.get("travel", "/delegations", session.key, {**window, "limit": 500}))
     by_id = {t["id"]: t for t in trips}
-    # Open overlaps first, then the ones worked on; resolved ones (the trips no longer meet) last.
-    rank = {"open": 0, "acknowledged": 1, "coordinated": 2, "not_related": 3, "resolved": 4}
-    overlaps.sort(key=lambda o: (rank.get(o["status"], 5), o["shared_start"]))
-    return render(request, "today.html", session, first=first, last=last, trips=trips,
+    overlaps = _triage_order(overlaps, first, last)
+    return render(request, "today.html", session, opened=opened, first=first, last=last, trips=trips,
                   destinations=_by_destination(trips, first, last), overlaps=overlaps, by_id=by_id,
                   crossings=crossings, delegations=delegations, marks=MARKS, purposes=PURPOSES,
                   filters={"department": department or "", "country": country or "", "purpose": purpose or ""},
@@ -49,10 +47,26 @@ async def today(request: Request, board: BoardDep, session: SessionDep,
                   next=(last + timedelta(days=1)).strftime("%Y-%m"))
 
 
+@router.get("/today/overlaps")
+async def today_overlaps(request: Request, board: BoardDep, session: SessionDep,
+                         month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> Response:
+    """The overlaps section alone: what an open Today page swaps in when the live feed says an
+    overlap came or changed."""
+    first, last = _month(month)
+    trips, overlaps = await asyncio.gather(
+        board.services.get("travel", "/trips", session.key, {"from": first.isoformat(), "to": last.isoformat(),
+                                                             "limit": 500}),
+        board.services.get("travel", "/overlaps", session.key, {"limit": 500}))
+    overlaps = _triage_order(overlaps, first, last)
+    return render(request, "_overlaps_refresh.html", session, first=first, overlaps=overlaps,
+                  by_id={t["id"]: t for t in trips}, marks=MARKS)
+
+
 @router.post("/overlaps/{overlap_id}/status")
 async def triage(overlap_id: str, request: Request, board: BoardDep, session: SessionDep,
                  status: Annotated[str, Form(max_length=20)], note: Annotated[str, Form(max_length=1000)] = "",
-                 csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+                 csrf: Annotated[str, Form(max_length=100)] = "",
+                 month: Annotated[str, Form(pattern=r"^(\d{4}-\d{2})?$")] = "") -> Response:
     check_csrf(session, csrf)
     body: dict[str, Any] = {"status": status}
     if note.strip():
@@ -62,7 +76,23 @@ async def triage(overlap_id: str, request: Request, board: BoardDep, session: Se
     except ServiceProblem as problem:
         return render(request, "problem.html", session, status=problem.status, problem=problem,
                       back="/board/today")
-    return RedirectResponse(f"/board/today#overlap-{overlap_id}", status_code=303)
+    back = f"/board/today?month={month}" if month else "/board/today"
+    return RedirectResponse(f"{back}#overlap-{overlap_id}", status_code=303)
+
+
+def _month(month: str | None) -> tuple[date, date]:
+    """The first and last day of `month` (YYYY-MM), or of this one."""
+    first = date.fromisoformat(f"{month}-01") if month else date.today().replace(day=1)
+    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def _triage_order(overlaps: list[dict[str, Any]], first: date, last: date) -> list[dict[str, Any]]:
+    """The month's overlaps (sharing a day with it): open ones first, then the ones worked on;
+    resolved ones (the trips no longer meet) last."""
+    rank = {"open": 0, "acknowledged": 1, "coordinated": 2, "not_related": 3, "resolved": 4}
+    month = [o for o in overlaps if date.fromisoformat(o["shared_start"]) <= last
+             and date.fromisoformat(o["shared_end"]) >= first]
+    return sorted(month, key=lambda o: (rank.get(o["status"], 5), o["shared_start"]))
 
 
 def _by_destination(trips: list[dict[str, Any]], first: date, last: date) -> list[dict[str, Any]]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from time import monotonic
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from services.notifications.channels import masked
 from services.notifications.domain import DeliveryStatus, RecipientKind
@@ -23,11 +27,12 @@ from services.notifications.schemas import (
     SubscriptionOut,
 )
 from services.notifications.service import NotificationsContext, deliveries, directory
-from services.notifications.service.feed import mark_item, read_feed
+from services.notifications.service.feed import FeedFollower, follow_feed, mark_item, read_feed
 from shared.app import RuntimeDep
 from shared.auth import DEPARTMENT, CurrentPrincipal, Principal
 from shared.listing import Cursor
 from shared.openapi import problems
+from shared.runtime import ServiceRuntime
 
 router = APIRouter()
 
@@ -186,6 +191,48 @@ async def feed(principal: CurrentPrincipal, runtime: RuntimeDep,
                     response: Response) -> list[FeedItem]:
     async with runtime.uow() as uow:
         return (await read_feed(uow, principal, recipient, event_id, unread, limit, cursor)).send(response)
+
+
+HEARTBEAT_SECONDS = 15  # a comment line, so proxies and browsers keep an idle stream open
+
+
+@router.get("/feed/stream", tags=["feed"], response_class=StreamingResponse,
+            summary="A recipient's new feed items as they come (server-sent events)",
+            description="Sends nothing old: each feed item from now on (or, reconnecting, after the item named by "
+                        "`Last-Event-ID`) as an event `feed` whose `id` is the item's id and whose `data` is the "
+                        "item (FeedItemOut) as JSON; a comment line (`: keep-alive`) every 15 seconds of quiet. "
+                        "Read as the feed is: the same key, the same items.",
+            responses={200: {"description": "An endless `text/event-stream`", "content": {"text/event-stream": {
+                "schema": {"type": "string"},
+                "example": 'id: 5f0c…\nevent: feed\ndata: {"id": "5f0c…", "recipient": "ECON", …}\n\n'}}}})
+async def feed_stream(request: Request, principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep,
+                      recipient: Annotated[str, Query(min_length=1, max_length=100)],
+                      last_event_id: Annotated[str | None, Header(
+                          alias="Last-Event-ID", max_length=36,
+                          description="the id of the last event had: a browser's EventSource sends it when it "
+                                      "reconnects")] = None) -> StreamingResponse:
+    async with runtime.uow() as uow:
+        follower = await follow_feed(uow, principal, recipient, last_event_id)
+    return StreamingResponse(_feed_events(request, runtime, ctx, follower), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _feed_events(request: Request, runtime: ServiceRuntime, ctx: NotificationsContext,
+                       follower: FeedFollower) -> AsyncIterator[str]:
+    """Each look's items as events, until the reader goes (or the server stops: uvicorn then cancels
+    the stream after its graceful-shutdown timeout, see oia/cli.py)."""
+    quiet_since = monotonic()
+    async with aclosing(follower.looks(runtime.uow, ctx.feed_bell)) as looks:
+        async for items in looks:
+            if await request.is_disconnected():
+                return
+            for item in items:
+                data = FeedItemOut.model_validate(item, from_attributes=True).model_dump_json()
+                yield f"id: {item.id}\nevent: feed\ndata: {data}\n\n"
+            if items or monotonic() - quiet_since >= HEARTBEAT_SECONDS:
+                if not items:
+                    yield ": keep-alive\n\n"
+                quiet_since = monotonic()
 
 
 @router.post("/feed/{item_id}/{state}", response_model=FeedItemOut, tags=["feed"],

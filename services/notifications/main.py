@@ -15,7 +15,7 @@ from services.notifications.delivery import DeliveryWorker
 from services.notifications.directory import Directory
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
-from services.notifications.service import NotificationsContext
+from services.notifications.service import FeedBell, NotificationsContext
 from services.notifications.settings import NotificationsSettings
 from services.notifications.subscriptions import subscriptions
 from shared.app import create_service_app
@@ -43,7 +43,7 @@ def bootstrap(runtime: ServiceRuntime) -> NotificationsContext:
     [worker] = runtime.workers
     assert isinstance(worker, DeliveryWorker)
     outbound = runtime.settings_as(NotificationsSettings).outbound_guard()
-    return NotificationsContext(directory=worker.directory, outbound=outbound, wake=worker.wake)
+    return NotificationsContext(directory=worker.directory, outbound=outbound, wake=worker.wake, feed_bell=FeedBell())
 
 
 spec = ServiceSpec(

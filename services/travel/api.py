@@ -11,15 +11,18 @@ from services.travel.domain import CrossingStatus, DelegationStatus, OverlapStat
 from services.travel.models import CalendarToken, Delegation, Overlap, Trip
 from services.travel.policy import POLICY, acting_for
 from services.travel.schemas import (
+    CrossingFound,
     CrossingOut,
     DelegationIn,
     DelegationOut,
     DelegationPatch,
     LegOut,
+    OverlapFound,
     OverlapOut,
     OverlapStatusIn,
     Summary,
     TravellerOut,
+    TripCheckOut,
     TripIn,
     TripOut,
     TripPatch,
@@ -73,6 +76,28 @@ async def book_trip(body: TripBooking, principal: CurrentPrincipal, runtime: Run
         return _trip_out(await trips.book_trip(uow, ctx, body, department))
 
 
+@router.post("/trips/check", response_model=TripCheckOut, summary="What booking a trip would find, booking nothing",
+             description="The overlaps and crossings the same body would make if booked; nothing is stored or "
+                         "published. Refused (403, 422) as booking it would be.")
+async def check_trip(body: TripBooking, principal: CurrentPrincipal, runtime: RuntimeDep,
+                     ctx: ContextDep) -> TripCheckOut:
+    department = acting_for(principal, body.department, "department", "trip.check")
+    async with runtime.uow() as uow:
+        found = await trips.check_trip(uow, ctx, body, department, principal)
+    restricted = found.trip.visibility == "restricted"
+    return TripCheckOut(
+        overlaps=[OverlapFound(trip_id=other.trip_id, department=other.department, place_name=match.leg_b.place_name,
+                               country=match.leg_b.country, distance_km=match.distance_km,
+                               shared_start=match.shared_start, shared_end=match.shared_end,
+                               restricted=restricted or other.visibility == "restricted")
+                  for other, match in found.overlaps],
+        crossings=[CrossingFound(delegation_id=visit.id, host_department=visit.host_department,
+                                 origin_place_name=visit.origin_place_name, place_name=match.leg.place_name,
+                                 distance_km=match.distance_km, shared_start=match.shared_start,
+                                 shared_end=match.shared_end)
+                   for visit, match in found.crossings])
+
+
 @router.get("/trips", response_model=list[TripOut], summary="Trips, filtered")
 async def list_trips(
     principal: CurrentPrincipal, runtime: RuntimeDep,
@@ -124,7 +149,8 @@ def _overlap_out(o: Overlap, departments: dict[str, str]) -> OverlapOut:
                       place_name=o.place_name, country=o.country,
                       distance_km=o.distance_km, shared_start=o.shared_start, shared_end=o.shared_end,
                       restricted=o.restricted, status=o.status, detected_at=o.detected_at,
-                      resolved_at=o.resolved_at)
+                      resolved_at=o.resolved_at, triage_note=o.triage_note, triaged_by=o.triaged_by,
+                      triaged_at=o.triaged_at)
 
 
 @router.get("/overlaps", response_model=list[OverlapOut], tags=["overlaps"], summary="Overlaps between trips")
@@ -143,7 +169,7 @@ async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep, status
 async def mark_overlap(overlap_id: str, body: OverlapStatusIn, principal: CurrentPrincipal,
                        runtime: RuntimeDep) -> OverlapOut:
     async with runtime.uow() as uow:
-        overlap = await overlaps.mark_overlap(uow, principal, overlap_id, body.status)
+        overlap = await overlaps.mark_overlap(uow, principal, overlap_id, body.status, body.note)
         return _overlap_out(overlap, await overlaps.departments_of(uow, [overlap]))
 
 

@@ -110,6 +110,10 @@ class Overlap(TravelTable, table=True):
     detected_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
+    # The last coordinator's mark: why, by whom (Principal.who: a role and a key's label, never the key), when.
+    triage_note: str | None = Field(default=None, max_length=1000)
+    triaged_by: str | None = Field(default=None, max_length=60)
+    triaged_at: datetime | None = None
 
 
 class Delegation(TravelTable, table=True):

@@ -33,6 +33,9 @@ from shared.problems import FieldError
 
 POLICY = Policy("travel", {
     "trip.book": rule("book trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    # What booking would find, before booking: as far as booking itself.
+    "trip.check": rule("check a trip for overlaps before booking it",
+                       admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
     "trip.read": rule("read trips", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
     "trip.read_restricted": rule("read restricted trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
     "trip.change": rule("change trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),

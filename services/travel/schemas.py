@@ -132,10 +132,46 @@ class OverlapOut(BaseModel):
     status: OverlapStatus
     detected_at: datetime
     resolved_at: datetime | None
+    triage_note: str | None = Field(description="the note given with the last mark")
+    triaged_by: str | None = Field(description="who marked it last: role, department and key label")
+    triaged_at: datetime | None
 
 
 class OverlapStatusIn(BaseModel):
     status: OverlapMark
+    note: str | None = Field(None, max_length=1000, description="why: kept with the mark, replaced by the next")
+
+
+class OverlapFound(BaseModel):
+    """An overlap a booking would make, with another department's trip."""
+
+    trip_id: str = Field(description="the other trip")
+    department: str = Field(description="the other trip's department")
+    place_name: str
+    country: str
+    distance_km: float
+    shared_start: date
+    shared_end: date
+    restricted: bool = Field(description="either trip restricted: the overlap would be shown to few")
+
+
+class CrossingFound(BaseModel):
+    """A crossing a booking would make: the trip away while a delegation from there visits us."""
+
+    delegation_id: str
+    host_department: str
+    origin_place_name: str
+    place_name: str = Field(description="the trip's destination near the delegation's origin")
+    distance_km: float
+    shared_start: date
+    shared_end: date
+
+
+class TripCheckOut(BaseModel):
+    """What booking the trip would find. Another department's restricted trip is not told of (policy.py)."""
+
+    overlaps: list[OverlapFound]
+    crossings: list[CrossingFound]
 
 
 class CrossingOut(BaseModel):

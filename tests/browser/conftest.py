@@ -56,8 +56,9 @@ def oia_dev(tmp_path_factory) -> Iterator[DevServer]:
     process = Process(["dev"], {"OIA_PORT": str(port), "OIA_DATA_DIR": str(folder / "data")}, folder / "dev.log")
     try:
         url = f"http://127.0.0.1:{port}"
-        for service in SERVICES:
+        for service in (*SERVICES, "board"):
             process.wait_healthy(f"{url}/{service}/health")
+        process.wait_healthy(f"{url}/board/health")
         keys = {(k["role"], k["department"]): k["key"]
                 for k in json.loads((folder / "data" / "demo-keys.json").read_text())}
         yield DevServer(url, folder / "data", keys, process)

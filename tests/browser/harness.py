@@ -71,6 +71,8 @@ class Problems:
         self.found.append(f"console error: {message.text} ({source})")
 
     def _request_failed(self, request: Request) -> None:
+        if request.resource_type == "eventsource" and request.failure == "net::ERR_ABORTED":
+            return  # a live stream ends when its page goes: the browser aborts it, as it must
         if origin_of(request.url) == self.origin:  # a refused foreign request is already recorded by route()
             self.found.append(f"request failed: {request.method} {request.url}: {request.failure}")
 

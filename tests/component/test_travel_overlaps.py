@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from services.travel.domain import bounding_box, legs_of_one_trip_overlap
+from services.travel.models import Crossing, Overlap, Trip
+from shared.db import table_of
 from shared.tables import outbox
 from tests.support.embedded import auth
 
@@ -163,6 +165,72 @@ async def test_coordinators_mark_an_overlap_and_departments_may_not(client, host
     bad = await client.post(f"/travel/overlaps/{overlap['id']}/status", json={"status": "ignored"},
                             headers=auth(host, "coordinator", "OIA"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+
+
+async def test_a_mark_keeps_its_note_and_who_gave_it_and_the_parties_read_them(client, host):
+    await book(client, host, ECON, trip("A", "Birmingham", "GB", "2027-02-01", "2027-02-02"))
+    await book(client, host, CULT, trip("B", "Birmingham", "GB", "2027-02-02", "2027-02-03"))
+    [overlap] = await overlaps(client, host)
+    assert (overlap["triage_note"], overlap["triaged_by"], overlap["triaged_at"]) == (None, None, None)
+    coordinator = auth(host, "coordinator", "OIA")
+    path = f"/travel/overlaps/{overlap['id']}/status"
+
+    too_long = await client.post(path, json={"status": "coordinated", "note": "x" * 1001}, headers=coordinator)
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "note"
+    assert (await overlaps(client, host))[0]["status"] == "open"
+    refused = await client.post(path, json={"status": "coordinated", "note": "not theirs"},
+                                headers=auth(host, *MAYOR))  # no party to it: it is not there for MAYOR
+    assert refused.status_code == 404 and (await overlaps(client, host))[0]["triage_note"] is None
+
+    marked = await client.post(path, json={"status": "coordinated", "note": "One car from the airport"},
+                               headers=coordinator)
+    assert marked.status_code == 200, marked.text
+    for who in (("coordinator", "OIA"), ECON, CULT):  # both parties see the state of their own overlap
+        [seen] = await overlaps(client, host, who)
+        assert (seen["status"], seen["triage_note"]) == ("coordinated", "One car from the airport")
+        assert seen["triaged_by"].startswith("coordinator OIA (") and seen["triaged_at"] is not None
+        assert host.keys[("coordinator", "OIA")] not in seen["triaged_by"]
+    assert await overlaps(client, host, MAYOR) == []
+
+
+async def test_checking_a_trip_tells_the_overlaps_and_crossings_booking_would_make_and_stores_nothing(client, host):
+    fair = await book(client, host, ECON, trip("Trade fair", "Chongqing", "CN", "2027-05-10", "2027-05-15"))
+    await book(client, host, CULT, trip("Confidential talks", "Chongqing", "CN", "2027-05-10", "2027-05-15",
+                                        visibility="restricted"))
+    visit = await client.post("/travel/delegations", headers=auth(host, *CULT), json={
+        "origin_city": "Chongqing", "origin_country": "CN", "visitors": 3, "arrival": "2027-05-14",
+        "departure": "2027-05-20"})
+    assert visit.status_code == 201, visit.text
+
+    async def stored() -> tuple[int, ...]:
+        async with host.runtimes["travel"].engine.connect() as conn:
+            return tuple([len((await conn.execute(select(table))).all())
+                          for table in (outbox, table_of(Trip), table_of(Overlap), table_of(Crossing))])
+
+    before = await stored()
+    body = trip("Partner-city visit", "Chungking", "CN", "2027-05-12", "2027-05-18")
+    checked = await client.post("/travel/trips/check", json=body, headers=auth(host, *MAYOR))
+    assert checked.status_code == 200, checked.text
+    [overlap] = checked.json()["overlaps"]  # CULT's restricted trip is not told of, not even as busy
+    assert overlap == {"trip_id": fair["id"], "department": "ECON", "place_name": "Chongqing", "country": "CN",
+                       "distance_km": 0.0, "shared_start": "2027-05-12", "shared_end": "2027-05-15",
+                       "restricted": False}
+    [crossing] = checked.json()["crossings"]
+    assert crossing == {"delegation_id": visit.json()["id"], "host_department": "CULT",
+                        "origin_place_name": "Chongqing", "place_name": "Chongqing", "distance_km": 0.0,
+                        "shared_start": "2027-05-14", "shared_end": "2027-05-18"}
+    assert "Confidential" not in checked.text
+    everything = await client.post("/travel/trips/check", json=body, headers=auth(host, "coordinator", "OIA"))
+    assert sorted(o["department"] for o in everything.json()["overlaps"]) == ["CULT", "ECON"]
+    assert await stored() == before
+
+    for_another = await client.post("/travel/trips/check", json={**body, "department": "ECON"},
+                                    headers=auth(host, *MAYOR))
+    assert for_another.status_code == 403
+    nowhere = await client.post("/travel/trips/check", headers=auth(host, *MAYOR),
+                                json=trip("Lost", "Kolnn", "XX", "2027-05-12", "2027-05-18"))
+    assert nowhere.status_code == 422 and nowhere.json()["errors"][0]["field"].startswith("legs[0]")
+    assert await stored() == before
 
 
 def test_bounding_box_contains_the_radius():

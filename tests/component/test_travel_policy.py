@@ -91,6 +91,18 @@ async def probe_trip_book(client, host, role, whose):
     return False
 
 
+async def probe_trip_check(client, host, role, whose):
+    """Checking tells the overlap booking would make, and stores nothing either way."""
+    other = await book(client, host, THIRD)
+    response = await client.post("/travel/trips/check", json=trip_body(owner(whose)), headers=key(role))
+    assert [t["id"] for t in await listed(client, "/travel/trips", admin(host))] == [other["id"]]
+    assert await listed(client, "/travel/overlaps", admin(host)) == []
+    if went_through(response):
+        assert [o["trip_id"] for o in response.json()["overlaps"]] == [other["id"]]
+        return True
+    return False
+
+
 async def probe_trip_read(client, host, role, whose):
     trip = await book(client, host, owner(whose), title="Plain trip")
     return await _reads_trip(client, role, trip)
@@ -276,6 +288,7 @@ async def probe_place_read(client, host, role, whose):
 
 PROBES = {
     "trip.book": probe_trip_book,
+    "trip.check": probe_trip_check,
     "trip.read": probe_trip_read,
     "trip.read_restricted": probe_trip_read_restricted,
     "trip.change": probe_trip_change,

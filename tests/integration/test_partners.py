@@ -16,7 +16,7 @@ from services.partners.service import PartnersContext, jobs, partnerships
 from shared.envelope import Envelope
 from shared.migrations import upgrade
 from shared.testing import eventually
-from tests.support.settle import all_published, taken
+from tests.support.settle import all_published, events_heard, taken
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ async def test_a_trip_to_a_partner_city_becomes_a_contact_and_visit_planned_once
     await eventually(lambda: taken("partners", TRIP_BOOKED) == taken_before + 2, message="both copies taken")
     await all_published(runtime.engine)
     await rabbitmq.heard_everything()
-    assert len(heard) == 1
+    assert len(events_heard(heard)) == 1  # the redelivered trip made no second event
     assert heard[0].data["partnership_id"] == partnership.id and heard[0].data["by_department"] == "ECON"
     async with runtime.engine.connect() as conn:
         contacts = (await conn.execute(select(Contact))).all()

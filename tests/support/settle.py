@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.bus.memory import MemoryBus
+from shared.envelope import Envelope
 from shared.runtime import ServiceRuntime
 from shared.tables import outbox
 from shared.testing import eventually
@@ -69,3 +70,11 @@ async def settled(*runtimes: ServiceRuntime, idle: Callable[[], Awaitable[bool]]
         return quiet_polls >= 2
 
     await eventually(quiet, timeout=timeout, message="the services to settle")
+
+
+def events_heard(heard: list[Envelope]) -> list[Envelope]:
+    """What a listener heard, one envelope per event id, in order. The outbox promises each event at
+    least once on the broker: a relay whose publish went unconfirmed (a busy broker, a lost
+    connection) publishes the same event again, and consumers' inboxes drop the copy by its id. A
+    second *event* (another id) is a real double."""
+    return list({e.id: e for e in heard}.values())

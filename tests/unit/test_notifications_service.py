@@ -26,7 +26,7 @@ from services.notifications.models import (
     Recipient,
 )
 from services.notifications.schemas import ChannelIn, RecipientIn
-from services.notifications.service import NotificationsContext, deliveries
+from services.notifications.service import FeedBell, NotificationsContext, deliveries, feed
 from services.notifications.service import directory as service
 from services.notifications.settings import NotificationsSettings
 from shared.auth import Principal
@@ -55,7 +55,7 @@ async def svc() -> AsyncIterator[Service]:
             await uow.commit()
         woken: list[bool] = []
         ctx = NotificationsContext(directory=Directory(), outbound=NotificationsSettings().outbound_guard(),
-                                   wake=lambda: woken.append(True))
+                                   wake=lambda: woken.append(True), feed_bell=FeedBell())
         yield Service(db, ctx, woken)
 
 
@@ -206,3 +206,39 @@ async def test_a_failed_send_waits_to_be_retried_a_permanent_one_is_dead_and_a_r
     assert (again.status, again.attempt_limit, svc.woken) == ("pending", 2 + MAX_ATTEMPTS, [True])
     channel.recover()
     assert await worker(svc, channel).run_once() == 1 and len(channel.sent) == 1
+
+
+# -- following a feed live ----------------------------------------------------------------------------
+
+async def test_a_follower_gets_what_is_new_late_commits_too_and_resumes_after_its_last_item(svc):
+    now = utcnow()
+
+    async def item(created: timedelta, restricted: bool = False) -> FeedItem:
+        async with svc.db.uow() as uow:
+            row = FeedItem(recipient="ECON", event_id=str(created), event_type="x", title="t", body="b",
+                           restricted=restricted, created_at=now + created)
+            uow.session.add(row)
+            await uow.commit()
+            return row
+
+    async def new(follower: feed.FeedFollower) -> list[str]:
+        async with svc.db.uow() as uow:
+            return [i.id for i in await follower.new_items(uow)]
+
+    old = await item(timedelta(seconds=-5))
+    async with svc.db.uow() as uow:
+        follower = await feed.follow_feed(uow, ECON_KEY, "ECON", None)
+    assert await new(follower) == []  # nothing old
+    fresh = await item(timedelta(seconds=1))
+    await item(timedelta(seconds=2), restricted=True)  # not for a department's key
+    assert await new(follower) == [fresh.id]
+    late = await item(timedelta(seconds=-1))  # routed before `fresh`, committed after it
+    assert await new(follower) == [late.id] and await new(follower) == []
+
+    async with svc.db.uow() as uow:
+        resumed = await feed.follow_feed(uow, ECON_KEY, "ECON", old.id)
+    assert sorted(await new(resumed)) == sorted([fresh.id, late.id])
+    with pytest.raises(Problem) as refused:
+        async with svc.db.uow() as uow:
+            await feed.follow_feed(uow, Principal("department", "MAYOR", "k-mayor"), "ECON", None)
+    assert refused.value.status == 403

@@ -134,3 +134,42 @@ async def test_a_change_moving_a_trip_away_resolves_and_a_status_may_not_go_back
             await trips.change_trip(uow, CONTEXT, MAYOR, b.id, TripPatch(status="planned"))
     assert back.value.status == 409
     assert len(db.events("travel.trip.updated.v1")) == 1
+
+
+async def test_a_coordinators_mark_keeps_its_note_who_and_when_and_a_returning_overlap_starts_afresh(db):
+    await book(db, "ECON", trip("A", "Lyon", "FR", "2027-03-01", "2027-03-04"))
+    b = await book(db, "MAYOR", trip("B", "Lyon", "FR", "2027-03-02", "2027-03-03"))
+    [overlap] = await rows(db, Overlap)
+    async with db.uow() as uow:
+        await overlaps.mark_overlap(uow, COORDINATOR, overlap.id, "coordinated", "Both meet the mayor on the 2nd")
+    [marked] = await rows(db, Overlap)
+    assert (marked.status, marked.triage_note) == ("coordinated", "Both meet the mayor on the 2nd")
+    assert marked.triaged_by == "coordinator OIA (oia)" and marked.triaged_at is not None
+
+    for start, end in (("2027-04-02", "2027-04-03"), ("2027-03-02", "2027-03-03")):  # away, and back
+        async with db.uow() as uow:
+            await trips.change_trip(uow, CONTEXT, MAYOR, b.id, TripPatch(legs=[LegIn(
+                city="Lyon", country="FR", start_date=date.fromisoformat(start), end_date=date.fromisoformat(end))]))
+    [returned] = await rows(db, Overlap)
+    assert returned.status == "open"
+    assert (returned.triage_note, returned.triaged_by, returned.triaged_at) == (None, None, None)
+
+
+async def test_checking_a_trip_tells_what_booking_would_find_and_stores_nothing(db):
+    fair = await book(db, "ECON", trip("Trade fair", "Chongqing", "CN", "2027-05-10", "2027-05-15"))
+    await book(db, "CULT", trip("Confidential", "Chongqing", "CN", "2027-05-10", "2027-05-15", visibility="restricted"))
+    published, commits = len(db.published), db.commits
+    async with db.uow() as uow:
+        found = await trips.check_trip(uow, CONTEXT, trip("Visit", "Chungking", "CN", "2027-05-12", "2027-05-18"),
+                                       "MAYOR", MAYOR)
+    [(other, match)] = found.overlaps  # CULT's restricted trip is not MAYOR's to hear of
+    assert (other.trip_id, other.department) == (fair.id, "ECON")
+    assert (match.leg_b.place_name, match.shared_start, match.shared_end) == (
+        "Chongqing", date(2027, 5, 12), date(2027, 5, 15))
+    assert found.crossings == []
+    async with db.uow() as uow:  # a coordinator reads every trip: both
+        everything = await trips.check_trip(uow, CONTEXT, trip("Visit", "Chongqing", "CN", "2027-05-12",
+                                                               "2027-05-18"), "MAYOR", COORDINATOR)
+    assert sorted(other.department for other, _ in everything.overlaps) == ["CULT", "ECON"]
+    assert len(await rows(db, Trip)) == 2 and len(await rows(db, Overlap)) == 1
+    assert (len(db.published), db.commits) == (published, commits)

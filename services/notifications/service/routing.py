@@ -71,6 +71,7 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, ctx: No
     await connection.execute(insert(table_of(Notice)).values(notice.model_dump()))
     if feed:
         await connection.execute(insert(table_of(FeedItem)), feed)
+        uow.after_commit(ctx.feed_bell.ring)
     if deliveries:
         await connection.execute(insert(table_of(Delivery)), deliveries)
     return routes

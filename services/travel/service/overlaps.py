@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, insert, or_, text, update
 from sqlalchemy import select as select_rows  # Core: plain rows on the connection (sqlmodel's: objects)
@@ -70,18 +70,14 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
         await connection.execute(select_rows(table).where(
             or_(table.c.trip_a_id == trip.id, table.c.trip_b_id == trip.id)))).all()}
     found = {}
-    if trip.status in domain.ACTIVE:
-        for other in await candidate_trips(uow.session, trip, ctx.radius_km):
-            match = domain.best_match(trip.legs, other.legs, ctx.radius_km)
-            if match is None:
-                continue
-            ours, theirs = (trip.id, match.leg_a.id), (other.trip_id, match.leg_b.id)
-            first, second = sorted([ours, theirs])
-            fields = dict(kind="trips", trip_a_id=first[0], trip_b_id=second[0], leg_a_id=first[1],
-                          leg_b_id=second[1], place_name=match.leg_b.place_name, country=match.leg_b.country,
-                          distance_km=match.distance_km, shared_start=match.shared_start,
-                          shared_end=match.shared_end, restricted="restricted" in (trip.visibility, other.visibility))
-            found[other.trip_id] = fields
+    for other, match in await trips_met(uow, ctx, trip):
+        ours, theirs = (trip.id, match.leg_a.id), (other.trip_id, match.leg_b.id)
+        first, second = sorted([ours, theirs])
+        fields = dict(kind="trips", trip_a_id=first[0], trip_b_id=second[0], leg_a_id=first[1],
+                      leg_b_id=second[1], place_name=match.leg_b.place_name, country=match.leg_b.country,
+                      distance_km=match.distance_km, shared_start=match.shared_start,
+                      shared_end=match.shared_end, restricted="restricted" in (trip.visibility, other.visibility))
+        found[other.trip_id] = fields
 
     async def resolved(other_id: str, overlap: Any) -> OverlapResolvedV1:
         other_department = (await connection.execute(
@@ -92,6 +88,19 @@ async def _check_overlaps(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: 
             reason=reason or f"trip {trip.id} changed and no longer meets trip {other_id}", resolved_at=now)
 
     await _reconcile(uow, known, found, lambda overlaps: _trips_detected(connection, trip, overlaps), resolved, now)
+
+
+async def trips_met(uow: UnitOfWork, ctx: TravelContext, trip: Trip) -> list[tuple[Candidate, domain.LegMatch]]:
+    """The other departments' trips this trip overlaps, each with its closest meeting (none for a
+    trip no longer active). Reads only: the trip need not be stored."""
+    if trip.status not in domain.ACTIVE:
+        return []
+    met = []
+    for other in await candidate_trips(uow.session, trip, ctx.radius_km):
+        match = domain.best_match(trip.legs, other.legs, ctx.radius_km)
+        if match is not None:
+            met.append((other, match))
+    return met
 
 
 @dataclass(frozen=True)
@@ -186,16 +195,25 @@ async def _trips_detected(connection, trip: Trip, overlaps: list[dict[str, Any]]
 async def _check_crossings(uow: UnitOfWork, ctx: TravelContext, trip: Trip, now: datetime, *,
                            new: bool = False) -> None:
     """After a trip changed: record new crossings, and quietly close those that no longer hold."""
-    visiting = await _delegations_visiting(uow.session, trip, ctx.radius_km) if trip.status in domain.ACTIVE else []
-    for delegation in visiting:
-        await _record_crossing(uow, ctx, trip, delegation, now)
+    met = await delegations_met(uow, ctx, trip)
+    for delegation, match in met:
+        await _record_crossing(uow, trip, delegation, match, now)
     if new:
         return
-    still = {d.id for d in visiting if _crossing_match(trip, d, ctx.radius_km)}
+    still = {d.id for d, _ in met}
     for crossing in (await uow.session.exec(select(Crossing).where(
             Crossing.trip_id == trip.id, Crossing.status == "open"))).all():
         if crossing.delegation_id not in still:
             crossing.status, crossing.resolved_at = "resolved", now
+
+
+async def delegations_met(uow: UnitOfWork, ctx: TravelContext, trip: Trip) -> list[tuple[Any, CrossingMatch]]:
+    """The announced delegations (rows) this trip crosses, each with where and when (none for a trip
+    no longer active). Reads only: the trip need not be stored."""
+    if trip.status not in domain.ACTIVE:
+        return []
+    visiting = await _delegations_visiting(uow.session, trip, ctx.radius_km)
+    return [(d, match) for d in visiting if (match := _crossing_match(trip, d, ctx.radius_km))]
 
 
 async def _delegations_visiting(session, trip: Trip, radius_km: float) -> list[Any]:
@@ -220,9 +238,10 @@ async def recheck_delegation(uow: UnitOfWork, ctx: TravelContext, delegation: De
     """After any change to a delegation: the trips it crosses and the delegations it overlaps."""
     await uow.session.flush()
     crossing_trips = await _trips_in(uow.session, delegation, ctx.radius_km) if delegation.status == "announced" else []
-    for trip in crossing_trips:
-        await _record_crossing(uow, ctx, trip, delegation, now)
-    still = {t.id for t in crossing_trips if _crossing_match(t, delegation, ctx.radius_km)}
+    met = [(trip, match) for trip in crossing_trips if (match := _crossing_match(trip, delegation, ctx.radius_km))]
+    for trip, match in met:
+        await _record_crossing(uow, trip, delegation, match, now)
+    still = {trip.id for trip, _ in met}
     for crossing in (await uow.session.exec(select(Crossing).where(
             Crossing.delegation_id == delegation.id, Crossing.status == "open"))).all():
         if crossing.trip_id not in still:
@@ -298,22 +317,30 @@ async def _check_delegation_overlaps(uow: UnitOfWork, ctx: TravelContext, delega
 
 # -- crossings --------------------------------------------------------------------------------------
 
-def _crossing_match(trip: Trip, delegation: Any, radius_km: float) -> tuple[Leg, date, date] | None:
+class CrossingMatch(NamedTuple):
+    """Why a trip crosses a delegation: its leg at the delegation's origin, and the dates they share."""
+
+    leg: Leg
+    shared_start: date
+    shared_end: date
+    distance_km: float
+
+
+def _crossing_match(trip: Trip, delegation: Any, radius_km: float) -> CrossingMatch | None:
     """The trip's first leg at the delegation's origin while it is here (a Delegation or a row of one)."""
     for leg in trip.legs:
         start, end = max(leg.start_date, delegation.arrival), min(leg.end_date, delegation.departure)
-        if start <= end and haversine_km(leg.latitude, leg.longitude, delegation.origin_latitude,
-                                         delegation.origin_longitude) <= radius_km:
-            return leg, start, end
+        if start > end:
+            continue
+        distance = haversine_km(leg.latitude, leg.longitude, delegation.origin_latitude, delegation.origin_longitude)
+        if distance <= radius_km:
+            return CrossingMatch(leg, start, end, round(distance, 1))
     return None
 
 
-async def _record_crossing(uow: UnitOfWork, ctx: TravelContext, trip: Trip, delegation: Any,
+async def _record_crossing(uow: UnitOfWork, trip: Trip, delegation: Any, match: CrossingMatch,
                            now: datetime) -> None:
-    match = _crossing_match(trip, delegation, ctx.radius_km)
-    if match is None:
-        return
-    leg, start, end = match
+    leg, start, end, _ = match
     crossing = (await uow.session.exec(select(Crossing).where(
         Crossing.trip_id == trip.id, Crossing.delegation_id == delegation.id))).first()
     if leg.id is None:
@@ -352,9 +379,9 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Any], found: dict[str, di
             values = {**wanted, "id": new_id(), "status": "open", "detected_at": now, "updated_at": now,
                       "resolved_at": None}
             new.append(values)
-        elif overlap.status == "resolved":
+        elif overlap.status == "resolved":  # returning: a new overlap to triage, the old marks gone
             values = {**wanted, "id": overlap.id, "status": "open", "detected_at": now, "updated_at": now,
-                      "resolved_at": None}
+                      "resolved_at": None, "triage_note": None, "triaged_by": None, "triaged_at": None}
             await connection.execute(update(table).where(table.c.id == overlap.id).values(values))
         else:
             if any(getattr(overlap, name) != value for name, value in wanted.items()):
@@ -377,7 +404,9 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Any], found: dict[str, di
 
 # -- coordinators' marks and reads ------------------------------------------------------------------
 
-async def mark_overlap(uow: UnitOfWork, principal: Principal, overlap_id: str, status: OverlapMark) -> Overlap:
+async def mark_overlap(uow: UnitOfWork, principal: Principal, overlap_id: str, status: OverlapMark,
+                       note: str | None = None) -> Overlap:
+    """A coordinator's triage: the mark, with its note, who gave it and when (each mark replaces the last)."""
     overlap = (await uow.session.exec(select(Overlap).where(Overlap.id == overlap_id,
                                                             visible_overlaps(principal)))).first()
     if overlap is None:
@@ -387,7 +416,9 @@ async def mark_overlap(uow: UnitOfWork, principal: Principal, overlap_id: str, s
         raise Problem(403, POLICY.refusal(principal, "overlap.mark", parties[0] if parties else None))
     if overlap.status == "resolved":
         raise Problem(409, f"overlap {overlap_id} is resolved: the trips no longer meet")
-    overlap.status, overlap.updated_at = status, utcnow()
+    now = utcnow()
+    overlap.status, overlap.updated_at = status, now
+    overlap.triage_note, overlap.triaged_by, overlap.triaged_at = note, principal.who, now
     await uow.commit()
     return overlap
 

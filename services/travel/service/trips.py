@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -10,13 +11,21 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from services.travel import domain
-from services.travel.domain import Purpose, TripStatus
+from services.travel.domain import LegMatch, Purpose, TripStatus
 from services.travel.events import TripBookedV1, TripCancelledV1, TripUpdatedV1
 from services.travel.models import Leg, Traveller, Trip, new_id
-from services.travel.policy import POLICY, may_read_trip, visible_trips
+from services.travel.policy import POLICY, may_read_delegation, may_read_trip, visible_trips
 from services.travel.schemas import LegIn, TravellerIn, TripIn, TripPatch
 from services.travel.service import TravelContext
-from services.travel.service.overlaps import recheck_trip, take_turns, where
+from services.travel.service.overlaps import (
+    Candidate,
+    CrossingMatch,
+    delegations_met,
+    recheck_trip,
+    take_turns,
+    trips_met,
+    where,
+)
 from services.travel.service.payloads import trip_fields
 from shared.auth import Principal
 from shared.db import table_of
@@ -54,21 +63,27 @@ def _columns(row: Trip | Leg | Traveller, *leave_out: str) -> dict[str, Any]:
     return {c.key: getattr(row, c.key) for c in table_of(type(row)).columns if c.key not in leave_out}
 
 
-async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, department: str) -> Trip:
-    """`department` is the one the policy let the caller book for (policy.acting_for)."""
+def _new_trip(ctx: TravelContext, data: TripIn, department: str, now: datetime) -> Trip:
+    """The trip `data` asks for, outside the session (or a 422 naming the field): its legs and
+    travellers are set as a load would set them, with no change events."""
     if data.estimated_cost is not None and data.currency is None:
         raise FieldError("currency", "required with estimated_cost")
     resolved = resolve_legs(data.legs, ctx.places)
-    now = utcnow()
     trip = Trip(id=new_id(), department=department, title=data.title, purpose=data.purpose, status=data.status,
                 visibility=data.visibility, estimated_cost=data.estimated_cost, currency=data.currency,
                 created_at=now, updated_at=now)
-    # Written with plain statements, not flushed through the session: the flush and the reload
-    # after it were most of a booking's cost. The trip stays a Trip, outside the session, for the
-    # checks, the events and the response; its legs and travellers are set as a load would set
-    # them (no change events: the statements below write them).
     set_committed_value(trip, "legs", _legs(trip.id, resolved))
     set_committed_value(trip, "travellers", _travellers(trip.id, data.travellers))
+    return trip
+
+
+async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, department: str) -> Trip:
+    """`department` is the one the policy let the caller book for (policy.acting_for)."""
+    now = utcnow()
+    # Written with plain statements, not flushed through the session: the flush and the reload
+    # after it were most of a booking's cost. The trip stays a Trip, outside the session, for the
+    # checks, the events and the response; the statements below write its legs and travellers.
+    trip = _new_trip(ctx, data, department, now)
     await take_turns(uow, ctx, where(trip.legs))
     connection = await uow.session.connection()
     await connection.execute(insert(table_of(Trip)), [_columns(trip)])
@@ -83,6 +98,28 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, departmen
     await recheck_trip(uow, ctx, trip, now, new=True)
     await uow.commit()
     return trip
+
+
+@dataclass(frozen=True)
+class TripCheck:
+    """What booking a trip would find: the overlaps with other departments' trips and the crossings
+    with visiting delegations, each with where and when."""
+
+    trip: Trip  # as it would be booked; not stored
+    overlaps: list[tuple[Candidate, LegMatch]]
+    crossings: list[tuple[Any, CrossingMatch]]  # delegation rows
+
+
+async def check_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, department: str,
+                     principal: Principal) -> TripCheck:
+    """What `book_trip` would find, by the same checks; stores and publishes nothing. Only trips the
+    caller may read are told: another department's restricted trip makes an overlap the caller will
+    never be shown (policy.py), and even "busy here then" would tell where and when that trip goes."""
+    trip = _new_trip(ctx, data, department, utcnow())
+    return TripCheck(
+        trip, [(other, match) for other, match in await trips_met(uow, ctx, trip) if may_read_trip(principal, other)],
+        [(visit, match) for visit, match in await delegations_met(uow, ctx, trip)
+         if may_read_delegation(principal, visit)])
 
 
 async def load_trip(uow: UnitOfWork, trip_id: str, principal: Principal, *, for_action: str | None = None) -> Trip:
