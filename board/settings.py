@@ -21,6 +21,18 @@ class BoardSettings(BaseSettings):
     secure_cookies: bool = False
     default_language: str = Field("en", pattern="^(en|de)$")
 
+    # Signing in at the city's identity provider (OpenID Connect, code flow with PKCE); without an
+    # issuer, only API keys sign in. The provider must issue access tokens the services accept
+    # (their OIDC_AUDIENCE): OIDC_SCOPES asks for them (Entra ID: `api://<app>/.default`).
+    # The redirect URI registered at the provider is <board>/board/oidc/callback, taken from the
+    # request unless set (behind a proxy that rewrites the host).
+    oidc_issuer: str = ""
+    oidc_name: str = "the city's sign-in"
+    oidc_client_id: str = "board"
+    oidc_client_secret: str = Field("", repr=False)
+    oidc_scopes: str = "openid profile email"
+    oidc_redirect_uri: str = ""
+
     def base_url(self, service: str) -> str:
         url: str = getattr(self, f"{service}_url")
         return url.rstrip("/")

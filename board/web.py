@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
-from board import i18n
+from board import i18n, oidc
 from board.services import Services
 from board.session import COOKIE, Session, Sessions, csrf_matches
 from board.settings import BoardSettings
@@ -34,9 +34,13 @@ def board_of(request: Request) -> Board:
     return board
 
 
-def session_of(request: Request) -> Session:
+async def session_of(request: Request) -> Session:
     session = board_of(request).sessions.find(request.cookies.get(COOKIE))
     if session is None:
+        raise SignInNeeded
+    # Signed in at the identity provider: its access token renewed before it lapses.
+    if session.expires_at is not None and not await oidc.signing_in(request).keep_fresh(session):
+        board_of(request).sessions.close(session.id)
         raise SignInNeeded
     return session
 

@@ -1,9 +1,13 @@
-"""API-key authentication shared by all services.
+"""Authentication shared by all services: API keys, and the identity provider's access tokens.
 
 A key maps to a principal (role, and a department for the `department` role). Keys are stored
 as HMAC-SHA256 digests under the deployment secret: a leaked table does not leak keys. A key is
 named by its id (`key_` and the digest's first 12 hex digits: stable, the same in every service,
 useless to an attacker) and its label, never by any part of the key itself.
+
+A person signed in at the city's identity provider (the board) calls with its JWT access token:
+checked against the provider's keys (shared/identity.py), it gives the same kind of principal, its
+role and department read from configurable claims, named `oidc:<subject>` and the person's name.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.identity import OpenIdProvider, ProviderUnreachable, TokenRefused
 from shared.tables import api_key
 from shared.uow import utcnow
 
@@ -169,6 +174,72 @@ class KeyRing:
         return principal
 
 
+# When a person holds several of our roles, the widest is theirs.
+ROLE_PRECEDENCE = ("admin", "coordinator", "department", "reader")
+
+
+def parse_role_map(spec: str) -> dict[str, str]:
+    """`OIDC_ROLES="OIA-Coordinators=coordinator,…"` → {provider's value: our role}."""
+    mapping = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        value, _, role = item.rpartition("=")
+        if not value or role not in ROLES:
+            raise InvalidKeySpec(f"OIDC_ROLES entry {item!r} must be <provider value>=<{'|'.join(ROLES)}>")
+        mapping[value] = role
+    return mapping
+
+
+def claim(claims: dict[str, Any], path: str) -> Any:
+    """A claim by name, or by a dotted path into nested objects (`realm_access.roles`)."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+class AccessTokens:
+    """Turns the identity provider's access tokens for our audience into principals."""
+
+    def __init__(self, provider: OpenIdProvider, audience: str, role_claim: str, department_claim: str,
+                 role_map: str = "") -> None:
+        self.provider, self.audience = provider, audience
+        self.role_claim, self.department_claim = role_claim, department_claim
+        self.role_map = parse_role_map(role_map)
+
+    async def resolve(self, token: str) -> Principal | None:
+        """The token's principal; None for a token that is not valid (or carries no role of ours)."""
+        try:
+            claims = await self.provider.verify(token, self.audience)
+        except TokenRefused:
+            return None
+        return self.principal(claims)
+
+    def principal(self, claims: dict[str, Any]) -> Principal | None:
+        values = claim(claims, self.role_claim)
+        values = values if isinstance(values, list) else [values]
+        roles = {self.role_map.get(str(v), str(v) if not self.role_map else "") for v in values if v is not None}
+        role = next((r for r in ROLE_PRECEDENCE if r in roles), None)
+        department = claim(claims, self.department_claim)
+        if isinstance(department, list):  # one department, or none we could choose
+            department = department[0] if len(department) == 1 else None
+        if role is None:
+            return None
+        try:
+            role, department = validate_principal(role, str(department).upper() if department else None)
+        except InvalidKeySpec:
+            return None
+        name = claims.get("name") or claims.get("email") or claims.get("preferred_username")
+        return Principal(role, department, f"oidc:{claims['sub']}"[:60],  # type: ignore[arg-type]
+                         str(name)[:60] if name else None)
+
+
+def looks_like_jwt(credential: str) -> bool:
+    """A signed JWT: three parts, the first a JSON object in base64url (`{"` is always `eyJ`)."""
+    return credential.startswith("eyJ") and credential.count(".") == 2
+
+
 class FailedAuthentications:
     """Failed authentications per client address, a leaky bucket: each failure adds one, and
     `allowed` of them leak away over `window` seconds. Past `allowed` in the bucket, a failure
@@ -232,10 +303,20 @@ BEARER = HTTPBearer(
 async def current_principal(
     request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Principal:
-    keyring: KeyRing = request.app.state.runtime.keyring
+    runtime = request.app.state.runtime
+    keyring: KeyRing = runtime.keyring
+    tokens: AccessTokens | None = runtime.access_tokens
     key = bearer.credentials.strip() if bearer else ""
     presented = bool(key)
-    principal = await keyring.resolve(key) if presented else None
+    principal = None
+    if tokens is not None and looks_like_jwt(key):
+        try:
+            principal = await tokens.resolve(key)
+        except ProviderUnreachable as exc:
+            raise HTTPException(status_code=503, detail="the identity provider cannot be reached to check "
+                                                        "the token; retry in a moment") from exc
+    elif presented:
+        principal = await keyring.resolve(key)
     if principal is not None:
         return principal
     wait = keyring.failures.failed(client_address(request))
@@ -244,7 +325,7 @@ async def current_principal(
                             detail=f"too many failed authentications from this address; retry in {wait} s")
     if not presented:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    raise _unauthorized("unknown or revoked API key")
+    raise _unauthorized("unknown or revoked API key, or an access token that is not valid here")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -15,9 +15,11 @@ _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>\\]+")
 # A feed's address is /<svc>/calendar/<token>.ics; /calendar/tokens/<id> names no secret.
 _CALENDAR = re.compile(r"(/calendar/)(?!tokens(?:[/?#\s\"']|$))[^/\s\"'?#]+")
 _API_KEY = re.compile(r"\boia_[A-Za-z0-9_-]{8,}")
+# A JWT (an identity provider's access or ID token): its header always starts `eyJ` ('{"').
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")  # a credential (token68), not "<api key>"
 # Cheap first test: most log lines carry none of these, and skip the regular expressions.
-_MARKERS = ("://", "/calendar/", "oia_", "earer")
+_MARKERS = ("://", "/calendar/", "oia_", "earer", "eyJ")
 
 
 def fingerprint(value: str) -> str:
@@ -51,6 +53,7 @@ def redact(text: str) -> str:
     text = _URL.sub(lambda m: mask_url(m.group(0)), text)
     text = _CALENDAR.sub(r"\1…", text)
     text = _API_KEY.sub("oia_…", text)
+    text = _JWT.sub("eyJ…", text)
     return _BEARER.sub(r"\1…", text)
 
 

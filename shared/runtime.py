@@ -12,11 +12,12 @@ import httpx
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
 
-from shared.auth import KeyRing
+from shared.auth import AccessTokens, KeyRing
 from shared.bus import Bus, make_bus
 from shared.consumer import Dispatcher, Subscriptions
 from shared.db import make_engine, make_sessionmaker
 from shared.envelope import EventRegistry
+from shared.identity import OpenIdProvider
 from shared.metrics import CONSUMER_LAG
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -82,6 +83,10 @@ class ServiceRuntime:
                                      lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake),
                                      context=lambda: self.context, on_committed=self._wake_workers)
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
+        # The identity provider's access tokens, when one is configured.
+        self.access_tokens = AccessTokens(
+            OpenIdProvider(settings.oidc_issuer), settings.oidc_audience, settings.oidc_role_claim,
+            settings.oidc_department_claim, settings.oidc_roles) if settings.oidc_issuer else None
         # How this service's HTTP calls reach the other services: the network (None), or, in the
         # embedded host, the host itself in-process.
         self.peer_transport: httpx.AsyncBaseTransport | None = None

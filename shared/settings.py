@@ -41,6 +41,17 @@ class ServiceSettings(BaseSettings):
     api_keys: str = Field("", validation_alias="OIA_API_KEYS", repr=False)
     log_level: str = Field("INFO", validation_alias="OIA_LOG_LEVEL")
 
+    # The city's identity provider (OpenID Connect): besides API keys, its JWT access tokens for
+    # OIDC_AUDIENCE are accepted, the role and department read from these claims (a dotted path
+    # reaches into an object: Keycloak's `realm_access.roles`). OIDC_ROLES maps the provider's
+    # values to ours ("OIA-Coordinators=coordinator,…"); without it the values are our role names.
+    # No issuer: API keys only.
+    oidc_issuer: str = Field("", validation_alias="OIDC_ISSUER")
+    oidc_audience: str = Field("", validation_alias="OIDC_AUDIENCE")
+    oidc_role_claim: str = Field("roles", validation_alias="OIDC_ROLE_CLAIM")
+    oidc_department_claim: str = Field("department", validation_alias="OIDC_DEPARTMENT_CLAIM")
+    oidc_roles: str = Field("", validation_alias="OIDC_ROLES")
+
     # Consumer behaviour: attempts before the dead-letter queue, and the back-off between them.
     max_attempts: int = Field(5, ge=1)
     retry_delays_ms: list[Annotated[int, Field(gt=0)]] = Field([200, 1_000, 5_000, 30_000], min_length=1)
@@ -82,4 +93,10 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 "OIA_SECRET_KEY is a placeholder; set a real secret outside OIA_ENV=dev"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _audience_with_issuer(self) -> ServiceSettings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("OIDC_ISSUER needs OIDC_AUDIENCE: the services accept only tokens issued for them")
         return self

@@ -1,4 +1,4 @@
-"""Signing in (with an API key; an identity provider comes next), signing out, the language."""
+"""Signing in (with an API key; at the identity provider: oidc.py), signing out, the language."""
 
 from __future__ import annotations
 
@@ -48,10 +48,13 @@ async def sign_in(request: Request, board: BoardDep, key: Annotated[str, Form(ma
 @router.post("/sign-out")
 async def sign_out(request: Request, board: BoardDep, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     session = board.sessions.find(request.cookies.get(COOKIE))
+    then = "/board/sign-in"
     if session is not None:
         check_csrf(session, csrf)
         board.sessions.close(session.id)
-    response = RedirectResponse("/board/sign-in", status_code=303)
+        if session.expires_at is not None:  # signed in at the identity provider: offer its sign-out too
+            then = "/board/oidc/signed-out"
+    response = RedirectResponse(then, status_code=303)
     response.delete_cookie(COOKIE, path="/board")
     return response
 
@@ -77,6 +80,7 @@ async def choose_language(request: Request, board: BoardDep, language: Annotated
 
 def _form(request: Request, board: BoardDep, error: str | None, status: int) -> Response:
     token = request.cookies.get(ANONYMOUS_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = render(request, "sign_in.html", None, status=status, error=error, csrf=token)
+    provider = board.settings.oidc_name if board.settings.oidc_issuer else None
+    response = render(request, "sign_in.html", None, status=status, error=error, csrf=token, provider=provider)
     set_cookie(response, request, ANONYMOUS_CSRF_COOKIE, token, board.settings.secure_cookies)
     return response
