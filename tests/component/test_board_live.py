@@ -37,11 +37,21 @@ async def test_an_open_page_hears_of_a_new_overlap_and_not_of_what_was_there(cli
     await sign_in(client, host, who)
     board = host.board.state.board
     session = board.sessions.find(client.cookies.get("oia_board"))
+    looks = 0
+    ask = board.services.get
+
+    async def counted(*args, **kwargs):
+        nonlocal looks
+        looks += 1
+        return await ask(*args, **kwargs)
+    monkeypatch.setattr(board.services, "get", counted)
     page = OpenPage()
     events = live._events(page, board, session)
     first = asyncio.ensure_future(anext(events))
-    await asyncio.sleep(0.3)  # the stream's first look: what is already there is not news
+    # Two looks at the feed, the earlier booking in both: what was there when the page opened is not news.
+    await eventually(lambda: looks >= 2, message="two looks at the feed")
     assert not first.done()
+    monkeypatch.setattr(board.services, "get", ask)
 
     await book(client, host, ECON, "Trade fair", "Köln", start)
     await book(client, host, MAYOR, "Partner city visit", "Düsseldorf", start)
