@@ -12,7 +12,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from board.services import ServiceProblem
-from board.web import BoardDep, SessionDep, check_csrf, render
+from board.session import Session
+from board.web import Board, BoardDep, SessionDep, check_csrf, render
 
 router = APIRouter(prefix="/board")
 
@@ -26,23 +27,31 @@ async def today(request: Request, board: BoardDep, session: SessionDep,
                 month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
                 department: Annotated[str | None, Query(max_length=20)] = None,
                 country: Annotated[str | None, Query(max_length=2)] = None,
-                purpose: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+                purpose: Annotated[str | None, Query(max_length=40)] = None,
+                partner: Annotated[str | None, Query(max_length=210, description="a partner city: `<name>|<country>`")]
+                = None) -> Response:
     opened = datetime.now(UTC).isoformat()  # what the live stream reports is what comes after this
     first, last = _month(month)
     window = {"from": first.isoformat(), "to": last.isoformat()}
+    city, _, partner_country = (partner or "").partition("|")
     ask = board.services
-    trips, overlaps, crossings, delegations = await asyncio.gather(
-        ask.get("travel", "/trips", session.key, {**window, "department": department, "country": country,
+    trips, overlaps, crossings, delegations, partner_cities = await asyncio.gather(
+        ask.get("travel", "/trips", session.key, {**window, "department": department,
+                                                 "country": partner_country or country, "city": city,
                                                  "purpose": purpose, "limit": 500}),
         ask.get("travel", "/overlaps", session.key, {"limit": 500}),
         ask.get("travel", "/crossings", session.key, {"limit": 500}),
-        ask.get("travel", "/delegations", session.key, {**window, "limit": 500}))
+        ask.get("travel", "/delegations", session.key, {**window, "limit": 500}),
+        _partner_cities(board, session))
+    crossings = [c for c in crossings if _meets(c, first, last)]
     by_id = {t["id"]: t for t in trips}
     overlaps = _triage_order(overlaps, first, last)
     return render(request, "today.html", session, opened=opened, first=first, last=last, trips=trips,
                   destinations=_by_destination(trips, first, last), overlaps=overlaps, by_id=by_id,
                   crossings=crossings, delegations=delegations, marks=MARKS, purposes=PURPOSES,
-                  filters={"department": department or "", "country": country or "", "purpose": purpose or ""},
+                  partner_cities=partner_cities,
+                  filters={"department": department or "", "country": country or "", "purpose": purpose or "",
+                           "partner": partner or ""},
                   previous=(first - timedelta(days=1)).strftime("%Y-%m"),
                   next=(last + timedelta(days=1)).strftime("%Y-%m"))
 
@@ -80,6 +89,20 @@ async def triage(overlap_id: str, request: Request, board: BoardDep, session: Se
     return RedirectResponse(f"{back}#overlap-{overlap_id}", status_code=303)
 
 
+async def _partner_cities(board: Board, session: Session) -> list[tuple[str, str]]:
+    """The partner cities this person may read of (name, country), for the filter."""
+    try:
+        partnerships = await board.services.get("partners", "/partnerships", session.key, {"limit": 1000})
+    except ServiceProblem:
+        return []  # partners away or not for this key: the filter offers none, the page still shows
+    return sorted({(p["partner_city"], p["partner_country"]) for p in partnerships})
+
+
+def _meets(item: dict[str, Any], first: date, last: date) -> bool:
+    """Whether an overlap or crossing shares a day with the month."""
+    return date.fromisoformat(item["shared_start"]) <= last and date.fromisoformat(item["shared_end"]) >= first
+
+
 def _month(month: str | None) -> tuple[date, date]:
     """The first and last day of `month` (YYYY-MM), or of this one."""
     first = date.fromisoformat(f"{month}-01") if month else date.today().replace(day=1)
@@ -90,9 +113,8 @@ def _triage_order(overlaps: list[dict[str, Any]], first: date, last: date) -> li
     """The month's overlaps (sharing a day with it): open ones first, then the ones worked on;
     resolved ones (the trips no longer meet) last."""
     rank = {"open": 0, "acknowledged": 1, "coordinated": 2, "not_related": 3, "resolved": 4}
-    month = [o for o in overlaps if date.fromisoformat(o["shared_start"]) <= last
-             and date.fromisoformat(o["shared_end"]) >= first]
-    return sorted(month, key=lambda o: (rank.get(o["status"], 5), o["shared_start"]))
+    return sorted([o for o in overlaps if _meets(o, first, last)],
+                  key=lambda o: (rank.get(o["status"], 5), o["shared_start"]))
 
 
 def _by_destination(trips: list[dict[str, Any]], first: date, last: date) -> list[dict[str, Any]]:

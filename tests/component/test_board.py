@@ -146,3 +146,22 @@ async def test_the_board_assets_are_served_from_the_board_itself(client):
 
 async def _count(listing, n: int) -> bool:
     return len(await listing) == n
+
+
+async def test_today_narrows_to_a_partner_city_and_the_months_crossings(client, host):
+    created = await client.post("/partners/partnerships", headers=auth(host, *COORDINATOR), json={
+        "partner_city": "Krakau", "partner_country": "PL", "formalised_on": "1991-05-20"})
+    assert created.status_code == 201, created.text
+    start = next_month()
+    krakow = {"title": "Culture week", "legs": [{"city": "Krakau", "country": "PL", "start_date": start.isoformat(),
+                                                  "end_date": (start + timedelta(days=2)).isoformat()}]}
+    assert (await client.post("/travel/trips", json=krakow, headers=auth(host, *ECON))).status_code == 201
+    await book(client, host, MAYOR, "Trade fair", "Köln", start)
+    await sign_in(client, host, COORDINATOR)
+
+    month = start.strftime("%Y-%m")
+    everything = (await client.get("/board/today", params={"month": month})).text
+    assert "Culture week" in everything and "Trade fair" in everything
+    assert '<option value="Kraków|PL"' in everything  # the partner cities this key may read of
+    narrowed = (await client.get("/board/today", params={"month": month, "partner": "Kraków|PL"})).text
+    assert "Culture week" in narrowed and "Trade fair" not in narrowed
