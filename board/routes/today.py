@@ -35,21 +35,22 @@ async def today(request: Request, board: BoardDep, session: SessionDep,
     window = {"from": first.isoformat(), "to": last.isoformat()}
     city, _, partner_country = (partner or "").partition("|")
     ask = board.services
-    trips, overlaps, crossings, delegations, partner_cities = await asyncio.gather(
+    trips, overlaps, crossings, delegations, partner_cities, away = await asyncio.gather(
         ask.get("travel", "/trips", session.key, {**window, "department": department,
                                                  "country": partner_country or country, "city": city,
                                                  "purpose": purpose, "limit": 500}),
         ask.get("travel", "/overlaps", session.key, {"limit": 500}),
         ask.get("travel", "/crossings", session.key, {"limit": 500}),
         ask.get("travel", "/delegations", session.key, {**window, "limit": 500}),
-        _partner_cities(board, session))
+        _partner_cities(board, session),
+        _busy(board, session, first, last))
     crossings = [c for c in crossings if _meets(c, first, last)]
     by_id = {t["id"]: t for t in trips}
     overlaps = _triage_order(overlaps, first, last)
     return render(request, "today.html", session, opened=opened, first=first, last=last, trips=trips,
                   destinations=_by_destination(trips, first, last), overlaps=overlaps, by_id=by_id,
                   crossings=crossings, delegations=delegations, marks=MARKS, purposes=PURPOSES,
-                  partner_cities=partner_cities,
+                  partner_cities=partner_cities, away=away,
                   filters={"department": department or "", "country": country or "", "purpose": purpose or "",
                            "partner": partner or ""},
                   previous=(first - timedelta(days=1)).strftime("%Y-%m"),
@@ -96,6 +97,18 @@ async def _partner_cities(board: Board, session: Session) -> list[tuple[str, str
     except ServiceProblem:
         return []  # partners away or not for this key: the filter offers none, the page still shows
     return sorted({(p["partner_city"], p["partner_country"]) for p in partnerships})
+
+
+async def _busy(board: Board, session: Session, first: date, last: date) -> list[dict[str, Any]]:
+    """Other departments away on restricted trips this month: their dates only (travel's policy)."""
+    try:
+        away: list[dict[str, Any]] = await board.services.get(
+            "travel", "/busy", session.key, {"from": first.isoformat(), "to": last.isoformat()})
+    except ServiceProblem as problem:
+        if problem.status != 403:
+            raise
+        return []  # a reader is not told
+    return away
 
 
 def _meets(item: dict[str, Any], first: date, last: date) -> bool:

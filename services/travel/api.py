@@ -11,6 +11,7 @@ from services.travel.domain import CrossingStatus, DelegationStatus, OverlapStat
 from services.travel.models import CalendarToken, Delegation, Overlap, Trip
 from services.travel.policy import POLICY, acting_for
 from services.travel.schemas import (
+    BusyOut,
     CrossingFound,
     CrossingOut,
     DelegationIn,
@@ -117,6 +118,16 @@ async def list_trips(
             uow, principal, department=department, country=country, city=city, status=status, purpose=purpose,
             start=start, end=end, limit=limit, cursor=cursor)
         return [_trip_out(t) for t in page.send(response)]
+
+
+@router.get("/busy", response_model=list[BusyOut], summary="Other departments away on restricted trips: dates only")
+async def busy(principal: CurrentPrincipal, runtime: RuntimeDep,
+               start: Annotated[date, Query(alias="from", description="first day of the window")],
+               end: Annotated[date, Query(alias="to", description="last day of the window (at most 400 days on)")],
+               ) -> list[BusyOut]:
+    async with runtime.uow() as uow:
+        return [BusyOut(department=department, start_date=since, end_date=until)
+                for department, since, until in await trips.busy(uow, principal, start, end)]
 
 
 @router.get("/trips/{trip_id}", response_model=TripOut, summary="One trip")

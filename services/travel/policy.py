@@ -5,7 +5,8 @@ department (the city-wide feed has none). Visibility rules that follow from the 
 
 - A restricted trip is read by the coordinators, the admins and its own department
   (`trip.read_restricted`); to everyone else it does not exist: the single read is a 404 and no
-  list, overlap, crossing, summary or feed shows it.
+  list, overlap, crossing, summary or feed shows it. Only `GET /travel/busy` tells other departments
+  (`trip.read_busy`) that its department is away then: its dates, never its place, title or people.
 - An overlap is shown to a caller who may read every trip in it, and (`overlap.read`, OWN) one of
   its parties is the caller's department: so a restricted overlap reaches the coordinators, the
   admins and the restricted trip's own department, never the other party, which would learn where
@@ -38,6 +39,9 @@ POLICY = Policy("travel", {
                        admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
     "trip.read": rule("read trips", admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
     "trip.read_restricted": rule("read restricted trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
+    # That another department is away on restricted business, and when: never where, what or who.
+    "trip.read_busy": rule("see the dates another department is away on a restricted trip",
+                           admin=ANY, coordinator=ANY, department=ANY, reader=NONE),
     "trip.change": rule("change trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
     "trip.cancel": rule("cancel trips", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),
     "delegation.announce": rule("announce delegations", admin=ANY, coordinator=ANY, department=OWN, reader=NONE),

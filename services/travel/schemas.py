@@ -99,6 +99,14 @@ class TravellerOut(BaseModel):
     elected_official: bool
 
 
+class BusyOut(BaseModel):
+    """Another department away on a restricted trip: when, and nothing else."""
+
+    department: str
+    start_date: date
+    end_date: date
+
+
 class TripOut(BaseModel):
     id: str
     department: str

@@ -105,6 +105,8 @@ async def test_a_department_sees_its_own_overlap_but_not_anothers_restricted_tri
     assert "Trade fair" in page and "are both within" in page
     assert "Confidential talks" not in page and "Leipzig" not in page
     assert "/status" not in page  # no triage form for a department
+    # Busy, no details: MAYOR is away then, and that is all ECON is told.
+    assert re.search(r"MAYOR: away \d+ \w+ \d{4} – \d+ \w+ \d{4}", page)
 
 
 async def test_the_board_speaks_german_when_asked(client, host):

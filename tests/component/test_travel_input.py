@@ -167,3 +167,14 @@ async def test_trips_are_filtered_and_paged(client, host):
     assert sorted(titles) == ["T0", "T1", "T2", "T3", "T4"]
     bad = await client.get("/travel/trips", params={"cursor": "garbage"}, headers=auth(host, "reader"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.cursor"
+
+
+@pytest.mark.parametrize("window, words", [
+    ({"from": "2031-06-30", "to": "2031-06-01"}, "before"),
+    ({"from": "2031-01-01", "to": "2032-12-31"}, "400 days"),
+    ({"from": "2031-06-01"}, "to"),
+])
+async def test_a_busy_window_backwards_too_long_or_open_is_a_422_naming_it(client, host, window, words):
+    response = await client.get("/travel/busy", params=window, headers=auth(host, "department", "ECON"))
+    assert response.status_code == 422, response.text
+    assert "to" in response.json()["errors"][0]["field"] and words in response.text

@@ -146,6 +146,24 @@ async def probe_trip_read_restricted(client, host, role, whose):
     return seen["trip"]
 
 
+async def probe_trip_read_busy(client, host, role, whose):
+    """Whether `role` may ask who is away on restricted trips; what it is told is only what it could not
+    read otherwise (another department's trip), and then only the department and dates."""
+    secret = await book(client, host, owner(whose), title=SECRET_TITLE, visibility="restricted",
+                        travellers=[{"name": SECRET_TRAVELLER}])
+    response = await client.get("/travel/busy", params={"from": "2031-06-01", "to": "2031-06-30"}, headers=key(role))
+    if not went_through(response):
+        assert SECRET_TITLE not in response.text
+        return False
+    reads_it = await _reads_trip(client, role, secret)
+    told = response.json()
+    assert told == ([] if reads_it else [{"department": owner(whose), "start_date": DATES["start_date"],
+                                          "end_date": DATES["end_date"]}])
+    for secret_part in (SECRET_TITLE, SECRET_TRAVELLER, PLACE["city"], secret["id"]):
+        assert secret_part not in response.text
+    return True
+
+
 async def probe_trip_change(client, host, role, whose):
     trip = await book(client, host, owner(whose), title="Before")
     response = await client.patch(f"/travel/trips/{trip['id']}", json={"title": "After"}, headers=key(role))
@@ -291,6 +309,7 @@ PROBES = {
     "trip.check": probe_trip_check,
     "trip.read": probe_trip_read,
     "trip.read_restricted": probe_trip_read_restricted,
+    "trip.read_busy": probe_trip_read_busy,
     "trip.change": probe_trip_change,
     "trip.cancel": probe_trip_cancel,
     "delegation.announce": probe_delegation_announce,

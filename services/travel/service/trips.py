@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, not_
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
@@ -202,3 +202,21 @@ async def list_trips(uow: UnitOfWork, principal: Principal, *, department: str |
     query = query.where(visible_trips(principal))
     trips = list((await uow.session.exec(TRIP_ORDER.page(query, cursor, limit))).all())
     return Page(trips, TRIP_ORDER.next_cursor(trips, limit))
+
+
+async def busy(uow: UnitOfWork, principal: Principal, start: date, end: date) -> list[tuple[str, date, date]]:
+    """The restricted trips `principal` may not read that meet [start, end], as their department and
+    dates only (policy.py: where, what and who stay untold), soonest first."""
+    POLICY.require(principal, "trip.read_busy")
+    if end < start:
+        raise FieldError("query.to", "must not be before `from`")
+    if (end - start).days > 400:
+        raise FieldError("query.to", "a window of at most 400 days")
+    first, last = func.min(col(Leg.start_date)), func.max(col(Leg.end_date))
+    rows = (await uow.session.exec(
+        select(col(Trip.department), first, last).join(Leg, col(Leg.trip_id) == col(Trip.id))
+        .where(col(Trip.visibility) == "restricted", col(Trip.status) != "cancelled", not_(visible_trips(principal)))
+        .group_by(col(Trip.id), col(Trip.department))
+        .having(first <= end, last >= start)
+        .order_by(first, col(Trip.department)))).all()
+    return [(department, since, until) for department, since, until in rows]
