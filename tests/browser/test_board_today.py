@@ -87,3 +87,41 @@ async def test_the_board_in_german_and_a_departments_view(new_page, oia_dev, scr
     await expect(page.locator("main")).not_to_contain_text("Vertrauliche Gespräche")
     await assert_accessible(page)
     await screenshot(page, "heute-econ")
+
+
+async def test_a_trip_booked_from_the_form_shows_its_overlap_live_on_the_coordinators_open_page(
+        new_page, oia_dev, screenshot):
+    start = a_month_ahead(9)
+    book(oia_dev, MAYOR, "Partner visit", "Düsseldorf", start)
+    watching = await new_page()
+    await sign_in(watching, oia_dev.keys[COORDINATOR])
+    await watching.goto(f"/board/today?month={start.strftime('%Y-%m')}")
+    await expect(watching.locator("li.overlap")).to_have_count(0)
+
+    booking = await new_page()
+    await sign_in(booking, oia_dev.keys[("department", "ENV")])
+    await booking.get_by_role("link", name="Book a trip").click()
+    await booking.get_by_label("Title", exact=True).fill("Energy fair")
+    await booking.get_by_label("Name", exact=True).fill("Lea Braun")
+    await booking.get_by_label("Country", exact=True).fill("DE")
+    await booking.get_by_label("City", exact=True).fill("Köln")
+    await booking.get_by_label("From", exact=True).fill(start.isoformat())
+    await booking.get_by_label("To", exact=True).fill((start + timedelta(days=2)).isoformat())
+    await booking.get_by_role("button", name="Book", exact=True).click()
+    await expect(booking.get_by_role("heading", level=1)).to_have_text("Trip booked: Energy fair")
+
+    # The coordinator's page, never reloaded, shows the new overlap with its reason.
+    await expect(watching.locator("li.overlap")).to_have_count(1, timeout=30_000)
+    await expect(watching.locator("li.overlap .reason")).to_contain_text("are both within")
+    await expect(watching.locator("li.overlap")).to_contain_text("Energy fair")
+    await screenshot(watching, "today-live-from-the-form")
+
+
+async def test_today_on_a_tablet(new_page, oia_dev, screenshot):
+    page = await new_page(viewport={"width": 768, "height": 1024}, has_touch=True)
+    await sign_in(page, oia_dev.keys[COORDINATOR])
+    await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    await assert_accessible(page)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 768, "nothing runs off the side of a tablet's screen"
+    await screenshot(page, "today-tablet")
