@@ -71,8 +71,10 @@ class Problems:
         self.found.append(f"console error: {message.text} ({source})")
 
     def _request_failed(self, request: Request) -> None:
-        if request.resource_type == "eventsource" and request.failure == "net::ERR_ABORTED":
-            return  # a live stream ends when its page goes: the browser aborts it, as it must
+        if request.failure == "net::ERR_ABORTED":
+            # The browser itself cancelled it: the page went on (a form sent, a link followed, the page
+            # closed) while a file or a live stream was still coming. Nothing failed on the server's side.
+            return
         if origin_of(request.url) == self.origin:  # a refused foreign request is already recorded by route()
             self.found.append(f"request failed: {request.method} {request.url}: {request.failure}")
 
