@@ -30,10 +30,12 @@ async def served(host) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     server = uvicorn.Server(uvicorn.Config(host, host="127.0.0.1", port=free_port(), log_level="warning",
                                            lifespan="off", timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()  # raises what stopped it
-        await asyncio.sleep(0.01)
+        return server.started
+    await eventually(started, timeout=DEADLINE, message="the server listening")
     try:
         yield f"http://127.0.0.1:{server.config.port}", server
     finally:
