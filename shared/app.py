@@ -19,7 +19,7 @@ from shared.asyncapi import service_asyncapi
 from shared.auth import CurrentPrincipal
 from shared.bounds import RefuseNul
 from shared.logging import configure_logging
-from shared.metrics import DEAD_LETTERS, HTTP_LATENCY, HTTP_REQUESTS, ServiceRegistry
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, ServiceRegistry
 from shared.openapi import add_docs_pages, describe
 from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
@@ -141,8 +141,7 @@ def _platform_router(prefix: str, service: str) -> APIRouter:
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
         PLATFORM.require(principal, "dead_letters.manage")
-        letters = await runtime.bus.dead_letters(runtime.queue)
-        DEAD_LETTERS.labels(runtime.name).set(len(letters))
+        letters = await runtime.bus.dead_letters(runtime.queue)  # the gauge is the runtime's (refresh_gauges)
         return [{**letter.__dict__, "dead_at": letter.dead_at.isoformat()} for letter in letters]
 
     @router.post("/admin/dead-letters/replay", summary="Re-drive dead letters into the service's queue")

@@ -1,6 +1,7 @@
-"""Every Prometheus metric of the platform, declared in one place (the contract: docs/architecture.md,
-"Metrics"). All carry a `service` label, so the embedded process can serve four services: each
-service's `/metrics` shows only its own series (`ServiceRegistry`), plus the process's collectors."""
+"""Every Prometheus metric of the platform, declared in one place: what dashboards and alert rules may
+rely on (issue 16's contract). All carry a `service` label, so the embedded process can serve four
+services: each service's `/metrics` shows only its own series (`ServiceRegistry`), plus the process's
+collectors (process_*, python_*)."""
 
 from __future__ import annotations
 

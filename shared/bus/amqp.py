@@ -199,6 +199,13 @@ class AmqpBus:
     # -- inspection --------------------------------------------------------------------------
 
     async def queue_depth(self, queue: str) -> int:
+        return await self._ready_messages(queue)
+
+    async def dead_letter_count(self, queue: str) -> int:
+        return await self._ready_messages(f"{queue}.dlq")
+
+    async def _ready_messages(self, queue: str) -> int:
+        """What the broker holds ready in a queue (0 when there is no such queue), read without consuming."""
         assert self._connection is not None
         channel = await self._connection.channel()
         try:
@@ -209,9 +216,6 @@ class AmqpBus:
         finally:
             if not channel.is_closed:
                 await channel.close()
-
-    async def dead_letter_count(self, queue: str) -> int:
-        return await self.queue_depth(f"{queue}.dlq")
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         """Look at the dead-letter queue without removing anything (messages are requeued)."""
