@@ -120,6 +120,7 @@ class EmbeddedHost:
         for runtime in self.runtimes.values():
             runtime.start_relay()
             runtime.start_workers()
+            runtime.start_gauges()
 
     async def stop(self) -> None:
         # Callbacks run last-in first-out: relays and engines stop before the bus closes.

@@ -19,7 +19,7 @@ from shared.asyncapi import service_asyncapi
 from shared.auth import CurrentPrincipal
 from shared.bounds import RefuseNul
 from shared.logging import configure_logging
-from shared.metrics import DEAD_LETTERS, HTTP_LATENCY, HTTP_REQUESTS
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, ServiceRegistry
 from shared.openapi import add_docs_pages, describe
 from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
@@ -105,8 +105,9 @@ class CallerOut(BaseModel):
     label: str | None
 
 
-def _platform_router(prefix: str) -> APIRouter:
+def _platform_router(prefix: str, service: str) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=["operations"])
+    own_series = ServiceRegistry(service)  # the embedded process holds four services' series
 
     @router.get("/health", summary="Alive")
     async def health() -> dict[str, str]:
@@ -125,7 +126,7 @@ def _platform_router(prefix: str) -> APIRouter:
                                  "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics(runtime: RuntimeDep) -> Response:
         await runtime.refresh_gauges()
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(own_series), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/asyncapi.json", summary="AsyncAPI document of the events this service publishes and reads")
     async def asyncapi(runtime: RuntimeDep) -> dict[str, Any]:
@@ -140,8 +141,7 @@ def _platform_router(prefix: str) -> APIRouter:
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
         PLATFORM.require(principal, "dead_letters.manage")
-        letters = await runtime.bus.dead_letters(runtime.queue)
-        DEAD_LETTERS.labels(runtime.name).set(len(letters))
+        letters = await runtime.bus.dead_letters(runtime.queue)  # the gauge is the runtime's (refresh_gauges)
         return [{**letter.__dict__, "dead_at": letter.dead_at.isoformat()} for letter in letters]
 
     @router.post("/admin/dead-letters/replay", summary="Re-drive dead letters into the service's queue")
@@ -184,7 +184,7 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
     describe(app)
     add_docs_pages(app, prefix, spec.title)
     install_problem_handlers(app)
-    app.include_router(_platform_router(prefix))
+    app.include_router(_platform_router(prefix, spec.name))
     for router in spec.routers:
         app.include_router(router, prefix=prefix)
 

@@ -22,7 +22,7 @@ from shared.bus.base import Bus
 from shared.db import is_postgres
 from shared.envelope import Envelope
 from shared.logging import get_logger
-from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.tables import outbox
 from shared.uow import utcnow
 
@@ -141,11 +141,17 @@ class OutboxRelay:
             total += published
         return total
 
-    async def backlog(self) -> int:
+    async def refresh_gauges(self) -> None:
+        """The backlog and the age of its oldest row, in one query (the pending rows are indexed)."""
+        pending = outbox.c.published_at.is_(None)
         async with self.engine.connect() as conn:
-            count = await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
+            count, oldest = (await conn.execute(
+                select(func.count(), func.min(outbox.c.occurred_at)).select_from(outbox).where(pending))).one()
         OUTBOX_BACKLOG.labels(self.service).set(count or 0)
-        return count or 0
+        if oldest is not None and oldest.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(
+            max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0)
 
     async def prune(self) -> int:
         """Forget rows published longer ago than the retention (consumers dedupe on their own inbox)."""

@@ -18,12 +18,15 @@ from shared.consumer import Dispatcher, Subscriptions
 from shared.db import make_engine, make_sessionmaker
 from shared.envelope import EventRegistry
 from shared.identity import OpenIdProvider
-from shared.metrics import CONSUMER_LAG
+from shared.logging import get_logger
+from shared.metrics import CONSUMER_LAG, DEAD_LETTERS
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
 Settings = TypeVar("Settings", bound=ServiceSettings)
+
+log = get_logger("shared.runtime")
 
 
 class Worker(Protocol):
@@ -58,6 +61,9 @@ class ServiceSpec:
     # The service's dependencies (its gazetteer, home city, the worker to wake, outbound clients),
     # built once at bootstrap and handed to every use case and handler: nothing reaches for them.
     bootstrap: Callable[[ServiceRuntime], object] | None = None
+    # Sets the service's own gauges (notifications: deliveries by channel and status) from its own
+    # tables; called with the platform's gauges (ServiceRuntime.refresh_gauges).
+    gauges: Callable[[ServiceRuntime], Awaitable[None]] | None = None
 
 
 class ServiceRuntime:
@@ -90,6 +96,8 @@ class ServiceRuntime:
         # How this service's HTTP calls reach the other services: the network (None), or, in the
         # embedded host, the host itself in-process.
         self.peer_transport: httpx.AsyncBaseTransport | None = None
+        self._gauges_task: asyncio.Task[None] | None = None
+        self._gauges_stopping = asyncio.Event()
 
     def settings_as(self, settings_cls: type[Settings]) -> Settings:
         """The settings as the service's own class (its spec's `settings_cls`), to read its own values."""
@@ -114,7 +122,7 @@ class ServiceRuntime:
     async def start_consuming(self) -> None:
         keys = self.spec.subscriptions.binding_keys
         if keys:
-            await self.bus.subscribe(self.queue, keys, self.dispatcher)
+            await self.bus.subscribe(self.queue, keys, self.dispatcher, service=self.name)
 
     def start_relay(self) -> None:
         self.relay.start()
@@ -122,6 +130,30 @@ class ServiceRuntime:
     def start_workers(self) -> None:
         for worker in self.workers:
             worker.start()
+
+    def start_gauges(self) -> None:
+        """Keep the gauges current without a scrape: an alert on one must fire though nobody looks."""
+        if self._gauges_task is None:
+            self._gauges_stopping.clear()
+            self._gauges_task = asyncio.create_task(self._refresh_gauges_loop(), name=f"gauges:{self.name}")
+
+    async def _refresh_gauges_loop(self) -> None:
+        while not self._gauges_stopping.is_set():
+            await self.refresh_gauges()
+            try:
+                await asyncio.wait_for(self._gauges_stopping.wait(), timeout=self.settings.gauges_seconds)
+            except TimeoutError:
+                pass  # time for the next refresh
+
+    async def stop_gauges(self) -> None:
+        task, self._gauges_task = self._gauges_task, None
+        if task is not None:
+            self._gauges_stopping.set()
+            # A refresh waiting on an unreachable broker need not hold up the shutdown.
+            _, late = await asyncio.wait([task], timeout=5)
+            for pending in late:
+                pending.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _wake_workers(self) -> None:
         for worker in self.workers:
@@ -139,8 +171,10 @@ class ServiceRuntime:
         await self.start_consuming()
         self.start_relay()
         self.start_workers()
+        self.start_gauges()
 
     async def stop(self) -> None:
+        await self.stop_gauges()
         for worker in self.workers:
             await worker.stop()
         await self.relay.stop()
@@ -161,6 +195,22 @@ class ServiceRuntime:
         return checks
 
     async def refresh_gauges(self) -> None:
-        await self.relay.backlog()
+        """Set the gauges from the outbox, the broker and the service's own tables. One that cannot be
+        read (the broker down, say) is logged and keeps its last value; the others are still set."""
+        reads: list[tuple[str, Callable[[], Awaitable[object]]]] = [("outbox", self.relay.refresh_gauges)]
         if self.spec.subscriptions.binding_keys:
-            CONSUMER_LAG.labels(self.name).set(await self.bus.queue_depth(self.queue))
+            reads += [("consumer_lag", self._consumer_lag), ("dead_letters", self._dead_letters)]
+        if self.spec.gauges is not None:
+            gauges = self.spec.gauges
+            reads.append((self.name, lambda: gauges(self)))
+        for gauge, read in reads:
+            try:
+                await read()
+            except Exception:  # the next refresh tries again; a scrape still gets the others
+                log.exception("could not refresh a gauge", service=self.name, gauge=gauge)
+
+    async def _consumer_lag(self) -> None:
+        CONSUMER_LAG.labels(self.name).set(await self.bus.queue_depth(self.queue))
+
+    async def _dead_letters(self) -> None:
+        DEAD_LETTERS.labels(self.name).set(await self.bus.dead_letter_count(self.queue))

@@ -4,9 +4,11 @@ once must be harmless: jobs say each thing once (a unique row per alert), not on
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol, runtime_checkable
 
 from shared.logging import get_logger
+from shared.metrics import JOB_ALERTS, JOB_DURATION, JOB_INTERVAL, JOB_LAST_RUN, JOB_LAST_SUCCESS, JOB_RUNS
 from shared.runtime import ServiceRuntime
 
 log = get_logger("shared.scheduled")
@@ -21,7 +23,7 @@ class JobSettings(Protocol):
 
 class Periodic:
     """Runs `run(runtime)` at start and then every `runtime.settings.jobs_interval_seconds`;
-    subclasses say what `run` does."""
+    subclasses say what `run` does, and name it (the `job` label of its metrics)."""
 
     name = "jobs"
 
@@ -31,10 +33,12 @@ class Periodic:
         if not isinstance(settings, JobSettings):
             raise TypeError(f"{runtime.name}'s settings have no jobs_interval_seconds for its periodic jobs")
         self.interval = settings.jobs_interval_seconds
+        JOB_INTERVAL.labels(runtime.name, self.name).set(self.interval)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
-    async def run(self, runtime: ServiceRuntime) -> None:
+    async def run(self, runtime: ServiceRuntime) -> int:
+        """One run; returns how many alerts (events) it said."""
         raise NotImplementedError
 
     def start(self) -> None:
@@ -50,11 +54,27 @@ class Periodic:
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                await self.run(self.runtime)
-            except Exception:  # logged with its traceback; the next run tries again
-                log.exception("scheduled jobs failed", service=self.runtime.spec.name)
+            await self.run_once()
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
             except TimeoutError:
                 pass  # time for the next run
+
+    async def run_once(self) -> bool:
+        """One run, measured; returns whether it succeeded. A failure is logged with its traceback
+        (the next run tries again) and counted."""
+        service = self.runtime.name
+        started = time.perf_counter()
+        try:
+            said = await self.run(self.runtime)
+        except Exception:
+            log.exception("scheduled jobs failed", service=service, job=self.name)
+            outcome = "failed"
+        else:
+            outcome = "ok"
+            JOB_ALERTS.labels(service, self.name).inc(said)
+            JOB_LAST_SUCCESS.labels(service, self.name).set(time.time())
+        JOB_DURATION.labels(service, self.name).observe(time.perf_counter() - started)
+        JOB_RUNS.labels(service, self.name, outcome).inc()
+        JOB_LAST_RUN.labels(service, self.name).set(time.time())
+        return outcome == "ok"

@@ -59,6 +59,9 @@ class ServiceSettings(BaseSettings):
     # Outbox relay: rows per publish batch, and the poll interval when nobody wakes it.
     relay_batch: int = Field(500, ge=1)
     relay_poll_seconds: float = 1.0
+    # How often the runtime sets its gauges (outbox backlog, consumer lag, dead letters, …) besides
+    # on every scrape, so an alert on one fires though nobody scrapes or opens an admin page.
+    gauges_seconds: float = Field(15.0, gt=0, validation_alias="OIA_GAUGES_SECONDS")
 
     # The compiled offline gazetteer (shared/places.py), for services that resolve places; built
     # on first use when missing.

@@ -14,8 +14,9 @@ log = get_logger("grants.scheduled")
 class ReminderScheduler(Periodic):
     name = "reminders"
 
-    async def run(self, runtime) -> None:
+    async def run(self, runtime) -> int:
         async with runtime.uow() as uow:
             report = await reminders.run_jobs(uow, utcnow())
         log.info("scheduled jobs ran", as_of=report.as_of.isoformat(), applications=report.applications,
                  reminders=report.reminders)
+        return report.reminders

@@ -8,6 +8,7 @@ with the same Message-ID / Idempotency-Key so the receiver can tell."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from services.notifications.service.sending import DIGEST, SINGLE, Batch, batch_
 from services.notifications.settings import NotificationsSettings
 from shared.db import make_sessionmaker
 from shared.logging import get_logger
+from shared.metrics import DELIVERY_SEND_DURATION
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.delivery")
@@ -161,7 +163,11 @@ class DeliveryWorker:
                         delivery_id=row.id, event_id=notice.event_id,
                         event_type="notifications.digest" if digest_of else notice.event_type,
                         data={} if digest_of else notice.data)
-        return await sender.send(target, message)
+        started = time.perf_counter()
+        try:
+            return await sender.send(target, message)
+        finally:
+            DELIVERY_SEND_DURATION.labels("notifications", channel.kind).observe(time.perf_counter() - started)
 
     async def _record(self, rows: list[Any], batch: Batch, outcome: Outcome, started: datetime,
                       digest_id: str | None = None) -> None:

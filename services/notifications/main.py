@@ -15,7 +15,7 @@ from services.notifications.delivery import DeliveryWorker
 from services.notifications.directory import Directory
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
-from services.notifications.service import FeedBell, NotificationsContext
+from services.notifications.service import FeedBell, NotificationsContext, deliveries
 from services.notifications.settings import NotificationsSettings
 from services.notifications.subscriptions import subscriptions
 from shared.app import create_service_app
@@ -59,6 +59,7 @@ spec = ServiceSpec(
     workers=[delivery_worker],
     demo=demo.seed,
     bootstrap=bootstrap,
+    gauges=deliveries.refresh_gauges,
 )
 
 

@@ -11,8 +11,11 @@ log = get_logger("partners.scheduled")
 
 
 class JobScheduler(Periodic):
-    async def run(self, runtime) -> None:
+    name = "partnerships"  # health (dormant), anniversaries, renewals
+
+    async def run(self, runtime) -> int:
         async with runtime.uow() as uow:
             report = await jobs.run_jobs(uow, runtime.context.today())
         log.info("scheduled jobs ran", as_of=report.as_of.isoformat(), partnerships=report.partnerships,
                  anniversaries=report.anniversaries, dormant=report.dormant, renewals=report.renewals)
+        return report.anniversaries + report.dormant + report.renewals

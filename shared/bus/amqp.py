@@ -116,14 +116,15 @@ class AmqpBus:
         """Create the service's queues and bindings without consuming (events wait in the queue)."""
         await self._declare(self._require_channel(), queue, binding_keys)
 
-    async def subscribe(self, queue: str, binding_keys: list[str], processor: Processor) -> None:
+    async def subscribe(self, queue: str, binding_keys: list[str], processor: Processor, *,
+                        service: str | None = None) -> None:
         assert self._connection is not None, "connect() first"
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.prefetch)
         main = await self._declare(channel, queue, binding_keys)
 
         async def failed(message: AbstractIncomingMessage, exc: Exception) -> None:
-            await self._settle_failed(queue, message, exc)
+            await self._settle_failed(queue, service or queue, message, exc)
 
         batcher: Batcher[AbstractIncomingMessage] = Batcher(
             queue, processor, decode=_decode, settle_ok=_ack_all, settle_failed=failed)
@@ -152,7 +153,8 @@ class AmqpBus:
             await main.bind(exchange, routing_key=key)
         return main
 
-    async def _settle_failed(self, queue: str, message: AbstractIncomingMessage, exc: Exception) -> None:
+    async def _settle_failed(self, queue: str, service: str, message: AbstractIncomingMessage,
+                             exc: Exception) -> None:
         headers = message.headers or {}
         attempt = _count(headers.get(ATTEMPT, 1))
         event_type = message.type or "unknown"
@@ -161,16 +163,16 @@ class AmqpBus:
             log.error("event dead-lettered", queue=queue, message_id=message.message_id,
                       event_type=event_type, attempt=attempt, exc_info=exc)
             await self._forward(message, f"{queue}.dlq", {DEAD_REASON: reason, ATTEMPT: attempt},
-                                queue, event_type, "dead_lettered")
+                                service, event_type, "dead_lettered")
         else:
             log.warning("handler failed; will retry", queue=queue, message_id=message.message_id,
                         event_type=event_type, attempt=attempt, exc_info=exc)
             level = min(attempt, len(self.policy.delays_ms))
             await self._forward(message, f"{queue}.retry.{level}", {ATTEMPT: attempt + 1, LAST_ERROR: reason},
-                                queue, event_type, "retried")
+                                service, event_type, "retried")
 
     async def _forward(self, message: AbstractIncomingMessage, target: str, extra_headers: HeadersType,
-                       queue: str, event_type: str, outcome: str) -> None:
+                       service: str, event_type: str, outcome: str) -> None:
         """Copy the message to a retry or dead-letter queue, confirmed, and only then ack the original."""
         headers = {**(message.headers or {}), **extra_headers}
         if DEAD_REASON in extra_headers:
@@ -191,12 +193,19 @@ class AmqpBus:
             log.exception("could not forward message; requeueing", target=target, message_id=message.message_id)
             await message.nack(requeue=True)
             return
-        EVENTS_CONSUMED.labels(queue, event_type, outcome).inc()
+        EVENTS_CONSUMED.labels(service, event_type, outcome).inc()
         await message.ack()
 
     # -- inspection --------------------------------------------------------------------------
 
     async def queue_depth(self, queue: str) -> int:
+        return await self._ready_messages(queue)
+
+    async def dead_letter_count(self, queue: str) -> int:
+        return await self._ready_messages(f"{queue}.dlq")
+
+    async def _ready_messages(self, queue: str) -> int:
+        """What the broker holds ready in a queue (0 when there is no such queue), read without consuming."""
         assert self._connection is not None
         channel = await self._connection.channel()
         try:

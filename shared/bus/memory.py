@@ -33,8 +33,10 @@ class _Dead:
 
 
 class _Queue:
-    def __init__(self, name: str, binding_keys: list[str], processor: Processor, policy: RetryPolicy) -> None:
+    def __init__(self, name: str, binding_keys: list[str], processor: Processor, policy: RetryPolicy,
+                 service: str) -> None:
         self.name = name
+        self.service = service
         self.binding_keys = list(binding_keys)
         self.policy = policy
         self.dead: list[_Dead] = []
@@ -53,12 +55,12 @@ class _Queue:
         if isinstance(exc, PoisonMessage) or delivery.attempt >= self.policy.max_attempts:
             log.error("event dead-lettered", queue=self.name, event_id=envelope.id, event_type=envelope.type,
                       attempt=delivery.attempt, exc_info=exc)
-            EVENTS_CONSUMED.labels(self.name, envelope.type, "dead_lettered").inc()
+            EVENTS_CONSUMED.labels(self.service, envelope.type, "dead_lettered").inc()
             self.dead.append(_Dead(delivery, f"{type(exc).__name__}: {exc}"[:1000], datetime.now(UTC)))
             return
         log.warning("handler failed; will retry", queue=self.name, event_id=envelope.id,
                     event_type=envelope.type, attempt=delivery.attempt, exc_info=exc)
-        EVENTS_CONSUMED.labels(self.name, envelope.type, "retried").inc()
+        EVENTS_CONSUMED.labels(self.service, envelope.type, "retried").inc()
         retry = asyncio.create_task(self._requeue(_Delivery(envelope, delivery.attempt + 1),
                                                   self.policy.delay_ms(delivery.attempt) / 1000))
         self.retries.add(retry)
@@ -101,10 +103,11 @@ class MemoryBus:
                 if queue.matches(envelope.type):
                     queue.batcher.put(_Delivery(envelope))
 
-    async def subscribe(self, queue: str, binding_keys: list[str], processor: Processor) -> None:
+    async def subscribe(self, queue: str, binding_keys: list[str], processor: Processor, *,
+                        service: str | None = None) -> None:
         if queue in self._queues:
             raise ValueError(f"queue {queue!r} already has a consumer on this bus")
-        self._queues[queue] = _Queue(queue, binding_keys, processor, self.policy)
+        self._queues[queue] = _Queue(queue, binding_keys, processor, self.policy, service or queue)
 
     async def queue_depth(self, queue: str) -> int:
         q = self._queues.get(queue)
@@ -117,6 +120,10 @@ class MemoryBus:
                        d.delivery.attempt, d.dead_at, d.delivery.envelope.data)
             for d in (q.dead if q else [])
         ]
+
+    async def dead_letter_count(self, queue: str) -> int:
+        q = self._queues.get(queue)
+        return len(q.dead) if q else 0
 
     async def replay_dead_letters(self, queue: str, event_ids: list[str] | None = None) -> int:
         q = self._queues.get(queue)

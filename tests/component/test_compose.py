@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 
 from tests.support.compose import (
@@ -29,6 +30,7 @@ from tests.support.compose import (
 ROOT = COMPOSE_FILE.parent
 PORTS = {"partners": 8001, "travel": 8002, "grants": 8003, "notifications": 8004}
 INFRASTRUCTURE = ("postgres", "rabbitmq", "mailpit")
+OBSERVABILITY = ("prometheus", "grafana", "jaeger")
 
 
 def _example_env(**overrides: str) -> dict[str, str]:
@@ -51,7 +53,7 @@ def test_schema_is_the_compose_specification() -> None:
 
 
 def test_file_is_valid(config: dict[str, Any]) -> None:
-    assert set(config["services"]) == set(PORTS) | set(INFRASTRUCTURE)
+    assert set(config["services"]) == set(PORTS) | set(INFRASTRUCTURE) | set(OBSERVABILITY)
     assert config["name"] == "diplomacity"
 
 
@@ -130,6 +132,9 @@ def test_no_port_is_published_on_every_interface(env: dict[str, str]) -> None:
     assert {binding.host_ip for ports in bindings.values() for binding in ports} == {"127.0.0.1"}
     assert {(b.published, b.target) for b in bindings["rabbitmq"]} == {("5672", "5672"), ("15672", "15672")}
     assert {(b.published, b.target) for b in bindings["mailpit"]} == {("1025", "1025"), ("8025", "8025")}
+    assert {(b.published, b.target) for b in bindings["prometheus"]} == {("9090", "9090")}
+    assert {(b.published, b.target) for b in bindings["grafana"]} == {("3000", "3000")}
+    assert {(b.published, b.target) for b in bindings["jaeger"]} == {("16686", "16686")}  # OTLP: network only
     assert bindings["postgres"] == []
 
 
@@ -213,3 +218,85 @@ def test_postgres_init_script_is_mounted(config: dict[str, Any]) -> None:
     for name in PORTS:
         assert f"{name.upper()}_DB_PASSWORD" in config["services"]["postgres"]["environment"]
         assert name in text
+
+
+def _bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> the repository file or folder mounted there (short syntax, relative sources)."""
+    mounts = {}
+    for volume in service.get("volumes") or ():
+        source, target, *_ = volume.split(":")
+        if source.startswith("./"):
+            mounts[target] = ROOT / source
+    return mounts
+
+
+@pytest.mark.parametrize("name", OBSERVABILITY)
+def test_observability_mounts_exist_in_the_repository(config: dict[str, Any], name: str) -> None:
+    mounts = _bind_mounts(config["services"][name])
+    for target, source in mounts.items():
+        assert source.exists(), f"{name} mounts {source}, which is not in the repository, at {target}"
+        assert source.resolve().is_relative_to(ROOT / "deploy"), f"{name} mounts {source} from outside deploy/"
+    for volume in config["services"][name].get("volumes") or ():
+        assert volume.endswith(":ro") or not volume.startswith("./"), f"{name}: {volume} is writable"
+
+
+def test_prometheus_loads_the_repository_config_and_rules(config: dict[str, Any]) -> None:
+    prometheus = config["services"]["prometheus"]
+    mounts = _bind_mounts(prometheus)
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    config_file = mounts["/etc/prometheus/prometheus.yml"]
+    assert config_file == ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    # rule_files are relative to the config file: they must land on what the rules folder is mounted as.
+    rules_dir = mounts["/etc/prometheus/rules"]
+    patterns = yaml.safe_load(config_file.read_text())["rule_files"]
+    found = {path for pattern in patterns for path in config_file.parent.glob(pattern)}
+    assert found and {path.parent for path in found} == {rules_dir}
+    assert any(volume.endswith(":/prometheus") for volume in prometheus["volumes"])   # samples kept in a volume
+
+
+def test_prometheus_scrapes_each_service_at_its_port_and_path(config: dict[str, Any]) -> None:
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    jobs = {job["job_name"]: job for job in scrape}
+    assert set(jobs) == set(PORTS)
+    for name, port in PORTS.items():
+        job = jobs[name]
+        [static] = job["static_configs"]
+        assert static["targets"] == [f"{name}:{port}"]
+        assert config["services"][name]["environment"]["PORT"] == str(port)   # the port it listens on
+        assert job["metrics_path"] == f"/{name}/metrics"
+        assert static["labels"] == {"service": name}
+        # The contract's `job` and `service` labels stay as the services say them.
+        assert job["honor_labels"] is True
+
+
+def test_grafana_is_provisioned_from_the_repository(config: dict[str, Any]) -> None:
+    grafana = config["services"]["grafana"]
+    mounts = _bind_mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "diplomacity.yml").read_text())["providers"]
+    dashboards = mounts[provider["options"]["path"]]                       # where the provider looks
+    assert {p.name for p in dashboards.glob("*.json")} >= {"overview.json", "partners.json", "travel.json",
+                                                           "grants.json", "notifications.json"}
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (dashboards / Path(home).relative_to(provider["options"]["path"])).is_file()
+    sources = {s["uid"]: s for s in yaml.safe_load(
+        (provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]}
+    assert sources["prometheus"]["url"] == "http://prometheus:9090"
+    assert sources["jaeger"]["url"] == "http://jaeger:16686"
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_grafana_admin_password_comes_from_env() -> None:
+    env = {k: v for k, v in _example_env().items() if k != "GRAFANA_ADMIN_PASSWORD"}
+    with pytest.raises(ComposeError, match="required variable GRAFANA_ADMIN_PASSWORD"):
+        load(COMPOSE_FILE, env)
+    grafana = load(COMPOSE_FILE, _example_env(GRAFANA_ADMIN_PASSWORD="s3cret"))["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"   # the example's choice
+
+
+@pytest.mark.parametrize("name", PORTS)
+def test_services_send_traces_to_jaeger(config: dict[str, Any], name: str) -> None:
+    endpoint = urlsplit(config["services"][name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", "jaeger", 4318)   # OTLP/HTTP
+    assert config["services"]["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"

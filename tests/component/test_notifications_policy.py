@@ -402,7 +402,8 @@ def dormant(email: str) -> Envelope:
 
 
 def conflicts(reason: str) -> float:
-    return REGISTRY.get_sample_value("oia_notifications_routing_conflicts_total", {"reason": reason}) or 0.0
+    return REGISTRY.get_sample_value("oia_notifications_routing_conflicts_total",
+                                     {"service": "notifications", "reason": reason}) or 0.0
 
 
 async def test_the_routers_ids_cannot_be_claimed_and_a_taken_one_dead_letters_nothing(client, host):

@@ -126,7 +126,7 @@ async def test_oia_dlq_lists_and_replays_a_services_dead_letters(rabbitmq, monke
 
     def dead_lettered() -> float:
         return REGISTRY.get_sample_value("oia_events_consumed_total", {
-            "service": notifications.queue, "type": "travel.trip.booked.v1", "outcome": "dead_lettered"}) or 0.0
+            "service": "notifications", "type": "travel.trip.booked.v1", "outcome": "dead_lettered"}) or 0.0
 
     before = dead_lettered()
     poison = Envelope(type="travel.trip.booked.v1", source="/travel", data={"trip_id": "t-1"})  # fields missing

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from services.notifications import domain
@@ -10,10 +13,25 @@ from services.notifications.policy import POLICY
 from services.notifications.service import NotificationsContext
 from shared.auth import Principal
 from shared.listing import Keyset, Page, where_given
+from shared.metrics import DELIVERIES
 from shared.problems import Problem
+from shared.runtime import ServiceRuntime
 from shared.uow import UnitOfWork, utcnow
 
 DELIVERY_ORDER = Keyset((col(Delivery.created_at), col(Delivery.id)))
+
+
+async def refresh_gauges(runtime: ServiceRuntime) -> None:
+    """oia_deliveries: delivery rows by channel and status (the service's `ServiceSpec.gauges`). Every
+    status of a channel seen is set, 0 when none, so a count that fell to nothing does not linger."""
+    async with runtime.engine.connect() as connection:
+        counts = (await connection.execute(
+            select(Delivery.channel_kind, Delivery.status, func.count()).group_by(
+                col(Delivery.channel_kind), col(Delivery.status)))).all()
+    by_key = {(channel, status): count for channel, status, count in counts}
+    for channel in {channel for channel, _ in by_key} | set(get_args(domain.ChannelKind)):
+        for status in get_args(domain.DeliveryStatus):
+            DELIVERIES.labels(runtime.name, channel, status).set(by_key.get((channel, status), 0))
 
 
 async def list_deliveries(uow: UnitOfWork, principal: Principal, event_id: str | None,

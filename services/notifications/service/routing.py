@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlmodel import col, select
@@ -23,15 +22,14 @@ from services.notifications.service import NotificationsContext
 from shared.db import table_of
 from shared.envelope import Envelope
 from shared.logging import get_logger
+from shared.metrics import ROUTING_CONFLICTS
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.routing")
 
 # A recipient that would have received an event but may not (another department's recipient
 # holding a person's address), or a derived id already taken: the event still reaches the rightful
-# recipients, and this counts what was set aside.
-ROUTING_CONFLICTS = Counter("oia_notifications_routing_conflicts_total",
-                            "Routing conflicts resolved without failing the event", ["reason"])
+# recipients, and ROUTING_CONFLICTS (shared/metrics.py) counts what was set aside.
 
 
 @dataclass
@@ -133,7 +131,7 @@ def _may_stand_for(recipient: Any, payload: BaseModel, departments: set[str]) ->
 
 
 def _conflict(reason: str, recipient_ids: list[str], payload: BaseModel | None) -> None:
-    ROUTING_CONFLICTS.labels(reason=reason).inc()
+    ROUTING_CONFLICTS.labels("notifications", reason).inc()
     log.warning("routing conflict", reason=reason, recipients=recipient_ids,
                 topic=None if payload is None else domain.topic_of(payload))
 

@@ -9,7 +9,7 @@ transaction right after its send, guarded by the token, so a finished send is ne
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, update
@@ -24,6 +24,7 @@ from services.notifications.events import DeliveryFailedV1
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, Notice, Recipient
 from shared.db import table_of
 from shared.logging import get_logger
+from shared.metrics import ALERT_LATENCY, DELIVERY_ATTEMPTS
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.delivery")
@@ -88,6 +89,7 @@ async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome
     given up on is `notifications.delivery.failed.v1`."""
     finished = utcnow()
     connection = await uow.session.connection()
+    counted: list[tuple[Any, str]] = []  # (row, the attempt's outcome), counted once committed
     for row in rows:
         if outcome.outcome == "deferred":  # not an attempt: back in line for its slot
             await connection.execute(update(DELIVERY).where(
@@ -119,6 +121,8 @@ async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome
         log.info("delivery attempt", delivery_id=row.id, event_id=row.event_id, recipient=row.recipient_id,
                  channel=row.channel_kind, outcome=outcome.outcome, status=values["status"],
                  status_code=outcome.status_code, error=outcome.error)
+        if outcome.outcome != "skipped":  # skipped: nothing was sent to anyone
+            counted.append((row, values["status"] if values["status"] in ("sent", "dead") else "retried"))
         if values["status"] == "dead":
             uow.publish(DeliveryFailedV1(
                 delivery_id=row.id, event_id=row.event_id, event_type=batch.notices[row.event_id].event_type,
@@ -126,3 +130,13 @@ async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome
                 reason=outcome.error or "failed", attempts=attempts, failed_at=finished),
                 subject=f"deliveries/{row.id}")
     await uow.commit()
+    for row, attempt in counted:
+        DELIVERY_ATTEMPTS.labels("notifications", row.channel_kind, attempt).inc()
+        # The promise is about alerts sent as soon as they may be: a digest or a quiet-hours hold
+        # waits on purpose, and would hide a slow path behind its hours.
+        if attempt == "sent" and digest_id is None and row.held_reason is None:
+            occurred = batch.notices[row.event_id].occurred_at
+            if occurred.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
+                occurred = occurred.replace(tzinfo=UTC)
+            ALERT_LATENCY.labels("notifications", row.channel_kind).observe(
+                max(0.0, (finished - occurred).total_seconds()))
