@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,8 +159,6 @@ def status(
     deliveries, HTTP requests and errors, and scheduled jobs, from its /ready and /metrics.
 
     Exits 1 when a service is down or not ready (with --watch: as the last screen said), 0 otherwise."""
-    import time
-
     from rich.console import Console
     from rich.live import Live
 

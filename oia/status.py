@@ -21,14 +21,16 @@ from rich.table import Table
 from rich.text import Text
 
 from oia.catalog import SERVICES
+from shared.settings import ServiceSettings
 
 # The embedded default (`oia dev`): every service on one port.
 EMBEDDED_HOST = "127.0.0.1"
 EMBEDDED_PORT = 8000
-# Where the services find each other (shared/settings.py), so the screen asks what they ask.
+# Where the services find each other (ServiceSettings.<svc>_url, read from <SVC>_URL), so the screen
+# asks where they would call.
 URL_VARIABLES = {name: f"{name.upper()}_URL" for name in SERVICES}
-PRODUCTION_DEFAULTS = {"partners": "http://127.0.0.1:8001", "travel": "http://127.0.0.1:8002",
-                       "grants": "http://127.0.0.1:8003", "notifications": "http://127.0.0.1:8004"}
+PRODUCTION_DEFAULTS: dict[str, str] = {name: ServiceSettings.model_fields[f"{name}_url"].default
+                                       for name in SERVICES}
 # An outbox row older than this is stale (the OutboxStale alert's threshold).
 STALE_OUTBOX_SECONDS = 60.0
 

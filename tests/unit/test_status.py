@@ -8,7 +8,9 @@ import re
 import httpx
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from oia.cli import app
 from oia.status import Job, ServiceStatus, collect, exit_code, read_metrics, render, service_urls, summarize
 
 NOW = 1_780_000_000.0  # a fixed "now" for the screen's "… ago"
@@ -177,11 +179,17 @@ def test_unready_and_odd_answers_are_shown_not_raised(ready, metrics, state, why
     assert exit_code([status]) == 1
 
 
-def test_a_ready_service_whose_metrics_fail_stays_ready_and_says_why():
-    status = summarize("grants", "http://grants:8003", response(200, json=READY), response(500, text="oops"))
+@pytest.mark.parametrize("metrics,why", [
+    (response(500, text="oops"), "/metrics answered HTTP 500"),
+    (response(200, text="<html>a proxy's page</html>"), "/metrics unreadable: invalid metric name"),
+    (httpx.ReadTimeout("timed out"), "timed out"),
+])
+def test_a_ready_service_whose_metrics_fail_stays_ready_and_says_why(metrics, why):
+    status = summarize("grants", "http://grants:8003", response(200, json=READY), metrics)
     text = screen([status])
     assert status.ready and exit_code([status]) == 0
-    assert "grants: metrics unavailable (/metrics answered HTTP 500)" in text
+    assert row(text, "grants") == ["grants", "ready", *["—"] * 7]
+    assert f"grants: metrics unavailable ({why}" in text
 
 
 def test_collect_asks_each_service_under_its_own_url_at_once():
@@ -218,3 +226,14 @@ def test_urls_default_to_oia_dev_then_follow_the_services_settings_then_the_opti
         "grants": "http://oia.city.example", "notifications": "http://oia.city.example"}
     with pytest.raises(ValueError, match="unknown service 'board'"):
         service_urls({}, ["board=http://127.0.0.1:8005"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--url", "board=http://127.0.0.1:8005"], "unknown service 'board'"),
+    (["3"], "SECONDS goes with --watch"),
+    (["--watch", "0"], "SECONDS goes with --watch, and is more than 0"),
+])
+def test_the_command_refuses_what_it_cannot_ask(args, message):
+    result = CliRunner().invoke(app, ["status", *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())  # the error box wraps lines
