@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,49 @@ async def _wait_and_migrate(name: str, url: str, timeout: float = 60.0) -> None:
                 raise
             typer.echo(f"{name}: database not reachable yet ({exc}); retrying", err=True)
             await asyncio.sleep(1.0)
+
+
+@app.command()
+def status(
+    url: Annotated[list[str] | None, typer.Option(
+        "--url", metavar="[SERVICE=]URL",
+        help="where to ask: a URL for all four services, or SERVICE=URL for one (repeatable). Default: "
+             "PARTNERS_URL … NOTIFICATIONS_URL, as the services call each other, or `oia dev` on OIA_PORT")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="redraw every SECONDS until Ctrl-C")] = False,
+    # A positional, not the option's value: `--watch` alone and `--watch 2` both read naturally.
+    seconds: Annotated[float | None, typer.Argument(
+        metavar="[SECONDS]", help="with --watch: seconds between redraws [default: 5]", show_default=False)] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each service's answer")] = 5.0,
+) -> None:
+    """The deployment on one screen: each service's readiness, queue, outbox, dead letters, dead
+    deliveries, HTTP requests and errors, and scheduled jobs, from its /ready and /metrics.
+
+    Exits 1 when a service is down or not ready (with --watch: as the last screen said), 0 otherwise."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from oia.status import collect, exit_code, render, service_urls
+
+    try:
+        urls = service_urls(os.environ, url or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--url") from exc
+    if seconds is not None and (not watch or seconds <= 0):
+        raise typer.BadParameter("SECONDS goes with --watch, and is more than 0", param_hint="SECONDS")
+    console = Console()
+    statuses = asyncio.run(collect(urls, timeout))
+    if not watch:
+        console.print(render(statuses, time.time()))
+        raise typer.Exit(exit_code(statuses))
+    try:
+        with Live(render(statuses, time.time()), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(seconds or 5.0)
+                statuses = asyncio.run(collect(urls, timeout))
+                live.update(render(statuses, time.time()), refresh=True)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how --watch ends
+    raise typer.Exit(exit_code(statuses))
 
 
 @app.command()
