@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol, runtime_checkable
 
+from opentelemetry.context import Context
+
 from shared.logging import get_logger
 from shared.runtime import ServiceRuntime
+from shared.tracing import span
 
 log = get_logger("shared.scheduled")
 
@@ -51,7 +54,8 @@ class Periodic:
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self.run(self.runtime)
+                with span(f"job {self.name}", self.runtime.spec.name, parent=Context()):  # each run its own trace
+                    await self.run(self.runtime)
             except Exception:  # logged with its traceback; the next run tries again
                 log.exception("scheduled jobs failed", service=self.runtime.spec.name)
             try:
