@@ -24,7 +24,7 @@ from shared.migrations import upgrade
 from shared.problems import install_problem_handlers
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
-from shared.tracing import EMBEDDED_SERVICE_NAME, configure_tracing, shutdown_tracing
+from shared.tracing import EMBEDDED_SERVICE_NAME, FASTAPI_TELEMETRY, configure_tracing, shutdown_tracing
 
 
 class DemoKey(TypedDict):
@@ -101,7 +101,7 @@ class EmbeddedHost:
         # The board, at /board/, asks the services in-process too.
         self.board = create_board_app(BoardSettings(), transport=httpx.ASGITransport(app=self))
         self.apps["board"] = self.board
-        self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=FASTAPI_TELEMETRY)
         install_problem_handlers(self.index)
 
         @self.index.get("/")

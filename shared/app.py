@@ -10,8 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry.context import attach, detach
-from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,16 +25,14 @@ from shared.openapi import add_docs_pages, describe
 from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
 from shared.runtime import ServiceRuntime
-from shared.tracing import configure_tracing, context_of, shutdown_tracing, start_span
+from shared.tracing import FASTAPI_TELEMETRY, SERVICE_ATTRIBUTE, configure_tracing, shutdown_tracing
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
 class Observe:
-    """Correlation id in and out (and on every log line of the request), the request's SERVER span
-    (continuing the caller's `traceparent`), request metrics. A plain ASGI middleware: Starlette's
-    BaseHTTPMiddleware would cost every request a task and a stream; the OpenTelemetry ASGI
-    middleware would add two more spans per request (send, receive) and its own metrics."""
+    """Correlation id in and out (and on every log line of the request), request metrics. A plain
+    ASGI middleware: Starlette's BaseHTTPMiddleware would cost every request a task and a stream."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -45,19 +42,13 @@ class Observe:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         clear_contextvars()
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(CORRELATION_HEADER.lower().encode())
+        given = dict(scope.get("headers") or []).get(CORRELATION_HEADER.lower().encode())
         correlation_id = (given.decode("latin-1") if given else str(uuid.uuid4()))[:64]
         bind_contextvars(correlation_id=correlation_id, service=self.service)
         started = time.perf_counter()
         status = 500  # if the app fails before answering
-        # The caller's trace (its `traceparent`) goes on here; without one, the request starts a trace.
-        parent = headers.get(b"traceparent")
-        server = start_span(f"{scope['method']} {self.service}", self.service, kind=SpanKind.SERVER,
-                            parent=context_of(parent.decode("latin-1") if parent else None,
-                                              (headers.get(b"tracestate") or b"").decode("latin-1") or None),
-                            attributes={"http.request.method": scope["method"], "url.path": scope["path"]})
-        token = attach(set_span_in_context(server))
+        # The request's SERVER span is FastAPI's own (FASTAPI_TELEMETRY): it says whose it is.
+        trace.get_current_span().set_attribute(SERVICE_ATTRIBUTE, self.service)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -73,12 +64,6 @@ class Observe:
             path = getattr(scope.get("route"), "path", "unmatched")
             HTTP_REQUESTS.labels(self.service, scope["method"], path, status).inc()
             HTTP_LATENCY.labels(self.service, scope["method"], path).observe(time.perf_counter() - started)
-            server.update_name(f"{scope['method']} {path}")
-            server.set_attributes({"http.route": path, "http.response.status_code": status})
-            if status >= 500:
-                server.set_status(StatusCode.ERROR)
-            server.end()
-            detach(token)
 
 
 async def get_runtime(request: Request) -> ServiceRuntime:
@@ -200,6 +185,7 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
         # Relative: the document's paths carry the prefix, and clients call the host that served it.
         servers=[{"url": "/"}],
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.runtime = runtime
     describe(app)

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import httpx
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -28,6 +29,10 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 SERVICE_ATTRIBUTE = "oia.service"
+# FastAPI's own instrumentation makes each request's SERVER span (continuing the caller's
+# `traceparent`); its metrics are Prometheus's job here (shared/metrics.py), its log records our
+# JSON logs', and a span each for dependencies, endpoint and serialisation would cost every request.
+FASTAPI_TELEMETRY: TelemetryConfig = {"metrics": False, "logs": False, "operation_spans": False}
 EMBEDDED_SERVICE_NAME = "diplomacity"
 
 _W3C = TraceContextTextMapPropagator()

@@ -183,4 +183,5 @@ async def test_one_booking_is_one_trace_across_the_four_services_logs_and_spans(
                                  message="every service's spans of the trace exported")
                 routes = {(attrs["oia.service"].string_value, attrs["http.route"].string_value)
                           for _, trace_id, attrs in exported_spans(otlp) if trace_id == TRACE_ID and {"oia.service", "http.route"} <= attrs.keys()}
-                assert {("travel", "/trips"), ("grants", "/boilerplate"), ("partners", "/partnerships")} <= routes, routes
+                assert {("travel", "/travel/trips"), ("grants", "/grants/boilerplate"),
+                        ("partners", "/partners/partnerships")} <= routes, routes
