@@ -9,75 +9,36 @@ candidates and the city profile come from the partners process over HTTP."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date, timedelta
 
-import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.grants.events import DeadlineApproachingV1
 from shared.bus.amqp import AmqpBus
 from shared.envelope import Envelope
 from shared.testing import (
     AMQP_URL,
-    asyncpg_url,
-    create_database,
-    drop_database,
     eventually,
-    require_rabbitmq,
-    unique_name,
 )
-from tests.conftest import delete_amqp_objects
-from tests.support.processes import free_port
+from tests.support.deployment import bearer, deployment
 from tests.support.settle import all_published
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("partners", "travel", "grants", "notifications")
-KEYS = {"ECON": "e2e-econ", "MAYOR": "e2e-mayor", "OIA": "e2e-oia", "admin": "e2e-admin"}
 RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
 DESK_OFFICER = "jana.koch@city.example"
 APPLICATION_OWNER = "clara.neumann@city.example"
 MARKER_OWNER = "marker@city.example"  # the marker's reminder goes to this address alone
 
 
-def bearer(who: str) -> dict:
-    return {"Authorization": f"Bearer {KEYS[who]}"}
-
-
 async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
-    await require_rabbitmq()
-    databases = {s: await create_database(f"oia_e2e_{s}") for s in SERVICES}
-    exchange, prefix = unique_name("e2e.events"), unique_name("e2e") + "."
-    ports = {s: free_port() for s in SERVICES}
-    outboxes = {s: create_async_engine(asyncpg_url(databases[s])) for s in SERVICES}
-    try:
-        async with WebhookStandIn() as slack:
-            with SmtpStandIn() as smtp:
-                env = {"AMQP_URL": AMQP_URL, "OIA_EXCHANGE": exchange, "OIA_QUEUE_PREFIX": prefix, "OIA_ENV": "test",
-                       "OIA_SECRET_KEY": "e2e-secret-not-a-placeholder", "OIA_LOG_LEVEL": "WARNING",
-                       "OIA_API_KEYS": "e2e-econ:department:ECON,e2e-mayor:department:MAYOR,"
-                                       "e2e-oia:coordinator:OIA,e2e-admin:admin,e2e-reader:reader",
-                       "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
-                       "ALLOW_HTTP_LOOPBACK": "true", "RELAY_POLL_SECONDS": "0.2",
-                       "HOME_CITY": "Frankfurt am Main", "HOME_COUNTRY": "DE",
-                       # Grants asks partners over HTTP for consortium candidates and the city profile.
-                       "PARTNERS_URL": f"http://127.0.0.1:{ports['partners']}", "GRANTS_PARTNERS_API_KEY": "e2e-reader"}
-
-                def launch(service: str):
-                    return start(["serve", service], {**env, "DATABASE_URL": asyncpg_url(databases[service]),
-                                                      "PORT": str(ports[service])})
-
-                processes = {s: launch(s) for s in SERVICES}
-                for service, process in processes.items():
-                    await asyncio.to_thread(process.wait_healthy,
-                                            f"http://127.0.0.1:{ports[service]}/{service}/ready", 60)
-                travel = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['travel']}/travel", timeout=10)
-                notifications = httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{ports['notifications']}/notifications", timeout=10)
+    async with WebhookStandIn() as slack:
+        with SmtpStandIn() as smtp:
+            async with deployment(start, env={"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port),
+                                              "SMTP_STARTTLS": "false"}) as d:
+                travel, notifications = d.client("travel"), d.client("notifications")
                 async with travel, notifications:
                     for who, address in RECIPIENTS.items():
                         response = await notifications.post("/recipients", headers=bearer("OIA"), json={
@@ -87,7 +48,7 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                                          {"kind": "slack", "address": slack.url(f"slack/{who}")}]})
                         assert response.status_code == 201, response.text
 
-                    partners = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['partners']}/partners", timeout=10)
+                    partners = d.client("partners")
                     response = await partners.post("/partnerships", headers=bearer("OIA"), json={
                         "partner_city": "Cologne", "partner_country": "DE", "formalised_on": "1958-06-14",
                         "desk_officer_name": "Jana Koch", "desk_officer_email": DESK_OFFICER})
@@ -131,19 +92,18 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     await eventually(settled, timeout=10, message="the outcomes written")
 
                     # Notifications dies; meanwhile the MAYOR's trip moves to Lisbon, ending the overlap.
-                    processes["notifications"].proc.kill()
-                    processes["notifications"].proc.wait()
+                    d.processes["notifications"].proc.kill()
+                    d.processes["notifications"].proc.wait()
                     moved = await travel.patch(f"/trips/{trips['MAYOR']['id']}", headers=bearer("MAYOR"), json={
                         "legs": [{"city": "Lisbon", "country": "PT", "start_date": start_day.isoformat(),
                                   "end_date": (start_day + timedelta(days=2)).isoformat()}]})
                     assert moved.status_code == 200, moved.text
                     # Travel's outbox published: the resolution waits on the broker, in notifications'
                     # durable queue, while nobody consumes.
-                    await all_published(outboxes["travel"], timeout=30)
+                    await all_published(d.engines["travel"], timeout=30)
 
-                    processes["notifications"] = launch("notifications")
-                    await asyncio.to_thread(processes["notifications"].wait_healthy,
-                                            f"http://127.0.0.1:{ports['notifications']}/notifications/ready", 60)
+                    d.launch("notifications")
+                    await d.ready("notifications")
                     await eventually(lambda: arrived(2), timeout=15, message="the resolution, once each")
                     for address in RECIPIENTS.values():
                         resolved = mails(address)[1]
@@ -159,7 +119,7 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     # An EU application, its call closing on 31 March 2027 at 17:00 Brussels time; the
                     # reminder job runs a week before (twice, as a restart would). The call is on none of
                     # the city's themes, so the coordinators' inboxes stay as they are.
-                    grants = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['grants']}/grants", timeout=10)
+                    grants = d.client("grants")
                     call = await grants.post("/calls", headers=bearer("OIA"), json={
                         "identifier": "LIFE-2027-SAP-NAT", "programme": "life", "title": "Nature and biodiversity",
                         "deadlines": ["2027-03-31"], "grant_max": 2_000_000})
@@ -186,8 +146,8 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     # marker published now (a reminder, as grants would say it, to an address of its
                     # own); the queue's one consumer handles in order, so once the marker's mail is out
                     # every delivery before it is written, and then none is left to send.
-                    await all_published(*outboxes.values(), timeout=30)
-                    await say_to_notifications(exchange, {
+                    await all_published(*d.engines.values(), timeout=30)
+                    await say_to_notifications(d.exchange, {
                         **DeadlineApproachingV1.model_config["json_schema_extra"]["examples"][0],
                         "owner": {"name": "Marker", "email": MARKER_OWNER}})
                     await eventually(lambda: len(mails(MARKER_OWNER)) == 1, timeout=30, message="the marker's mail")
@@ -207,13 +167,7 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                     deliveries = (await notifications.get("/deliveries", headers=bearer("admin"),
                                                           params={"limit": 500})).json()
                     overlap_alerts = [d for d in deliveries if d["recipient_id"] in RECIPIENTS]
-                    assert len(overlap_alerts) == 12 and {d["status"] for d in deliveries} == {"sent"}
-    finally:
-        for engine in outboxes.values():
-            await engine.dispose()
-        await delete_amqp_objects(exchange, prefix)
-        for name in databases.values():
-            await drop_database(name)
+                    assert len(overlap_alerts) == 12 and {delivery["status"] for delivery in deliveries} == {"sent"}
 
 
 async def say_to_notifications(exchange: str, reminder: dict) -> None:
