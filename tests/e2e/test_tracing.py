@@ -12,32 +12,24 @@ OTLP/HTTP to a receiver on loopback, the same trace id from every service.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from shared.testing import AMQP_URL, asyncpg_url, create_database, eventually, require_rabbitmq, unique_name
-from tests.support.processes import free_port
+from shared.testing import eventually
+from tests.support.deployment import SERVICES, bearer, deployment
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("partners", "travel", "grants", "notifications")
-KEYS = {"ECON": "e2e-econ", "MAYOR": "e2e-mayor", "OIA": "e2e-oia", "admin": "e2e-admin"}
 RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
 DESK_OFFICER = "jana.koch@city.example"
 TRACE_ID = "5e1f0a2b3c4d5e6f708192a3b4c5d6e7"
 TRACEPARENT = f"00-{TRACE_ID}-1a2b3c4d5e6f7081-01"
 CORRELATION_ID = "booking-econ-koeln"
-
-
-def bearer(who: str) -> dict:
-    return {"Authorization": f"Bearer {KEYS[who]}"}
 
 
 def log_lines(path: Path) -> list[dict]:
@@ -68,32 +60,16 @@ def exported_spans(otlp: WebhookStandIn) -> list[tuple[str, str, dict]]:
 
 
 async def test_one_booking_is_one_trace_across_the_four_services_logs_and_spans(start):
-    await require_rabbitmq()
-    databases = {s: await create_database(f"oia_e2e_trace_{s}") for s in SERVICES}
-    exchange, prefix = unique_name("e2e.trace"), unique_name("e2etrace") + "."
-    ports = {s: free_port() for s in SERVICES}
     async with WebhookStandIn() as slack, WebhookStandIn() as otlp:
         with SmtpStandIn() as smtp:
-            env = {"AMQP_URL": AMQP_URL, "OIA_EXCHANGE": exchange, "OIA_QUEUE_PREFIX": prefix, "OIA_ENV": "test",
-                   "OIA_SECRET_KEY": "e2e-secret-not-a-placeholder", "OIA_LOG_LEVEL": "INFO",
-                   "OIA_API_KEYS": "e2e-econ:department:ECON,e2e-mayor:department:MAYOR,"
-                                   "e2e-oia:coordinator:OIA,e2e-admin:admin,e2e-reader:reader",
-                   "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
-                   "ALLOW_HTTP_LOOPBACK": "true", "RELAY_POLL_SECONDS": "0.2",
-                   "HOME_CITY": "Frankfurt am Main", "HOME_COUNTRY": "DE",
-                   "PARTNERS_URL": f"http://127.0.0.1:{ports['partners']}", "GRANTS_PARTNERS_API_KEY": "e2e-reader",
+            env = {"OIA_LOG_LEVEL": "INFO", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port),
+                   "SMTP_STARTTLS": "false",
                    # Spans to the receiver on loopback, in batches sent every 100 ms.
                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
-            processes = {s: start(["serve", s], {**env, "DATABASE_URL": asyncpg_url(databases[s]),
-                                                 "PORT": str(ports[s])}) for s in SERVICES}
-            for service, process in processes.items():
-                await asyncio.to_thread(process.wait_healthy, f"http://127.0.0.1:{ports[service]}/{service}/ready", 60)
-
-            def client(service: str) -> httpx.AsyncClient:
-                return httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[service]}/{service}", timeout=10)
-
-            async with client("travel") as travel, client("notifications") as notifications, \
-                    client("partners") as partners, client("grants") as grants:
+            async with deployment(start, env) as d, d.client("travel") as travel, \
+                    d.client("notifications") as notifications, d.client("partners") as partners, \
+                    d.client("grants") as grants:
+                processes = d.processes
                 for who, address in RECIPIENTS.items():
                     response = await notifications.post("/recipients", headers=bearer("OIA"), json={
                         "id": who, "kind": "coordinators" if who == "OIA" else "department",
