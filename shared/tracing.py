@@ -50,13 +50,13 @@ def configure_tracing(service: str, otlp_endpoint: str = "") -> TracerProvider:
     if _provider is not None:
         return _provider
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    traces_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-    if otlp_endpoint or traces_endpoint:
+    if otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         # Imported only when exporting: it brings protobuf and requests along.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = (OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces") if otlp_endpoint
-                    else OTLPSpanExporter())
+        # The signal's own variable wins, as the OTLP exporter specification says.
+        exporter = (OTLPSpanExporter() if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                    else OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces"))
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _provider = provider
@@ -90,10 +90,6 @@ def context_of(traceparent: str | None, tracestate: str | None = None) -> Contex
     if tracestate:
         carrier["tracestate"] = tracestate
     return _W3C.extract(carrier, context=Context())
-
-
-def context_from_headers(headers: Mapping[str, str]) -> Context:
-    return _W3C.extract(headers, context=Context())
 
 
 @contextmanager

@@ -18,5 +18,6 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     platform_migrations.upgrade_v3()
 
+
 def downgrade() -> None:
     platform_migrations.downgrade_v3()
