@@ -20,6 +20,7 @@ from board.services import Services
 from board.session import Sessions
 from board.settings import BoardSettings
 from board.web import Board, CsrfRefused, SignInNeeded, render
+from shared.tracing import FASTAPI_TELEMETRY
 
 STATIC = Path(__file__).parent / "static"
 
@@ -35,7 +36,8 @@ def create_board_app(settings: BoardSettings | None = None,
         yield
         await board.services.close()
 
-    app = FastAPI(title="Diplomacity — board", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(title="Diplomacity — board", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan,
+                  telemetry=FASTAPI_TELEMETRY)
     app.state.board = board
     app.mount("/board/static", StaticFiles(directory=STATIC), name="static")
     # Each module of board/routes is one area of the board, with its own router.

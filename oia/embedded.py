@@ -24,6 +24,7 @@ from shared.migrations import upgrade
 from shared.problems import install_problem_handlers
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
+from shared.tracing import EMBEDDED_SERVICE_NAME, FASTAPI_TELEMETRY, configure_tracing, shutdown_tracing
 
 
 class DemoKey(TypedDict):
@@ -92,13 +93,15 @@ class EmbeddedHost:
         self.bus = MemoryBus()
         self.runtimes = {name: ServiceRuntime(spec_of(name), embedded_settings(name, data_dir), bus=self.bus)
                          for name in SERVICES}
+        # One process, one tracer provider: named for the whole; each span says its service (oia.service).
+        configure_tracing(EMBEDDED_SERVICE_NAME, self.runtimes[SERVICES[0]].settings.otlp_endpoint)
         self.apps = {name: create_service_app(rt, manage_lifecycle=False) for name, rt in self.runtimes.items()}
         for runtime in self.runtimes.values():
             runtime.peer_transport = httpx.ASGITransport(app=self)  # services call each other in-process
         # The board, at /board/, asks the services in-process too.
         self.board = create_board_app(BoardSettings(), transport=httpx.ASGITransport(app=self))
         self.apps["board"] = self.board
-        self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        self.index = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=FASTAPI_TELEMETRY)
         install_problem_handlers(self.index)
 
         @self.index.get("/")
@@ -125,6 +128,7 @@ class EmbeddedHost:
     async def stop(self) -> None:
         # Callbacks run last-in first-out: relays and engines stop before the bus closes.
         async with AsyncExitStack() as stack:
+            stack.callback(shutdown_tracing)  # last: what the stopping services said is sent too
             stack.push_async_callback(self.bus.close)
             stack.push_async_callback(self.board.state.board.services.close)
             for runtime in self.runtimes.values():

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +25,7 @@ from shared.openapi import add_docs_pages, describe
 from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
 from shared.runtime import ServiceRuntime
+from shared.tracing import FASTAPI_TELEMETRY, SERVICE_ATTRIBUTE, configure_tracing, shutdown_tracing
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -45,6 +47,8 @@ class Observe:
         bind_contextvars(correlation_id=correlation_id, service=self.service)
         started = time.perf_counter()
         status = 500  # if the app fails before answering
+        # The request's SERVER span is FastAPI's own (FASTAPI_TELEMETRY): it says whose it is.
+        trace.get_current_span().set_attribute(SERVICE_ATTRIBUTE, self.service)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -158,6 +162,7 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
     spec = runtime.spec
     prefix = f"/{spec.name}"
     configure_logging(runtime.settings.log_level)
+    configure_tracing(spec.name, runtime.settings.otlp_endpoint)  # the embedded host has named the process first
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -168,6 +173,7 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
         finally:
             if manage_lifecycle:
                 await runtime.stop()
+                shutdown_tracing()  # the spans still batched are sent before the process ends
 
     app = FastAPI(
         title=spec.title,
@@ -179,6 +185,7 @@ def create_service_app(runtime: ServiceRuntime, *, manage_lifecycle: bool = True
         # Relative: the document's paths carry the prefix, and clients call the host that served it.
         servers=[{"url": "/"}],
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.runtime = runtime
     describe(app)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
 
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel
 from structlog.contextvars import bound_contextvars
 
@@ -14,6 +15,7 @@ from shared.envelope import Envelope, EventRegistry
 from shared.inbox import claim
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED, HANDLER_LATENCY
+from shared.tracing import context_of, span
 from shared.uow import UnitOfWork
 
 log = get_logger("shared.consumer")
@@ -54,6 +56,15 @@ def _event_context(envelope: Envelope) -> AbstractContextManager[None]:
                              correlation_id=envelope.correlation_id or envelope.id)
 
 
+def _consumer_span(consumer: str, envelope: Envelope) -> AbstractContextManager[Span]:
+    """The handling of one event, a CONSUMER span in the trace the event carries: its handlers'
+    log lines carry that trace id, and the events they say (shared/uow.py) carry it on."""
+    return span(f"process {envelope.type}", consumer, kind=SpanKind.CONSUMER,
+                parent=context_of(envelope.traceparent, envelope.tracestate),
+                attributes={"messaging.system": "rabbitmq", "messaging.message.id": envelope.id,
+                            "messaging.operation.type": "process"})
+
+
 class Dispatcher:
     """Turns delivered envelopes into committed effects: inbox rows + handlers, one transaction.
 
@@ -83,7 +94,7 @@ class Dispatcher:
                 if not outcomes[-1]:
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch runs once
-                with _event_context(envelope):
+                with _event_context(envelope), _consumer_span(self.consumer, envelope):
                     for handler in self.subscriptions.handlers_for(envelope.type):
                         await handler(payload, envelope, uow, context)
             await uow.commit()
@@ -95,6 +106,6 @@ class Dispatcher:
             if handled:
                 HANDLER_LATENCY.labels(self.consumer, envelope.type).observe(elapsed)
             else:
-                with _event_context(envelope):
+                with _event_context(envelope), _consumer_span(self.consumer, envelope):
                     log.info("duplicate event ignored")
         return outcomes

@@ -42,6 +42,10 @@ class Envelope:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
+    # W3C trace context of what caused the event (the CloudEvents distributed-tracing extension):
+    # its consumers continue that trace (shared/tracing.py).
+    traceparent: str | None = None
+    tracestate: str | None = None
     # The data already serialised (the outbox stores it so); saves re-encoding on the hot path.
     body: bytes | None = field(default=None, compare=False, repr=False)
 
@@ -65,6 +69,10 @@ class Envelope:
             attributes["subject"] = self.subject
         if self.correlation_id:
             attributes["correlationid"] = self.correlation_id  # extension names are lower-case alphanumerics
+        if self.traceparent:
+            attributes["traceparent"] = self.traceparent
+            if self.tracestate:
+                attributes["tracestate"] = self.tracestate
         data = self.body if self.body is not None else json.dumps(self.data, separators=(",", ":")).encode()
         body = json.dumps(attributes, separators=(",", ":")).encode()[:-1] + b',"data":' + data + b"}"
         return ce_rabbitmq.RabbitMQMessage(headers={}, content_type=STRUCTURED, body=body)
@@ -103,7 +111,13 @@ class Envelope:
         if time.tzinfo is None:
             raise PoisonMessage("time must carry an offset")
         return cls(type=str(attrs["type"]), source=str(attrs["source"]), data=data, subject=attrs.get("subject"),
-                   id=str(attrs["id"]), time=time, correlation_id=attrs.get("correlationid"))
+                   id=str(attrs["id"]), time=time, correlation_id=attrs.get("correlationid"),
+                   traceparent=_text(attrs.get("traceparent")), tracestate=_text(attrs.get("tracestate")))
+
+
+def _text(value: object) -> str | None:
+    """An optional string attribute; anything else (a producer's mistake) is left out, never fatal."""
+    return value if isinstance(value, str) and value else None
 
 
 class EventRegistry:

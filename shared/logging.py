@@ -1,4 +1,5 @@
-"""Structured JSON logs. Request and event context (correlation id, event id) rides on contextvars.
+"""Structured JSON logs. Request and event context (correlation id, event id) rides on contextvars;
+the trace and span ids of the current span (shared/tracing.py) are added to every line.
 
 No secret reaches a log line: every record is redacted where it is made (URLs masked, calendar
 tokens and API keys cut out; see shared/redaction.py), whichever handler writes it, and the
@@ -16,12 +17,22 @@ from structlog.contextvars import bind_contextvars, get_contextvars
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from shared.redaction import redact_value
+from shared.tracing import ids as trace_ids
 
 _configured = False
+
+
+def _add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """`trace_id` and `span_id` of the span the line is written in: the thread through the services."""
+    for key, value in trace_ids().items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
 
 # Applied to our own log calls and to every library's standard-library records alike.
 _ENRICH: list[Processor] = [
     structlog.contextvars.merge_contextvars,
+    _add_trace_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

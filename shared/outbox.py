@@ -14,6 +14,7 @@ import json
 from datetime import UTC, timedelta
 from typing import Any
 
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import Row, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import ReturningUpdate
@@ -24,6 +25,7 @@ from shared.envelope import Envelope
 from shared.logging import get_logger
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.tables import outbox
+from shared.tracing import context_of, start_span, traceparent_of
 from shared.uow import utcnow
 
 log = get_logger("shared.outbox")
@@ -128,10 +130,30 @@ class OutboxRelay:
             rows = sorted((await conn.execute(self._claim, {"claimed_at": utcnow()})).all(), key=lambda row: row.seq)
             if not rows:
                 return 0
-            envelopes = [_envelope(row) for row in rows]
-            await self.bus.publish(envelopes)
-        for envelope in envelopes:
+            # One PRODUCER span per event, child of the context it was written in; the event
+            # carries the span on, so its consumers are children of this publish.
+            spans = [start_span(f"publish {row.type}", self.service, kind=SpanKind.PRODUCER,
+                                parent=context_of(row.traceparent, row.tracestate),
+                                attributes={"messaging.system": "rabbitmq", "messaging.message.id": row.event_id})
+                     for row in rows]
+            envelopes = [_envelope(row, *traceparent_of(span)) for row, span in zip(rows, spans, strict=True)]
+            try:
+                await self.bus.publish(envelopes)
+            except Exception as exc:
+                for span in spans:
+                    span.record_exception(exc)
+                    span.set_status(StatusCode.ERROR)
+                raise
+            finally:
+                for span in spans:
+                    span.end()
+        for envelope, span in zip(envelopes, spans, strict=True):
             EVENTS_PUBLISHED.labels(self.service, envelope.type).inc()
+            # One line per event, confirmed and recorded: where a trace crosses to its consumers.
+            context = span.get_span_context()
+            log.info("event published", service=self.service, event_id=envelope.id, event_type=envelope.type,
+                     correlation_id=envelope.correlation_id, trace_id=format(context.trace_id, "032x"),
+                     span_id=format(context.span_id, "016x"))
         return len(rows)
 
     async def drain(self) -> int:
@@ -170,7 +192,7 @@ def _claim(batch: int, postgres: bool) -> ReturningUpdate[*tuple[Any, ...]]:
             .values(published_at=bindparam("claimed_at")).returning(*outbox.c))
 
 
-def _envelope(row: Row[*tuple[Any, ...]]) -> Envelope:
+def _envelope(row: Row[*tuple[Any, ...]], traceparent: str | None, tracestate: str | None) -> Envelope:
     occurred = row.occurred_at
     if occurred.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
         occurred = occurred.replace(tzinfo=UTC)
@@ -183,4 +205,6 @@ def _envelope(row: Row[*tuple[Any, ...]]) -> Envelope:
         id=row.event_id,
         time=occurred,
         correlation_id=row.correlation_id,
+        traceparent=traceparent,
+        tracestate=tracestate,
     )

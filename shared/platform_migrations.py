@@ -83,3 +83,17 @@ def key_ids_for_prefixes() -> dict[str, str]:
     before `upgrade_v2` drops them (a prefix not found was an environment key's)."""
     rows = op.get_bind().execute(sa.text("SELECT prefix, key_hash FROM api_key")).all()
     return {prefix: "key_" + key_hash[:12] for prefix, key_hash in rows}
+
+
+def upgrade_v3() -> None:
+    """outbox: the W3C trace context each event was written in (shared/tracing.py), so the relay
+    publishes it with the event and its consumers continue the same trace."""
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("traceparent", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("tracestate", sa.Text(), nullable=True))
+
+
+def downgrade_v3() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("tracestate")
+        batch.drop_column("traceparent")

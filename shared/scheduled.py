@@ -7,9 +7,12 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
+from opentelemetry.context import Context
+
 from shared.logging import get_logger
 from shared.metrics import JOB_ALERTS, JOB_DURATION, JOB_INTERVAL, JOB_LAST_RUN, JOB_LAST_SUCCESS, JOB_RUNS
 from shared.runtime import ServiceRuntime
+from shared.tracing import span
 
 log = get_logger("shared.scheduled")
 
@@ -66,7 +69,8 @@ class Periodic:
         service = self.runtime.name
         started = time.perf_counter()
         try:
-            said = await self.run(self.runtime)
+            with span(f"job {self.name}", service, parent=Context()):  # each run its own trace
+                said = await self.run(self.runtime)
         except Exception:
             log.exception("scheduled jobs failed", service=service, job=self.name)
             outcome = "failed"

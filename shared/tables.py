@@ -31,6 +31,9 @@ outbox = Table(
     Column("source", String(100), nullable=False),
     Column("subject", String(200)),
     Column("correlation_id", String(64)),
+    # W3C trace context the event was written in (shared/tracing.py); published with it.
+    Column("traceparent", String(64)),
+    Column("tracestate", Text),
     Column("payload", Text, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("published_at", DateTime(timezone=True)),

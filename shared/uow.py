@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.envelope import Envelope, event_type_of
 from shared.logging import current_correlation_id
 from shared.tables import outbox
+from shared.tracing import current_traceparent
 
 OUTBOX_SLICE = 200
 
@@ -57,13 +58,18 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     def publish(self, payload: BaseModel, *, subject: str | None = None) -> Envelope:
-        """Queue an event; it is written to the outbox by `commit()`, in the same transaction."""
+        """Queue an event; it is written to the outbox by `commit()`, in the same transaction.
+        It carries the trace it is said in (the request's, the handled event's), taken now: the
+        commit may come after that span ended (a consumer's batch)."""
+        traceparent, tracestate = current_traceparent()
         envelope = Envelope(
             type=event_type_of(payload),
             source=f"/{self._source}",
             data=payload.model_dump(mode="json"),
             subject=subject,
             correlation_id=current_correlation_id(),
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
         self._pending.append(envelope)
         return envelope
@@ -101,6 +107,8 @@ def outbox_row(envelope: Envelope) -> dict[str, object]:
         "source": envelope.source,
         "subject": envelope.subject,
         "correlation_id": envelope.correlation_id,
+        "traceparent": envelope.traceparent,
+        "tracestate": envelope.tracestate,
         "payload": json.dumps(envelope.data, separators=(",", ":")),
         "occurred_at": envelope.time,
     }

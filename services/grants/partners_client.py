@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from shared.problems import FieldError, Problem
+from shared.tracing import peer_transport
 
 
 class PartnersClient:
@@ -40,7 +41,8 @@ class PartnersClient:
                    relay_invalid: bool = False) -> Any:
         url = self.base_url + path
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+            # The call continues this request's trace in partners (a CLIENT span, `traceparent` sent).
+            async with httpx.AsyncClient(timeout=self.timeout, transport=peer_transport(self.transport)) as client:
                 response = await client.get(url, params=params, headers=self.headers)
         except httpx.TimeoutException as exc:
             raise Problem(503, f"the partners service did not answer within {self.timeout:g} s ({url}); "

@@ -11,12 +11,15 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.contextvars import bound_contextvars
 
 from services.notifications import rendering
 from services.notifications.channels import Outcome, Registry, Target
@@ -27,9 +30,24 @@ from services.notifications.settings import NotificationsSettings
 from shared.db import make_sessionmaker
 from shared.logging import get_logger
 from shared.metrics import DELIVERY_SEND_DURATION
+from shared.tracing import context_of, span
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.delivery")
+
+
+@contextmanager
+def _traced(row: Any, notice: Notice, digest_of: int = 0) -> Iterator[None]:
+    """A send within the trace of the event that caused it (a child of the span that routed it),
+    every line it logs naming the delivery, the event, its correlation id and the trace. A digest
+    goes in the trace of its first event."""
+    with bound_contextvars(delivery_id=row.id, event_id=row.event_id, event_type=notice.event_type,
+                           correlation_id=notice.correlation_id or notice.event_id, channel=row.channel_kind), \
+            span(f"deliver {row.channel_kind}", "notifications", kind=SpanKind.CLIENT,
+                 parent=context_of(notice.traceparent, notice.tracestate),
+                 attributes={"oia.delivery.id": row.id, "oia.event.id": row.event_id,
+                             "oia.channel": row.channel_kind, "oia.digest_of": digest_of}):
+        yield
 
 
 class DeliveryWorker:
@@ -134,14 +152,19 @@ class DeliveryWorker:
     async def _send_one(self, row: Any, context: Batch) -> None:
         started = utcnow()
         notice, recipient, channel = context.of(row)
-        if recipient is None or channel is None or not channel.address:
-            outcome = Outcome("skipped", error="the recipient or channel was removed, or has no address")
-        else:
-            message = context.message(notice, recipient.language)
-            outcome = await self._send(channel, channel.address, row, notice, message)
-        await self._record([row], context, outcome, started)
+        with _traced(row, notice):
+            if recipient is None or channel is None or not channel.address:
+                outcome = Outcome("skipped", error="the recipient or channel was removed, or has no address")
+            else:
+                message = context.message(notice, recipient.language)
+                outcome = await self._send(channel, channel.address, row, notice, message)
+            await self._record([row], context, outcome, started)
 
     async def _send_digest(self, rows: list[Any], context: Batch, now: datetime) -> None:
+        with _traced(rows[0], context.notices[rows[0].event_id], digest_of=len(rows)):
+            await self._send_digest_traced(rows, context, now)
+
+    async def _send_digest_traced(self, rows: list[Any], context: Batch, now: datetime) -> None:
         started = utcnow()
         notice, recipient, channel = context.of(rows[0])
         if recipient is None or channel is None or not channel.address:

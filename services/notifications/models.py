@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -77,6 +77,10 @@ class Notice(NotificationsTable, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     occurred_at: datetime
     received_at: datetime
+    # The event's correlation id and the trace it was routed in: its deliveries are sent in that trace.
+    correlation_id: str | None = Field(default=None, max_length=64)
+    traceparent: str | None = Field(default=None, max_length=64)
+    tracestate: str | None = Field(default=None, sa_type=Text)
 
 
 class FeedItem(NotificationsTable, table=True):

@@ -31,6 +31,7 @@ from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED
+from shared.tracing import trace_id_of
 
 log = get_logger("shared.bus.amqp")
 
@@ -161,12 +162,12 @@ class AmqpBus:
         reason = f"{type(exc).__name__}: {exc}"[:1000]
         if isinstance(exc, PoisonMessage) or attempt >= self.policy.max_attempts:
             log.error("event dead-lettered", queue=queue, message_id=message.message_id,
-                      event_type=event_type, attempt=attempt, exc_info=exc)
+                      event_type=event_type, attempt=attempt, exc_info=exc, **_ids(message))
             await self._forward(message, f"{queue}.dlq", {DEAD_REASON: reason, ATTEMPT: attempt},
                                 service, event_type, "dead_lettered")
         else:
             log.warning("handler failed; will retry", queue=queue, message_id=message.message_id,
-                        event_type=event_type, attempt=attempt, exc_info=exc)
+                        event_type=event_type, attempt=attempt, exc_info=exc, **_ids(message))
             level = min(attempt, len(self.policy.delays_ms))
             await self._forward(message, f"{queue}.retry.{level}", {ATTEMPT: attempt + 1, LAST_ERROR: reason},
                                 service, event_type, "retried")
@@ -291,6 +292,18 @@ def _to_message(envelope: Envelope) -> aio_pika.Message:
         correlation_id=envelope.correlation_id,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
+
+
+def _ids(message: AbstractIncomingMessage) -> dict[str, str | None]:
+    """What follows an event through the logs, for a failure's line: its id, correlation id and
+    trace id (read from the CloudEvent; a message that is no CloudEvent has its AMQP ids only)."""
+    try:
+        envelope = _decode(message)
+    except PoisonMessage:
+        return {"event_id": message.message_id, "correlation_id": message.correlation_id or message.message_id,
+                "trace_id": None}
+    return {"event_id": envelope.id, "correlation_id": envelope.correlation_id or envelope.id,
+            "trace_id": trace_id_of(envelope.traceparent)}
 
 
 def _dead_letter(message: AbstractIncomingMessage) -> DeadLetter:

@@ -15,6 +15,7 @@ from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy, topic_m
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED
+from shared.tracing import trace_id_of
 
 log = get_logger("shared.bus.memory")
 
@@ -54,12 +55,12 @@ class _Queue:
         envelope = delivery.envelope
         if isinstance(exc, PoisonMessage) or delivery.attempt >= self.policy.max_attempts:
             log.error("event dead-lettered", queue=self.name, event_id=envelope.id, event_type=envelope.type,
-                      attempt=delivery.attempt, exc_info=exc)
+                      attempt=delivery.attempt, exc_info=exc, **_ids(envelope))
             EVENTS_CONSUMED.labels(self.service, envelope.type, "dead_lettered").inc()
             self.dead.append(_Dead(delivery, f"{type(exc).__name__}: {exc}"[:1000], datetime.now(UTC)))
             return
         log.warning("handler failed; will retry", queue=self.name, event_id=envelope.id,
-                    event_type=envelope.type, attempt=delivery.attempt, exc_info=exc)
+                    event_type=envelope.type, attempt=delivery.attempt, exc_info=exc, **_ids(envelope))
         EVENTS_CONSUMED.labels(self.service, envelope.type, "retried").inc()
         retry = asyncio.create_task(self._requeue(_Delivery(envelope, delivery.attempt + 1),
                                                   self.policy.delay_ms(delivery.attempt) / 1000))
@@ -75,6 +76,11 @@ class _Queue:
             retry.cancel()
         await asyncio.gather(*self.retries, return_exceptions=True)
         await self.batcher.close()
+
+
+def _ids(envelope: Envelope) -> dict[str, str | None]:
+    """What follows an event through the logs: its correlation id and trace id."""
+    return {"correlation_id": envelope.correlation_id or envelope.id, "trace_id": trace_id_of(envelope.traceparent)}
 
 
 class MemoryBus:

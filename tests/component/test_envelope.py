@@ -8,7 +8,7 @@ from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel
 
 from shared.bus.base import RetryPolicy, topic_matches
-from shared.envelope import Envelope, EventRegistry, PoisonMessage, event_type_of
+from shared.envelope import STRUCTURED, Envelope, EventRegistry, PoisonMessage, event_type_of
 
 
 def test_envelope_round_trips_as_a_structured_cloudevent():
@@ -47,6 +47,40 @@ def test_what_the_sdk_writes_we_read_in_both_content_modes():
                                                                    "partners.partnership.created.v1", "p/1")
         assert received.time == event.get_attributes()["time"]
         assert received.data == {"partner": "Kraków"}
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_trace_context_travels_as_the_cloudevents_distributed_tracing_extension():
+    sent = Envelope(type="travel.trip.booked.v1", source="/travel", data={"trip_id": "t1"}, correlation_id="c-1",
+                    traceparent=TRACEPARENT, tracestate="oia=1,vendor=x")
+    document = json.loads(sent.to_rabbitmq().body)
+    assert (document["traceparent"], document["tracestate"]) == (TRACEPARENT, "oia=1,vendor=x")
+    assert Envelope.from_rabbitmq({}, STRUCTURED, sent.to_rabbitmq().body) == sent
+    # The SDK reads the extension back as an attribute of the event.
+    event = rabbitmq.from_rabbitmq(sent.to_rabbitmq(), JSONFormat(), CloudEvent)
+    assert event.get_attributes()["traceparent"] == TRACEPARENT
+    assert event.get_attributes()["tracestate"] == "oia=1,vendor=x"
+    # Without a trace context, neither attribute is written (not even empty).
+    assert "traceparent" not in json.loads(Envelope(type="a.b.c.v1", source="/a", data={}).to_rabbitmq().body)
+
+
+def test_the_trace_context_of_another_producer_is_read_in_both_content_modes():
+    event = CloudEvent({"type": "partners.partnership.created.v1", "source": "/elsewhere",
+                        "datacontenttype": "application/json", "traceparent": TRACEPARENT}, {"partner": "Kraków"})
+    for message in (rabbitmq.to_binary(event, JSONFormat()), rabbitmq.to_structured(event, JSONFormat())):
+        if message.content_type != STRUCTURED:
+            assert message.headers["ce-traceparent"] == TRACEPARENT  # binary mode: a header
+        received = Envelope.from_rabbitmq(message.headers, message.content_type, message.body)
+        assert (received.traceparent, received.tracestate) == (TRACEPARENT, None)
+
+
+def test_a_malformed_trace_context_is_left_out_not_poison():
+    body = (b'{"specversion": "1.0", "id": "1", "source": "/x", "type": "a.b.c.v1", "traceparent": 42,'
+            b' "tracestate": "", "data": {}}')
+    received = Envelope.from_rabbitmq({}, STRUCTURED, body)
+    assert (received.traceparent, received.tracestate) == (None, None)
 
 
 def test_stored_data_is_spliced_in_as_is():

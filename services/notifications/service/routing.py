@@ -23,6 +23,7 @@ from shared.db import table_of
 from shared.envelope import Envelope
 from shared.logging import get_logger
 from shared.metrics import ROUTING_CONFLICTS
+from shared.tracing import current_traceparent
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.routing")
@@ -62,8 +63,11 @@ async def route(payload: BaseModel, envelope: Envelope, uow: UnitOfWork, ctx: No
                          restricted=restricted, created_at=now, read_at=None, acknowledged_at=None))
         deliveries += [_delivery(envelope, r.recipient, channel, critical, now)
                        for channel in (book.channels.get(r.recipient.id, []) if r.channels else [])]
+    traceparent, tracestate = current_traceparent()  # the consumer's span: deliveries are sent as its children
     notice = Notice(event_id=envelope.id, event_type=envelope.type, topic=topic, critical=critical,
-                    restricted=restricted, data=envelope.data, occurred_at=envelope.time, received_at=now)
+                    restricted=restricted, data=envelope.data, occurred_at=envelope.time, received_at=now,
+                    correlation_id=(envelope.correlation_id or envelope.id)[:64], traceparent=traceparent,
+                    tracestate=tracestate)
     # Plain inserts: these rows are written once and never read back here.
     connection = await uow.session.connection()
     await connection.execute(insert(table_of(Notice)).values(notice.model_dump()))

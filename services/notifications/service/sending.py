@@ -118,7 +118,9 @@ async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome
         await connection.execute(insert(table_of(DeliveryAttempt)).values(
             delivery_id=row.id, number=attempts, started_at=started, finished_at=finished,
             outcome=outcome.outcome, status_code=outcome.status_code, error=outcome.error))
-        log.info("delivery attempt", delivery_id=row.id, event_id=row.event_id, recipient=row.recipient_id,
+        notice = batch.notices[row.event_id]
+        log.info("delivery attempt", delivery_id=row.id, event_id=row.event_id,
+                 correlation_id=notice.correlation_id or row.event_id, recipient=row.recipient_id,
                  channel=row.channel_kind, outcome=outcome.outcome, status=values["status"],
                  status_code=outcome.status_code, error=outcome.error)
         if outcome.outcome != "skipped":  # skipped: nothing was sent to anyone
