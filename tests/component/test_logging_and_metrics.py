@@ -76,9 +76,6 @@ async def test_a_requests_correlation_id_travels_with_its_event_into_the_consume
 
 # -- the metric contract (issue 16) ------------------------------------------------------------------
 
-SERVICES = ("partners", "travel", "grants", "notifications")
-
-
 async def scrape(client, service: str) -> dict[tuple[str, frozenset], float]:
     """The service's /metrics, parsed: (sample name, labels) -> value."""
     response = await client.get(f"/{service}/metrics")
