@@ -139,12 +139,12 @@ def read_metrics(service: str, text: str) -> Numbers:
                                ("last_success", "oia_job_last_success_timestamp_seconds"),
                                ("interval", "oia_job_interval_seconds")):
         for labels, value in by_name.get(metric, []):
-            if "job" in labels:
+            if "job_name" in labels:
                 # A gauge not yet set by a run reads 0: never ran, not "run in 1970".
                 if field_name == "interval" or value > 0:
-                    jobs.setdefault(labels["job"], {})[field_name] = value
+                    jobs.setdefault(labels["job_name"], {})[field_name] = value
                 else:
-                    jobs.setdefault(labels["job"], {})
+                    jobs.setdefault(labels["job_name"], {})
     return Numbers(
         queue_depth=total("oia_consumer_lag"),
         outbox_backlog=total("oia_outbox_backlog"),

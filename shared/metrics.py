@@ -63,15 +63,16 @@ ROUTING_CONFLICTS = Counter(
 # -- scheduled jobs (shared/scheduled.py) ----------------------------------------------------------
 # outcome: ok, failed
 JOB_RUNS = Counter("oia_job_runs_total", "Scheduled job runs, by outcome: ok, failed (count)",
-                   ["service", "job", "outcome"])
-JOB_DURATION = Histogram("oia_job_duration_seconds", "One run of a scheduled job (seconds)", ["service", "job"],
+                   ["service", "job_name", "outcome"])
+JOB_DURATION = Histogram("oia_job_duration_seconds", "One run of a scheduled job (seconds)", ["service", "job_name"],
                          buckets=(.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300))
 JOB_LAST_RUN = Gauge("oia_job_last_run_timestamp_seconds",
-                     "When the job last finished a run, ok or failed (unix time, seconds)", ["service", "job"])
+                     "When the job last finished a run, ok or failed (unix time, seconds)", ["service", "job_name"])
 JOB_LAST_SUCCESS = Gauge("oia_job_last_success_timestamp_seconds",
-                         "When the job last ran without failing (unix time, seconds)", ["service", "job"])
-JOB_INTERVAL = Gauge("oia_job_interval_seconds", "The job's configured interval (seconds)", ["service", "job"])
-JOB_ALERTS = Counter("oia_job_alerts_total", "Alerts (events) the job's runs said (count)", ["service", "job"])
+                         "When the job last ran without failing; until its first success, when it started, so that a job "
+                         "failing from the start is late too (unix time, seconds)", ["service", "job_name"])
+JOB_INTERVAL = Gauge("oia_job_interval_seconds", "The job's configured interval (seconds)", ["service", "job_name"])
+JOB_ALERTS = Counter("oia_job_alerts_total", "Alerts (events) the job's runs said (count)", ["service", "job_name"])
 
 
 class ServiceRegistry(Collector):

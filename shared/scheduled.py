@@ -26,7 +26,7 @@ class JobSettings(Protocol):
 
 class Periodic:
     """Runs `run(runtime)` at start and then every `runtime.settings.jobs_interval_seconds`;
-    subclasses say what `run` does, and name it (the `job` label of its metrics)."""
+    subclasses say what `run` does, and name it (the `job_name` label of its metrics)."""
 
     name = "jobs"
 
@@ -45,6 +45,8 @@ class Periodic:
         raise NotImplementedError
 
     def start(self) -> None:
+        # Counted from the start until a run succeeds: a job that never does is late after two intervals.
+        JOB_LAST_SUCCESS.labels(self.runtime.name, self.name).set(time.time())
         self._task = asyncio.create_task(self._loop(), name=f"{self.runtime.spec.name}-{self.name}")
 
     def wake(self) -> None:

@@ -158,7 +158,7 @@ async def test_scheduled_jobs_are_measured_on_their_services_metrics(tmp_path, m
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://oia") as client:
             for service, job in [("partners", "partnerships"), ("grants", "reminders")]:
-                labels = {"service": service, "job": job}
+                labels = {"service": service, "job_name": job}
                 samples: dict = {}
 
                 async def ran(service: str = service, labels: dict = labels, samples: dict = samples) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from shared.scheduled import Periodic
+from shared.testing import eventually
 
 SERVICE = "unit-jobs"  # no real service's series are touched
 
@@ -40,7 +41,7 @@ def job(*said) -> Reminders:
 
 async def test_runs_are_counted_by_outcome_with_their_alerts_and_the_last_success_stays_on_a_failure():
     reminders = job(3, RuntimeError("database gone"), 0)
-    labels = {"job": "reminders"}
+    labels = {"job_name": "reminders"}
     assert sample("oia_job_interval_seconds", **labels) == 600.0  # known before the first run
     ok_before = sample("oia_job_runs_total", **labels, outcome="ok") or 0
     failed_before = sample("oia_job_runs_total", **labels, outcome="failed") or 0
@@ -67,3 +68,21 @@ async def test_runs_are_counted_by_outcome_with_their_alerts_and_the_last_succes
 def test_settings_without_an_interval_are_refused():
     with pytest.raises(TypeError, match="jobs_interval_seconds"):
         Periodic(SimpleNamespace(name=SERVICE, settings=SimpleNamespace()))
+
+
+async def test_a_job_failing_from_its_start_is_counted_from_the_start_so_it_can_be_late():
+    class Failing(Reminders):
+        name = "failing-from-the-start"
+
+    failing = Failing(job().runtime, [RuntimeError("database gone")] * 100)
+    labels = {"job_name": "failing-from-the-start"}
+    before = time.time()
+    failing.start()  # the loop's first run fails at once
+    try:
+        await eventually(lambda: (sample("oia_job_runs_total", **labels, outcome="failed") or 0) >= 1,
+                         message="the first run")
+        # ScheduledJobLate: time() - last success > 2 × interval; with no success yet, from the start.
+        since = sample("oia_job_last_success_timestamp_seconds", **labels)
+        assert since is not None and before <= since <= time.time()
+    finally:
+        await failing.stop()

@@ -45,21 +45,21 @@ oia_deliveries{{channel="slack",service="notifications",status="dead"}} 3.0
 oia_deliveries{{channel="slack",service="notifications",status="pending"}} 4.0
 # HELP oia_job_last_run_timestamp_seconds Unix time the job last finished a run
 # TYPE oia_job_last_run_timestamp_seconds gauge
-oia_job_last_run_timestamp_seconds{{job="digests",service="notifications"}} {NOW - 180}
-oia_job_last_run_timestamp_seconds{{job="purge",service="notifications"}} {NOW - 600}
-oia_job_last_run_timestamp_seconds{{job="weekly",service="notifications"}} {NOW - 5 * 3600}
-oia_job_last_run_timestamp_seconds{{job="fresh",service="notifications"}} 0.0
+oia_job_last_run_timestamp_seconds{{job_name="digests",service="notifications"}} {NOW - 180}
+oia_job_last_run_timestamp_seconds{{job_name="purge",service="notifications"}} {NOW - 600}
+oia_job_last_run_timestamp_seconds{{job_name="weekly",service="notifications"}} {NOW - 5 * 3600}
+oia_job_last_run_timestamp_seconds{{job_name="fresh",service="notifications"}} 0.0
 # HELP oia_job_last_success_timestamp_seconds Unix time the job last ran without failing
 # TYPE oia_job_last_success_timestamp_seconds gauge
-oia_job_last_success_timestamp_seconds{{job="digests",service="notifications"}} {NOW - 180}
-oia_job_last_success_timestamp_seconds{{job="purge",service="notifications"}} {NOW - 7200}
-oia_job_last_success_timestamp_seconds{{job="weekly",service="notifications"}} {NOW - 5 * 3600}
+oia_job_last_success_timestamp_seconds{{job_name="digests",service="notifications"}} {NOW - 180}
+oia_job_last_success_timestamp_seconds{{job_name="purge",service="notifications"}} {NOW - 7200}
+oia_job_last_success_timestamp_seconds{{job_name="weekly",service="notifications"}} {NOW - 5 * 3600}
 # HELP oia_job_interval_seconds The job's configured interval
 # TYPE oia_job_interval_seconds gauge
-oia_job_interval_seconds{{job="digests",service="notifications"}} 300.0
-oia_job_interval_seconds{{job="purge",service="notifications"}} 300.0
-oia_job_interval_seconds{{job="weekly",service="notifications"}} 3600.0
-oia_job_interval_seconds{{job="fresh",service="notifications"}} 3600.0
+oia_job_interval_seconds{{job_name="digests",service="notifications"}} 300.0
+oia_job_interval_seconds{{job_name="purge",service="notifications"}} 300.0
+oia_job_interval_seconds{{job_name="weekly",service="notifications"}} 3600.0
+oia_job_interval_seconds{{job_name="fresh",service="notifications"}} 3600.0
 """
 
 # An older build: request counters only, none of the contract's gauges.
