@@ -69,8 +69,9 @@ JOB_DURATION = Histogram("oia_job_duration_seconds", "One run of a scheduled job
 JOB_LAST_RUN = Gauge("oia_job_last_run_timestamp_seconds",
                      "When the job last finished a run, ok or failed (unix time, seconds)", ["service", "job_name"])
 JOB_LAST_SUCCESS = Gauge("oia_job_last_success_timestamp_seconds",
-                         "When the job last ran without failing; until its first success, when it started, so that a job "
-                         "failing from the start is late too (unix time, seconds)", ["service", "job_name"])
+                         "When the job last ran without failing; until its first success, when it started, "
+                         "so that a job failing from the start is late too (unix time, seconds)",
+                         ["service", "job_name"])
 JOB_INTERVAL = Gauge("oia_job_interval_seconds", "The job's configured interval (seconds)", ["service", "job_name"])
 JOB_ALERTS = Counter("oia_job_alerts_total", "Alerts (events) the job's runs said (count)", ["service", "job_name"])
 
