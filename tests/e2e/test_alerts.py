@@ -21,14 +21,12 @@ from shared.testing import (
     AMQP_URL,
     eventually,
 )
-from tests.support.deployment import bearer, deployment
+from tests.support.deployment import DESK_OFFICER, RECIPIENTS, bearer, deployment, set_up_desks
 from tests.support.settle import all_published
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 pytestmark = pytest.mark.e2e
 
-RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
-DESK_OFFICER = "jana.koch@city.example"
 APPLICATION_OWNER = "clara.neumann@city.example"
 MARKER_OWNER = "marker@city.example"  # the marker's reminder goes to this address alone
 
@@ -40,19 +38,8 @@ async def test_an_overlap_alert_end_to_end_exactly_once_through_a_crash(start):
                                               "SMTP_STARTTLS": "false"}) as d:
                 travel, notifications = d.client("travel"), d.client("notifications")
                 async with travel, notifications:
-                    for who, address in RECIPIENTS.items():
-                        response = await notifications.post("/recipients", headers=bearer("OIA"), json={
-                            "id": who, "kind": "coordinators" if who == "OIA" else "department",
-                            "name": f"{who} desk", "department": who,
-                            "channels": [{"kind": "email", "address": address},
-                                         {"kind": "slack", "address": slack.url(f"slack/{who}")}]})
-                        assert response.status_code == 201, response.text
-
+                    await set_up_desks(d, slack.url)
                     partners = d.client("partners")
-                    response = await partners.post("/partnerships", headers=bearer("OIA"), json={
-                        "partner_city": "Cologne", "partner_country": "DE", "formalised_on": "1958-06-14",
-                        "desk_officer_name": "Jana Koch", "desk_officer_email": DESK_OFFICER})
-                    assert response.status_code == 201, response.text
 
                     start_day = date.today() + timedelta(days=120)
                     trips = {}

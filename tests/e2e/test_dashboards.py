@@ -22,13 +22,12 @@ import yaml
 
 from shared.testing import AMQP_URL, eventually
 from tests.support.dashboards import PROMETHEUS, Query, queries
-from tests.support.deployment import Deployment, deployment
+from tests.support.deployment import RECIPIENTS, Deployment, deployment, set_up_desks
 from tests.support.processes import free_port
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 pytestmark = pytest.mark.e2e
 
-RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
 REFUSING = "slack/OIA"  # the coordinators' Slack channel answers 500 to every post: its delivery dies
 
 
@@ -93,18 +92,7 @@ async def unanswered(client: httpx.AsyncClient) -> list[str]:
 
 
 async def book_overlapping_trips(d: Deployment, slack: WebhookStandIn) -> None:
-    async with d.client("notifications", "OIA") as notifications:
-        for who, address in RECIPIENTS.items():
-            response = await notifications.post("/recipients", json={
-                "id": who, "kind": "coordinators" if who == "OIA" else "department", "name": f"{who} desk",
-                "department": who, "channels": [{"kind": "email", "address": address},
-                                                 {"kind": "slack", "address": slack.url(f"slack/{who}")}]})
-            assert response.status_code == 201, response.text
-    async with d.client("partners", "OIA") as partners:
-        response = await partners.post("/partnerships", json={
-            "partner_city": "Cologne", "partner_country": "DE", "formalised_on": "1958-06-14",
-            "desk_officer_name": "Jana Koch", "desk_officer_email": "jana.koch@city.example"})
-        assert response.status_code == 201, response.text
+    await set_up_desks(d, slack.url)
     start_day = date.today() + timedelta(days=120)
     for who, title, city in [("ECON", "Trade fair", "Köln"), ("MAYOR", "Partner city visit", "Düsseldorf")]:
         async with d.client("travel", who) as travel:

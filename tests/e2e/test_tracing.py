@@ -20,13 +20,11 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from shared.testing import eventually
-from tests.support.deployment import SERVICES, bearer, deployment
+from tests.support.deployment import DESK_OFFICER, RECIPIENTS, SERVICES, bearer, deployment, set_up_desks
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 pytestmark = pytest.mark.e2e
 
-RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
-DESK_OFFICER = "jana.koch@city.example"
 TRACE_ID = "5e1f0a2b3c4d5e6f708192a3b4c5d6e7"
 TRACEPARENT = f"00-{TRACE_ID}-1a2b3c4d5e6f7081-01"
 CORRELATION_ID = "booking-econ-koeln"
@@ -67,20 +65,10 @@ async def test_one_booking_is_one_trace_across_the_four_services_logs_and_spans(
                    # Spans to the receiver on loopback, in batches sent every 100 ms.
                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
             async with deployment(start, env) as d, d.client("travel") as travel, \
-                    d.client("notifications") as notifications, d.client("partners") as partners, \
+                    d.client("notifications") as notifications, \
                     d.client("grants") as grants:
                 processes = d.processes
-                for who, address in RECIPIENTS.items():
-                    response = await notifications.post("/recipients", headers=bearer("OIA"), json={
-                        "id": who, "kind": "coordinators" if who == "OIA" else "department",
-                        "name": f"{who} desk", "department": who,
-                        "channels": [{"kind": "email", "address": address},
-                                     {"kind": "slack", "address": slack.url(f"slack/{who}")}]})
-                    assert response.status_code == 201, response.text
-                response = await partners.post("/partnerships", headers=bearer("OIA"), json={
-                    "partner_city": "Cologne", "partner_country": "DE", "formalised_on": "1958-06-14",
-                    "desk_officer_name": "Jana Koch", "desk_officer_email": DESK_OFFICER})
-                assert response.status_code == 201, response.text
+                await set_up_desks(d, slack.url)
 
                 # The MAYOR's trip first, in a trace of its own; then ECON's, which overlaps it, in ours.
                 first_day = date.today() + timedelta(days=120)

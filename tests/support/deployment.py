@@ -90,3 +90,25 @@ async def deployment(start: Callable[[list[str], dict[str, str]], Process],
         await delete_amqp_objects(exchange, prefix)
         for name in databases.values():
             await drop_database(name)
+
+
+# The desks the e2e flows alert: each department and the coordinators by email and Slack.
+RECIPIENTS = {"ECON": "econ@city.example", "MAYOR": "mayor-office@city.example", "OIA": "oia@city.example"}
+DESK_OFFICER = "jana.koch@city.example"  # of the partnership with Köln
+
+
+async def set_up_desks(d: Deployment, slack_url: Callable[[str], str]) -> None:
+    """The RECIPIENTS in notifications (Slack at `slack_url(path)`), and Frankfurt's partnership with
+    Köln (formalised 1958) in partners, its desk officer DESK_OFFICER: what a booking to Köln alerts."""
+    async with d.client("notifications", "OIA") as notifications:
+        for who, address in RECIPIENTS.items():
+            response = await notifications.post("/recipients", json={
+                "id": who, "kind": "coordinators" if who == "OIA" else "department", "name": f"{who} desk",
+                "department": who, "channels": [{"kind": "email", "address": address},
+                                                 {"kind": "slack", "address": slack_url(f"slack/{who}")}]})
+            assert response.status_code == 201, response.text
+    async with d.client("partners", "OIA") as partners:
+        response = await partners.post("/partnerships", json={
+            "partner_city": "Cologne", "partner_country": "DE", "formalised_on": "1958-06-14",
+            "desk_officer_name": "Jana Koch", "desk_officer_email": DESK_OFFICER})
+        assert response.status_code == 201, response.text
