@@ -10,6 +10,7 @@ from itertools import pairwise
 
 import pytest
 
+from shared.bus.base import RetryPolicy
 from shared.envelope import Envelope
 from shared.outbox import OutboxRelay
 from shared.testing import eventually
@@ -79,6 +80,9 @@ def _deliveries(calls: list[float]) -> list[float]:
 
 
 async def test_failing_handler_is_retried_with_backoff_then_dead_lettered_and_others_flow(transport):
+    # Back-offs long enough that the good events are handled while "cursed" is still being retried,
+    # however loaded the machine (with 100–300 ms, a busy CI machine could finish the ladder first).
+    transport.policy = RetryPolicy(max_attempts=4, delays_ms=(1_000, 1_500, 2_000))
     alpha, beta = await start_pair(transport)
     probe.behaviour.fail_names.add("cursed")
 
