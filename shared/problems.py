@@ -109,7 +109,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             raise exc  # a bug, not an outage: the catch-all's 500
         log.warning("database unreachable; request refused with 503", path=request.url.path,
                     error=f"{type(exc).__name__}: {exc}")
-        return problem(503, "the database is unreachable for a moment; retry after the given seconds",
+        return problem(503, "the database is unreachable for a moment; retry after Retry-After seconds",
                        instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     for outage_type in (OSError, DBAPIError, PoolTimeout, asyncpg.PostgresError, asyncpg.InterfaceError):
