@@ -36,6 +36,8 @@ OUTBOX_OLDEST_AGE = Gauge(
     ["service"])
 CONSUMER_LAG = Gauge("oia_consumer_lag", "Messages waiting in the service's queue (messages)", ["service"])
 DEAD_LETTERS = Gauge("oia_dead_letters", "Messages in the service's dead-letter queue (messages)", ["service"])
+# Set by the consumer itself (shared/bus/base.py), not by the refresh: 1 while it waits out a database outage.
+CONSUMER_PAUSED = Gauge("oia_consumer_paused", "1 while consumption waits out a database outage", ["service"])
 
 # -- notifications' deliveries ----------------------------------------------------------------------
 DELIVERIES = Gauge(

@@ -24,6 +24,7 @@ from shared.db import is_postgres
 from shared.envelope import Envelope
 from shared.logging import get_logger
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from shared.outages import is_unreachable
 from shared.tables import outbox
 from shared.tracing import context_of, start_span, traceparent_of
 from shared.uow import utcnow
@@ -33,6 +34,8 @@ log = get_logger("shared.outbox")
 RETENTION = timedelta(days=7)
 PRUNE_EVERY_SECONDS = 3600.0
 MAX_BACKOFF_SECONDS = 30.0
+PROBE_SECONDS = 0.5  # while backing off, how often the relay asks whether the broker and database answer
+PROBE_TIMEOUT_SECONDS = 2.0
 
 
 class OutboxRelay:
@@ -106,17 +109,45 @@ class OutboxRelay:
                 if lane == 0 and loop.time() - self._last_prune > PRUNE_EVERY_SECONDS:
                     await self.prune()
                     self._last_prune = loop.time()
-            except Exception:
+            except Exception as exc:
                 if self._stopping:
                     return  # the batch is rolled back and stays pending for the next start
                 log.exception("outbox relay could not publish; will retry", service=self.service,
                               retry_in_seconds=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                if await self._back_off(backoff, outage=is_unreachable(exc)):
+                    backoff = 0.1  # the broker or database is back: no reason left to wait
+                else:
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             if published >= self.batch:
                 continue  # more are waiting
             await self._sleep()
+
+    async def _back_off(self, seconds: float, *, outage: bool) -> bool:
+        """Wait up to `seconds` before the next try, looking every PROBE_SECONDS whether the broker
+        and the database answer: once one of them was seen away and both are back, stop waiting
+        (True). Sleeping blind, a doubled back-off would hold alerts up to 30 s after a broker's return."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0 and not self._stopping:
+            await asyncio.sleep(min(PROBE_SECONDS, left))
+            if await self._reachable():
+                if outage:
+                    return True
+            else:
+                outage = True
+        return False
+
+    async def _reachable(self) -> bool:
+        if not await self.bus.is_ready():
+            return False
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), self.engine.connect() as conn:
+                await conn.execute(select(1))
+        except Exception as exc:  # the probe's question is only whether it answers
+            if not is_unreachable(exc):
+                log.exception("outbox relay's probe of the database failed", service=self.service)
+            return False
+        return True
 
     async def publish_pending(self) -> int:
         """Claim, publish and mark one batch; returns how many were published.

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import get_logger
+from shared.outages import RETRY_AFTER_SECONDS, is_unreachable
 from shared.redaction import redact, redact_value
 
 log = get_logger("shared.problems")
@@ -97,6 +100,20 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.warning("concurrent change refused", path=request.url.path, error=str(exc.orig))
         return problem(409, "another change to the same record was made at the same moment; "
                             "read it again and retry if still needed", instance=request.url.path)
+
+    # The exception types a database outage arrives as. Answered here, inside the app, and not by
+    # the catch-all below: Starlette's server-error layer re-raises after answering, and the server
+    # then closes the connection, so the client's next request on it would get no answer.
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unreachable(exc):
+            raise exc  # a bug, not an outage: the catch-all's 500
+        log.warning("database unreachable; request refused with 503", path=request.url.path,
+                    error=f"{type(exc).__name__}: {exc}")
+        return problem(503, "the database is unreachable for a moment; retry after Retry-After seconds",
+                       instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    for outage_type in (OSError, DBAPIError, PoolTimeout, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(outage_type, _outage)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

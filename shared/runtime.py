@@ -19,7 +19,7 @@ from shared.db import make_engine, make_sessionmaker
 from shared.envelope import EventRegistry
 from shared.identity import OpenIdProvider
 from shared.logging import get_logger
-from shared.metrics import CONSUMER_LAG, DEAD_LETTERS
+from shared.metrics import CONSUMER_LAG, CONSUMER_PAUSED, DEAD_LETTERS
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
@@ -122,6 +122,7 @@ class ServiceRuntime:
     async def start_consuming(self) -> None:
         keys = self.spec.subscriptions.binding_keys
         if keys:
+            CONSUMER_PAUSED.labels(self.name).set(0)  # a series from the start, so 'paused' is never 'absent'
             await self.bus.subscribe(self.queue, keys, self.dispatcher, service=self.name)
 
     def start_relay(self) -> None:

@@ -128,7 +128,8 @@ class AmqpBus:
             await self._settle_failed(queue, service or queue, message, exc)
 
         batcher: Batcher[AbstractIncomingMessage] = Batcher(
-            queue, processor, decode=_decode, settle_ok=_ack_all, settle_failed=failed)
+            queue, processor, decode=_decode, settle_ok=_ack_all, settle_failed=failed,
+            service=service or queue)
         self._batchers.append(batcher)
 
         async def on_message(message: AbstractIncomingMessage) -> None:

@@ -5,11 +5,15 @@
   calls the processor for each message; a message is acked only after the processor returns.
 - A processor that raises is retried with back-off up to `RetryPolicy.max_attempts`, then the
   message goes to the service's dead-letter queue; `PoisonMessage` goes there at once.
+- A processor that raises because the database is unreachable (shared/outages.py) is not failing:
+  consumption pauses, the same messages are offered again with a capped back-off until it succeeds
+  or fails otherwise, and no attempt is counted (no retry hop, no dead letter).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,12 +22,19 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
+from shared.metrics import CONSUMER_PAUSED
+from shared.outages import is_unreachable
 
 log = get_logger("shared.bus")
 
 # Handles envelopes that arrived together, in one transaction; raises if any of them fails.
 Processor = Callable[[list[Envelope]], Awaitable[object]]
 M = TypeVar("M")
+
+# Between offers of the same messages while the database is away: quick first (a restart takes
+# seconds), capped so that its return is noticed within that long.
+PAUSE_FIRST_SECONDS = 0.2
+PAUSE_MAX_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,9 @@ class Batcher(Generic[M]):
     def __init__(self, name: str, processor: Processor, *, decode: Callable[[M], Envelope],
                  settle_ok: Callable[[list[M]], Awaitable[None]],
                  settle_failed: Callable[[M, Exception], Awaitable[None]],
-                 max_batch: int = 100) -> None:
+                 max_batch: int = 100, service: str | None = None) -> None:
         self.name = name
+        self.service = service or name
         self.processor = processor
         self.decode = decode
         self.settle_ok = settle_ok
@@ -143,7 +155,7 @@ class Batcher(Generic[M]):
         if not decoded:
             return
         try:
-            await self.processor([envelope for _, envelope in decoded])
+            await self._offer([envelope for _, envelope in decoded])
         except Exception as exc:
             if self._closing:
                 raise  # shutting down: not the handler's failure; unsettled, the messages come back
@@ -153,10 +165,36 @@ class Batcher(Generic[M]):
             log.info("batch failed; handling its messages one by one", queue=self.name, messages=len(decoded))
             for message, envelope in decoded:
                 try:
-                    await self.processor([envelope])
+                    await self._offer([envelope])
                 except Exception as one_exc:
                     await self.settle_failed(message, one_exc)
                 else:
                     await self.settle_ok([message])
             return
         await self.settle_ok([message for message, _ in decoded])
+
+    async def _offer(self, envelopes: list[Envelope]) -> None:
+        """Run the processor; while it fails only because the database is unreachable, pause and
+        offer the same envelopes again. Unsettled meanwhile, the messages stay this consumer's
+        (RabbitMQ's consumer timeout, 30 min by default, returns them to the queue if it lasts)."""
+        delay, paused_at = PAUSE_FIRST_SECONDS, None
+        try:
+            while True:
+                try:
+                    await self.processor(envelopes)
+                    return
+                except Exception as exc:
+                    if self._closing or not is_unreachable(exc):
+                        raise
+                    if paused_at is None:
+                        paused_at = time.monotonic()
+                        CONSUMER_PAUSED.labels(self.service).set(1)
+                        log.warning("database unreachable; consumption paused", queue=self.name,
+                                    messages=len(envelopes), error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PAUSE_MAX_SECONDS)
+        finally:
+            if paused_at is not None:
+                CONSUMER_PAUSED.labels(self.service).set(0)
+                log.warning("consumption resumed", queue=self.name,
+                            paused_seconds=round(time.monotonic() - paused_at, 3))

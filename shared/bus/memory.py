@@ -43,7 +43,8 @@ class _Queue:
         self.dead: list[_Dead] = []
         self.retries: set[asyncio.Task[None]] = set()
         self.batcher: Batcher[_Delivery] = Batcher(
-            name, processor, decode=lambda d: d.envelope, settle_ok=self._ok, settle_failed=self._failed)
+            name, processor, decode=lambda d: d.envelope, settle_ok=self._ok, settle_failed=self._failed,
+            service=service)
 
     def matches(self, routing_key: str) -> bool:
         return any(topic_matches(key, routing_key) for key in self.binding_keys)

@@ -122,6 +122,7 @@ async def test_an_overlaps_deliveries_are_measured_on_notifications_metrics_and_
     assert value(after, "oia_deliveries", **email, status="dead") == 0
     assert value(after, "oia_consumer_lag", service="notifications") == 0
     assert value(after, "oia_dead_letters", service="notifications") == 0
+    assert value(after, "oia_consumer_paused", service="notifications") == 0  # its database answered throughout
     assert value(after, "oia_outbox_backlog", service="notifications") == 0
     assert value(after, "oia_outbox_oldest_pending_age_seconds", service="notifications") == 0
     assert grew(after, "oia_events_consumed_total", service="notifications", type="travel.overlap.detected.v1",
@@ -139,7 +140,7 @@ async def test_an_overlaps_deliveries_are_measured_on_notifications_metrics_and_
     assert value(travel, "oia_outbox_backlog", service="travel") == 0
     assert value(travel, "oia_outbox_oldest_pending_age_seconds", service="travel") == 0
     # Travel consumes nothing: no queue to lag, no dead letters.
-    assert not names(travel) & {"oia_consumer_lag", "oia_dead_letters"}
+    assert not names(travel) & {"oia_consumer_lag", "oia_dead_letters", "oia_consumer_paused"}
 
     for service, samples in [("notifications", after), ("travel", travel)] + [
             (s, await scrape(client, s)) for s in ("partners", "grants")]:

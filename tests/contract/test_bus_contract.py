@@ -12,6 +12,7 @@ import pytest
 
 from shared.bus.base import RetryPolicy
 from shared.envelope import Envelope
+from shared.metrics import CONSUMER_PAUSED, EVENTS_CONSUMED
 from shared.outbox import OutboxRelay
 from shared.testing import eventually
 from tests.support import probe
@@ -23,6 +24,7 @@ def fresh_behaviour():
     probe.behaviour.fail_names.clear()
     probe.behaviour.seen.clear()
     probe.behaviour.attempts.clear()
+    probe.behaviour.database_away = False
 
 
 async def start_pair(transport, relay: bool = True):
@@ -276,3 +278,38 @@ async def test_real_services_round_trip_trip_booked_reaches_notifications(transp
 
 async def _is(value, expected) -> bool:
     return (await value) == expected
+
+
+async def test_database_outage_longer_than_the_retry_ladder_pauses_consumption_and_dead_letters_nothing(transport):
+    """An unreachable database is not a broken handler: no attempt is counted, nothing is dead-lettered,
+    and once it answers every event is handled exactly once."""
+    alpha, beta = await start_pair(transport)
+    retried_before = _consumed(beta.name, "retried")
+    probe.behaviour.database_away = True
+    names = [f"held-{n}" for n in range(5)]
+
+    await publish_things(alpha, names)
+    await eventually(lambda: CONSUMER_PAUSED.labels(beta.name)._value.get() == 1, message="consumption paused")
+    # The outage outlasts the whole ladder (with every back-off taken twice over).
+    ladder = sum(transport.policy.delays_ms) / 1000
+    loop = asyncio.get_running_loop()
+    outage_ends = loop.time() + 2 * ladder + 1
+    # ... and the handler was offered the held events more often than the ladder has attempts.
+    await eventually(lambda: loop.time() > outage_ends and sum(map(len, probe.behaviour.attempts.values()))
+                     > transport.policy.max_attempts, timeout=60, message="the outage's end")
+    probe.behaviour.database_away = False
+
+    await eventually(lambda: _is(effects(beta), len(names)), message="every held event handled")
+    await eventually(lambda: CONSUMER_PAUSED.labels(beta.name)._value.get() == 0, message="consumption resumed")
+    for name in names:
+        assert await effects(beta, name) == 1
+    assert await inbox_rows(beta) == len(names)
+    assert await beta.bus.dead_letter_count(beta.queue) == 0
+    assert await beta.bus.dead_letters(beta.queue) == []
+    assert _consumed(beta.name, "retried") == retried_before
+
+
+def _consumed(service: str, outcome: str) -> float:
+    return sum(sample.value for metric in EVENTS_CONSUMED.collect() for sample in metric.samples
+               if sample.name.endswith("_total") and sample.labels["service"] == service
+               and sample.labels["outcome"] == outcome)

@@ -81,6 +81,8 @@ class Behaviour:
     fail_names: set[str] = field(default_factory=set)
     seen: list[ThingHappened] = field(default_factory=list)
     attempts: dict[str, list[float]] = field(default_factory=dict)
+    # While set, the handler fails as it would with its database away (a refused connection).
+    database_away: bool = False
 
 
 behaviour = Behaviour()
@@ -90,6 +92,8 @@ beta_subscriptions = Subscriptions(beta_consumes)
 @beta_subscriptions.on(EVENT)
 async def record_thing(event: ThingHappened, envelope: Envelope, uow: UnitOfWork, ctx: object) -> None:
     behaviour.attempts.setdefault(event.name, []).append(asyncio.get_running_loop().time())
+    if behaviour.database_away:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
     if event.name in behaviour.fail_names:
         raise RuntimeError(f"handler refuses {event.name}")
     uow.session.add(Effect(event_id=envelope.id, name=event.name))
