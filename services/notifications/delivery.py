@@ -260,7 +260,10 @@ class DeliveryWorker:
         finally:
             DELIVERY_SEND_DURATION.labels("notifications", channel.kind).observe(time.perf_counter() - started)
         if outcome.outcome in ("sent", "failed"):
-            self.breakers.record(endpoint, ok=outcome.outcome == "sent" or outcome.permanent)
+            # The endpoint is up if it took the message, refused this one for good, or asked us to
+            # slow down (429: its Retry-After is kept anyway).
+            self.breakers.record(endpoint, ok=outcome.outcome == "sent" or outcome.permanent
+                                 or outcome.status_code == 429)
         else:
             self.breakers.release(endpoint)
         return outcome

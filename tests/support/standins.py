@@ -7,6 +7,7 @@ import asyncio
 import email
 import email.policy
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -26,6 +27,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def json(self):
         import json
