@@ -54,6 +54,7 @@ from shared.tracing import context_of, span
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.delivery")
+DIGEST_IDS = uuid.UUID("5b0e4f3c-9a1d-4c55-8d2e-6f7a8b9c0d1e")  # the namespace of digests' ids (uuid5)
 
 
 @contextmanager
@@ -139,6 +140,12 @@ class DeliveryWorker:
             for task in late:
                 task.cancel()  # a send hanging past its time-out; its claim lapses and is retaken
             await asyncio.gather(*late, return_exceptions=True)
+        if self._held:
+            try:
+                await self._write_held()
+            except Exception:  # the database still away: the journal (if any) has them for the next start
+                log.exception("held delivery outcomes not written at shutdown", held=len(self._held),
+                              journal=str(self.journal.path) if self.journal else None)
         if self.release is not None:
             await self.release()
         await self.engine.dispose()
@@ -228,6 +235,9 @@ class DeliveryWorker:
     async def _send_digest_traced(self, rows: list[Any], context: Batch, now: datetime) -> None:
         started = self.clock()
         notice, recipient, channel = context.of(rows[0])
+        # The digest's id (its Message-ID / Idempotency-Key) follows from the deliveries it carries:
+        # the same digest sent again is recognisably the same message.
+        digest = str(uuid.uuid5(DIGEST_IDS, ",".join(sorted(r.id for r in rows))))
         if recipient is None or channel is None or not channel.address:
             outcome = Outcome("skipped", error="the recipient or channel was removed, or has no address")
         else:
@@ -235,11 +245,12 @@ class DeliveryWorker:
             message = rendering.render_digest(
                 [(n.event_type, n.data, context.related.get(n.topic)) for n in notices], recipient.language,
                 recipient.name, now.astimezone(ZoneInfo(recipient.timezone)).date())
-            outcome = await self._send(channel, channel.address, rows[0], notices[0], message, digest_of=len(rows))
-        await self._record(rows, context, outcome, started, digest_id=str(uuid.uuid4()))
+            outcome = await self._send(channel, channel.address, rows[0], notices[0], message, digest_of=len(rows),
+                                       message_id=digest)
+        await self._record(rows, context, outcome, started, digest_id=digest)
 
     async def _send(self, channel: Channel, address: str, row: Any, notice: Notice, message: rendering.Message,
-                    digest_of: int = 0) -> Outcome:
+                    digest_of: int = 0, message_id: str | None = None) -> Outcome:
         sender = self.channels.get(channel.kind)
         if sender is None:
             return Outcome("skipped", error=f"no {channel.kind} sender in this deployment")
@@ -248,7 +259,7 @@ class DeliveryWorker:
         if postpone is not None:  # the receiver is out: not attempted, not failed
             return Outcome("deferred", error="circuit open", retry_after=postpone)
         target = Target(kind=channel.kind, address=address, signing_secret=channel.signing_secret,
-                        delivery_id=row.id, event_id=notice.event_id,
+                        delivery_id=message_id or row.id, event_id=notice.event_id,
                         event_type="notifications.digest" if digest_of else notice.event_type,
                         data={} if digest_of else notice.data)
         started = time.perf_counter()
@@ -323,7 +334,12 @@ class DeliveryWorker:
         assert self.journal is not None
         entries = self.journal.entries()
         for entry in entries:
-            await self._write(Written.of(entry))
+            try:
+                written = Written.of(entry)
+            except (KeyError, TypeError, ValueError):  # not ours to guess at: told, and left out
+                log.exception("delivery journal: an entry not understood, left out", entry=entry)
+                continue
+            await self._write(written)
         if entries:
             log.info("delivery journal replayed", outcomes=len(entries), path=str(self.journal.path))
         await self.journal.clear()

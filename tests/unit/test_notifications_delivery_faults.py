@@ -15,11 +15,12 @@ from prometheus_client import REGISTRY
 from services.notifications.breakers import Breakers
 from services.notifications.delivery import DeliveryWorker
 from services.notifications.models import Delivery, DeliveryAttempt
+from services.notifications.schemas import ChannelIn
 from services.notifications.settings import NotificationsSettings
 from shared.uow import UnitOfWork
 from tests.integration.test_notifications_delivery import overlap_event
 from tests.support.fake_channel import FakeChannel
-from tests.unit.test_notifications_service import Service, desks, econ_delivery, fake_service, route, rows
+from tests.unit.test_notifications_service import Service, add, desks, econ_delivery, fake_service, route, rows
 
 START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -59,6 +60,10 @@ class Flaky:
         if self.down:
             raise Outage("connection refused (the database is away)")
         return self.uow()
+
+
+def database_away() -> UnitOfWork:
+    raise Outage("connection refused (the database is away)")
 
 
 def make_worker(svc: Service, channel: FakeChannel, clock: Clock, uow: Callable[[], UnitOfWork] | None = None,
@@ -241,3 +246,23 @@ async def test_a_journal_replayed_again_changes_nothing(svc, tmp_path: Path):
     after = await one(svc, delivery.id)
     assert (after.attempts, after.due_at, after.status) == (before.attempts, before.due_at, "pending")
     assert len(await rows(svc, DeliveryAttempt)) == 1
+
+
+async def test_a_digest_sent_again_after_a_lost_outcome_is_recognisably_the_same_message(svc):
+    await add(svc, id="MAYOR", kind="department", name="MAYOR", department="MAYOR", digest_hour=7,
+              timezone="UTC", channels=[ChannelIn(kind="email", address="mayor@city.example")])
+    await route(svc, overlap_event("o-1"))
+    await route(svc, overlap_event("o-2"))
+    waiting = await rows(svc, Delivery, Delivery.recipient_id == "MAYOR")
+    assert [d.status for d in waiting] == ["digest", "digest"]
+    channel, clock = FakeChannel(), Clock(max(utc(d.due_at) for d in waiting) + timedelta(seconds=1))
+    crashed = make_worker(svc, channel, clock, uow=database_away)
+    assert await crashed.run_once() == 2 and len(channel.sent) == 1  # one digest; its outcome lost
+    del crashed
+
+    clock.to(clock() + timedelta(minutes=5))  # past the lease, no journal: taken over and sent again
+    assert await make_worker(svc, channel, clock).run_once() == 2
+    [(first, _), (again, _)] = channel.sent
+    assert first.delivery_id == again.delivery_id  # the same Message-ID / Idempotency-Key
+    sent = await rows(svc, Delivery, Delivery.recipient_id == "MAYOR")
+    assert {(d.status, d.digest_id) for d in sent} == {("sent", first.delivery_id)}
