@@ -31,10 +31,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
-# A fixed, unprivileged uid/gid so volume permissions are predictable.
+# A fixed, unprivileged uid/gid so volume permissions are predictable (a fresh named volume takes
+# the owner of its mount point: the notifications journal's is made here).
 RUN groupadd --system --gid 10001 oia \
  && useradd --system --uid 10001 --gid oia --home-dir /app --no-create-home --shell /usr/sbin/nologin oia \
- && install -d -o oia -g oia /app
+ && install -d -o oia -g oia /app \
+ && install -d -o oia -g oia /var/lib/diplomacity/journal
 
 # Pango and a font: the board's council report is laid out as a PDF by WeasyPrint.
 RUN apt-get update \

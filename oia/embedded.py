@@ -46,6 +46,8 @@ def demo_principals() -> list[tuple[str, str | None]]:
 def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
     settings_cls = spec_of(name).settings_cls
     extra: dict[str, Any] = {"mail_dir": data_dir / "mail"} if "mail_dir" in settings_cls.model_fields else {}
+    if "delivery_journal_dir" in settings_cls.model_fields and "DELIVERY_JOURNAL_DIR" not in os.environ:
+        extra["delivery_journal_dir"] = data_dir / "journal"  # notifications' send outcomes, replayed on start
     keys_file = data_dir / "demo-keys.json"
     if "partners_api_key" in settings_cls.model_fields and keys_file.exists():
         # Grants asks partners over HTTP (in-process here) with the demo reader key.

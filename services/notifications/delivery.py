@@ -1,20 +1,30 @@
 """The delivery worker: claims due deliveries, renders and sends them, and records every attempt
 (what it writes, and how claims keep replicas apart: service/sending.py).
 
-A worker that dies mid-send leaves its claims to be taken over when the lease ends. The one window
-left is a crash between a receiver accepting a message and that write: the message then goes again,
-with the same Message-ID / Idempotency-Key so the receiver can tell."""
+A worker that dies mid-send leaves its claims to be taken over when the lease ends. What closes the
+window between a receiver accepting a message and the outcome's commit: the outcome goes first to
+a local journal (journal.py, replayed before the first claim), and an outcome the database would not
+take is held and written again (with back-off) before anything else is claimed, never re-sent. What
+is left (a crash between the receiver's answer and the journal's fsync, or another replica claiming
+a held delivery first) sends again with the same Message-ID / Idempotency-Key, so the receiver can
+tell; see the README's "Delivery guarantees".
+
+A receiver's outage is ridden out: failures are retried on a time budget (settings), and an
+endpoint failing again and again is left alone for a while (breakers.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from opentelemetry.trace import SpanKind
@@ -22,10 +32,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.contextvars import bound_contextvars
 
 from services.notifications import rendering
+from services.notifications.breakers import Breakers
 from services.notifications.channels import Outcome, Registry, Target
 from services.notifications.directory import Directory
+from services.notifications.journal import Journal
 from services.notifications.models import Channel, Notice
-from services.notifications.service.sending import DIGEST, SINGLE, Batch, batch_of, claim_due, record_outcome
+from services.notifications.service.sending import (
+    DIGEST,
+    SINGLE,
+    Batch,
+    batch_of,
+    claim_due,
+    record_outcome,
+    unfinished,
+)
 from services.notifications.settings import NotificationsSettings
 from shared.db import make_sessionmaker
 from shared.logging import get_logger
@@ -34,6 +54,7 @@ from shared.tracing import context_of, span
 from shared.uow import UnitOfWork, utcnow
 
 log = get_logger("notifications.delivery")
+DIGEST_IDS = uuid.UUID("5b0e4f3c-9a1d-4c55-8d2e-6f7a8b9c0d1e")  # the namespace of digests' ids (uuid5)
 
 
 @contextmanager
@@ -50,14 +71,46 @@ def _traced(row: Any, notice: Notice, digest_of: int = 0) -> Iterator[None]:
         yield
 
 
+@dataclass(frozen=True)
+class Written:
+    """One send's outcome as the journal keeps it, and as it is held while the database is away:
+    enough to write it later, by delivery id and the attempt count it was sent at."""
+
+    sent: list[tuple[str, int]]  # (delivery id, attempts before this one)
+    outcome: Outcome
+    started: datetime
+    finished: datetime
+    digest_id: str | None
+
+    def entry(self) -> dict[str, Any]:
+        o = self.outcome
+        return {"sent": self.sent, "outcome": [o.outcome, o.status_code, o.error, o.permanent, o.retry_after],
+                "started": self.started.isoformat(), "finished": self.finished.isoformat(),
+                "digest_id": self.digest_id}
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> Written:
+        return cls([(i, n) for i, n in entry["sent"]], Outcome(*entry["outcome"]),
+                   datetime.fromisoformat(entry["started"]), datetime.fromisoformat(entry["finished"]),
+                   entry["digest_id"])
+
+
 class DeliveryWorker:
     def __init__(self, settings: NotificationsSettings, engine: AsyncEngine, uow: Callable[[], UnitOfWork],
                  channels: Registry, directory: Directory,
-                 release: Callable[[], Awaitable[None]] | None = None) -> None:
+                 release: Callable[[], Awaitable[None]] | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         """`engine`: claims are made on it (its own, so sending never waits behind HTTP requests
         for a pooled connection; disposed on stop); `uow`: outcomes are written in one;
-        `channels`: the sender of each channel kind; `release`: closes what the senders hold."""
+        `channels`: the sender of each channel kind; `release`: closes what the senders hold;
+        `clock`: now (tests move it)."""
         self.settings = settings
+        self.clock = clock
+        self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_seconds, clock)
+        self.journal = Journal(settings.delivery_journal_dir) if settings.delivery_journal_dir else None
+        self._replayed = self.journal is None
+        self._held: list[Written] = []  # outcomes the database would not take yet (oldest first)
+        self._failures = 0  # rounds failed in a row (the database away): the loop backs off
         self.engine = engine
         self.sessions = make_sessionmaker(engine)
         self.uow = uow
@@ -87,6 +140,12 @@ class DeliveryWorker:
             for task in late:
                 task.cancel()  # a send hanging past its time-out; its claim lapses and is retaken
             await asyncio.gather(*late, return_exceptions=True)
+        if self._held:
+            try:
+                await self._write_held()
+            except Exception:  # the database still away: the journal (if any) has them for the next start
+                log.exception("held delivery outcomes not written at shutdown", held=len(self._held),
+                              journal=str(self.journal.path) if self.journal else None)
         if self.release is not None:
             await self.release()
         await self.engine.dispose()
@@ -95,12 +154,17 @@ class DeliveryWorker:
         while not self._stopping:
             try:
                 started, _ = await self._start_round()
-            except Exception:  # logged with its traceback; the next round tries again
-                log.exception("delivery round failed")
+                self._failures = 0
+            except Exception:  # logged with its traceback; the next round tries again, backing off
+                self._failures += 1
+                log.exception("delivery round failed", failures=self._failures, held=len(self._held))
                 started = 0
             if started == 0 and not self._stopping:
+                wait = self.settings.delivery_poll_seconds
+                if self._failures:  # the database away: capped exponential back-off with jitter
+                    wait = random.uniform(0.5, 1.0) * min(10.0, wait * 2 ** min(self._failures - 1, 10))
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.delivery_poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 except TimeoutError:
                     pass  # nobody woke us: poll (another replica's events, held messages coming due)
                 self._wake.clear()
@@ -117,7 +181,11 @@ class DeliveryWorker:
     async def _start_round(self, now: datetime | None = None) -> tuple[int, list[asyncio.Task]]:
         """Claim what is due, no more than there are free sending slots, and start sending it
         without waiting: what comes due meanwhile need not queue behind a slow webhook."""
-        now = now or utcnow()
+        # Outcomes first: a delivery whose outcome is journaled or held is written, never sent again.
+        if not self._replayed:
+            await self._replay()
+        await self._write_held()
+        now = now or self.clock()
         free = self.settings.delivery_concurrency - len(self._sending)
         if free <= 0:
             self._full = True  # a finishing send wakes the loop
@@ -150,7 +218,7 @@ class DeliveryWorker:
     # -- sending --------------------------------------------------------------------------------
 
     async def _send_one(self, row: Any, context: Batch) -> None:
-        started = utcnow()
+        started = self.clock()
         notice, recipient, channel = context.of(row)
         with _traced(row, notice):
             if recipient is None or channel is None or not channel.address:
@@ -165,8 +233,11 @@ class DeliveryWorker:
             await self._send_digest_traced(rows, context, now)
 
     async def _send_digest_traced(self, rows: list[Any], context: Batch, now: datetime) -> None:
-        started = utcnow()
+        started = self.clock()
         notice, recipient, channel = context.of(rows[0])
+        # The digest's id (its Message-ID / Idempotency-Key) follows from the deliveries it carries:
+        # the same digest sent again is recognisably the same message.
+        digest = str(uuid.uuid5(DIGEST_IDS, ",".join(sorted(r.id for r in rows))))
         if recipient is None or channel is None or not channel.address:
             outcome = Outcome("skipped", error="the recipient or channel was removed, or has no address")
         else:
@@ -174,25 +245,102 @@ class DeliveryWorker:
             message = rendering.render_digest(
                 [(n.event_type, n.data, context.related.get(n.topic)) for n in notices], recipient.language,
                 recipient.name, now.astimezone(ZoneInfo(recipient.timezone)).date())
-            outcome = await self._send(channel, channel.address, rows[0], notices[0], message, digest_of=len(rows))
-        await self._record(rows, context, outcome, started, digest_id=str(uuid.uuid4()))
+            outcome = await self._send(channel, channel.address, rows[0], notices[0], message, digest_of=len(rows),
+                                       message_id=digest)
+        await self._record(rows, context, outcome, started, digest_id=digest)
 
     async def _send(self, channel: Channel, address: str, row: Any, notice: Notice, message: rendering.Message,
-                    digest_of: int = 0) -> Outcome:
+                    digest_of: int = 0, message_id: str | None = None) -> Outcome:
         sender = self.channels.get(channel.kind)
         if sender is None:
             return Outcome("skipped", error=f"no {channel.kind} sender in this deployment")
+        endpoint = self._endpoint(channel.kind, address)
+        postpone = self.breakers.admit(endpoint)
+        if postpone is not None:  # the receiver is out: not attempted, not failed
+            return Outcome("deferred", error="circuit open", retry_after=postpone)
         target = Target(kind=channel.kind, address=address, signing_secret=channel.signing_secret,
-                        delivery_id=row.id, event_id=notice.event_id,
+                        delivery_id=message_id or row.id, event_id=notice.event_id,
                         event_type="notifications.digest" if digest_of else notice.event_type,
                         data={} if digest_of else notice.data)
         started = time.perf_counter()
         try:
-            return await sender.send(target, message)
+            outcome = await sender.send(target, message)
+        except BaseException:
+            self.breakers.release(endpoint)
+            raise
         finally:
             DELIVERY_SEND_DURATION.labels("notifications", channel.kind).observe(time.perf_counter() - started)
+        if outcome.outcome in ("sent", "failed"):
+            # The endpoint is up if it took the message, refused this one for good, or asked us to
+            # slow down (429: its Retry-After is kept anyway).
+            self.breakers.record(endpoint, ok=outcome.outcome == "sent" or outcome.permanent
+                                 or outcome.status_code == 429)
+        else:
+            self.breakers.release(endpoint)
+        return outcome
+
+    def _endpoint(self, kind: str, address: str) -> str | None:
+        """What fails together: a webhook URL's host, or the SMTP server (mail to files: nothing)."""
+        if kind == "email":
+            return f"smtp://{self.settings.smtp_host}:{self.settings.smtp_port}" if self.settings.smtp_host else None
+        return urlsplit(address).netloc.lower() or None
+
+    # -- outcomes -------------------------------------------------------------------------------
 
     async def _record(self, rows: list[Any], batch: Batch, outcome: Outcome, started: datetime,
                       digest_id: str | None = None) -> None:
-        async with self.uow() as uow:
-            await record_outcome(uow, rows, batch, outcome, started, self.settings.retry_base_seconds, digest_id)
+        """Written right after the send: journaled first (when something went out), then committed;
+        a commit that fails leaves the outcome held, to be written before the next claim."""
+        written = Written([(r.id, r.attempts) for r in rows], outcome, started, self.clock(), digest_id)
+        journaled = self.journal is not None and outcome.outcome in ("sent", "failed")
+        if journaled:
+            assert self.journal is not None
+            await self.journal.append(written.entry())
+        try:
+            async with self.uow() as uow:
+                await record_outcome(uow, rows, batch, outcome, started, self.settings, digest_id,
+                                     finished=written.finished)
+        except Exception:
+            if outcome.outcome == "deferred":
+                raise  # nothing was sent: the claim lapses and it is simply taken up again
+            log.exception("delivery outcome not written: held, to be written again before any claim",
+                          delivery_ids=[r.id for r in rows], outcome=outcome.outcome)
+            self._held.append(written)
+            return
+        if journaled:
+            assert self.journal is not None
+            await self.journal.settle()
+
+    async def _write(self, written: Written) -> None:
+        """An outcome written late: only to the deliveries still at the attempt it was sent at."""
+        rows = await unfinished(self.sessions, written.sent)
+        if rows:
+            batch = await batch_of(self.sessions, self.directory, rows)
+            async with self.uow() as uow:
+                await record_outcome(uow, rows, batch, written.outcome, written.started, self.settings,
+                                     written.digest_id, finished=written.finished, replayed=True)
+
+    async def _write_held(self) -> None:
+        while self._held:
+            await self._write(self._held[0])  # raises while the database is away: the loop backs off
+            written = self._held.pop(0)
+            log.info("held delivery outcome written", delivery_ids=[i for i, _ in written.sent],
+                     outcome=written.outcome.outcome)
+            if self.journal is not None:
+                await self.journal.settle()
+
+    async def _replay(self) -> None:
+        """What the journal holds from a previous process, written before anything is claimed."""
+        assert self.journal is not None
+        entries = self.journal.entries()
+        for entry in entries:
+            try:
+                written = Written.of(entry)
+            except (KeyError, TypeError, ValueError):  # not ours to guess at: told, and left out
+                log.exception("delivery journal: an entry not understood, left out", entry=entry)
+                continue
+            await self._write(written)
+        if entries:
+            log.info("delivery journal replayed", outcomes=len(entries), path=str(self.journal.path))
+        await self.journal.clear()
+        self._replayed = True

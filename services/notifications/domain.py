@@ -35,11 +35,12 @@ RecipientKind = Literal["department", "coordinators", "team", "person"]
 ChannelKind = Literal["email", "slack", "teams", "webhook"]  # each has its sender in channels/
 # pending: waiting for `due_at` (now, after quiet hours, after a failed attempt); digest: waiting for
 # the daily digest; sending / sending-digest: claimed by a worker until its lease ends; sent; skipped
-# (nothing to send to, with the reason); dead (every attempt failed).
+# (nothing to send to, with the reason); dead (refused for good, or failing past its retry budget).
 DeliveryStatus = Literal["pending", "digest", "sending", "sending-digest", "sent", "skipped", "dead"]
 AttemptOutcome = Literal["sent", "failed", "skipped"]
 
-# Delivery attempts before a delivery is dead, and the back-off between them.
+# The attempt_limit a delivery is given (recorded; deliveries die on a time budget, settings), and
+# the back-off between attempts.
 MAX_ATTEMPTS = 6
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 600.0
@@ -246,10 +247,10 @@ def _local(day: date, at: time, zone: str) -> datetime:
 
 
 def backoff(attempt: int, rng: random.Random | None = None, retry_after: float | None = None,
-            base: float = BACKOFF_BASE_SECONDS) -> float:
+            base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
     """Seconds to wait after failed attempt number `attempt` (1-based): exponential with full
     jitter (so many failing deliveries do not retry in step), never less than a server's
     Retry-After."""
-    ceiling = min(BACKOFF_CAP_SECONDS, base * 2 ** (attempt - 1))
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 60))  # (the exponent bounded: no float overflow)
     wait = (rng or random).uniform(ceiling / 2, ceiling)
     return max(wait, retry_after or 0.0)

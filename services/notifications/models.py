@@ -119,7 +119,8 @@ class Delivery(NotificationsTable, table=True):
     due_at: datetime
     held_reason: str | None = Field(default=None, max_length=200)  # why it waits (quiet hours, digest)
     attempts: int = 0
-    attempt_limit: int  # dead when attempts reach it; an admin's re-drive raises it
+    attempt_limit: int  # kept for the record (deliveries die on a time budget now: retry_until)
+    retry_until: datetime | None = None  # set at the first failure: failing past it, the delivery is dead
     lease_until: datetime | None = None
     claim_token: str | None = Field(default=None, max_length=36)  # whose claim it is, while sending
     last_error: str | None = None

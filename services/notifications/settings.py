@@ -34,7 +34,18 @@ class NotificationsSettings(ServiceSettings, OutboundSettings):
     delivery_batch: int = Field(50, ge=1)
     delivery_lease_seconds: float = Field(30.0, gt=0)
     delivery_poll_seconds: float = Field(1.0, gt=0)
-    # The first retry waits about this long; each next one twice as long (with jitter, capped).
+    # The first retry waits about this long; each next one twice as long (with jitter, capped at
+    # retry_cap_seconds; never less than a 429's Retry-After). A delivery is dead when it has failed
+    # for retry_budget_seconds (counted from its first failure), or at once when refused for good.
     retry_base_seconds: float = Field(2.0, gt=0)
+    retry_cap_seconds: float = Field(600.0, gt=0)
+    delivery_retry_budget_seconds: float = Field(6 * 3600.0, gt=0)
+    # A receiver (webhook host, SMTP server) failing this many times in a row is left alone for the
+    # cool-down: its due deliveries are postponed, not attempted; then one goes through as a probe.
+    breaker_failures: int = Field(5, ge=1)
+    breaker_cooldown_seconds: float = Field(60.0, gt=0)
+    # Outcomes are written here (fsync'd) before the database, and replayed before the first claim:
+    # a crash between a send and its commit does not send again. None: no journal.
+    delivery_journal_dir: Path | None = None
     # Sends in flight at once (across recipients; each webhook still keeps its own rate).
     delivery_concurrency: int = Field(16, ge=1)

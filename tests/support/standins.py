@@ -7,6 +7,7 @@ import asyncio
 import email
 import email.policy
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -26,6 +27,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def json(self):
         import json
@@ -98,6 +100,9 @@ class _Recorder:
         message = email.message_from_bytes(envelope.original_content or envelope.content,
                                            policy=email.policy.default)
         with self.mailbox.lock:
+            if self.mailbox.refuse is not None:
+                self.mailbox.refused.append(message)
+                return self.mailbox.refuse
             self.mailbox.messages.append(message)
         return "250 OK"
 
@@ -105,11 +110,15 @@ class _Recorder:
 @dataclass
 class SmtpStandIn:
     """An SMTP server (aiosmtpd) on loopback that keeps every message it accepts; with `login`
-    (user, password) it accepts mail only after AUTH with those (over plain text: loopback)."""
+    (user, password) it accepts mail only after AUTH with those (over plain text: loopback); with
+    `refuse` (an SMTP reply, e.g. "550 5.1.1 no such mailbox") it answers every message so, keeping
+    it in `refused`."""
 
     port: int = field(default_factory=free_port)
     login: tuple[str, str] | None = None
+    refuse: str | None = None
     messages: list[EmailMessage] = field(default_factory=list)
+    refused: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def to(self, address: str) -> list[EmailMessage]:

@@ -4,6 +4,7 @@ to its notice, feed items and deliveries, and a delivery round through a fake ch
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -49,6 +50,13 @@ class Service:
 
 @pytest.fixture
 async def svc() -> AsyncIterator[Service]:
+    async with fake_service() as service:
+        yield service
+
+
+@asynccontextmanager
+async def fake_service() -> AsyncIterator[Service]:
+    """Notifications on the fake unit of work, its directory empty."""
     async with fake_database(NotificationsTable.metadata, "notifications") as db:
         async with db.uow() as uow:
             uow.session.add(DirectoryVersion(id=1, version=0))  # the row the migration inserts

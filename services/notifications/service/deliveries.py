@@ -65,6 +65,7 @@ async def redrive(uow: UnitOfWork, ctx: NotificationsContext, delivery_id: str, 
         raise Problem(409, f"delivery {delivery_id} is {delivery.status}; only dead or skipped ones are re-driven")
     delivery.status, delivery.due_at, delivery.held_reason = "pending", utcnow(), None
     delivery.attempt_limit = delivery.attempts + domain.MAX_ATTEMPTS
+    delivery.retry_until = None  # a fresh time budget from its next failure
     uow.after_commit(ctx.wake)
     await uow.commit()
     return delivery

@@ -22,6 +22,7 @@ from services.notifications.channels import Outcome
 from services.notifications.directory import Directory
 from services.notifications.events import DeliveryFailedV1
 from services.notifications.models import Channel, Delivery, DeliveryAttempt, Notice, Recipient
+from services.notifications.settings import NotificationsSettings
 from shared.db import table_of
 from shared.logging import get_logger
 from shared.metrics import ALERT_LATENCY, DELIVERY_ATTEMPTS
@@ -83,19 +84,27 @@ async def batch_of(sessions: async_sessionmaker[AsyncSession], directory: Direct
     return Batch(notices, book.recipients, book.channel_by_id, related)
 
 
+UNFINISHED = (*SINGLE, *DIGEST)
+
+
 async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome: Outcome, started: datetime,
-                         retry_base_seconds: float, digest_id: str | None = None) -> None:
+                         settings: NotificationsSettings, digest_id: str | None = None, *,
+                         finished: datetime | None = None, replayed: bool = False) -> None:
     """The outcome of one send for the deliveries it carried, each guarded by its claim; a delivery
-    given up on is `notifications.delivery.failed.v1`."""
-    finished = utcnow()
+    given up on is `notifications.delivery.failed.v1`. `replayed`: an outcome written late (held
+    through a database outage, or from the journal): guarded instead by the attempt count it was
+    sent at, so writing it twice, or after the claim lapsed, changes nothing more."""
+    finished = finished or utcnow()
     connection = await uow.session.connection()
     counted: list[tuple[Any, str]] = []  # (row, the attempt's outcome), counted once committed
     for row in rows:
+        guard = (and_(DELIVERY.c.attempts == row.attempts, DELIVERY.c.status.in_(UNFINISHED)) if replayed
+                 else DELIVERY.c.claim_token == row.claim_token)
+        waiting = DIGEST[0] if row.status in DIGEST else SINGLE[0]
         if outcome.outcome == "deferred":  # not an attempt: back in line for its slot
-            await connection.execute(update(DELIVERY).where(
-                DELIVERY.c.id == row.id, DELIVERY.c.claim_token == row.claim_token).values(
-                status=DIGEST[0] if row.status == DIGEST[1] else SINGLE[0], lease_until=None,
-                claim_token=None, due_at=finished + timedelta(seconds=outcome.retry_after or 0)))
+            await connection.execute(update(DELIVERY).where(DELIVERY.c.id == row.id, guard).values(
+                status=waiting, lease_until=None, claim_token=None,
+                due_at=finished + timedelta(seconds=outcome.retry_after or 0)))
             continue
         attempts = row.attempts + 1
         values: dict[str, Any] = dict(attempts=attempts, lease_until=None, claim_token=None,
@@ -104,16 +113,23 @@ async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome
             values.update(status="sent", sent_at=finished, held_reason=None, digest_id=digest_id)
         elif outcome.outcome == "skipped":
             values.update(status="skipped")
-        elif outcome.permanent or attempts >= row.attempt_limit:
+        elif outcome.permanent:
             values.update(status="dead")
         else:
-            waiting = DIGEST[0] if row.status == DIGEST[1] else SINGLE[0]
-            values.update(status=waiting, due_at=finished + timedelta(
-                seconds=domain.backoff(attempts, retry_after=outcome.retry_after, base=retry_base_seconds)))
-        result = await connection.execute(update(DELIVERY).where(
-            DELIVERY.c.id == row.id, DELIVERY.c.claim_token == row.claim_token).values(values))
+            # Retried on a time budget from the first failure, not a count of attempts.
+            retry_until = _utc(row.retry_until) or finished + timedelta(
+                seconds=settings.delivery_retry_budget_seconds)
+            if finished >= retry_until:
+                values.update(status="dead", last_error=f"{outcome.error} (retried for "
+                              f"{settings.delivery_retry_budget_seconds:g} s)")
+            else:
+                values.update(status=waiting, retry_until=retry_until, due_at=finished + timedelta(
+                    seconds=domain.backoff(attempts, retry_after=outcome.retry_after,
+                                           base=settings.retry_base_seconds, cap=settings.retry_cap_seconds)))
+        result = await connection.execute(update(DELIVERY).where(DELIVERY.c.id == row.id, guard).values(values))
         if result.rowcount == 0:
-            log.warning("delivery claim lost before its outcome was written", delivery_id=row.id)
+            log.warning("delivery outcome already written" if replayed else
+                        "delivery claim lost before its outcome was written", delivery_id=row.id)
             continue
         await connection.execute(insert(table_of(DeliveryAttempt)).values(
             delivery_id=row.id, number=attempts, started_at=started, finished_at=finished,
@@ -129,7 +145,7 @@ async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome
             uow.publish(DeliveryFailedV1(
                 delivery_id=row.id, event_id=row.event_id, event_type=batch.notices[row.event_id].event_type,
                 recipient=row.recipient_id, channel=row.channel_kind,
-                reason=outcome.error or "failed", attempts=attempts, failed_at=finished),
+                reason=values["last_error"] or "failed", attempts=attempts, failed_at=finished),
                 subject=f"deliveries/{row.id}")
     await uow.commit()
     for row, attempt in counted:
@@ -142,3 +158,18 @@ async def record_outcome(uow: UnitOfWork, rows: list[Any], batch: Batch, outcome
                 occurred = occurred.replace(tzinfo=UTC)
             ALERT_LATENCY.labels("notifications", row.channel_kind).observe(
                 max(0.0, (finished - occurred).total_seconds()))
+
+
+async def unfinished(sessions: async_sessionmaker[AsyncSession], sent: list[tuple[str, int]]) -> list[Any]:
+    """The rows of (delivery id, attempts when sent) whose outcome is not written yet."""
+    attempts = dict(sent)
+    async with sessions() as session:
+        found = (await (await session.connection()).execute(DELIVERY.select().where(
+            DELIVERY.c.id.in_(attempts), DELIVERY.c.status.in_(UNFINISHED)))).all()
+    return sorted((r for r in found if attempts.get(r.id) == r.attempts), key=lambda r: r.due_at)
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    if at is not None and at.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
+        return at.replace(tzinfo=UTC)
+    return at

@@ -1,0 +1,65 @@
+"""The window the delivery journal leaves: from a receiver accepting a message to the outcome's
+fsync in the journal (a crash inside it sends the message again, with the same Idempotency-Key /
+Message-ID). Measured as the worker does it: a webhook POST to a real HTTP server on loopback (the
+stand-in stamps each post as it takes it), then the journal's append + fsync, in a folder on the
+disk given (default: a temporary one), `--concurrency` sends at once as the worker's slots.
+
+    python bench/journal_window.py [--sends 500] [--concurrency 16] [--dir /var/lib/diplomacity/journal]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.notifications.channels import Target  # noqa: E402
+from services.notifications.channels.webhook import Webhook  # noqa: E402
+from services.notifications.journal import Journal  # noqa: E402
+from services.notifications.rendering import Message  # noqa: E402
+from tests.support.standins import WebhookStandIn  # noqa: E402
+
+MESSAGE = Message(subject="s", text="t", html="<p>t</p>", slack={}, teams={}, feed_title="s", feed_body="t")
+
+
+async def main(sends: int, concurrency: int, folder: Path) -> None:
+    journal = Journal(folder)
+    windows: list[float] = []
+    slots = asyncio.Semaphore(concurrency)
+    async with WebhookStandIn() as hooks, httpx.AsyncClient() as client:
+        sender = Webhook(client, timeout=10, rate=None, max_wait=10)
+
+        async def one(n: int) -> None:
+            async with slots:
+                path = f"hook/{n}"
+                target = Target(kind="webhook", address=hooks.url(path), signing_secret=None,
+                                delivery_id=f"d-{n}", event_id=f"e-{n}", event_type="bench.v1")
+                outcome = await sender.send(target, MESSAGE)
+                await journal.append({"sent": [[target.delivery_id, 0]], "outcome": [outcome.outcome]})
+                done = time.monotonic()
+                windows.append(done - hooks.accepted(path)[0].at)
+
+        await asyncio.gather(*(one(n) for n in range(sends)))
+    windows.sort()
+    p = lambda q: windows[min(len(windows) - 1, int(q * len(windows)))] * 1000  # noqa: E731
+    print(f"{sends} sends, {concurrency} at once, journal in {folder}: acceptance → fsync "
+          f"p50 {p(0.5):.2f} ms, p99 {p(0.99):.2f} ms, max {windows[-1] * 1000:.2f} ms, "
+          f"mean {statistics.fmean(windows) * 1000:.2f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sends", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as scratch:
+        asyncio.run(main(args.sends, args.concurrency, args.dir or Path(scratch)))
