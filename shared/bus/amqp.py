@@ -42,6 +42,8 @@ DEAD_AT = "x-oia-dead-at"
 # Consumers that die before acking this many times in a row: the broker dead-letters the message.
 DELIVERY_LIMIT = 20
 PUBLISH_TIMEOUT = 10.0
+# How long looking at the dead letters waits for the broker to have put them back (they stay there anyway).
+RETURN_WAIT_SECONDS = 5.0
 
 
 def _quorum(**extra: FieldValue) -> FieldTable:
@@ -228,9 +230,14 @@ class AmqpBus:
             seen: list[DeadLetter] = []
             while (message := await dlq.get(no_ack=False, fail=False)) is not None:
                 seen.append(_dead_letter(message))
-            return seen
         finally:
             await channel.close()  # closing returns every held message to the queue, in order
+        # The broker puts them back after the close has been answered (a quorum queue through its log):
+        # wait until they are ready again, so that a replay right after this sees them.
+        deadline = asyncio.get_running_loop().time() + RETURN_WAIT_SECONDS
+        while await self._ready_messages(f"{queue}.dlq") < len(seen) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        return seen
 
     async def replay_dead_letters(self, queue: str, event_ids: list[str] | None = None) -> int:
         """Move dead letters back to the service's queue with a fresh attempt count."""
