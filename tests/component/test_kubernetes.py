@@ -399,7 +399,7 @@ def test_production_runs_a_three_node_rabbitmq_cluster_the_services_reach() -> N
     assert rabbit["spec"]["replicas"] == 3
     assert "pause_minority" in rabbit["spec"]["rabbitmq"]["additionalConfig"]
     # The operator's Service is the cluster's name: the example AMQP_URL points there.
-    example = read_env_file(KUBERNETES / "overlays" / "production" / "secrets" / "common.env.example")
+    example = read_env_file(KUBERNETES / "overlays" / "production" / "secrets" / "amqp.env.example")
     assert f"@{name}:5672/" in example["AMQP_URL"]
 
 
@@ -464,3 +464,31 @@ def test_production_carries_the_repositorys_own_dashboards_and_rules() -> None:
     rules = one(docs, "ConfigMap", "diplomacity-prometheus-rules")
     assert rules["data"] == {"diplomacity.yml": (DEPLOY / "prometheus" / "rules" / "diplomacity.yml").read_text()}
     assert not list(KUBERNETES.rglob("*.json"))
+
+
+# --- the README's apply steps --------------------------------------------------------------------------------
+
+
+def _component(doc: dict[str, Any]) -> str | None:
+    return doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+def test_each_apply_step_holds_what_it_needs(docs: list[dict[str, Any]]) -> None:
+    """1. `-l app.kubernetes.io/component=data`: the namespace, RabbitMQ, PostgreSQL and their Secrets (the
+    broker's user is read from the operator for AMQP_URL); 2. `-l app.kubernetes.io/component!=server`: all
+    but the Deployments, the migration Jobs among them, waited for; 3. everything."""
+    first = [doc for doc in docs if _component(doc) == "data"]
+    second = [doc for doc in docs if _component(doc) != "server"]
+    assert {doc["kind"] for doc in first} >= {"Namespace", "RabbitmqCluster", "Cluster", "Database", "Secret"}
+    assert {doc["kind"] for doc in docs if _component(doc) == "server"} == {"Deployment"}
+    for step in (first, second):
+        present = {(doc["kind"], doc["metadata"]["name"]) for doc in step}
+        for doc in step:
+            for name, _, _ in secret_references(doc):
+                assert ("Secret", name) in present, f"{doc['kind']} {doc['metadata']['name']} needs {name} sooner"
+    for job in of_kind(docs, "Job").values():
+        assert job in second
+        # The broker's URL is written only after the first step: a Job (immutable) never holds it.
+        assert "diplomacity-amqp" not in {name.rsplit("-", 1)[0] for name, _, _ in secret_references(job)}
+    for deployment in of_kind(docs, "Deployment").values():
+        assert environment(docs, deployment)["AMQP_URL"] is None  # from diplomacity-amqp
