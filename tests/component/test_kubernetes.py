@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,32 +46,32 @@ def _kustomize() -> list[str]:
     if found := shutil.which("kustomize"):
         return [found, "build"]
     if found := shutil.which("kubectl"):
+        # kubectl before 1.21 carries kustomize 2, which knows neither `labels` nor targeted `patches`.
+        version = json.loads(subprocess.run([found, "version", "--client", "-o", "json"], capture_output=True,
+                                            text=True, check=True, timeout=60).stdout)
+        assert int(version["kustomizeVersion"].lstrip("v").split(".")[0]) >= 5, f"kubectl's kustomize: {version}"
         return [found, "kustomize"]
     pytest.fail("neither kustomize nor kubectl (with its built-in kustomize) is on PATH: the overlays cannot be "
                 "rendered")
 
 
-@cache
-def _render_tree() -> Path:
-    """deploy/ copied aside, each overlay's secrets/*.env made from its *.env.example."""
-    import tempfile
-
-    tree = Path(tempfile.mkdtemp(prefix="oia-k8s-")) / "deploy"
-    shutil.copytree(DEPLOY, tree, ignore=shutil.ignore_patterns("*.env"))
-    for example in (tree / "kubernetes" / "overlays").glob("*/secrets/*.env.example"):
-        shutil.copy(example, example.with_suffix(""))
-    return tree
-
-
-def build(path: Path) -> list[dict[str, Any]]:
-    done = subprocess.run([*_kustomize(), str(path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"kustomize failed on {path}:\n{done.stderr}"
+def _render(tree: Path, overlay: str) -> list[dict[str, Any]]:
+    """deploy/ copied into `tree`, each overlay's secrets/*.env made from its *.env.example (as the README tells
+    an operator to), and the overlay rendered there."""
+    if not (tree / "deploy").exists():
+        shutil.copytree(DEPLOY, tree / "deploy", ignore=shutil.ignore_patterns("*.env"))
+        for example in (tree / "deploy" / "kubernetes" / "overlays").glob("*/secrets/*.env.example"):
+            shutil.copy(example, example.with_suffix(""))
+    done = subprocess.run([*_kustomize(), str(tree / "deploy" / "kubernetes" / "overlays" / overlay)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"kustomize failed on {overlay}:\n{done.stderr}"
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
-@cache
-def _rendered(overlay: str) -> tuple[dict[str, Any], ...]:
-    return tuple(build(_render_tree() / "kubernetes" / "overlays" / overlay))
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    tree = tmp_path_factory.mktemp("kubernetes")
+    return {overlay: _render(tree, overlay) for overlay in OVERLAYS}
 
 
 @pytest.fixture(params=OVERLAYS)
@@ -81,8 +80,8 @@ def overlay(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def docs(overlay: str) -> list[dict[str, Any]]:
-    return list(_rendered(overlay))
+def docs(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> list[dict[str, Any]]:
+    return rendered[overlay]
 
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -176,11 +175,11 @@ def test_core_manifests_valid_against_the_kubernetes_schemas(docs: list[dict[str
                         f"{'/'.join(map(str, exc.path))}")
 
 
-def test_the_schema_check_catches_a_wrong_field() -> None:
+def test_the_schema_check_catches_a_wrong_field(rendered: dict[str, list[dict[str, Any]]]) -> None:
     # strict: a misspelt field is an error, as the API server's strict field validation makes it.
-    deployment = one(list(_rendered("production")), "Deployment", "travel")
+    deployment = one(rendered["production"], "Deployment", "travel")
     broken = json.loads(json.dumps(deployment))
-    broken["spec"]["replica"] = broken["spec"].pop("replicas")
+    broken["spec"]["revisionHistoryLimits"] = broken["spec"].pop("revisionHistoryLimit")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[0], strict=True)
 
@@ -194,22 +193,22 @@ def test_custom_resources_valid_against_their_crd_schemas(docs: list[dict[str, A
     assert {entry["kind"] for entry in report} == {doc["kind"] for doc in modelled}
 
 
-def test_the_crd_check_catches_a_wrong_value() -> None:
-    scaled = one(list(_rendered("production")), "ScaledObject", "partners")
+def test_the_crd_check_catches_a_wrong_value(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    scaled = one(rendered["production"], "ScaledObject", "partners")
     broken = json.loads(json.dumps(scaled))
     broken["spec"]["minReplicaCount"] = "two"
     [entry] = run_script("k8s_models_validate.mjs", stdin=json.dumps([broken]))
     assert "minReplicaCount" in entry["error"]
 
 
-def test_every_patch_targets_a_resource_of_the_base() -> None:
+def test_every_patch_targets_a_resource_of_the_base(rendered: dict[str, list[dict[str, Any]]]) -> None:
     # A patch whose target matches nothing is silently skipped by kustomize.
     for overlay in OVERLAYS:
         kustomization = yaml.safe_load((KUBERNETES / "overlays" / overlay / "kustomization.yaml").read_text())
-        rendered = list(_rendered(overlay))
+        docs = rendered[overlay]
         for patch in kustomization.get("patches", []):
             target = patch["target"]
-            matches = [doc for doc in rendered if doc["kind"] == target["kind"]
+            matches = [doc for doc in docs if doc["kind"] == target["kind"]
                        and target.get("name", doc["metadata"]["name"]) == doc["metadata"]["name"]]
             assert matches, f"{overlay}: a patch targets {target}, which is not there"
 
@@ -371,6 +370,9 @@ def test_consumers_scale_on_their_queue_and_apis_on_cpu(docs: list[dict[str, Any
         assert obj["spec"]["minReplicaCount"] >= 1
     hpas = of_kind(docs, "HorizontalPodAutoscaler")
     assert set(hpas) == set(SERVICES) - _consumers()
+    # The autoscaler alone sets the replica count: an apply never resets it.
+    for deployment in of_kind(docs, "Deployment").values():
+        assert "replicas" not in deployment["spec"]
     for service, hpa in hpas.items():
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": service}
         [metric] = hpa["spec"]["metrics"]
@@ -381,8 +383,8 @@ def test_consumers_scale_on_their_queue_and_apis_on_cpu(docs: list[dict[str, Any
     assert (ref["parameter"], ref["key"]) == ("host", "AMQP_URL")
 
 
-def test_production_keeps_two_replicas_of_everything() -> None:
-    docs = list(_rendered("production"))
+def test_production_keeps_two_replicas_of_everything(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["production"]
     for obj in of_kind(docs, "ScaledObject").values():
         assert obj["spec"]["minReplicaCount"] >= 2
     for hpa in of_kind(docs, "HorizontalPodAutoscaler").values():
@@ -392,8 +394,8 @@ def test_production_keeps_two_replicas_of_everything() -> None:
 # --- RabbitMQ and PostgreSQL ---------------------------------------------------------------------------------
 
 
-def test_production_runs_a_three_node_rabbitmq_cluster_the_services_reach() -> None:
-    docs = list(_rendered("production"))
+def test_production_runs_a_three_node_rabbitmq_cluster_the_services_reach(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["production"]
     [(name, rabbit)] = of_kind(docs, "RabbitmqCluster").items()
     assert rabbit["apiVersion"] == "rabbitmq.com/v1beta1"
     assert rabbit["spec"]["replicas"] == 3
@@ -422,8 +424,8 @@ def test_postgresql_has_a_database_and_role_per_service(docs: list[dict[str, Any
         assert re.fullmatch(rf"postgresql\+asyncpg://{service}:{PLACEHOLDER}@{cluster_name}-rw:5432/{service}", url)
 
 
-def test_production_postgresql_is_replicated_and_backed_up() -> None:
-    docs = list(_rendered("production"))
+def test_production_postgresql_is_replicated_and_backed_up(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["production"]
     [(cluster_name, cluster)] = of_kind(docs, "Cluster").items()
     assert cluster["spec"]["instances"] == 3
     store = cluster["spec"]["backup"]["barmanObjectStore"]
@@ -438,8 +440,8 @@ def test_production_postgresql_is_replicated_and_backed_up() -> None:
 # --- monitoring ----------------------------------------------------------------------------------------------
 
 
-def test_production_scrapes_every_service_as_prometheus_yml_does() -> None:
-    docs = list(_rendered("production"))
+def test_production_scrapes_every_service_as_prometheus_yml_does(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["production"]
     monitors = of_kind(docs, "ServiceMonitor")
     assert set(monitors) == set(SERVICES)
     for service, monitor in monitors.items():
@@ -451,9 +453,9 @@ def test_production_scrapes_every_service_as_prometheus_yml_does() -> None:
         assert one(docs, "Service", service)["metadata"]["labels"]["service"] == service
 
 
-def test_production_carries_the_repositorys_own_dashboards_and_rules() -> None:
+def test_production_carries_the_repositorys_own_dashboards_and_rules(rendered: dict[str, list[dict[str, Any]]]) -> None:
     # The same files compose mounts, not copies of them.
-    docs = list(_rendered("production"))
+    docs = rendered["production"]
     dashboards = one(docs, "ConfigMap", "diplomacity-grafana-dashboards")
     files = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
     assert files
