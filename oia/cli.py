@@ -89,15 +89,17 @@ def dev(
 
 @app.command()
 def serve(service: ServiceArg, host: Annotated[str, typer.Option(envvar="OIA_HOST")] = "0.0.0.0") -> None:
-    """Run one service against DATABASE_URL / AMQP_URL (migrating first), or the board (`board`),
-    which asks the services at BOARD_<SERVICE>_URL and listens on BOARD_PORT (8005)."""
+    """Run one service against DATABASE_URL / AMQP_URL (migrating first, unless
+    OIA_MIGRATE_ON_START=false), or the board (`board`), which asks the services at
+    BOARD_<SERVICE>_URL and listens on BOARD_PORT (8005)."""
     if service == "board":
         return _serve_board(host)
     [name] = _services(service)
     settings = _settings(name)
     configure_logging(settings.log_level)
     spec = spec_of(name)
-    asyncio.run(_wait_and_migrate(name, settings.database_url))
+    if settings.migrate_on_start:
+        asyncio.run(_wait_and_migrate(name, settings.database_url))
     from shared.app import create_service_app
     from shared.runtime import ServiceRuntime
 

@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     secret_key: str = Field("dev-secret-change-me", validation_alias="OIA_SECRET_KEY", repr=False)
     api_keys: str = Field("", validation_alias="OIA_API_KEYS", repr=False)
     log_level: str = Field("INFO", validation_alias="OIA_LOG_LEVEL")
+    # `oia serve` migrates its database before it listens; false where migrations run once before a
+    # rollout instead (Kubernetes: a Job running `oia migrate`), so replicas never race to migrate.
+    migrate_on_start: bool = Field(True, validation_alias="OIA_MIGRATE_ON_START")
     # Where spans go (OTLP over HTTP, e.g. an OpenTelemetry Collector's http://collector:4318); empty:
     # nowhere, while trace ids still reach the logs and travel with the events (shared/tracing.py).
     otlp_endpoint: str = Field("", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")

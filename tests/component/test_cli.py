@@ -158,3 +158,33 @@ def test_keys_for_a_production_database_go_to_the_named_service_only(new_user, m
     assert f"accepted by travel ({url})" in result.stderr
     assert resolve(new_user, "prod-travel", result.stdout.strip()).role == "admin"
     assert not (new_user / "data").exists()  # nothing written where `oia dev` keeps its data
+
+
+def _tables(path) -> set[str]:
+    async def run():
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            async with engine.connect() as conn:
+                return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(("migrate_on_start", "migrated"), [(None, True), ("true", True), ("false", False)])
+def test_serve_migrates_first_unless_told_not_to(tmp_path, monkeypatch, migrate_on_start, migrated):
+    # Kubernetes runs `oia migrate` as a Job before a rollout and the replicas with OIA_MIGRATE_ON_START=false.
+    db = tmp_path / "travel.db"
+    monkeypatch.setenv("TRAVEL_DATABASE_URL", f"sqlite+aiosqlite:///{db}")
+    monkeypatch.setenv("OIA_SECRET_KEY", "cli-test-secret")
+    if migrate_on_start is not None:
+        monkeypatch.setenv("OIA_MIGRATE_ON_START", migrate_on_start)
+    served = []
+    monkeypatch.setattr("oia.cli.uvicorn.run", lambda app, **kwargs: served.append(kwargs["port"]))
+    result = runner.invoke(app, ["serve", "travel"])
+    assert result.exit_code == 0, result.output
+    assert served == [8002]  # it went on to serve either way
+    tables = _tables(db) if db.exists() else set()
+    assert ("alembic_version_travel" in tables) is migrated
+    assert ("trip" in tables) is migrated
