@@ -34,7 +34,7 @@ class Worker(Protocol):
 
     def start(self) -> None: ...
     def wake(self) -> None: ...  # something it may have work for just committed
-    async def stop(self) -> None: ...
+    async def stop(self) -> None: ...  # finish what it holds, within the settings' shutdown grace
 
 
 @dataclass
@@ -98,6 +98,7 @@ class ServiceRuntime:
         self.peer_transport: httpx.AsyncBaseTransport | None = None
         self._gauges_task: asyncio.Task[None] | None = None
         self._gauges_stopping = asyncio.Event()
+        self._consuming = False
 
     def settings_as(self, settings_cls: type[Settings]) -> Settings:
         """The settings as the service's own class (its spec's `settings_cls`), to read its own values."""
@@ -123,6 +124,7 @@ class ServiceRuntime:
         keys = self.spec.subscriptions.binding_keys
         if keys:
             await self.bus.subscribe(self.queue, keys, self.dispatcher, service=self.name)
+            self._consuming = True
 
     def start_relay(self) -> None:
         self.relay.start()
@@ -174,10 +176,23 @@ class ServiceRuntime:
         self.start_gauges()
 
     async def stop(self) -> None:
+        """Drain, within `shutdown_grace_seconds`: take no more messages and finish the batch in
+        hand (its unhandled rest goes back to the queue), then let the workers finish their sends and
+        the relay its batch. (Requests were drained before: the HTTP server stops accepting first.)"""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_seconds
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        if self._consuming:
+            self._consuming = False
+            await self.bus.stop_consuming(self.queue, left())
         await self.stop_gauges()
         for worker in self.workers:
             await worker.stop()
-        await self.relay.stop()
+        # A moment for the relay even when the time is up: its batch in hand ends or is rolled back.
+        await self.relay.stop(grace_seconds=max(left(), 1.0))
         if self._owns_bus:
             await self.bus.close()
         for engine in (self.engine, self.relay_engine, self.consumer_engine):
