@@ -76,7 +76,7 @@ class Bookings:
         self._stop.set()
 
 
-async def _restart(d: Deployment, service: str, bookings: Bookings) -> None:
+async def _restart(d: Deployment, service: str, bookings: Bookings) -> float:
     process = d.processes[service]
     before = len(bookings.booked)
     process.proc.send_signal(signal.SIGTERM)
@@ -90,6 +90,7 @@ async def _restart(d: Deployment, service: str, bookings: Bookings) -> None:
     await d.ready(service)
     # Some bookings go through the new process before the next restart.
     await eventually(lambda: len(bookings.booked) >= before + 5, timeout=60, message=f"bookings after {service}")
+    return took
 
 
 async def test_a_rolling_restart_under_load_loses_and_doubles_nothing(start):
@@ -109,13 +110,14 @@ async def test_a_rolling_restart_under_load_loses_and_doubles_nothing(start):
                         "recipient_id": "OIA", "event_type": "travel.trip.booked.v1"})
                     assert subscribed.status_code == 201, subscribed.text
 
+                stopped: list[tuple[str, float]] = []  # how long each took to exit, for the failure's message
                 bookings = Bookings(d)
                 stream = asyncio.create_task(bookings.run())
                 try:
                     await eventually(lambda: len(bookings.booked) >= 5, timeout=60, message="the first bookings")
                     for _ in range(2):
                         for service in ("notifications", "travel"):
-                            await _restart(d, service, bookings)
+                            stopped.append((service, round(await _restart(d, service, bookings), 1)))
                 finally:
                     bookings.stop()
                     await stream
@@ -140,10 +142,10 @@ async def test_a_rolling_restart_under_load_loses_and_doubles_nothing(start):
                     await eventually(all_sent, timeout=60, message="every delivery sent")
 
                 mails, posts = smtp.to(WATCHER), slack.accepted("slack/OIA")
-                assert len(bookings.booked) >= 25, bookings.booked
+                assert len(bookings.booked) >= 25, (bookings.booked, stopped)
                 doubled_ids = [k for k, n in Counter(str(m["Message-ID"]) for m in mails).items() if n > 1]
                 doubled_keys = [k for k, n in Counter(p.headers["idempotency-key"] for p in posts).items() if n > 1]
-                assert doubled_ids == [] and doubled_keys == []
+                assert doubled_ids == [] and doubled_keys == [], stopped
                 assert [n for n, count in mailed().items() if count > 1] == []
                 assert [n for n, count in posted().items() if count > 1] == []
                 # Alerted: every booking, and nothing that was not (an unanswered request may have been made).
