@@ -34,7 +34,8 @@ class Worker(Protocol):
 
     def start(self) -> None: ...
     def wake(self) -> None: ...  # something it may have work for just committed
-    async def stop(self) -> None: ...  # finish what it holds, within the settings' shutdown grace
+    # Finish what it holds within `grace_seconds` (None: the settings' shutdown grace), then cut it off.
+    async def stop(self, grace_seconds: float | None = None) -> None: ...
 
 
 @dataclass
@@ -190,7 +191,7 @@ class ServiceRuntime:
             await self.bus.stop_consuming(self.queue, left())
         await self.stop_gauges()
         for worker in self.workers:
-            await worker.stop()
+            await worker.stop(left())
         # A moment for the relay even when the time is up: its batch in hand ends or is rolled back.
         await self.relay.stop(grace_seconds=max(left(), 1.0))
         if self._owns_bus:

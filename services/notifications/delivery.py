@@ -78,13 +78,13 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float | None = None) -> None:
         """Claim nothing more and let the sends in flight finish and record their outcomes (within
-        the shutdown grace): a send cut off after the receiver took it would be sent again."""
+        the grace; None: the shutdown grace): a send cut off after the receiver took it would be sent again."""
         self._stopping = True
         self._wake.set()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.shutdown_grace_seconds
+        deadline = loop.time() + (self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds)
         if self._task is not None:
             # A round under way may still start sends: wait for it before gathering them.
             await asyncio.wait([self._task], timeout=max(0.0, deadline - loop.time()))
