@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
+import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -108,8 +110,29 @@ def serve(service: ServiceArg, host: Annotated[str, typer.Option(envvar="OIA_HOS
     # collections stay short (they showed as latency spikes under load).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy(),
-                timeout_graceful_shutdown=GRACE_SECONDS)
+    config = uvicorn.Config(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy(),
+                            timeout_graceful_shutdown=min(GRACE_SECONDS, int(settings.shutdown_grace_seconds)))
+    server = _DrainingServer(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run says it
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM (or Ctrl-C) is a request to stop that it fulfils: it stops
+    accepting, lets requests finish, the lifespan drains the runtime, and the process exits 0.
+    (uvicorn itself raises the signal again once it has stopped, and the process dies of it: an
+    orchestrator would count a clean rolling update as a crash.)"""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # As uvicorn's own, less raising the signal again at the end.
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def _serve_board(host: str) -> None:

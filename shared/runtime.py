@@ -34,7 +34,8 @@ class Worker(Protocol):
 
     def start(self) -> None: ...
     def wake(self) -> None: ...  # something it may have work for just committed
-    async def stop(self) -> None: ...
+    # Finish what it holds within `grace_seconds` (None: the settings' shutdown grace), then cut it off.
+    async def stop(self, grace_seconds: float | None = None) -> None: ...
 
 
 @dataclass
@@ -98,6 +99,7 @@ class ServiceRuntime:
         self.peer_transport: httpx.AsyncBaseTransport | None = None
         self._gauges_task: asyncio.Task[None] | None = None
         self._gauges_stopping = asyncio.Event()
+        self._consuming = False
 
     def settings_as(self, settings_cls: type[Settings]) -> Settings:
         """The settings as the service's own class (its spec's `settings_cls`), to read its own values."""
@@ -124,6 +126,7 @@ class ServiceRuntime:
         if keys:
             CONSUMER_PAUSED.labels(self.name).set(0)  # a series from the start, so 'paused' is never 'absent'
             await self.bus.subscribe(self.queue, keys, self.dispatcher, service=self.name)
+            self._consuming = True
 
     def start_relay(self) -> None:
         self.relay.start()
@@ -175,10 +178,23 @@ class ServiceRuntime:
         self.start_gauges()
 
     async def stop(self) -> None:
+        """Drain, within `shutdown_grace_seconds`: take no more messages and finish the batch in
+        hand (its unhandled rest goes back to the queue), then let the workers finish their sends and
+        the relay its batch. (Requests were drained before: the HTTP server stops accepting first.)"""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_seconds
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        if self._consuming:
+            self._consuming = False
+            await self.bus.stop_consuming(self.queue, left())
         await self.stop_gauges()
         for worker in self.workers:
-            await worker.stop()
-        await self.relay.stop()
+            await worker.stop(left())
+        # A moment for the relay even when the time is up: its batch in hand ends or is rolled back.
+        await self.relay.stop(grace_seconds=max(left(), 1.0))
         if self._owns_bus:
             await self.bus.close()
         for engine in (self.engine, self.relay_engine, self.consumer_engine):

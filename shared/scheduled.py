@@ -52,9 +52,15 @@ class Periodic:
     def wake(self) -> None:
         pass  # jobs follow the calendar, not events
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Let a run under way finish (within the grace; None: the shutdown grace), then cut it off:
+        a job says each alert once however often it runs, so the next start runs it again."""
         self._stopping.set()
         if self._task is not None:
+            grace = self.runtime.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+            _, late = await asyncio.wait([self._task], timeout=grace)
+            for task in late:
+                task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:

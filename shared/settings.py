@@ -68,6 +68,10 @@ class ServiceSettings(BaseSettings):
     # How often the runtime sets its gauges (outbox backlog, consumer lag, dead letters, …) besides
     # on every scrape, so an alert on one fires though nobody scrapes or opens an admin page.
     gauges_seconds: float = Field(15.0, gt=0, validation_alias="OIA_GAUGES_SECONDS")
+    # On SIGTERM: how long the service may take to finish what it holds (handlers, sends in flight,
+    # the relay's batch) after it stopped taking requests and messages; what is left then is cut off
+    # and taken up again by another replica or the next start.
+    shutdown_grace_seconds: float = Field(20.0, gt=0, validation_alias="OIA_SHUTDOWN_GRACE_SECONDS")
 
     # The compiled offline gazetteer (shared/places.py), for services that resolve places; built
     # on first use when missing.

@@ -131,14 +131,21 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Claim nothing more and let the sends in flight finish and record their outcomes (within
+        the grace; None: the shutdown grace): a send cut off after the receiver took it would be sent again."""
         self._stopping = True
         self._wake.set()
-        pending = [t for t in (self._task, *self._sending) if t is not None]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds)
+        if self._task is not None:
+            # A round under way may still start sends: wait for it before gathering them.
+            await asyncio.wait([self._task], timeout=max(0.0, deadline - loop.time()))
+        pending = [t for t in (self._task, *self._sending) if t is not None and not t.done()]
         if pending:
-            _, late = await asyncio.wait(pending, timeout=10)
+            _, late = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
             for task in late:
-                task.cancel()  # a send hanging past its time-out; its claim lapses and is retaken
+                task.cancel()  # a send hanging past the grace; its claim lapses and is retaken
             await asyncio.gather(*late, return_exceptions=True)
         if self._held:
             try:

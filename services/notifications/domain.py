@@ -243,7 +243,23 @@ def next_digest(now: datetime, zone: str, hour: int) -> datetime:
 
 
 def _local(day: date, at: time, zone: str) -> datetime:
-    return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    """When it is `at` on `day` for the recipient (UTC). A time the clocks skip (02:30 the night they
+    go forward) comes at the jump; one they pass twice (the night they go back), the first time."""
+    tz = ZoneInfo(zone)
+    wall = datetime.combine(day, at)
+    moment = wall.replace(tzinfo=tz).astimezone(UTC)
+    if moment.astimezone(tz).replace(tzinfo=None) == wall:
+        return moment
+    # In the gap: fold=1 reads the time with the offset after the jump, which lands before it; the
+    # jump is the first second between the two whose local time is `at` or later.
+    before, after = int(wall.replace(tzinfo=tz, fold=1).timestamp()), int(moment.timestamp())
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, tz).replace(tzinfo=None) >= wall:
+            after = middle
+        else:
+            before = middle
+    return datetime.fromtimestamp(after, UTC)
 
 
 def backoff(attempt: int, rng: random.Random | None = None, retry_after: float | None = None,

@@ -69,6 +69,8 @@ class AmqpBus:
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._batchers: list[Batcher[AbstractIncomingMessage]] = []
+        # Each consumed queue's consumer: what stop_consuming cancels.
+        self._consumers: dict[str, tuple[AbstractQueue, str, Batcher[AbstractIncomingMessage]]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class AmqpBus:
         for batcher in self._batchers:
             await batcher.close()
         self._batchers.clear()
+        self._consumers.clear()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -137,7 +140,24 @@ class AmqpBus:
         async def on_message(message: AbstractIncomingMessage) -> None:
             batcher.put(message)  # acked by the batcher once its transaction committed
 
-        await main.consume(on_message, no_ack=False)
+        tag = await main.consume(on_message, no_ack=False)
+        self._consumers[queue] = (main, tag, batcher)
+
+    async def stop_consuming(self, queue: str, grace_seconds: float) -> None:
+        """Cancel the consumer (the broker sends no more; the robust connection will not restore
+        it), then let the batch in hand be handled and acked. The prefetched messages not yet handled
+        go back to the queue, unacked, when the channel closes: another replica or the next start
+        takes them."""
+        if (consumer := self._consumers.pop(queue, None)) is None:
+            return
+        main, tag, batcher = consumer
+        batcher.stop_taking()  # at once: the cancel's round trip is time enough to start another batch
+        try:
+            await main.cancel(tag, timeout=min(grace_seconds, 5.0))
+        except Exception:  # the broker is gone: so is the consumer, and the unacked messages are back
+            log.warning("could not cancel the consumer; the broker has let it go", queue=queue, exc_info=True)
+        await batcher.drain(grace_seconds)
+        self._batchers.remove(batcher)
 
     async def _declare(self, channel: AbstractChannel, queue: str, binding_keys: list[str]) -> AbstractQueue:
         exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)

@@ -69,6 +69,9 @@ class Bus(Protocol):
     async def dead_letters(self, queue: str) -> list[DeadLetter]: ...
     async def dead_letter_count(self, queue: str) -> int: ...  # without reading them (a gauge's)
     async def replay_dead_letters(self, queue: str, event_ids: list[str] | None = None) -> int: ...
+    # Take no more messages from the queue, finish the batch in hand (within `grace_seconds`); what
+    # was received but not handled goes back to the queue unacknowledged.
+    async def stop_consuming(self, queue: str, grace_seconds: float) -> None: ...
 
 
 @lru_cache(maxsize=4096)
@@ -110,6 +113,7 @@ class Batcher(Generic[M]):
         self.waiting: asyncio.Queue[M] = asyncio.Queue()
         self.in_flight = 0
         self._closing = False
+        self._draining = False
         self._workers = [asyncio.create_task(self._work(), name=f"consumer:{name}")]
 
     def put(self, message: M) -> None:
@@ -118,6 +122,20 @@ class Batcher(Generic[M]):
     @property
     def depth(self) -> int:
         return self.waiting.qsize() + self.in_flight
+
+    def stop_taking(self) -> None:
+        """Start no other batch after the one in hand (what arrives meanwhile waits, unsettled)."""
+        self._draining = True
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Finish the batch in hand (for at most `grace_seconds`), start no other, and close. What
+        waits here unsettled stays so: the transport gives it back to the queue."""
+        self.stop_taking()
+        # Without a batch in hand the worker waits for a message: nothing to finish, close at once.
+        # (From taking a message to counting it in flight there is no await, so this cannot race.)
+        if self.in_flight:
+            await asyncio.wait(self._workers, timeout=grace_seconds)
+        await self.close()
 
     async def close(self) -> None:
         # Flag first: the database driver can turn the cancellation into an ordinary error that
@@ -128,7 +146,7 @@ class Batcher(Generic[M]):
         await asyncio.gather(*self._workers, return_exceptions=True)
 
     async def _work(self) -> None:
-        while not self._closing:
+        while not (self._closing or self._draining):
             batch = [await self.waiting.get()]
             while len(batch) < self.max_batch and not self.waiting.empty():
                 batch.append(self.waiting.get_nowait())

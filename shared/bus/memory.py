@@ -72,11 +72,11 @@ class _Queue:
         await asyncio.sleep(delay)
         self.batcher.put(delivery)
 
-    async def close(self) -> None:
+    async def close(self, grace_seconds: float = 0.0) -> None:
         for retry in list(self.retries):
             retry.cancel()
         await asyncio.gather(*self.retries, return_exceptions=True)
-        await self.batcher.close()
+        await self.batcher.drain(grace_seconds)
 
 
 def _ids(envelope: Envelope) -> dict[str, str | None]:
@@ -115,6 +115,10 @@ class MemoryBus:
         if queue in self._queues:
             raise ValueError(f"queue {queue!r} already has a consumer on this bus")
         self._queues[queue] = _Queue(queue, binding_keys, processor, self.policy, service or queue)
+
+    async def stop_consuming(self, queue: str, grace_seconds: float) -> None:
+        if (q := self._queues.pop(queue, None)) is not None:
+            await q.close(grace_seconds)  # in memory, what was not handled is gone with the process
 
     async def queue_depth(self, queue: str) -> int:
         q = self._queues.get(queue)

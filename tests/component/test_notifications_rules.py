@@ -1,7 +1,8 @@
 """Notification rules: default routing, what cannot wait, quiet hours, digests, back-off."""
 
 import random
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -258,3 +259,42 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
 def test_backoff_never_undercuts_a_retry_after():
     assert domain.backoff(1, random.Random(1), retry_after=30) == 30
     assert domain.backoff(10, random.Random(1), retry_after=0.5) >= domain.BACKOFF_CAP_SECONDS / 2
+
+
+# Berlin's clocks: 2027-03-28 02:00 CET → 03:00 CEST (the night is an hour short); 2027-10-31
+# 03:00 CEST → 02:00 CET (an hour long). What is held is released at the local hour, not 24 h on.
+@pytest.mark.parametrize(("local_now", "quiet", "released_local", "released_utc"), [
+    # Held on the eve of the change, released at 07:00 local, summer time already: 05:00 UTC.
+    ("2027-03-27 23:00", (time(22), time(7)), "2027-03-28 07:00", "2027-03-28 05:00"),
+    ("2027-03-28 01:30", (time(22), time(7)), "2027-03-28 07:00", "2027-03-28 05:00"),
+    ("2027-03-28 03:30", (time(22), time(7)), "2027-03-28 07:00", "2027-03-28 05:00"),
+    # Autumn: the long night, winter time by the morning: 06:00 UTC.
+    ("2027-10-30 23:00", (time(22), time(7)), "2027-10-31 07:00", "2027-10-31 06:00"),
+    # A window ending at 02:30, a time that does not exist that night: released at the jump (01:00 UTC).
+    ("2027-03-28 01:00", (time(22), time(2, 30)), "2027-03-28 03:00", "2027-03-28 01:00"),
+    # Ending at 02:30 in the night that has two of them: the first (still summer time).
+    ("2027-10-31 01:00", (time(22), time(2, 30)), "2027-10-31 02:30", "2027-10-31 00:30"),
+])
+def test_quiet_hours_end_at_the_local_hour_across_a_dst_change(local_now, quiet, released_local, released_utc):
+    from zoneinfo import ZoneInfo
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime.fromisoformat(local_now).replace(tzinfo=berlin).astimezone(UTC)
+    got = domain.quiet_until(now, "Europe/Berlin", *quiet)
+    assert got == datetime.fromisoformat(released_utc).replace(tzinfo=UTC)
+    assert got.astimezone(berlin).replace(tzinfo=None) == datetime.fromisoformat(released_local)
+    # And the moment just before it is still inside the window (the worker would not send yet).
+    assert domain.quiet_until(got - timedelta(minutes=1), "Europe/Berlin", *quiet) == got
+
+
+@pytest.mark.parametrize(("utc_now", "hour", "digest_utc"), [
+    ("2027-03-27 08:00", 8, "2027-03-28 06:00"),  # 09:00 CET → tomorrow's 08:00 CEST, 23 h later
+    ("2027-03-28 00:30", 2, "2027-03-28 01:00"),  # 01:30 CET; 02:00 never comes: sent at the jump (03:00 CEST)
+    ("2027-10-30 07:00", 8, "2027-10-31 07:00"),  # 09:00 CEST → tomorrow's 08:00 CET, 25 h later
+    ("2027-10-31 06:30", 8, "2027-10-31 07:00"),  # 07:30 CET on the long day: 08:00 CET the same morning
+])
+def test_the_digest_goes_at_its_local_hour_across_a_dst_change(utc_now, hour, digest_utc):
+    got = domain.next_digest(datetime.fromisoformat(utc_now).replace(tzinfo=UTC), "Europe/Berlin", hour)
+    assert got == datetime.fromisoformat(digest_utc).replace(tzinfo=UTC)
+    # Waiting there, the next one is a day on at the same local hour (the worker releases it once).
+    following = domain.next_digest(got, "Europe/Berlin", hour)
+    assert following.astimezone(ZoneInfo("Europe/Berlin")).hour == hour and following > got

@@ -35,7 +35,7 @@ class Reminders(Periodic):
 
 def job(*said) -> Reminders:
     runtime = SimpleNamespace(name=SERVICE, spec=SimpleNamespace(name=SERVICE),
-                              settings=SimpleNamespace(jobs_interval_seconds=600.0))
+                              settings=SimpleNamespace(jobs_interval_seconds=600.0, shutdown_grace_seconds=5.0))
     return Reminders(runtime, list(said))
 
 
