@@ -181,7 +181,11 @@ def test_serve_migrates_first_unless_told_not_to(tmp_path, monkeypatch, migrate_
     if migrate_on_start is not None:
         monkeypatch.setenv("OIA_MIGRATE_ON_START", migrate_on_start)
     served = []
-    monkeypatch.setattr("oia.cli.uvicorn.run", lambda app, **kwargs: served.append(kwargs["port"]))
+    def serve_once(server, sockets=None):  # the server `oia serve` runs, stood in for: no port is opened
+        served.append(server.config.port)
+        server.started = True
+
+    monkeypatch.setattr("oia.cli._DrainingServer.run", serve_once)
     result = runner.invoke(app, ["serve", "travel"])
     assert result.exit_code == 0, result.output
     assert served == [8002]  # it went on to serve either way
