@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz test-browser bench migrate messages clean
+.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz test-browser test-faults bench migrate messages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ test-browser: install checkers
 ## raise or change them for a longer hunt.
 test-fuzz: install checkers
 	$(BIN)/pytest tests/fuzz
+
+## The long fault scenarios (a rolling restart under load; issue 17): real processes, minutes each.
+test-faults: install checkers
+	$(BIN)/pytest tests/faults -o addopts=""
 
 bench: install
 	$(BIN)/python bench/bus.py
