@@ -313,10 +313,10 @@ async def main() -> None:
             "raw, same prefetch and acks", Target("ratio", ">=", 0.5)),
         Row("bus", "pipeline events/s vs FastStream (no database)", "ev/s", pipeline.rate, faststream.rate,
             f"FastStream {faststream_version()}", Target("ratio", ">=", 1)),
-        Row("bus", f"commit → handler commit p99 at {paced.produced:,.0f} ev/s", "ms",
+        Row("bus", "commit → handler commit p99, half rate", "ms",
             percentile(paced.latencies, 99), percentile(raw_paced.latencies, 99), "raw publish → ack",
             Target("ours", "<=", 20)),
-        Row("bus", f"commit → handler commit p50 at {paced.produced:,.0f} ev/s", "ms",
+        Row("bus", "commit → handler commit p50, half rate", "ms",
             statistics.median(paced.latencies), statistics.median(raw_paced.latencies), "raw publish → ack"),
         Row("bus", "pipeline events lost or duplicated", "events", float(pipeline.lost + pipeline.duplicated +
             paced.lost + paced.duplicated), target=Target("ours", "<=", 0)),

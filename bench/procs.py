@@ -42,3 +42,15 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def wait_line(proc: subprocess.Popen, line: str, log: Path, timeout: float = 120) -> None:
+    """Until the process has printed `line` (a consumer with no HTTP port saying it is ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        if line in log.read_text().splitlines():
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{proc.args} did not say {line!r} in {timeout:.0f} s:\n{log.read_text()[-2000:]}")
