@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aio_pika  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from shared.bus.amqp import AmqpBus, _to_message  # noqa: E402
 from shared.bus.base import Batcher, RetryPolicy  # noqa: E402
@@ -42,7 +42,6 @@ from shared.runtime import ServiceRuntime  # noqa: E402
 from shared.settings import ServiceSettings  # noqa: E402
 from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, unique_name  # noqa: E402
 from tests.support import probe  # noqa: E402
-from tests.support.probe import Effect  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from report import Row, Target, percentile, write_rows  # noqa: E402
@@ -254,7 +253,8 @@ async def run_pipeline(n: int, tmp: Path, *, rate: float | None = None, per_comm
         await alpha.stop()
         await alpha_bus.close()
         async with beta.engine.connect() as conn:
-            handled = dict((await conn.execute(select(Effect.event_id, func.count()).group_by(Effect.event_id))).all())
+            counted = await conn.execute(text("SELECT event_id, count(*) FROM effect GROUP BY event_id"))
+            handled: dict[str, int] = {event_id: count for event_id, count in counted}
         await beta.engine.dispose()
         latencies = [(done[i] - committed[i]) * 1000 for i in committed if i in done]
         produced = n / max(max(committed.values()) - started, 1e-9)

@@ -25,7 +25,7 @@ def wait_http(proc: subprocess.Popen, url: str, log: Path, timeout: float = 120)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+            raise SystemExit(f"{proc.args!r} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -49,8 +49,8 @@ def wait_line(proc: subprocess.Popen, line: str, log: Path, timeout: float = 120
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+            raise SystemExit(f"{proc.args!r} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
         if line in log.read_text().splitlines():
             return
         time.sleep(0.1)
-    raise SystemExit(f"{proc.args} did not say {line!r} in {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+    raise SystemExit(f"{proc.args!r} did not say {line!r} in {timeout:.0f} s:\n{log.read_text()[-2000:]}")
