@@ -21,6 +21,13 @@ class WrkResult:
     max_ms: float
     status_errors: int  # answers other than 2xx/3xx
     socket_errors: int
+    rejected: str  # the first answer ≥ 400 with its body, if any
+
+    def failures(self) -> str:
+        """What went wrong, for a bench that needs every request answered well ('' if nothing)."""
+        if not (self.status_errors or self.socket_errors):
+            return ""
+        return f"{self.status_errors} answers ≥ 400 (first: {self.rejected}), {self.socket_errors} socket errors"
 
     @property
     def rate(self) -> float:
@@ -43,5 +50,6 @@ def wrk(url: str, seconds: float, *, connections: int = 8, threads: int = 1, bod
     if done.returncode != 0 or not found:
         raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
     f = {k: int(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
+    rejected = re.search(r"wrk-rejected (.*)", done.stdout)
     return WrkResult(f["requests"], f["duration_us"] / 1e6, f["p50_us"] / 1000, f["p99_us"] / 1000,
-                     f["max_us"] / 1000, f["status_errors"], f["socket_errors"])
+                     f["max_us"] / 1000, f["status_errors"], f["socket_errors"], rejected.group(1) if rejected else "")

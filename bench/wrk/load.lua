@@ -2,11 +2,11 @@
 -- on every request, one "<bearer key>\t<JSON body>" a line, each thread from its own offset; without
 -- one, wrk's own request. Either way it ends with one line of figures that bench/wrkrun.py reads.
 local keys, bodies, index = {}, {}, 1
-local threads = 0
+local threads = {}
 
 function setup(thread)
-  thread:set("offset", threads)
-  threads = threads + 1
+  thread:set("offset", #threads)
+  threads[#threads + 1] = thread
 end
 
 function init(args)
@@ -26,7 +26,21 @@ function request()
                     bodies[i])
 end
 
+-- The first answer that was not 2xx/3xx, so a bench can say what went wrong.
+function response(status, headers, body)
+  if status >= 400 and rejected == nil then
+    rejected = status .. " " .. (body or ""):sub(1, 300):gsub("%s+", " ")
+  end
+end
+
 function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    local first = thread:get("rejected")
+    if first ~= nil then
+      io.write("wrk-rejected " .. first .. "\n")
+      break
+    end
+  end
   local e = summary.errors
   io.write(string.format("wrk-result requests=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d status_errors=%d "
     .. "socket_errors=%d\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
