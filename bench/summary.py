@@ -22,6 +22,8 @@ RESULTS = ROWS.parent
 def number(value: float | None) -> str:
     if value is None:
         return "–"
+    if float(value).is_integer() and abs(value) < 100:
+        return f"{value:.0f}"  # a count (lost events, a rate held): no decimals to suggest precision
     for floor, shape in ((100, "{:,.0f}"), (10, "{:.1f}"), (0.1, "{:.2f}")):
         if abs(value) >= floor:
             return shape.format(value)
