@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz test-browser test-faults bench migrate messages clean
+.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz test-browser test-faults bench bench-quick bench-tools migrate messages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,13 +72,35 @@ test-fuzz: install checkers
 test-faults: install checkers
 	$(BIN)/pytest tests/faults -o addopts=""
 
-bench: install
+## The benchmarks (bench/), ours beside a peer or the raw limit in the same run, ending with one summary table that
+## is saved under bench/results/<UTC timestamp>.json and shows the previous run's figures beside this run's.
+## Needs the Debian package `wrk` (the C load generator; apt-get install -y wrk) and the `bench` extra (FastStream).
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench-tools: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk"; exit 1; }
+
+bench: bench-tools
+	rm -rf bench/results/rows
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/travel.py
 	$(BIN)/python bench/alerts.py
 	$(BIN)/python bench/grants.py
 	$(BIN)/python bench/import_latency.py
+	$(BIN)/python bench/summary.py
+
+## The same instruments on short runs (minutes): proves they work end to end; its figures are not meant.
+bench-quick: bench-tools
+	rm -rf bench/results/rows
+	$(BIN)/python bench/bus.py --events 3000 --latency-events 1000
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/travel.py --sizes 1000,10000 --probes 200 --seconds 2 --repeats 5
+	$(BIN)/python bench/alerts.py --raise 0.5 --step-seconds 3 --seconds 5
+	$(BIN)/python bench/summary.py --quick
 
 ## Wording (the alerts', the board's): extract it into each folder's locale/messages.pot and merge that into each
 ## language's catalog; then translate what is new or fuzzy in locale/<language>/LC_MESSAGES/messages.po.

@@ -26,6 +26,9 @@ sys.path.insert(0, str(ROOT))
 from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database, unique_name  # noqa: E402
 from tests.conftest import delete_amqp_objects  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from report import Row, Target, write_rows  # noqa: E402
+
 OIA = str(Path(sys.executable).parent / "oia")
 SERVICES = ("partners", "travel", "grants", "notifications")
 
@@ -69,7 +72,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def bench_dev() -> None:
+def bench_dev(rows: list[Row]) -> None:
     with tempfile.TemporaryDirectory() as data:
         for run in ("first start (migrates, creates keys)", "restart"):
             port = free_port()
@@ -79,11 +82,13 @@ def bench_dev() -> None:
                 seconds = wait_until_ok(proc, [f"http://127.0.0.1:{port}/{s}/health" for s in SERVICES])
                 print(f"startup: oia dev, {run}: all four services answer in {seconds:.2f} s (target < 5 s), "
                       f"{rss_mb(proc.pid):.0f} MB resident")
+                rows.append(Row("startup", f"oia dev ready, {run.split(' (')[0]}", "s", seconds,
+                                target=Target("ours", "<=", 5)))
             finally:
                 stop(proc)
 
 
-async def bench_serve() -> None:
+async def bench_serve(rows: list[Row]) -> None:
     exchange, prefix = unique_name("bench.startup"), unique_name("startup") + "."
     databases = {s: await create_database(f"oia_startup_{s}") for s in SERVICES}
     procs: list[subprocess.Popen] = []
@@ -99,6 +104,8 @@ async def bench_serve() -> None:
             seconds = await asyncio.to_thread(wait_until_ok, proc, [f"http://127.0.0.1:{port}/{service}/ready"])
             print(f"startup: oia serve {service:<13} ready in {seconds:.2f} s (migrations included), "
                   f"{rss_mb(proc.pid):.0f} MB resident (target < 150 MB)")
+            rows.append(Row("startup", f"oia serve {service} resident", "MB", rss_mb(proc.pid),
+                            target=Target("ours", "<=", 150)))
     finally:
         for proc in procs:
             stop(proc)
@@ -108,5 +115,7 @@ async def bench_serve() -> None:
 
 
 if __name__ == "__main__":
-    bench_dev()
-    asyncio.run(bench_serve())
+    rows: list[Row] = []
+    bench_dev(rows)
+    asyncio.run(bench_serve(rows))
+    write_rows("startup", rows)
