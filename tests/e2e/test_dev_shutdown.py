@@ -1,0 +1,55 @@
+"""`oia dev` stops as `oia serve` does on SIGTERM: the request in flight is answered, its trip is stored,
+the services drain, and the process exits 0 (not killed by its own signal)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.e2e
+
+TITLE = "Trip booked while the host stops"
+
+
+def test_sigterm_answers_the_request_in_flight_and_exits_0(start, tmp_path):
+    port, data = free_port(), tmp_path / "data"
+    dev = start(["dev"], {"OIA_PORT": str(port), "OIA_DATA_DIR": str(data), "OIA_SHUTDOWN_GRACE_SECONDS": "10"})
+    base = f"http://127.0.0.1:{port}"
+    dev.wait_healthy(f"{base}/travel/health")
+    keys = {(k["role"], k["department"]): k["key"] for k in json.loads((data / "demo-keys.json").read_text())}
+    body = json.dumps({"title": TITLE, "legs": [{"city": "Katowice", "country": "PL", "start_date": "2027-06-02",
+                                                 "end_date": "2027-06-04"}]}).encode()
+
+    def body_across_the_signal() -> Iterator[bytes]:
+        """Half the body, SIGTERM, and the rest once the server has begun to stop: the request is in flight."""
+        yield body[:20]
+        dev.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while "Shutting down" not in dev.output():
+            assert time.monotonic() < deadline, f"no shutdown began:\n{dev.output()}"
+            assert dev.proc.poll() is None, f"exited with the request in flight:\n{dev.output()}"
+            time.sleep(0.05)
+        yield body[20:]
+
+    answer = httpx.post(f"{base}/travel/trips", content=body_across_the_signal(), timeout=30,
+                        headers={"Authorization": f"Bearer {keys[('department', 'MAYOR')]}",
+                                 "Content-Type": "application/json"})
+    assert answer.status_code == 201, answer.text
+
+    try:
+        code = dev.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"oia dev did not stop within 60 s of SIGTERM:\n{dev.output()}")
+    assert code == 0, f"oia dev exited {code} on SIGTERM:\n{dev.output()}"
+    with sqlite3.connect(data / "travel.db") as db:
+        stored = db.execute("SELECT count(*) FROM trip WHERE title = ?", (TITLE,)).fetchone()[0]
+    assert stored == 1, "the trip booked in flight is stored"
