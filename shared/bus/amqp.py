@@ -136,6 +136,9 @@ class AmqpBus:
             await self._settle_failed(queue, service or queue, message, exc)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
+            if batcher.handed_back:  # delivered before the cancel took effect: back with the others
+                await message.nack(requeue=True)
+                return
             batcher.put(message)  # acked by the batcher once its transaction committed
 
         async def pause_delivery() -> None:

@@ -128,7 +128,7 @@ class Batcher(Generic[M]):
         self.hold_seconds = hold_seconds
         self.waiting: asyncio.Queue[M] = asyncio.Queue()
         self.in_flight = 0
-        self._in_hand: list[M] = []
+        self._in_hand: list[M] = []  # the batch's messages not yet settled
         # The messages in hand went back to the queue: none of them is settled here, their redelivery is.
         self._handed_back = False
         self._closing = False
@@ -137,6 +137,11 @@ class Batcher(Generic[M]):
 
     def put(self, message: M) -> None:
         self.waiting.put_nowait(message)
+
+    @property
+    def handed_back(self) -> bool:
+        """True from a hand-back until deliveries are taken again: what still arrives meanwhile goes back too."""
+        return self._handed_back
 
     @property
     def depth(self) -> int:
@@ -170,7 +175,6 @@ class Batcher(Generic[M]):
             while len(batch) < self.max_batch and not self.waiting.empty():
                 batch.append(self.waiting.get_nowait())
             self.in_flight += len(batch)
-            self._in_hand = batch
             try:
                 await self._process(batch)
             except Exception:
@@ -193,6 +197,8 @@ class Batcher(Generic[M]):
                 decoded.append((message, self.decode(message)))
             except PoisonMessage as exc:
                 await self.settle_failed(message, exc)
+        # What a hand-back would give back: the messages of the batch not settled yet.
+        self._in_hand = [message for message, _ in decoded]
         if not decoded:
             return
         try:
@@ -218,8 +224,10 @@ class Batcher(Generic[M]):
                         return
                     await self.settle_failed(message, one_exc)
                 else:
-                    if not self._handed_back:
-                        await self.settle_ok([message])
+                    if self._handed_back:
+                        return  # this one too went back, with the rest
+                    await self.settle_ok([message])
+                self._in_hand.remove(message)  # settled: not this consumer's to give back any more
             return
         if not self._handed_back:
             await self.settle_ok([message for message, _ in decoded])
