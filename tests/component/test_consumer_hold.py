@@ -5,7 +5,7 @@ delivery stays with it long enough for RabbitMQ's consumer timeout to close its 
 from __future__ import annotations
 
 from shared.bus.base import Batcher
-from shared.envelope import Envelope
+from shared.envelope import Envelope, PoisonMessage
 from shared.testing import eventually
 from tests.support import probe
 
@@ -89,5 +89,41 @@ async def test_without_a_transport_to_take_them_back_the_messages_stay_held_thro
         await eventually(lambda: offers >= 4, timeout=10, message="offered again past the hold bound")
         away = False
         await eventually(lambda: settled == ["only"], timeout=10, message="settled once the database answers")
+    finally:
+        await batcher.close()
+
+
+async def test_a_poison_message_settled_before_the_pause_is_not_given_back():
+    """Given back is only what is unsettled: the poison message went to its dead letters already."""
+    given_back: list[str] = []
+    dead: list[str] = []
+
+    def decode(message: Envelope) -> Envelope:
+        if message.data["n"] == "poison":
+            raise PoisonMessage("not an event")
+        return message
+
+    async def processor(envelopes: list[Envelope]) -> None:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+    async def ok(messages: list[Envelope]) -> None:
+        raise AssertionError("nothing is handled while the database is away")
+
+    async def failed(message: Envelope, exc: Exception) -> None:
+        dead.append(message.data["n"])
+
+    async def nothing() -> None:
+        return None
+
+    async def give_back(messages: list[Envelope]) -> None:
+        given_back.extend(m.data["n"] for m in messages)
+
+    batcher = Batcher("q", processor, decode=decode, settle_ok=ok, settle_failed=failed, pause_delivery=nothing,
+                      give_back=give_back, resume_delivery=nothing, hold_seconds=0.3)
+    try:
+        for n in ("good", "poison", "also good"):  # one batch: all three are waiting before the worker runs
+            batcher.put(Envelope(type=probe.EVENT, source="/alpha", data={"n": n}))
+        await eventually(lambda: given_back, timeout=10, message="the held messages handed back")
+        assert sorted(given_back) == ["also good", "good"] and dead == ["poison"]
     finally:
         await batcher.close()
