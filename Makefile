@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz test-browser test-faults bench bench-quick bench-tools migrate messages clean
+.PHONY: install checkers lint typecheck run test test-unit test-component test-contract test-integration test-e2e test-fuzz test-browser test-faults bench bench-quick bench-tools migrate messages kubernetes-rules clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -113,6 +113,11 @@ messages: install
 
 migrate: install
 	$(BIN)/oia migrate all
+
+## The alert rules (deploy/prometheus/rules/diplomacity.yml) as the Prometheus Operator's PrometheusRule for
+## Kubernetes (deploy/kubernetes/components/monitoring/prometheus-rules.yaml): run after editing the rules.
+kubernetes-rules: install
+	$(BIN)/python deploy/kubernetes/render_rules.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -85,8 +85,12 @@ def dev(
     # stalls every request; a large import causes several) scans only what came after.
     gc.collect()
     gc.freeze()
-    uvicorn.run(embedded, host=host, port=port, log_config=None, proxy_headers=_behind_proxy(),
-                timeout_graceful_shutdown=GRACE_SECONDS)
+    # As `serve`: a SIGTERM stops it cleanly (requests finished, the services drained, exit 0).
+    server = _DrainingServer(uvicorn.Config(embedded, host=host, port=port, log_config=None,
+                                            proxy_headers=_behind_proxy(), timeout_graceful_shutdown=GRACE_SECONDS))
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run says it
 
 
 @app.command()

@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
     max_attempts: int = Field(5, ge=1)
     retry_delays_ms: list[Annotated[int, Field(gt=0)]] = Field([200, 1_000, 5_000, 30_000], min_length=1)
     prefetch: int = Field(256, ge=1)
+    # While the database is away a consumer pauses with its messages; after this long it hands them back to
+    # the queue and takes no more until the database answers, below RabbitMQ's consumer_timeout (30 min).
+    consumer_hold_seconds: float = Field(300.0, gt=0, validation_alias="OIA_CONSUMER_HOLD_SECONDS")
     # Outbox relay: rows per publish batch, and the poll interval when nobody wakes it.
     relay_batch: int = Field(500, ge=1)
     relay_poll_seconds: float = 1.0

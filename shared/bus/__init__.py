@@ -22,4 +22,5 @@ def make_bus(settings: ServiceSettings) -> Bus:
         return MemoryBus(policy)
     from shared.bus.amqp import AmqpBus
 
-    return AmqpBus(settings.amqp_url, settings.exchange, policy, prefetch=settings.prefetch)
+    return AmqpBus(settings.amqp_url, settings.exchange, policy, prefetch=settings.prefetch,
+                   hold_seconds=settings.consumer_hold_seconds)

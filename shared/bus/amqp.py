@@ -27,7 +27,7 @@ from aio_pika.abc import (
 from aiormq.exceptions import ChannelNotFoundEntity
 from pamqp.common import FieldTable, FieldValue
 
-from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy
+from shared.bus.base import HOLD_SECONDS, Batcher, DeadLetter, Processor, RetryPolicy
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED
@@ -60,11 +60,14 @@ def _dead_letter_to(queue: str) -> FieldTable:
 
 
 class AmqpBus:
-    def __init__(self, url: str, exchange: str, policy: RetryPolicy | None = None, prefetch: int = 256):
+    def __init__(self, url: str, exchange: str, policy: RetryPolicy | None = None, prefetch: int = 256,
+                 hold_seconds: float = HOLD_SECONDS):
         self.url = url
         self.exchange_name = exchange
         self.policy = policy or RetryPolicy()
         self.prefetch = prefetch
+        # A consumer paused by a database outage gives its messages back after this long (shared/bus/base.py).
+        self.hold_seconds = hold_seconds
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -132,30 +135,43 @@ class AmqpBus:
         async def failed(message: AbstractIncomingMessage, exc: Exception) -> None:
             await self._settle_failed(queue, service or queue, message, exc)
 
-        batcher: Batcher[AbstractIncomingMessage] = Batcher(
-            queue, processor, decode=_decode, settle_ok=_ack_all, settle_failed=failed,
-            service=service or queue)
-        self._batchers.append(batcher)
-
         async def on_message(message: AbstractIncomingMessage) -> None:
+            if batcher.handed_back:  # delivered before the cancel took effect: back with the others
+                await message.nack(requeue=True)
+                return
             batcher.put(message)  # acked by the batcher once its transaction committed
 
-        tag = await main.consume(on_message, no_ack=False)
-        self._consumers[queue] = (main, tag, batcher)
+        async def pause_delivery() -> None:
+            # Popped, not looked up: stop_consuming then has no consumer left to cancel.
+            if (consumer := self._consumers.pop(queue, None)) is not None:
+                await consumer[0].cancel(consumer[1], timeout=5.0)
+
+        async def resume_delivery() -> None:
+            self._consumers[queue] = (main, await main.consume(on_message, no_ack=False), batcher)
+
+        batcher: Batcher[AbstractIncomingMessage] = Batcher(
+            queue, processor, decode=_decode, settle_ok=_ack_all, settle_failed=failed,
+            service=service or queue, pause_delivery=pause_delivery, give_back=_requeue_all,
+            resume_delivery=resume_delivery, hold_seconds=self.hold_seconds)
+        self._batchers.append(batcher)
+        await resume_delivery()
 
     async def stop_consuming(self, queue: str, grace_seconds: float) -> None:
         """Cancel the consumer (the broker sends no more; the robust connection will not restore
         it), then let the batch in hand be handled and acked. The prefetched messages not yet handled
         go back to the queue, unacked, when the channel closes: another replica or the next start
         takes them."""
-        if (consumer := self._consumers.pop(queue, None)) is None:
+        batcher = next((b for b in self._batchers if b.name == queue), None)
+        if batcher is None:
             return
-        main, tag, batcher = consumer
         batcher.stop_taking()  # at once: the cancel's round trip is time enough to start another batch
-        try:
-            await main.cancel(tag, timeout=min(grace_seconds, 5.0))
-        except Exception:  # the broker is gone: so is the consumer, and the unacked messages are back
-            log.warning("could not cancel the consumer; the broker has let it go", queue=queue, exc_info=True)
+        # None while a paused consumer has handed its messages back: nothing is delivered to cancel.
+        if (consumer := self._consumers.pop(queue, None)) is not None:
+            main, tag, _ = consumer
+            try:
+                await main.cancel(tag, timeout=min(grace_seconds, 5.0))
+            except Exception:  # the broker is gone: so is the consumer, and the unacked messages are back
+                log.warning("could not cancel the consumer; the broker has let it go", queue=queue, exc_info=True)
         await batcher.drain(grace_seconds)
         self._batchers.remove(batcher)
 
@@ -297,6 +313,11 @@ class AmqpBus:
         if self._publish_channel is None:
             raise ConnectionError("AMQP bus is not connected")
         return self._publish_channel
+
+
+async def _requeue_all(messages: list[AbstractIncomingMessage]) -> None:
+    """Back to the queue, unsettled, in one frame: the consumer holds nothing else on its channel."""
+    await max(messages, key=lambda m: m.delivery_tag or 0).nack(multiple=True, requeue=True)
 
 
 async def _ack_all(messages: list[AbstractIncomingMessage]) -> None:

@@ -7,7 +7,9 @@
   message goes to the service's dead-letter queue; `PoisonMessage` goes there at once.
 - A processor that raises because the database is unreachable (shared/outages.py) is not failing:
   consumption pauses, the same messages are offered again with a capped back-off until it succeeds
-  or fails otherwise, and no attempt is counted (no retry hop, no dead letter).
+  or fails otherwise, and no attempt is counted (no retry hop, no dead letter). A transport whose
+  broker takes back what a consumer holds too long (RabbitMQ's consumer timeout) is handed the
+  messages back after `hold_seconds` of pause and stops delivering until the database answers again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ M = TypeVar("M")
 # seconds), capped so that its return is noticed within that long.
 PAUSE_FIRST_SECONDS = 0.2
 PAUSE_MAX_SECONDS = 5.0
+# How long a paused consumer holds the messages it was given before it hands them back to the queue:
+# RabbitMQ closes the channel of a consumer holding a delivery past its consumer_timeout (30 min by
+# default), so this stays well below it (OIA_CONSUMER_HOLD_SECONDS).
+HOLD_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,11 @@ class Batcher(Generic[M]):
     def __init__(self, name: str, processor: Processor, *, decode: Callable[[M], Envelope],
                  settle_ok: Callable[[list[M]], Awaitable[None]],
                  settle_failed: Callable[[M, Exception], Awaitable[None]],
-                 max_batch: int = 100, service: str | None = None) -> None:
+                 max_batch: int = 100, service: str | None = None,
+                 pause_delivery: Callable[[], Awaitable[None]] | None = None,
+                 give_back: Callable[[list[M]], Awaitable[None]] | None = None,
+                 resume_delivery: Callable[[], Awaitable[None]] | None = None,
+                 hold_seconds: float = HOLD_SECONDS) -> None:
         self.name = name
         self.service = service or name
         self.processor = processor
@@ -110,14 +120,28 @@ class Batcher(Generic[M]):
         self.settle_ok = settle_ok
         self.settle_failed = settle_failed
         self.max_batch = max_batch
+        # A long pause hands every held message back: the broker stops delivering (pause_delivery),
+        # takes them back unsettled (give_back), and delivers again once the database answers (resume_delivery).
+        self.pause_delivery = pause_delivery
+        self.give_back = give_back
+        self.resume_delivery = resume_delivery
+        self.hold_seconds = hold_seconds
         self.waiting: asyncio.Queue[M] = asyncio.Queue()
         self.in_flight = 0
+        self._in_hand: list[M] = []  # the batch's messages not yet settled
+        # The messages in hand went back to the queue: none of them is settled here, their redelivery is.
+        self._handed_back = False
         self._closing = False
         self._draining = False
         self._workers = [asyncio.create_task(self._work(), name=f"consumer:{name}")]
 
     def put(self, message: M) -> None:
         self.waiting.put_nowait(message)
+
+    @property
+    def handed_back(self) -> bool:
+        """True from a hand-back until deliveries are taken again: what still arrives meanwhile goes back too."""
+        return self._handed_back
 
     @property
     def depth(self) -> int:
@@ -159,9 +183,12 @@ class Batcher(Generic[M]):
                 # Settling itself failed (broker gone): the unsettled messages are redelivered.
                 log.exception("could not settle messages", queue=self.name, messages=len(batch))
             finally:
+                self._in_hand = []
                 self.in_flight -= len(batch)
                 for _ in batch:
                     self.waiting.task_done()
+            if self._handed_back:
+                await self._take_again()
 
     async def _process(self, batch: list[M]) -> None:
         decoded: list[tuple[M, Envelope]] = []
@@ -170,6 +197,8 @@ class Batcher(Generic[M]):
                 decoded.append((message, self.decode(message)))
             except PoisonMessage as exc:
                 await self.settle_failed(message, exc)
+        # What a hand-back would give back: the messages of the batch not settled yet.
+        self._in_hand = [message for message, _ in decoded]
         if not decoded:
             return
         try:
@@ -177,24 +206,43 @@ class Batcher(Generic[M]):
         except Exception as exc:
             if self._closing:
                 raise  # shutting down: not the handler's failure; unsettled, the messages come back
+            if self._handed_back:
+                self._failed_after_hand_back(exc)
+                return
             if len(decoded) == 1:
                 await self.settle_failed(decoded[0][0], exc)
                 return
             log.info("batch failed; handling its messages one by one", queue=self.name, messages=len(decoded))
             for message, envelope in decoded:
+                if self._handed_back:
+                    return  # the rest went back with it: their redelivery handles them
                 try:
                     await self._offer([envelope])
                 except Exception as one_exc:
+                    if self._handed_back:
+                        self._failed_after_hand_back(one_exc)
+                        return
                     await self.settle_failed(message, one_exc)
                 else:
+                    if self._handed_back:
+                        return  # this one too went back, with the rest
                     await self.settle_ok([message])
+                self._in_hand.remove(message)  # settled: not this consumer's to give back any more
             return
-        await self.settle_ok([message for message, _ in decoded])
+        if not self._handed_back:
+            await self.settle_ok([message for message, _ in decoded])
+
+    def _failed_after_hand_back(self, exc: Exception) -> None:
+        """Not settled here: the messages are back in the queue, and their redelivery counts the failure."""
+        log.warning("handler failed on messages handed back; their redelivery will retry them", queue=self.name,
+                    exc_info=exc)
 
     async def _offer(self, envelopes: list[Envelope]) -> None:
         """Run the processor; while it fails only because the database is unreachable, pause and
-        offer the same envelopes again. Unsettled meanwhile, the messages stay this consumer's
-        (RabbitMQ's consumer timeout, 30 min by default, returns them to the queue if it lasts)."""
+        offer the same envelopes again. Unsettled meanwhile, the messages stay this consumer's for at
+        most `hold_seconds`; then they are handed back, and the envelopes, offered on, only probe for
+        the database's return (an offer that succeeds then commits effects the inbox keeps once: the
+        redelivered copies are duplicates)."""
         delay, paused_at = PAUSE_FIRST_SECONDS, None
         try:
             while True:
@@ -211,8 +259,50 @@ class Batcher(Generic[M]):
                                     messages=len(envelopes), error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, PAUSE_MAX_SECONDS)
+                if not self._handed_back and time.monotonic() - paused_at >= self.hold_seconds:
+                    await self._hand_back()
         finally:
             if paused_at is not None:
                 CONSUMER_PAUSED.labels(self.service).set(0)
                 log.warning("consumption resumed", queue=self.name,
                             paused_seconds=round(time.monotonic() - paused_at, 3))
+
+    async def _hand_back(self) -> None:
+        """Give every held message back to the queue, unsettled, and take no more until the database answers:
+        no delivery stays with a paused consumer long enough for the broker to close its channel."""
+        if self.pause_delivery is None or self.give_back is None:
+            return  # a transport that takes nothing back (the memory bus): holding costs nothing
+        try:
+            await self.pause_delivery()
+        except Exception:  # the broker is gone: with the channel, the unsettled messages went back
+            log.warning("could not stop the deliveries; the broker has let them go", queue=self.name,
+                        exc_info=True)
+        # After the pause's round trip nothing more arrives: what waits here was delivered before it.
+        held = list(self._in_hand)
+        while not self.waiting.empty():
+            held.append(self.waiting.get_nowait())
+            self.waiting.task_done()
+        self._handed_back = True
+        if held:
+            try:
+                await self.give_back(held)
+            except Exception:  # as above: a closed channel gave them back already
+                log.warning("could not give the messages back; the broker has them back", queue=self.name,
+                            exc_info=True)
+        log.warning("consumer paused long; its messages handed back to the queue", queue=self.name,
+                    messages=len(held), hold_seconds=self.hold_seconds)
+
+    async def _take_again(self) -> None:
+        """The database answers again: take deliveries again (their first ones are the messages handed back)."""
+        delay = PAUSE_FIRST_SECONDS
+        while not (self._closing or self._draining) and self.resume_delivery is not None:
+            try:
+                await self.resume_delivery()
+            except Exception:  # the broker away (or refusing): without a consumer nothing is handled, so retry
+                log.warning("could not take deliveries again; retrying", queue=self.name, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PAUSE_MAX_SECONDS)
+                continue
+            log.warning("deliveries taken again", queue=self.name)
+            break
+        self._handed_back = False

@@ -103,7 +103,7 @@ def test_the_dashboards_cover_the_services_and_the_flow() -> None:
                    for promql in by_board[f"{service}.json"]), f"{service}.json queries another service"
     overview = " ".join(by_board["overview.json"])
     for series in ("up", "oia_events_published_total", "oia_outbox_backlog", "oia_consumer_lag",
-                   "oia_dead_letters", "oia_deliveries", "oia_alert_latency_seconds_bucket"):
+                   "oia_dead_letters", "oia_consumer_paused", "oia_deliveries", "oia_alert_latency_seconds_bucket"):
         assert series in overview, f"the overview does not show {series}"
 
 

@@ -4,8 +4,9 @@ Each overlay is rendered by kustomize itself (kubectl's built-in one, or a `kust
 deploy/ whose secrets/*.env are made from the committed *.env.example, as the README tells an operator to.
 Every core manifest is checked against the Kubernetes API's own schemas (kubernetes-validate, offline, strict:
 unknown fields too) and the custom resources against their CRDs' schemas where a package ships them
-(kubernetes-models: KEDA, Prometheus Operator). No package ships CloudNativePG's or the RabbitMQ Cluster
-Operator's schemas; those resources are checked by the assertions below only (UNVALIDATED says which).
+(kubernetes-models: KEDA, Prometheus Operator, CloudNativePG). No package on npm or PyPI ships the RabbitMQ Cluster
+Operator's schema (kubernetes-models' rabbitmq-cluster-operator is not published); the RabbitmqCluster is checked
+by the assertions below only (UNVALIDATED).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deploy.kubernetes import render_rules
 from oia.catalog import SERVICES, spec_of
 from oia.cli import GRACE_SECONDS
+from shared.settings import ServiceSettings
 from tests.support.compose import COMPOSE_FILE, ENV_EXAMPLE, load, read_env_file
 from tests.support.node_tools import run_script
 
@@ -36,9 +39,10 @@ PORTS = {"partners": 8001, "travel": 8002, "grants": 8003, "notifications": 8004
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 CORE_GROUPS = {"v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2"}
 # Custom resources whose CRD schema a package in package.json ships (tests/support/k8s_models_validate.mjs).
-MODELLED = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor"}
+MODELLED = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule", "Cluster", "Database",
+            "ScheduledBackup"}
 # Custom resources no PyPI or npm package ships a schema for: checked by this file's assertions only.
-UNVALIDATED = {"RabbitmqCluster", "Cluster", "Database", "ScheduledBackup"}
+UNVALIDATED = {"RabbitmqCluster"}
 PLACEHOLDER = "CHANGE-ME"
 
 
@@ -199,6 +203,24 @@ def test_the_crd_check_catches_a_wrong_value(rendered: dict[str, list[dict[str, 
     broken["spec"]["minReplicaCount"] = "two"
     [entry] = run_script("k8s_models_validate.mjs", stdin=json.dumps([broken]))
     assert "minReplicaCount" in entry["error"]
+
+
+@pytest.mark.parametrize(("kind", "name", "path", "wrong", "named"), [
+    ("PrometheusRule", "diplomacity", ("spec", "groups", 1, "rules", 0, "for"), "a minute", "for"),
+    ("Cluster", "diplomacity-postgres", ("spec", "instances"), "three", "instances"),
+    ("Database", "diplomacity-travel", ("spec", "ensure"), "maybe", "ensure"),
+    ("ScheduledBackup", "diplomacity-postgres-nightly", ("spec", "method"), "tape", "method"),
+])
+def test_the_crd_check_catches_a_wrong_value_in_the_rules_and_postgresql(
+        rendered: dict[str, list[dict[str, Any]]], kind: str, name: str, path: tuple[str | int, ...], wrong: str,
+        named: str) -> None:
+    broken = json.loads(json.dumps(one(rendered["production"], kind, name)))
+    parent = broken
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = wrong
+    [entry] = run_script("k8s_models_validate.mjs", stdin=json.dumps([broken]))
+    assert entry["known"] and named in (entry["error"] or ""), entry
 
 
 def test_every_patch_targets_a_resource_of_the_base(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -400,6 +422,10 @@ def test_production_runs_a_three_node_rabbitmq_cluster_the_services_reach(render
     assert rabbit["apiVersion"] == "rabbitmq.com/v1beta1"
     assert rabbit["spec"]["replicas"] == 3
     assert "pause_minority" in rabbit["spec"]["rabbitmq"]["additionalConfig"]
+    # A paused consumer gives its messages back before the broker would close its channel for holding them.
+    [timeout_ms] = re.findall(r"^consumer_timeout = (\d+)$", rabbit["spec"]["rabbitmq"]["additionalConfig"], re.M)
+    hold = ServiceSettings.model_fields["consumer_hold_seconds"].default
+    assert hold * 1000 < int(timeout_ms) / 2
     # The operator's Service is the cluster's name: the example AMQP_URL points there.
     example = read_env_file(KUBERNETES / "overlays" / "production" / "secrets" / "amqp.env.example")
     assert f"@{name}:5672/" in example["AMQP_URL"]
@@ -463,9 +489,17 @@ def test_production_carries_the_repositorys_own_dashboards_and_rules(rendered: d
     for path in files:
         assert dashboards["data"][path.name] == path.read_text()
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
-    rules = one(docs, "ConfigMap", "diplomacity-prometheus-rules")
-    assert rules["data"] == {"diplomacity.yml": (DEPLOY / "prometheus" / "rules" / "diplomacity.yml").read_text()}
+    # The rules as the Prometheus Operator reads them: the rules file's groups, as they are, in a PrometheusRule.
+    rules = one(docs, "PrometheusRule", "diplomacity")
+    assert rules["spec"]["groups"] == yaml.safe_load((DEPLOY / "prometheus" / "rules" / "diplomacity.yml").read_text())[
+        "groups"]
     assert not list(KUBERNETES.rglob("*.json"))
+
+
+def test_the_committed_prometheus_rule_is_what_the_rules_file_makes() -> None:
+    """An edited rules file without `make kubernetes-rules` fails here, not in a cluster."""
+    assert render_rules.TARGET.read_text() == render_rules.render(), "run make kubernetes-rules"
+    assert render_rules.main(["--check"]) == 0
 
 
 # --- the README's apply steps --------------------------------------------------------------------------------

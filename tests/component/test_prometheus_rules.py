@@ -15,8 +15,8 @@ import yaml
 
 from tests.support.dashboards import PROMETHEUS, contract_series, series_named
 
-ALERTS = ("ServiceDown", "OutboxBacklogGrowing", "OutboxStale", "ConsumerLagGrowing", "DeadLetters",
-          "DeadDeliveries", "AlertLatencyHigh", "ScheduledJobLate")
+ALERTS = ("ServiceDown", "OutboxBacklogGrowing", "OutboxStale", "ConsumerLagGrowing", "ConsumerPaused",
+          "DeadLetters", "DeadDeliveries", "AlertLatencyHigh", "ScheduledJobLate")
 RUNBOOK = "https://github.com/diplomacity/diplomacity/blob/main/docs/runbook.md#"
 RULES = PROMETHEUS / "rules" / "diplomacity.yml"
 

@@ -14,8 +14,8 @@ from oia.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = (ROOT / "docs" / "runbook.md").read_text()
-ALERTS = ("ServiceDown", "OutboxBacklogGrowing", "OutboxStale", "ConsumerLagGrowing", "DeadLetters",
-          "DeadDeliveries", "AlertLatencyHigh", "ScheduledJobLate")
+ALERTS = ("ServiceDown", "OutboxBacklogGrowing", "OutboxStale", "ConsumerLagGrowing", "ConsumerPaused",
+          "DeadLetters", "DeadDeliveries", "AlertLatencyHigh", "ScheduledJobLate")
 PATH = re.compile(r"\$BASE(/[^\s`'\"]+)")
 
 

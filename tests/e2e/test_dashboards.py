@@ -203,4 +203,4 @@ async def test_every_dashboard_panel_returns_data_from_a_real_prometheus(start, 
                 unhealthy = [(r["name"], r["health"], r.get("lastError")) for g in groups for r in g["rules"]
                              if r["health"] != "ok"]
                 assert not unhealthy, unhealthy
-                assert sum(len(g["rules"]) for g in groups) == 9
+                assert sum(len(g["rules"]) for g in groups) == 10

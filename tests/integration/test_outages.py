@@ -5,6 +5,8 @@ of the shared PostgreSQL or RabbitMQ is cut, so nothing else on the server notic
   connection books once it is back;
 - a consumer whose database is away for longer than the whole retry ladder dead-letters nothing and
   handles every event exactly once afterwards;
+- a consumer paused longer than its hold bound hands its messages back to the queue and takes none
+  until the database is back (RabbitMQ's consumer timeout never finds a delivery held that long);
 - the outbox relay publishes within about a second of the broker's return;
 - /ready says 503 while the broker is unreachable.
 """
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.metrics import CONSUMER_PAUSED, EVENTS_CONSUMED
 from shared.outages import RETRY_AFTER_SECONDS
+from shared.runtime import ServiceRuntime
 from shared.testing import AMQP_URL, POSTGRES_URL, asyncpg_url, create_database, drop_database, eventually, unique_name
 from tests.conftest import delete_amqp_objects
 from tests.support import probe
@@ -208,6 +211,68 @@ async def test_consumer_waits_out_a_database_outage_longer_than_the_retry_ladder
         assert len(per_event) == len(names) and all(count == 1 for _, count in per_event)
         assert await beta.bus.dead_letter_count(beta.queue) == 0
         assert _consumed(beta.name, "retried") == retried_before  # no attempt was counted
+
+
+async def test_a_long_outage_hands_the_held_messages_back_within_the_hold_bound(rabbitmq):
+    """beta's database is away longer than its hold bound (OIA_CONSUMER_HOLD_SECONDS, 2 s here; 5 min by
+    default, under RabbitMQ's 30 min consumer timeout): its messages are back in the queue, ready, with no
+    consumer on it, while the pause goes on; once the database is back each event is handled exactly once."""
+    probe.behaviour.fail_names.clear()
+    probe.behaviour.database_away = False
+    hold = 2.0
+    with TcpProxy(POSTGRES.hostname or "127.0.0.1", POSTGRES.port or 5432) as proxy:
+        alpha = await rabbitmq.runtime(probe.alpha_spec)
+        # A runtime of its own making its own bus from the settings, as `oia serve` does.
+        beta = ServiceRuntime(probe.beta_spec, rabbitmq.settings(
+            probe.beta_spec.settings_cls, through(await rabbitmq.database_url("beta"), proxy),
+            consumer_hold_seconds=hold))
+        try:
+            await beta.connect()
+            await probe.create_schema(alpha)
+            await probe.create_schema(beta)
+            await beta.start_consuming()
+            alpha.start_relay()
+            names = [f"held-{n}" for n in range(20)]
+            retried_before = _consumed(beta.name, "retried")
+
+            proxy.cut()
+            await publish_things(alpha, names)
+            await eventually(lambda: CONSUMER_PAUSED.labels(beta.name)._value.get() == 1, timeout=30,
+                             message="beta's consumption paused")
+            paused_at = time.monotonic()
+            await eventually(lambda: _is(_ready_and_consumers(beta), (len(names), 0)), timeout=60,
+                             message="every held message back in the queue, no consumer on it")
+            handed_back_after = time.monotonic() - paused_at
+            # Within the bound, give or take one pause step and a loaded machine: far from 30 minutes.
+            assert handed_back_after < hold + 30, handed_back_after
+            assert CONSUMER_PAUSED.labels(beta.name)._value.get() == 1, "still paused: the database is away"
+            assert await beta.bus.dead_letter_count(beta.queue) == 0
+            proxy.restore()
+
+            await eventually(lambda: _is(effects(beta), len(names)), timeout=60, message="every event handled")
+            await eventually(lambda: CONSUMER_PAUSED.labels(beta.name)._value.get() == 0, message="resumed")
+            await eventually(lambda: _is(_ready_and_consumers(beta), (0, 1)), timeout=30,
+                             message="the queue drained by its consumer, taking deliveries again")
+            assert await inbox_rows(beta) == len(names)
+            async with beta.engine.connect() as conn:
+                per_event = (await conn.execute(select(probe.Effect.__table__.c.event_id, func.count())
+                                                .group_by(probe.Effect.__table__.c.event_id))).all()
+            assert len(per_event) == len(names) and all(count == 1 for _, count in per_event)
+            assert await beta.bus.dead_letter_count(beta.queue) == 0
+            assert _consumed(beta.name, "retried") == retried_before  # no attempt was counted
+        finally:
+            await beta.stop()
+
+
+async def _ready_and_consumers(runtime: ServiceRuntime) -> tuple[int, int]:
+    """What the broker says of the runtime's queue: messages ready, and consumers on it."""
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        declared = (await channel.declare_queue(runtime.queue, passive=True)).declaration_result
+        return declared.message_count or 0, declared.consumer_count or 0
+    finally:
+        await connection.close()
 
 
 def _consumed(service: str, outcome: str) -> float:
