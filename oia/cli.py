@@ -86,11 +86,8 @@ def dev(
     gc.collect()
     gc.freeze()
     # As `serve`: a SIGTERM stops it cleanly (requests finished, the services drained, exit 0).
-    server = _DrainingServer(uvicorn.Config(embedded, host=host, port=port, log_config=None,
-                                            proxy_headers=_behind_proxy(), timeout_graceful_shutdown=GRACE_SECONDS))
-    server.run()
-    if not server.started:
-        raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run says it
+    _run_draining(uvicorn.Config(embedded, host=host, port=port, log_config=None, proxy_headers=_behind_proxy(),
+                                 timeout_graceful_shutdown=GRACE_SECONDS))
 
 
 @app.command()
@@ -114,8 +111,11 @@ def serve(service: ServiceArg, host: Annotated[str, typer.Option(envvar="OIA_HOS
     # collections stay short (they showed as latency spikes under load).
     gc.collect()
     gc.freeze()
-    config = uvicorn.Config(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy(),
-                            timeout_graceful_shutdown=min(GRACE_SECONDS, int(settings.shutdown_grace_seconds)))
+    _run_draining(uvicorn.Config(app, host=host, port=settings.port, log_config=None, proxy_headers=_behind_proxy(),
+                                 timeout_graceful_shutdown=min(GRACE_SECONDS, int(settings.shutdown_grace_seconds))))
+
+
+def _run_draining(config: uvicorn.Config) -> None:
     server = _DrainingServer(config)
     server.run()
     if not server.started:
@@ -145,8 +145,9 @@ def _serve_board(host: str) -> None:
 
     configure_logging(os.environ.get("OIA_LOG_LEVEL", "INFO"))
     port = int(os.environ.get("BOARD_PORT", "8005"))
-    uvicorn.run(create_board_app(BoardSettings()), host=host, port=port, log_config=None,
-                proxy_headers=_behind_proxy())
+    # As a service: a SIGTERM lets the pages being answered finish, and the process exits 0.
+    _run_draining(uvicorn.Config(create_board_app(BoardSettings()), host=host, port=port, log_config=None,
+                                 proxy_headers=_behind_proxy(), timeout_graceful_shutdown=GRACE_SECONDS))
 
 
 def _behind_proxy() -> bool:

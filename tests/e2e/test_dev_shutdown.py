@@ -62,3 +62,18 @@ def test_sigterm_answers_the_request_in_flight_and_exits_0(start, tmp_path):
     with sqlite3.connect(data / "travel.db") as db:
         stored = db.execute("SELECT count(*) FROM trip WHERE title = ?", (TITLE,)).fetchone()[0]
     assert stored == 1, "the trip booked in flight is stored"
+
+
+def test_the_board_exits_0_on_sigterm(start):
+    """`oia serve board` (its own process in production) runs the same draining server (the tests above
+    show it finishing a request in flight): on SIGTERM it stops and exits 0, not killed by the signal."""
+    port = free_port()
+    board = start(["serve", "board"], {"BOARD_PORT": str(port), "OIA_SHUTDOWN_GRACE_SECONDS": "10"})
+    board.wait_healthy(f"http://127.0.0.1:{port}/board/health")
+    board.proc.send_signal(signal.SIGTERM)
+    try:
+        code = board.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the board did not stop within 60 s of SIGTERM:\n{board.output()}")
+    assert code == 0, f"the board exited {code} on SIGTERM:\n{board.output()}"
+    assert "Shutting down" in board.log.read_text(errors="replace")
