@@ -3,6 +3,11 @@ JSON line, fsync'd) before it is written to the database, and the journal is rep
 worker's first claim. A process that dies after a receiver accepted a message but before the
 outcome's commit therefore does not send it again: its successor writes the outcome instead.
 
+The line is written the moment the send returns, before anything else is awaited: once written it is
+in the operating system's cache, which a killed process does not take with it, so the window a
+`kill -9` can hit is that of a few instructions. The fsync (for a crash of the whole machine) comes
+after, shared: one fsync covers every line written before it began (group commit).
+
 Small on purpose: the file is emptied whenever every outcome in it has been committed (and after
 a replay), so it holds only what is in flight."""
 
@@ -29,21 +34,43 @@ class Journal:
         self.path = folder / FILE_NAME
         self._lock = threading.Lock()
         self._unsettled = 0  # entries appended whose outcome is not committed yet
+        self._written = 0  # lines written, and how many of them an fsync has covered
+        self._synced = 0
+        self._syncing = asyncio.Lock()
 
     async def append(self, entry: dict[str, Any]) -> None:
-        line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode()
-        await asyncio.to_thread(self._append, line)
+        """Written at once (no await before the write), then durable once this returns."""
+        await self.durable(self.write(entry))
 
-    def _append(self, line: bytes) -> None:
+    def write(self, entry: dict[str, Any]) -> int:
+        """In the file (the system's cache) when this returns; the number to wait `durable` for."""
+        line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode()
         with self._lock:
-            # O_APPEND, one write per line, fsync before the database is touched.
+            # O_APPEND, one write per line: lines from concurrent sends never interleave.
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:
                 os.write(fd, line)
-                os.fsync(fd)
             finally:
                 os.close(fd)
             self._unsettled += 1
+            self._written += 1
+            return self._written
+
+    async def durable(self, line: int) -> None:
+        """Until an fsync has covered the `line`-th line written."""
+        async with self._syncing:
+            if self._synced >= line:
+                return  # the fsync that ran while this one waited covered it
+            covers = self._written
+            await asyncio.to_thread(self._fsync)
+            self._synced = max(self._synced, covers)
+
+    def _fsync(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     async def settle(self) -> None:
         """One appended outcome is committed; with none left in flight, the file may be emptied."""

@@ -16,6 +16,9 @@ import aiosmtplib
 from services.notifications.channels import Outcome, Target
 from services.notifications.rendering import Message
 from services.notifications.settings import NotificationsSettings
+from shared.logging import get_logger
+
+log = get_logger("notifications.email")
 
 
 class MailPolicy(EmailPolicy):
@@ -52,6 +55,7 @@ class Mailer:
     def __init__(self, settings: NotificationsSettings) -> None:
         self.settings = settings
         # Message-IDs end in the sender's domain (RFC 5322 §3.6.4: one the sender is responsible for).
+        self._quitting: set[asyncio.Task[None]] = set()  # sessions being ended after their mail was accepted
         _, at, self.domain = parseaddr(settings.smtp_from)[1].rpartition("@")
         if not (at and self.domain):
             raise ValueError(f"SMTP_FROM {settings.smtp_from!r} has no address with a domain, e.g. alerts@city.example")
@@ -79,15 +83,27 @@ class Mailer:
 
     async def _smtp(self, mail: EmailMessage, target: Target) -> Outcome:
         s = self.settings
+        client = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+                                 password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds)
         try:
+            await client.connect()
             # Sent as flattened here: aiosmtplib would flatten it again with a policy of its own.
-            await aiosmtplib.send(bytes(mail), sender=parseaddr(s.smtp_from)[1], recipients=[target.address],
-                                  hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
-                                  password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds)
+            await client.sendmail(parseaddr(s.smtp_from)[1], [target.address], bytes(mail))
         except aiosmtplib.SMTPResponseException as exc:
+            client.close()
             return Outcome.failed(f"SMTP {exc.code} {exc.message}", status_code=exc.code, permanent=exc.code >= 500)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
             return Outcome.failed(f"SMTP {type(exc).__name__}: {exc}")
+        except BaseException:
+            client.close()
+            raise
+        # The server has the mail once it answered its data: the outcome goes to be recorded now, and
+        # the session ends after (waiting for the answer to QUIT first would be a window in which a
+        # crash sends the mail again).
+        quitting = asyncio.create_task(_quit(client))
+        self._quitting.add(quitting)
+        quitting.add_done_callback(self._quitting.discard)
         return Outcome("sent", status_code=250)
 
     def _file(self, mail: EmailMessage, target: Target, folder: Path) -> Outcome:
@@ -98,3 +114,13 @@ class Mailer:
         partial.write_bytes(bytes(mail))
         partial.replace(path)
         return Outcome("sent", error=None)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        # The mail was accepted before: a server that hangs up without answering QUIT changes nothing.
+        log.info("SMTP session not ended politely after an accepted mail", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        client.close()
