@@ -5,30 +5,15 @@ Slack stand-in. Each reports its line (tests.support.faults) and asserts nothing
 
 from __future__ import annotations
 
-import asyncio
-
 import aio_pika
 import pytest
 
 from shared.bus.amqp import AmqpBus
 from shared.envelope import Envelope
 from shared.testing import AMQP_URL, eventually
-from tests.support.faults import FaultRun, fault_run
+from tests.support.faults import fault_run, kill_9
 
 pytestmark = pytest.mark.e2e
-
-
-async def kill_9(run: FaultRun, service: str) -> None:
-    """SIGKILL `service` while bookings flow, leave it down while they go on, start it again."""
-    run.d.processes[service].proc.kill()
-    await asyncio.to_thread(run.d.processes[service].proc.wait)
-    if service == "travel":  # nothing is booked while it is away: refused instead
-        refused = run.bookings.refused
-        await eventually(lambda: run.bookings.refused >= refused + 3, timeout=30, message="bookings refused")
-    else:
-        await run.bookings_made(5)  # their events wait in its queue
-    run.d.launch(service)
-    await run.d.ready(service)
 
 
 async def test_kill_9_of_notifications(start, tmp_path):

@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from services.notifications.models import Delivery, DeliveryAttempt
 from shared.testing import AMQP_URL, eventually
 from tests.support.deployment import SERVICES, DatabaseFactory, Deployment, bearer, deployment
+from tests.support.private_infra import PrivatePostgres, PrivateRabbit
 from tests.support.processes import ROOT, Process
 from tests.support.settle import all_published
 from tests.support.standins import SmtpStandIn, WebhookStandIn
@@ -48,6 +49,7 @@ WATCHER = "coordinators@city.example"
 SLACK = "slack/OIA"
 TITLE = re.compile(r"Fault (\d+)\b")
 CHANNELS = ("email", "slack")
+SLACK_RATE = "20"
 
 
 class Bookings:
@@ -236,13 +238,15 @@ class FaultRun:
         self.fault_over()
         assert self._settled is not None and self.fault_ended is not None
         # Every booking alerted (or the time is up: then the missing ones are lost).
-        everything = await self._alerted(lambda: self.bookings.booked, timeout=settle_timeout)
-        if everything is None:
+        await self._alerted(lambda: self.bookings.booked, timeout=settle_timeout)
+        for engine in self.d.engines.values():
+            await engine.dispose()  # its pooled connections may be to a database server since restarted
+        dead = await self._quiet()
+        try:  # what was made by the fault's end may have come since, while the deliveries finished
+            settle = await asyncio.wait_for(asyncio.shield(self._settled), 2)
+        except TimeoutError:
             self._settled.cancel()
             settle = None
-        else:
-            settle = await self._settled
-        dead = await self._quiet()
         return tally(self.name, self.bookings.booked, self.bookings.unanswered, self.receivers.arrivals(), settle,
                      refused=self.bookings.refused, unavailable=self.bookings.unavailable,
                      wrong=len(self.bookings.wrong), dead=dead, failed_attempts=await self.failed_attempts(),
@@ -275,6 +279,19 @@ class FaultRun:
         return (await statuses())["dead"]
 
 
+async def kill_9(run: FaultRun, service: str) -> None:
+    """SIGKILL `service` while bookings flow, leave it down while they go on, start it again."""
+    run.d.processes[service].proc.kill()
+    await asyncio.to_thread(run.d.processes[service].proc.wait)
+    if service == "travel":  # nothing is booked while it is away: refused instead
+        refused = run.bookings.refused
+        await eventually(lambda: run.bookings.refused >= refused + 3, timeout=30, message="bookings refused")
+    else:
+        await run.bookings_made(5)  # their events wait in its queue
+    run.d.launch(service)
+    await run.d.ready(service)
+
+
 @asynccontextmanager
 async def fault_run(name: str, start: Callable[[list[str], dict[str, str]], Process], workdir: Path, *,
                     env: Mapping[str, str] | None = None, replicas: int = 1, amqp_url: str = AMQP_URL,
@@ -290,7 +307,10 @@ async def fault_run(name: str, start: Callable[[list[str], dict[str, str]], Proc
         with SmtpStandIn() as smtp:
             receivers = Receivers(smtp, slack)
             async with deployment(start, env={
-                    **receivers.env, "DELIVERY_JOURNAL_DIR": str(workdir / "journal-0"), **(env or {})},
+                    **receivers.env, "DELIVERY_JOURNAL_DIR": str(workdir / "journal-0"),
+                    # The stand-in is no Slack: at Slack's own pace (one message a second per webhook)
+                    # a stream of bookings builds a backlog, and settle would measure the backlog.
+                    "SLACK_RATE_PER_SECOND": SLACK_RATE, **(env or {})},
                     amqp_url=amqp_url, databases_from=databases_from) as d:
                 for n in range(1, replicas):
                     for service in SERVICES:
@@ -320,3 +340,17 @@ async def fault_run(name: str, start: Callable[[list[str], dict[str, str]], Proc
                 assert bookings.wrong == [], bookings.wrong
                 assert result.lost == 0 and result.duplicated == 0, result.line()
                 assert "unexpected" not in result.more and result.more["dead"] == 0, result.line()
+
+
+@asynccontextmanager
+async def private_fault_run(name: str, start: Callable[[list[str], dict[str, str]], Process], workdir: Path,
+                            **kwargs) -> AsyncIterator[tuple[FaultRun, PrivatePostgres, PrivateRabbit]]:
+    """fault_run on a PostgreSQL and a RabbitMQ of the scenario's own (tests.support.private_infra),
+    which it may stop, kill and start: the machine's are shared with other work."""
+    async with PrivatePostgres() as pg, PrivateRabbit() as rabbit:
+        async def database(service: str) -> str:
+            return await pg.create_database(f"oia_{service}")
+
+        async with fault_run(name, start, workdir, amqp_url=rabbit.amqp_url, databases_from=database,
+                             **kwargs) as run:
+            yield run, pg, rabbit
