@@ -123,7 +123,7 @@ async def deployment(start: Callable[[list[str], dict[str, str]], Process],
         for engine in d.engines.values():
             await engine.dispose()
         for process in [*d.processes.values(), *(p for replicas in d.replicas.values() for _, p in replicas)]:
-            process.stop()  # before their databases go
+            await asyncio.to_thread(process.stop)  # before their databases go; stand-ins on this loop still answer
         if amqp_url == AMQP_URL:
             await delete_amqp_objects(exchange, prefix)
         for name in databases.values():
