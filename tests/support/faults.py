@@ -34,6 +34,7 @@ import httpx
 from sqlalchemy import func, select
 
 from services.notifications.models import Delivery, DeliveryAttempt
+from shared.bus.amqp import AmqpBus
 from shared.testing import AMQP_URL, eventually
 from tests.support.deployment import SERVICES, DatabaseFactory, Deployment, bearer, deployment
 from tests.support.private_infra import PrivatePostgres, PrivateRabbit
@@ -206,6 +207,7 @@ class FaultRun:
     def __init__(self, name: str, d: Deployment, receivers: Receivers, bookings: Bookings) -> None:
         self.name, self.d, self.receivers, self.bookings = name, d, receivers, bookings
         self.more: dict[str, object] = {}  # the scenario's own figures, added to its line
+        self.dead_letters_expected = 0  # events the scenario has dead-lettered on purpose (poison), all queues
         self.fault_ended: float | None = None
         self._settled: asyncio.Task[float | None] | None = None
 
@@ -251,8 +253,17 @@ class FaultRun:
             settle = None
         return tally(self.name, self.bookings.booked, self.bookings.unanswered, self.receivers.arrivals(), settle,
                      refused=self.bookings.refused, unavailable=self.bookings.unavailable,
-                     wrong=len(self.bookings.wrong), dead=dead, failed_attempts=await self.failed_attempts(),
-                     **self.more)
+                     wrong=len(self.bookings.wrong), dead=dead, dead_letters=await self.dead_letters(),
+                     failed_attempts=await self.failed_attempts(), **self.more)
+
+    async def dead_letters(self) -> int:
+        """Events in the services' dead-letter queues: an outage must put none there."""
+        bus = AmqpBus(self.d.env["AMQP_URL"], self.d.exchange)
+        await bus.connect()
+        try:
+            return sum([await bus.dead_letter_count(self.d.queue_prefix + service) for service in SERVICES])
+        finally:
+            await bus.close()
 
     async def failed_attempts(self) -> str:
         """Sends that failed (to be retried), by what went wrong: `0`, or e.g. `3[HTTP 500: ...]`."""
@@ -345,6 +356,7 @@ async def fault_run(name: str, start: Callable[[list[str], dict[str, str]], Proc
                 assert bookings.wrong == [], bookings.wrong
                 assert result.lost == 0 and result.duplicated == 0, result.line()
                 assert "unexpected" not in result.more and result.more["dead"] == 0, result.line()
+                assert result.more["dead_letters"] == run.dead_letters_expected, result.line()
 
 
 @asynccontextmanager
