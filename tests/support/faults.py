@@ -133,11 +133,31 @@ class Receivers:
 
     def arrivals(self) -> dict[str, list[tuple[str, int | None]]]:
         """(identifier, booking) of every message accepted, by channel."""
+        return {channel: [(key, n) for key, n, _ in found] for channel, found in self.timed_arrivals().items()}
+
+    def timed_arrivals(self) -> dict[str, list[tuple[str, int | None, float]]]:
+        """(identifier, booking, when: time.monotonic()) of every message accepted, by channel."""
+        with self.smtp.lock:
+            mails = [(m, at) for m, at in zip(self.smtp.messages, self.smtp.arrived, strict=True) if WATCHER in m["To"]]
         return {
-            "email": [(str(m["Message-ID"]), _booking(str(m["Subject"]))) for m in self.smtp.to(WATCHER)],
-            "slack": [(p.headers.get("idempotency-key", ""), _booking(p.body.decode()))
+            "email": [(str(m["Message-ID"]), _booking(str(m["Subject"])), at) for m, at in mails],
+            "slack": [(p.headers.get("idempotency-key", ""), _booking(p.body.decode()), p.at)
                       for p in self.slack.accepted(SLACK)],
         }
+
+    def copies(self, since: float) -> str:
+        """The doubled messages, for a line: channel, booking and when each copy came, in seconds from
+        `since` (say the kill), e.g. `slack#12@-0.1/+31.2`."""
+        found = []
+        for channel, arrivals in self.timed_arrivals().items():
+            times: dict[str, list[float]] = {}
+            booking: dict[str, int | None] = {}
+            for key, n, at in arrivals:
+                times.setdefault(key, []).append(at - since)
+                booking[key] = n
+            found += [f"{channel}#{booking[key]}@" + "/".join(f"{t:+.1f}" for t in ts)
+                      for key, ts in times.items() if len(ts) > 1]
+        return ",".join(found)
 
     def alerted(self) -> dict[str, set[int]]:
         return {channel: {n for _, n in found if n is not None} for channel, found in self.arrivals().items()}
@@ -208,6 +228,7 @@ class FaultRun:
         self.name, self.d, self.receivers, self.bookings = name, d, receivers, bookings
         self.more: dict[str, object] = {}  # the scenario's own figures, added to its line
         self.dead_letters_expected = 0  # events the scenario has dead-lettered on purpose (poison), all queues
+        self.fault_began: float | None = None  # set by the scenario (say at a kill): copies are timed from it
         self.fault_ended: float | None = None
         self._settled: asyncio.Task[float | None] | None = None
 
@@ -254,7 +275,9 @@ class FaultRun:
         return tally(self.name, self.bookings.booked, self.bookings.unanswered, self.receivers.arrivals(), settle,
                      refused=self.bookings.refused, unavailable=self.bookings.unavailable,
                      wrong=len(self.bookings.wrong), dead=dead, dead_letters=await self.dead_letters(),
-                     failed_attempts=await self.failed_attempts(), **self.more)
+                     failed_attempts=await self.failed_attempts(), **self.more,
+                     **({"copies": copies} if (copies := self.receivers.copies(
+                         self.fault_began or self.fault_ended or 0.0)) else {}))
 
     async def dead_letters(self) -> int:
         """Events in the services' dead-letter queues: an outage must put none there."""
@@ -294,6 +317,7 @@ class FaultRun:
 
 async def kill_9(run: FaultRun, service: str) -> None:
     """SIGKILL `service` while bookings flow, leave it down while they go on, start it again."""
+    run.fault_began = time.monotonic()
     run.d.processes[service].proc.kill()
     await asyncio.to_thread(run.d.processes[service].proc.wait)
     if service == "travel":  # nothing is booked while it is away: refused instead

@@ -108,6 +108,7 @@ class _Recorder:
                 self.mailbox.refused.append(message)
                 return self.mailbox.refuse
             self.mailbox.messages.append(message)
+            self.mailbox.arrived.append(time.monotonic())
         return "250 OK"
 
 
@@ -122,6 +123,7 @@ class SmtpStandIn:
     login: tuple[str, str] | None = None
     refuse: str | None = None
     messages: list[EmailMessage] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # when each of `messages` came (time.monotonic())
     refused: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
