@@ -362,13 +362,17 @@ class RabbitCluster:
                 raise RuntimeError(f"cluster not formed after {timeout}s: {status}")
             await asyncio.sleep(1)
 
+    async def queues(self, vhost: str = "/") -> list[dict[str, object]]:
+        """Every queue as a running node lists it: `name`, `type`, `leader` and `members` (quorum queues)."""
+        return list(json.loads(await self.running()[0].ctl(
+            "list_queues", "-p", vhost, "name", "type", "leader", "members", "--formatter", "json")))
+
     async def leader_of(self, queue: str, vhost: str = "/", timeout: float = 30) -> str:
         """The running node leading quorum queue `queue`. Polled: just after a node went, the queue may
         be missing from the listing or still name the lost node until its replicas elect another."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            listed = json.loads(await self.running()[0].ctl("list_queues", "-p", vhost, "name", "leader",
-                                                            "--formatter", "json"))
+            listed = await self.queues(vhost)
             leaders = [str(row["leader"]) for row in listed if row["name"] == queue]
             if leaders and leaders[0] in {rabbit.node for rabbit in self.running()}:
                 return leaders[0]
@@ -378,12 +382,23 @@ class RabbitCluster:
 
     async def members_of(self, queue: str, vhost: str = "/") -> list[str]:
         """The nodes holding a replica of quorum queue `queue`."""
-        listed = json.loads(await self.running()[0].ctl("list_queues", "-p", vhost, "name", "members",
-                                                        "--formatter", "json"))
+        listed = await self.queues(vhost)
         for row in listed:
             if row["name"] == queue:
-                return sorted(row["members"])
-        raise LookupError(f"no queue {queue!r}")
+                members = row["members"]
+                assert isinstance(members, list), row
+                return sorted(str(m) for m in members)
+        raise LookupError(f"no queue {queue!r} in {[row['name'] for row in listed]}")
+
+    async def move_leader(self, queue: str, away_from: str, vhost: str = "/") -> str:
+        """Have another node lead quorum queue `queue`: its replica on `away_from` is removed (the
+        others elect a leader among themselves) and added back as a follower. Answers the new leader."""
+        ctl = self.running()[0].ctl
+        await ctl("delete_member", "--vhost", vhost, queue, away_from, tool="rabbitmq-queues")
+        leader = await self.leader_of(queue, vhost)
+        await ctl("add_member", "--vhost", vhost, queue, away_from, tool="rabbitmq-queues")
+        assert leader != away_from, (queue, leader)
+        return leader
 
     async def stop_node(self, node: str) -> None:
         """Stop `node` gracefully (`rabbitmqctl stop`); the others go on without it."""
