@@ -68,7 +68,9 @@ test-browser: install checkers
 test-fuzz: install checkers
 	$(BIN)/pytest tests/fuzz
 
-## The long fault scenarios (a rolling restart under load; issue 17): real processes, minutes each.
+## The long fault scenarios (issue 17; README, "The fault suite"): each on a PostgreSQL and RabbitMQ of its own, one
+## line per scenario in the summary and test-output/faults.txt; FAULTS_RECEIVER_OUTAGE_SECONDS (600) and
+## FAULTS_DB_OUTAGE_SECONDS (90) shorten them while developing. About half an hour.
 test-faults: install checkers
 	$(BIN)/pytest tests/faults -o addopts=""
 

@@ -9,6 +9,13 @@ open connection; `restore()` listens again on the same port.
         proxy.cut(); ...; proxy.restore()
 
 It runs its own event loop in a thread, so a test's loop (or a blocking test) can cut it at any time.
+
+With several backends it stands in for the Service (a load balancer) in front of a RabbitMQ cluster: each
+new client is connected to the first backend that accepts, so a client that lost its node reconnects,
+through the same address, to a surviving one.
+
+    with TcpProxy("127.0.0.1", cluster.ports[0], *[("127.0.0.1", p) for p in cluster.ports[1:]]) as front:
+        amqp_url = f"amqp://guest:guest@127.0.0.1:{front.port}/"
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ from tests.support.processes import free_port
 
 
 class TcpProxy:
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
+    def __init__(self, host: str, port: int, *more: tuple[str, int]) -> None:
+        """Front `host:port`, then each of `more` in turn for whoever the ones before refuse."""
+        self.targets = [(host, port), *more]
         self.port = free_port()
+        # Which backend each client was connected to, in order: a test can see the failover happen.
+        self.connected_to: list[tuple[str, int]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"proxy:{port}", daemon=True)
         self._server: asyncio.Server | None = None
@@ -61,10 +71,15 @@ class TcpProxy:
         self._open.clear()
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            server_reader, server_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.transport.abort()
+        for target in self.targets:
+            try:
+                server_reader, server_writer = await asyncio.open_connection(*target)
+            except OSError:
+                continue  # down: the next one
+            self.connected_to.append(target)
+            break
+        else:
+            client_writer.transport.abort()  # none up: the client sees a reset, as with one backend
             return
         pair = {client_writer, server_writer}
         self._open |= pair

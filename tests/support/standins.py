@@ -36,12 +36,15 @@ class Received:
 
 @dataclass
 class Script:
-    """How a path answers: `fail_first` 500s, then `throttle_first` 429s (with Retry-After), then OK."""
+    """How a path answers: `fail_first` 500s, then `throttle_first` 429s (with Retry-After), then OK;
+    or by the clock: 500s until `failing_until`, then 429s until `throttling_until` (time.monotonic())."""
 
     fail_first: int = 0
     throttle_first: int = 0
     retry_after: str = "1"
     answered: int = 0
+    failing_until: float = 0.0
+    throttling_until: float = 0.0
 
 
 @dataclass
@@ -68,9 +71,10 @@ class WebhookStandIn:
         self.attempts.setdefault(got.path, []).append(got)
         script = self.scripts.get(got.path, Script())
         script.answered += 1
-        if script.answered <= script.fail_first:
+        now = time.monotonic()
+        if script.answered <= script.fail_first or now < script.failing_until:
             return PlainTextResponse("internal error", status_code=500)
-        if script.answered <= script.fail_first + script.throttle_first:
+        if script.answered <= script.fail_first + script.throttle_first or now < script.throttling_until:
             return JSONResponse({"error": "rate_limited"}, status_code=429, headers={"Retry-After": script.retry_after})
         self.received.setdefault(got.path, []).append(got)
         # Slack answers 200 "ok"; Teams Workflows 202; either counts as accepted.
@@ -104,6 +108,7 @@ class _Recorder:
                 self.mailbox.refused.append(message)
                 return self.mailbox.refuse
             self.mailbox.messages.append(message)
+            self.mailbox.arrived.append(time.monotonic())
         return "250 OK"
 
 
@@ -118,6 +123,7 @@ class SmtpStandIn:
     login: tuple[str, str] | None = None
     refuse: str | None = None
     messages: list[EmailMessage] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # when each of `messages` came (time.monotonic())
     refused: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
