@@ -24,7 +24,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     HeadersType,
 )
-from aiormq.exceptions import ChannelNotFoundEntity
+from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError
 from pamqp.common import FieldTable, FieldValue
 
 from shared.bus.base import HOLD_SECONDS, Batcher, DeadLetter, Processor, RetryPolicy
@@ -71,6 +71,7 @@ class AmqpBus:
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._renewing = asyncio.Lock()
         self._batchers: list[Batcher[AbstractIncomingMessage]] = []
         # Each consumed queue's consumer: what stop_consuming cancels.
         self._consumers: dict[str, tuple[AbstractQueue, str, Batcher[AbstractIncomingMessage]]] = {}
@@ -81,10 +82,30 @@ class AmqpBus:
         # Reconnect quickly after a broker restart; the robust connection re-declares our
         # queues, bindings and consumers by itself.
         self._connection = await aio_pika.connect_robust(self.url, reconnect_interval=1)
+        await self._open_publish_channel()
+
+    async def _open_publish_channel(self) -> None:
+        assert self._connection is not None, "connect() first"
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._publish_channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
+
+    async def _renew_publish_channel(self, failed: AbstractChannel) -> None:
+        """A fresh publishing channel in place of `failed`, which was refused (nacked) or left a confirm
+        unanswered. On a RabbitMQ cluster a channel whose first publish to a quorum queue came while that
+        queue had no leader (its node just lost, the election under way) was measured to nack every
+        later publish to it, for good (3.10): the relay would retry into it forever. A new channel
+        registers with the elected leader. Several publishes failing at once renew it once."""
+        async with self._renewing:
+            if self._publish_channel is not failed or self._connection is None or self._connection.is_closed:
+                return  # renewed already, or closing: the robust connection restores what it has
+            log.warning("publishing channel refused or unanswered; opening a new one", exchange=self.exchange_name)
+            try:
+                await failed.close()
+            except Exception:  # it is being replaced for being broken: whatever its close says
+                log.info("closing the refused publishing channel failed", exc_info=True)
+            await self._open_publish_channel()
 
     async def close(self) -> None:
         for batcher in self._batchers:
@@ -111,13 +132,17 @@ class AmqpBus:
         Not `mandatory`: an event no queue is bound for (no service subscribes to it) is dropped by
         the broker instead of being sent back whole, only to be ignored here. A subscriber's queue
         and bindings outlive its process, so what a service subscribes to is kept while it is down."""
-        exchange = self._require_exchange()
-        await asyncio.gather(
-            *(
-                exchange.publish(_to_message(e), routing_key=e.type, mandatory=False, timeout=PUBLISH_TIMEOUT)
-                for e in envelopes
+        exchange, channel = self._require_exchange(), self._require_channel()
+        try:
+            await asyncio.gather(
+                *(
+                    exchange.publish(_to_message(e), routing_key=e.type, mandatory=False, timeout=PUBLISH_TIMEOUT)
+                    for e in envelopes
+                )
             )
-        )
+        except (DeliveryError, TimeoutError):
+            await self._renew_publish_channel(channel)
+            raise  # the caller publishes again (the outbox keeps the rows pending; inboxes drop copies)
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -226,11 +251,14 @@ class AmqpBus:
             correlation_id=message.correlation_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
+        channel = self._require_channel()
         try:
-            await self._require_channel().default_exchange.publish(copy, routing_key=target, timeout=PUBLISH_TIMEOUT)
-        except Exception:
+            await channel.default_exchange.publish(copy, routing_key=target, timeout=PUBLISH_TIMEOUT)
+        except Exception as exc:
             # Not acked: the broker redelivers it (the quorum delivery limit bounds a loop).
             log.exception("could not forward message; requeueing", target=target, message_id=message.message_id)
+            if isinstance(exc, (DeliveryError, TimeoutError)):
+                await self._renew_publish_channel(channel)
             await message.nack(requeue=True)
             return
         EVENTS_CONSUMED.labels(service, event_type, outcome).inc()
