@@ -68,11 +68,11 @@ test-browser: install checkers
 test-fuzz: install checkers
 	$(BIN)/pytest tests/fuzz
 
-## The long fault scenarios (issue 17; README, "The fault suite"): each on a PostgreSQL and RabbitMQ of its own, one
-## line per scenario in the summary and test-output/faults.txt; FAULTS_RECEIVER_OUTAGE_SECONDS (600) and
-## FAULTS_DB_OUTAGE_SECONDS (90) shorten them while developing. About half an hour.
+## The whole fault suite (issue 17; README, "The fault suite"): the long scenarios, each on a PostgreSQL and RabbitMQ
+## of its own, and the short ones make test runs too; one line per scenario in the summary and test-output/faults.txt;
+## FAULTS_RECEIVER_OUTAGE_SECONDS (600) and FAULTS_DB_OUTAGE_SECONDS (90) shorten them while developing. About half an hour.
 test-faults: install checkers
-	$(BIN)/pytest tests/faults -o addopts=""
+	$(BIN)/pytest tests/faults tests/e2e/test_faults_short.py -o addopts=""
 
 ## The benchmarks (bench/), ours beside a peer or the raw limit in the same run, ending with one summary table that
 ## is saved under bench/results/<UTC timestamp>.json and shows the previous run's figures beside this run's.
