@@ -39,6 +39,7 @@ class Transport:
     exchange: str = field(default_factory=lambda: unique_name("test.events"))
     queue_prefix: str = field(default_factory=lambda: unique_name("t") + ".")
     policy: RetryPolicy = RetryPolicy(max_attempts=4, delays_ms=(100, 200, 300))
+    amqp_url: str = AMQP_URL  # the machine's broker, or one of the test's own (tests.support.private_infra)
     _databases: list[str] = field(default_factory=list)
     _buses: list[Bus] = field(default_factory=list)
     _runtimes: list[ServiceRuntime] = field(default_factory=list)
@@ -64,7 +65,7 @@ class Transport:
                 await self._memory.connect()
                 self._buses.append(self._memory)
             return self._memory
-        bus = AmqpBus(AMQP_URL, self.exchange, self.policy, prefetch=32)
+        bus = AmqpBus(self.amqp_url, self.exchange, self.policy, prefetch=32)
         await bus.connect()
         self._buses.append(bus)
         return bus
@@ -115,13 +116,13 @@ class Transport:
         for bus in self._buses:
             await bus.close()
         if self.real:
-            await delete_amqp_objects(self.exchange, self.queue_prefix)
+            await delete_amqp_objects(self.exchange, self.queue_prefix, self.amqp_url)
             for name in self._databases:
                 await drop_database(name)
 
 
-async def delete_amqp_objects(exchange: str, queue_prefix: str) -> None:
-    connection = await aio_pika.connect(AMQP_URL)
+async def delete_amqp_objects(exchange: str, queue_prefix: str, amqp_url: str = AMQP_URL) -> None:
+    connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
         for service in ("alpha", "beta", "audit", "travel", "notifications", "partners", "grants"):

@@ -1,4 +1,5 @@
-"""What only a real broker can show: a consumer process dying before its ack, and a broker restart."""
+"""What only a real broker can show: a consumer process dying before its ack, and a broker restart (of a
+RabbitMQ node of the test's own: the machine's broker is shared with other work)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from shared.testing import AMQP_URL, eventually
+from tests.conftest import Transport
 from tests.support import probe
+from tests.support.private_infra import PrivateRabbit
 from tests.support.probe import alpha_spec, beta_spec, effects, inbox_rows, pending_outbox, publish_things
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,13 +66,19 @@ async def test_consumer_killed_before_ack_is_redelivered_and_has_one_effect(rabb
     assert sent.id
 
 
-async def _rabbitmqctl(*args: str) -> None:
-    proc = await asyncio.create_subprocess_exec("rabbitmqctl", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)} failed: {out!r} {err!r}"
+@pytest.fixture
+async def own_rabbitmq(tmp_path):
+    """The real transport on a RabbitMQ node of its own, and that node (to stop and start)."""
+    async with PrivateRabbit() as node:
+        t = Transport("rabbitmq", tmp_path, amqp_url=node.amqp_url)
+        try:
+            yield t, node
+        finally:
+            await t.close()
 
 
-async def test_events_pending_while_rabbitmq_restarts_all_arrive(rabbitmq):
+async def test_events_pending_while_rabbitmq_restarts_all_arrive(own_rabbitmq):
+    rabbitmq, node = own_rabbitmq
     alpha, beta = await rabbitmq.runtime(alpha_spec), await rabbitmq.runtime(beta_spec)
     await probe.create_schema(alpha)
     await probe.create_schema(beta)
@@ -93,7 +102,7 @@ async def test_events_pending_while_rabbitmq_restarts_all_arrive(rabbitmq):
     await publish_things(alpha, [f"before-{i}" for i in range(20)])
     await eventually(lambda: _is(effects(beta), 20), message="the first events")
 
-    await _rabbitmqctl("stop_app")
+    await node.ctl("stop_app")
     try:
         await publish_things(alpha, [f"during-{i}" for i in range(50)])  # committed; the relay cannot publish
         committed = len(looks)
@@ -101,8 +110,8 @@ async def test_events_pending_while_rabbitmq_restarts_all_arrive(rabbitmq):
         await eventually(lambda: "refused" in looks[committed:], timeout=30, message="the relay refused")
         assert await pending_outbox(alpha) == 50
     finally:
-        await _rabbitmqctl("start_app")
-        await _rabbitmqctl("await_startup")
+        await node.ctl("start_app")
+        await node.ctl("await_startup")
 
     await eventually(lambda: _is(effects(beta), 70), timeout=60, message="every event after the restart")
     assert await pending_outbox(alpha) == 0
