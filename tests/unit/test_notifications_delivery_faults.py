@@ -266,3 +266,26 @@ async def test_a_digest_sent_again_after_a_lost_outcome_is_recognisably_the_same
     assert first.delivery_id == again.delivery_id  # the same Message-ID / Idempotency-Key
     sent = await rows(svc, Delivery, Delivery.recipient_id == "MAYOR")
     assert {(d.status, d.digest_id) for d in sent} == {("sent", first.delivery_id)}
+
+
+async def test_a_delivery_put_back_for_its_receivers_pace_keeps_its_place_in_line(svc):
+    """Held back (a webhook's pace, a retry), the older delivery is due later than newer ones; once all
+    are due it is still sent first, or a steady stream to one Slack channel would keep overtaking it."""
+    await add(svc, id="ECON", kind="department", name="ECON", department="ECON",
+              channels=[ChannelIn(kind="email", address="econ@city.example")])
+    for n in range(3):
+        await route(svc, overlap_event(f"o-{n}"))
+    older, *newer = sorted(await rows(svc, Delivery, Delivery.recipient_id == "ECON"),
+                           key=lambda d: (d.created_at, d.id))
+    async with svc.db.uow() as uow:  # the oldest put back for 30 s, the newer ones due now
+        row = await uow.session.get(Delivery, older.id)
+        row.due_at = START + timedelta(seconds=30)
+        for n, delivery in enumerate(newer):
+            later = await uow.session.get(Delivery, delivery.id)
+            later.due_at = START + timedelta(seconds=n)
+        await uow.commit()
+    channel, clock = FakeChannel(), Clock(START + timedelta(seconds=31))
+    worker = make_worker(svc, channel, clock, delivery_batch=1, delivery_concurrency=1)
+    for _ in range(3):
+        assert await worker.run_once() == 1
+    assert [target.delivery_id for target, _ in channel.sent] == [older.id] + [d.id for d in newer]

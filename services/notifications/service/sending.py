@@ -52,19 +52,21 @@ class Batch:
 
 async def claim_due(engine: AsyncEngine, now: datetime, states: tuple[str, str], limit: int,
                     lease_seconds: float) -> list[Any]:
-    """Up to `limit` deliveries due at `now` (or whose lease ran out), claimed for `lease_seconds`."""
+    """Up to `limit` deliveries due at `now` (or whose lease ran out), claimed for `lease_seconds`, the
+    oldest first: a delivery put back for its receiver's pace (or a retry) keeps its place in line, so
+    newer ones to the same webhook cannot keep taking its slots (they are sent in claim order)."""
     waiting, claimed = states
     token = str(uuid.uuid4())
     due = (select(DELIVERY.c.id).where(or_(
         and_(DELIVERY.c.status == waiting, DELIVERY.c.due_at <= now),
         and_(DELIVERY.c.status == claimed, DELIVERY.c.lease_until < now)))
-        .order_by(DELIVERY.c.due_at).limit(limit).with_for_update(skip_locked=True))
+        .order_by(DELIVERY.c.created_at, DELIVERY.c.id).limit(limit).with_for_update(skip_locked=True))
     async with engine.begin() as connection:
         rows = (await connection.execute(
             update(DELIVERY).where(DELIVERY.c.id.in_(due.scalar_subquery())).values(
                 status=claimed, claim_token=token, lease_until=now + timedelta(seconds=lease_seconds))
             .returning(*DELIVERY.c))).all()
-    return sorted(rows, key=lambda r: r.due_at)
+    return sorted(rows, key=lambda r: (r.created_at, r.id))
 
 
 async def batch_of(sessions: async_sessionmaker[AsyncSession], directory: Directory, rows: list[Any]) -> Batch:
