@@ -149,7 +149,28 @@ def _as_postgres(args: list[str]) -> None:
         raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
 
-class PrivateRabbit:
+class _Started:
+    """`async with` starts it and always closes it, also when starting fails half-way."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+
+class PrivateRabbit(_Started):
     """One RabbitMQ node of its own: node `<name>@localhost`, AMQP on `.port` (127.0.0.1), distribution on
     `.dist_port`, data and logs under `.base`, guest/guest allowed from loopback. `async with` starts it
     and always stops it and removes its directory. Nodes meant to cluster share `cookie`."""
@@ -286,17 +307,6 @@ class PrivateRabbit:
         except ProcessLookupError:
             pass  # the group is gone already
 
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self._close()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._close()
-
     async def _close(self) -> None:
         try:
             if self.running:
@@ -306,7 +316,7 @@ class PrivateRabbit:
                 shutil.rmtree(self.base, ignore_errors=True)
 
 
-class RabbitCluster:
+class RabbitCluster(_Started):
     """`size` PrivateRabbit nodes (one Erlang cookie) clustered with the first: each stopped its app,
     joined the first node and started again, so at the end every node knows all of them. A quorum
     queue declared then gets a replica on every node (its default initial group size is the cluster's
@@ -412,17 +422,6 @@ class RabbitCluster:
         """Start `node` again; it rejoins the cluster it was part of (its membership is on its disk)."""
         await self.by_node[node].start()
         await self.wait_formed()
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self._close()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._close()
 
     async def _close(self) -> None:
         try:
