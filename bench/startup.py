@@ -27,6 +27,7 @@ from shared.testing import AMQP_URL, asyncpg_url, create_database, drop_database
 from tests.conftest import delete_amqp_objects  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from procs import stop  # noqa: E402
 from report import Row, Target, write_rows  # noqa: E402
 
 OIA = str(Path(sys.executable).parent / "oia")
@@ -62,14 +63,6 @@ def wait_until_ok(proc: subprocess.Popen, urls: list[str], timeout: float = 60) 
             pass  # not listening yet
         time.sleep(0.02)
     return time.monotonic() - started
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def bench_dev(rows: list[Row]) -> None:
