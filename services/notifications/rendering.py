@@ -12,12 +12,12 @@ language where the gazetteer knows the name; the Slack and Teams JSON is built h
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,16 +73,98 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 ADAPTIVE_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 
 
-@dataclass(frozen=True)
-class Message:
-    subject: str  # email subject; title in Slack/Teams/feed. One line, <= 150 chars.
-    text: str  # plain text body (email text part)
-    html: str  # email HTML body, autoescaped
-    slack: dict  # JSON body for a Slack incoming webhook
-    teams: dict  # JSON body for a Teams Workflows webhook
-    feed_title: str  # <= 300 chars
-    feed_body: str
+class Blocks:
+    """A template's blocks for one context, each rendered the first time it is read: routing needs
+    only the feed's, and a channel only its own (an alert for Slack never renders the email's HTML)."""
 
+    def __init__(self, language: str, name: str, context: dict[str, Any]) -> None:
+        self.language, self.name, self.context = language, name, context
+        self._rendered: dict[str, str | None] = {}
+
+    def get(self, block: str) -> str | None:
+        """The block's text, tidied; None if the template has no such block."""
+        if block not in self._rendered:
+            template = _environment(self.language, block == "html").get_template(f"{self.name}.j2")
+            self._rendered[block] = (_tidy("".join(template.blocks[block](template.new_context(self.context))))
+                                     if block in template.blocks else None)
+        return self._rendered[block]
+
+    @property
+    def rendered(self) -> set[str]:
+        """The blocks rendered so far."""
+        return set(self._rendered)
+
+    def __getitem__(self, block: str) -> str:
+        text = self.get(block)
+        if text is None:
+            raise KeyError(f"{self.name}.j2 has no block {block!r}")
+        return text
+
+
+class Message:
+    """One message in every form a channel takes; each form is built the first time it is asked for
+    (and kept), so what no recipient's channel reads costs nothing."""
+
+    def __init__(self, blocks: Blocks) -> None:
+        self.blocks = blocks
+
+    @cached_property
+    def subject(self) -> str:
+        """Email subject; title in Slack/Teams/feed. One line, <= 150 chars."""
+        return _one_line(self.blocks["subject"], SUBJECT_MAX)
+
+    @cached_property
+    def text(self) -> str:
+        """The plain text body (email text part)."""
+        return self.blocks["text"]
+
+    @cached_property
+    def html(self) -> str:
+        """The email HTML body, autoescaped."""
+        return self.blocks["html"]
+
+    @cached_property
+    def slack(self) -> dict:
+        """The JSON body for a Slack incoming webhook."""
+        return _slack(self.subject, self._facts, [c for p in _paragraphs(self.blocks["chat"]) for c in _chunks(p)])
+
+    @cached_property
+    def teams(self) -> dict:
+        """The JSON body for a Teams Workflows webhook."""
+        return _teams(self.subject, self._facts,
+                      [_text_block(_teams_lines(p)) for p in _paragraphs(self.blocks["chat"])])
+
+    @cached_property
+    def feed_title(self) -> str:
+        """<= 300 chars."""
+        return _one_line(self.blocks.get("feed_title") or self.subject, FEED_TITLE_MAX)
+
+    @cached_property
+    def feed_body(self) -> str:
+        return " ".join(self.blocks["feed_body"].split())  # a feed entry is one short paragraph
+
+    @property
+    def _facts(self) -> list[tuple[str, str]]:
+        return _facts(self.blocks.get("facts") or "")
+
+    FORMS = ("subject", "text", "html", "slack", "teams", "feed_title", "feed_body")
+
+    def __eq__(self, other: object) -> bool:
+        """The same message: every form the same."""
+        if not isinstance(other, Message):
+            return NotImplemented
+        return all(getattr(self, form) == getattr(other, form) for form in self.FORMS)
+
+    __hash__ = None  # type: ignore[assignment]  # equal by content, which is built lazily
+
+    def replace(self, **forms: Any) -> Message:
+        """A copy with some forms given instead of rendered (`subject="…"`)."""
+        changed = copy.copy(self)
+        for name, value in forms.items():
+            if not isinstance(getattr(type(self), name, None), cached_property):
+                raise AttributeError(f"a message has no form {name!r}")
+            changed.__dict__[name] = value
+        return changed
 
 def supported(event_type: str) -> bool:
     return event_type in EVENT_TYPES
@@ -95,19 +177,7 @@ def render(event_type: str, data: dict, language: str, related: dict | None = No
         raise KeyError(event_type)
     context = {"d": _payload(event_type, data),
                "related": _payload("travel.overlap.detected.v1", related) if related else None}
-    parts = _render_blocks(language, event_type, context)
-    subject = _one_line(parts["subject"], SUBJECT_MAX)
-    facts = _facts(parts.get("facts", ""))
-    paragraphs = _paragraphs(parts["chat"])
-    return Message(
-        subject=subject,
-        text=parts["text"],
-        html=parts["html"],
-        slack=_slack(subject, facts, [c for p in paragraphs for c in _chunks(p)]),
-        teams=_teams(subject, facts, [_text_block(_teams_lines(p)) for p in paragraphs]),
-        feed_title=_one_line(parts.get("feed_title") or subject, FEED_TITLE_MAX),
-        feed_body=" ".join(parts["feed_body"].split()),  # a feed entry is one short paragraph
-    )
+    return Message(Blocks(language, event_type, context))
 
 
 class RecentMessages:
@@ -138,33 +208,41 @@ def render_digest(notices: list[tuple[str, dict, dict | None]], language: str, r
     """One message for several notices: (event_type, data, related) each, in order."""
     _check_language(language)
     items = [render(event_type, data, language, related) for event_type, data, related in notices]
-    context = {"items": items, "count": len(items), "recipient": recipient_name, "day": day}
-    parts = _render_blocks(language, "digest", context)
-    subject = _one_line(parts["subject"], SUBJECT_MAX)
-    intro = _paragraphs(parts["chat"])
-    # One Slack section per notice; what does not fit in the block cap is summarised in one line
-    # (header + intro + shown notices + that line <= 50). Teams gets the same, to stay small.
-    room = SLACK_BLOCKS_MAX - 1 - len(intro)
-    shown = items if len(items) <= room else items[:room - 1]
-    rest = len(items) - len(shown)
-    more = [_macros(language).and_more(rest)] if rest else []
-    sections = ([_slack_escape(p) for p in intro]
-                + [f"*{_slack_escape(i.subject)}*\n{_slack_escape(i.feed_body)}" for i in shown]
-                + [_slack_escape(line) for line in more])
-    teams_body = [_text_block(_teams_lines(p)) for p in intro]
-    for item in shown:
-        teams_body += [_text_block(item.subject, weight="Bolder"), _text_block(item.feed_body, spacing="None")]
-    teams_body += [_text_block(line) for line in more]
-    return Message(
-        subject=subject,
-        text=parts["text"],
-        html=parts["html"],
-        slack=_slack(subject, [], sections),
-        teams=_teams(subject, [], teams_body),
-        feed_title=_one_line(parts.get("feed_title") or subject, FEED_TITLE_MAX),
-        feed_body=" ".join(parts["feed_body"].split()),
-    )
+    return Digest(Blocks(language, "digest", {"items": items, "count": len(items), "recipient": recipient_name,
+                                              "day": day}), items)
 
+
+class Digest(Message):
+    """Several notices in one message: the chat forms carry one section per notice."""
+
+    def __init__(self, blocks: Blocks, items: list[Message]) -> None:
+        super().__init__(blocks)
+        self.items = items
+
+    def _shown(self) -> tuple[list[str], list[Message], list[str]]:
+        """The intro's paragraphs, the notices shown, and the line summarising the rest. One Slack
+        section per notice; what does not fit in the block cap is summarised in one line (header +
+        intro + shown notices + that line <= 50). Teams gets the same, to stay small."""
+        intro = _paragraphs(self.blocks["chat"])
+        room = SLACK_BLOCKS_MAX - 1 - len(intro)
+        shown = self.items if len(self.items) <= room else self.items[:room - 1]
+        rest = len(self.items) - len(shown)
+        return intro, shown, [_macros(self.blocks.language).and_more(rest)] if rest else []
+
+    @cached_property
+    def slack(self) -> dict:
+        intro, shown, more = self._shown()
+        return _slack(self.subject, [], [_slack_escape(p) for p in intro]
+                      + [f"*{_slack_escape(i.subject)}*\n{_slack_escape(i.feed_body)}" for i in shown]
+                      + [_slack_escape(line) for line in more])
+
+    @cached_property
+    def teams(self) -> dict:
+        intro, shown, more = self._shown()
+        body = [_text_block(_teams_lines(p)) for p in intro]
+        for item in shown:
+            body += [_text_block(item.subject, weight="Bolder"), _text_block(item.feed_body, spacing="None")]
+        return _teams(self.subject, [], body + [_text_block(line) for line in more])
 
 # -- templates ----------------------------------------------------------------------------------
 
@@ -198,17 +276,6 @@ def _environment(language: str, html: bool) -> Environment:
 
 def _macros(language: str) -> Any:
     return _environment(language, False).globals["m"]
-
-
-def _render_blocks(language: str, name: str, context: dict[str, Any]) -> dict[str, str]:
-    parts: dict[str, str] = {}
-    for html, wanted in ((False, ("subject", "text", "chat", "facts", "feed_title", "feed_body")),
-                         (True, ("html",))):
-        template = _environment(language, html).get_template(f"{name}.j2")
-        for block in wanted:
-            if block in template.blocks:
-                parts[block] = _tidy("".join(template.blocks[block](template.new_context(context))))
-    return parts
 
 
 def _payload(event_type: str, data: dict) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 permanent, signatures, and masking URLs."""
 
 import asyncio
-import dataclasses
 import email
 import email.policy
 import hashlib
@@ -137,7 +136,7 @@ def mail_target(delivery_id: str = "0c75b56f-7cca-4cc0-a02d-4da9ab3a64a2") -> Ta
 @pytest.mark.parametrize("subject", SUBJECTS)
 async def test_a_mail_reads_back_with_its_exact_subject_and_a_message_id_in_the_senders_domain(tmp_path, subject):
     mailer = Mailer(NotificationsSettings(mail_dir=tmp_path, smtp_from="Diplomacity <alerts@city.example>"))
-    outcome = await mailer.send(mail_target(), dataclasses.replace(MESSAGE, subject=subject))
+    outcome = await mailer.send(mail_target(), MESSAGE.replace(subject=subject))
 
     [path] = tmp_path.glob("*.eml")
     raw = path.read_bytes()
@@ -155,7 +154,7 @@ async def test_a_mail_over_smtp_arrives_with_its_exact_subject():
     with SmtpStandIn() as smtp:
         mailer = Mailer(NotificationsSettings(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
                                               smtp_from="Diplomacity <alerts@city.example>"))
-        outcome = await mailer.send(mail_target(), dataclasses.replace(MESSAGE, subject=SUBJECTS[0]))
+        outcome = await mailer.send(mail_target(), MESSAGE.replace(subject=SUBJECTS[0]))
         assert outcome.outcome == "sent", outcome.error
         [mail] = smtp.to("anna@city.example")
     assert mail["Subject"] == SUBJECTS[0] and mail["Message-ID"].endswith("@city.example>")

@@ -592,6 +592,19 @@ def test_visit_dates_on_one_day_and_across_the_year(start, end, en, de):
     assert render(VISIT, visit(start_date=start, end_date=end), "de").subject.endswith(f"({de})")
 
 
+def test_each_form_is_rendered_when_first_asked_for_and_only_then():
+    """Routing reads the feed's forms for every event; a channel reads its own. An alert to Slack
+    must not pay for the email's HTML (the most expensive block)."""
+    message = render(VISIT, visit(), "en")
+    assert message.blocks.rendered == set()
+    assert message.feed_title and message.feed_body
+    assert message.blocks.rendered <= {"subject", "feed_title", "feed_body"}
+    assert message.slack["blocks"]
+    assert not message.blocks.rendered & {"html", "text"}
+    assert "Economic forum" in message.text and "<" in message.html
+    assert {"html", "text"} <= message.blocks.rendered
+
+
 @pytest.mark.parametrize("view", ["consumer model", "raw"])
 def test_dates_may_arrive_as_dates_or_iso_strings(view, request):
     if view == "raw":
