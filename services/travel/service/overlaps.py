@@ -131,12 +131,20 @@ async def candidate_trips(session, trip: Trip, radius_km: float) -> list[Candida
 
 @lru_cache(maxsize=32)
 def _candidates_query(leg_count: int) -> Select:
-    legs, trips = table_of(Leg).c, table_of(Trip).c
-    return (select_rows(legs.id, legs.trip_id, legs.latitude, legs.longitude, legs.start_date, legs.end_date,
-                   legs.place_name, legs.country, trips.department, trips.visibility)
-            .join_from(table_of(Leg), table_of(Trip), trips.id == legs.trip_id)
-            .where(_near_any_leg(legs.cell, legs.start_date, legs.end_date, leg_count),
-                   trips.department != bindparam("department"), trips.status.in_(domain.ACTIVE),
+    """The legs near ours first, by their index, and only then their trips. Left to choose, the
+    planner of a table not yet analysed (a new deployment, the minute after a bulk load) started
+    from the trips by status and read every active trip's legs: 4 ms instead of 0.15 ms a check,
+    under the cells' lock. MATERIALIZED keeps the order whatever the statistics say."""
+    table = table_of(Leg)
+    near = (select_rows(table.c.id, table.c.trip_id, table.c.latitude, table.c.longitude, table.c.start_date,
+                        table.c.end_date, table.c.place_name, table.c.country)
+            .where(_near_any_leg(table.c.cell, table.c.start_date, table.c.end_date, leg_count))
+            .cte("near").prefix_with("MATERIALIZED"))
+    trips = table_of(Trip).c
+    return (select_rows(near.c.id, near.c.trip_id, near.c.latitude, near.c.longitude, near.c.start_date,
+                        near.c.end_date, near.c.place_name, near.c.country, trips.department, trips.visibility)
+            .join_from(near, table_of(Trip), trips.id == near.c.trip_id)
+            .where(trips.department != bindparam("department"), trips.status.in_(domain.ACTIVE),
                    trips.id != bindparam("trip_id")))
 
 
