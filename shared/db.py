@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +10,22 @@ from sqlalchemy import Insert, Table, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+# A pooled connection idle this long is asked whether it still answers before it is used.
+PING_AFTER_IDLE_SECONDS = 1.0
+
 
 def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """`pre_ping` checks a pooled connection before use (one round trip): right for HTTP requests,
-    which would otherwise fail once after a database restart; consumers skip it, a retry covers them.
-    Statement errors never quote their values (a webhook URL, a signing secret): `hide_parameters`."""
+    """`pre_ping` checks a pooled connection that sat idle (PING_AFTER_IDLE_SECONDS) before use:
+    right for HTTP requests, which would otherwise fail once after a database restart; consumers
+    skip it, a retry covers them. Statement errors never quote their values (a webhook URL, a
+    signing secret): `hide_parameters`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -36,8 +42,36 @@ def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEn
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping,
-                               hide_parameters=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
+    if pre_ping:
+        _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """SQLAlchemy's pool_pre_ping asks before every checkout: a round trip on every request, about
+    a tenth of a booking's. Under load a connection comes back within milliseconds and was just
+    seen working, so only one idle for a while is asked. A database restarted in the second after a
+    connection's last use fails that one request (503); the failure invalidates the whole pool, so
+    the next requests connect afresh."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_conn: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object) -> None:
+        since = record.info.get("checked_in_at")  # none on a new connection: nothing to ask
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_conn, None):
+                # The pool drops every connection made before now and hands out a new one.
+                raise InvalidatePoolError() from exc
+            raise
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
