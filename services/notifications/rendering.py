@@ -166,6 +166,7 @@ class Message:
             changed.__dict__[name] = value
         return changed
 
+
 def supported(event_type: str) -> bool:
     return event_type in EVENT_TYPES
 
