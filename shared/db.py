@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 # A pooled connection idle this long is asked whether it still answers before it is used.
 PING_AFTER_IDLE_SECONDS = 1.0
+idle_clock = time.monotonic  # what measures that idleness (tests move it)
 
 
 def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
@@ -58,12 +59,12 @@ def _ping_after_idle(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _checked_in(_dbapi_conn: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
-        record.info["checked_in_at"] = time.monotonic()
+        record.info["checked_in_at"] = idle_clock()
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checked_out(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object) -> None:
         since = record.info.get("checked_in_at")  # none on a new connection: nothing to ask
-        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        if since is None or idle_clock() - since < PING_AFTER_IDLE_SECONDS:
             return
         try:
             dialect.do_ping(dbapi_conn)

@@ -3,8 +3,6 @@ costs no extra round trip, and a connection the database dropped meanwhile is re
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import pytest
 from sqlalchemy import exc, text
@@ -12,14 +10,27 @@ from sqlalchemy import exc, text
 from shared import db
 from shared.db import make_engine
 from shared.outages import is_unreachable
-from shared.testing import POSTGRES_URL, asyncpg_url, create_database, drop_database
+from shared.testing import POSTGRES_URL, asyncpg_url, create_database, drop_database, eventually
 
 pytestmark = pytest.mark.integration
 
 
+class Clock:
+    """The pool's idle clock, moved by the test instead of waited for."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = Clock()
+
+
 @pytest.fixture
 async def pool(monkeypatch):
-    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(db, "idle_clock", CLOCK)
     name = await create_database("oia_test_idle_ping")
     engine = make_engine(asyncpg_url(name), pool_size=1)
     pings: list[object] = []
@@ -46,14 +57,16 @@ async def terminate(pid: int) -> None:
     conn = await asyncpg.connect(POSTGRES_URL)
     try:
         assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
-        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
-            await asyncio.sleep(0.05)
+        async def gone() -> bool:
+            return not await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+
+        await eventually(gone, message=f"backend {pid} to end")
     finally:
         await conn.close()
 
 
 async def idle_past_the_threshold() -> None:
-    await asyncio.sleep(db.PING_AFTER_IDLE_SECONDS + 0.2)  # the idleness itself is what is tested
+    CLOCK.now += db.PING_AFTER_IDLE_SECONDS + 0.1
 
 
 async def test_a_connection_back_in_use_at_once_is_not_asked(pool):
