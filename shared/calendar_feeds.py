@@ -88,7 +88,7 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
         query = select(token_table).order_by(col(token_table.created_at))
         if (own := policy.own_only(principal, action)) is not None:
             query = query.where(col(token_table.department) == own)
-        async with runtime.uow() as uow:
+        async with runtime.reads() as uow:
             return [CalendarTokenOut.model_validate(t, from_attributes=True)
                     for t in (await uow.session.exec(query)).all()]
 
@@ -113,7 +113,7 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
     async def calendar_feed(token: Annotated[str, Path(description="the secret in the address that "
                                                        "`POST /calendar/tokens` gave: it is the credential")],
                             runtime: RuntimeDep, request: Request) -> Response:
-        async with runtime.uow() as uow:
+        async with runtime.reads() as uow:
             row = (await uow.session.exec(select(token_table).where(
                 col(token_table.token_hash) == hash_key(runtime.settings.secret_key, token),
                 col(token_table.revoked_at).is_(None)))).first()

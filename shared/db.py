@@ -14,7 +14,7 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # A pooled connection idle this long is asked whether it still answers before it is used.
@@ -77,6 +77,34 @@ def _ping_after_idle(engine: AsyncEngine) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+class ReadOnly(Exception):
+    """A write through a session meant for reading: a bug in the caller, never the user's input."""
+
+
+class _ReadingSession(Session):
+    """A session whose statements each commit on their own (autocommit): a flush would write at once,
+    outside any transaction, so it is refused."""
+
+
+@event.listens_for(_ReadingSession, "before_flush")
+def _refuse_flush(session: Session, _context: object, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnly("a session for reading cannot write: use a unit of work that commits")
+
+
+class ReadingSession(AsyncSession):
+    sync_session_class = _ReadingSession
+
+
+def make_reading_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that only read, without BEGIN and ROLLBACK: two round trips of a one-row
+    read's three. Under READ COMMITTED (PostgreSQL's default, and ours) each statement sees its own
+    snapshot inside a transaction too, so the reads see what they saw before; on SQLite each statement
+    reads the last commit. The connections come from the engine's one pool."""
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), class_=ReadingSession,
+                              expire_on_commit=False)
 
 
 def table_of(model: type[SQLModel]) -> Table:

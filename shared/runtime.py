@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, text
 from shared.auth import AccessTokens, KeyRing
 from shared.bus import Bus, make_bus
 from shared.consumer import Dispatcher, Subscriptions
-from shared.db import make_engine, make_sessionmaker
+from shared.db import make_engine, make_reading_sessionmaker, make_sessionmaker
 from shared.envelope import EventRegistry
 from shared.identity import OpenIdProvider
 from shared.logging import get_logger
@@ -74,6 +74,7 @@ class ServiceRuntime:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
+        self.reading_sessionmaker = make_reading_sessionmaker(self.engine)
         self._owns_bus = bus is None
         self.bus = bus if bus is not None else make_bus(settings)
         self.queue = f"{settings.queue_prefix}{spec.name}"
@@ -109,6 +110,10 @@ class ServiceRuntime:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, self.name, self.relay.wake)
+
+    def reads(self) -> UnitOfWork:
+        """For a request that only reads: no transaction, so no BEGIN and ROLLBACK around its queries."""
+        return UnitOfWork(self.reading_sessionmaker, self.name, read_only=True)
 
     @property
     def context(self) -> Any:

@@ -11,6 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.db import ReadOnly
 from shared.envelope import Envelope, event_type_of
 from shared.logging import current_correlation_id
 from shared.tables import outbox
@@ -32,8 +33,11 @@ class UnitOfWork:
         sessionmaker: async_sessionmaker[AsyncSession],
         source: str,
         on_events_committed: Callable[[], None] = lambda: None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self.read_only = read_only
         self._source = source
         self._on_events_committed = on_events_committed
         self._pending: list[Envelope] = []
@@ -61,6 +65,7 @@ class UnitOfWork:
         """Queue an event; it is written to the outbox by `commit()`, in the same transaction.
         It carries the trace it is said in (the request's, the handled event's), taken now: the
         commit may come after that span ended (a consumer's batch)."""
+        self._refuse_if_read_only()
         traceparent, tracestate = current_traceparent()
         envelope = Envelope(
             type=event_type_of(payload),
@@ -78,6 +83,7 @@ class UnitOfWork:
         """Write the events queued so far to the outbox now, in the transaction: a long use case
         (an import of thousands of calls) then holds none of them, and the collector has less to
         scan (its full collections stall every request)."""
+        self._refuse_if_read_only()
         published, self._pending = self._pending, []
         if published:
             connection = await self.session.connection()  # the session's own transaction
@@ -89,6 +95,7 @@ class UnitOfWork:
 
     async def commit(self) -> list[Envelope]:
         """Commits the change and its events; returns the events not written before."""
+        self._refuse_if_read_only()
         published = await self.write_events()
         await self.session.commit()
         if self._written:
@@ -98,6 +105,11 @@ class UnitOfWork:
         for callback in callbacks:
             callback()
         return published
+
+
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise ReadOnly("this unit of work only reads: use runtime.uow() to change state")
 
 
 def outbox_row(envelope: Envelope) -> dict[str, object]:

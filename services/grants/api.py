@@ -126,7 +126,7 @@ async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep, response:
                      cursor: Annotated[str | None, Query(max_length=120)] = None) -> list[CallOut]:
     POLICY.require(principal, "call.read")
     now = utcnow()
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         page, next_cursor = await calls.list_calls(uow, now, programme=programme, status=status, theme=theme, q=q,
                                                    limit=limit, cursor=cursor)
     if next_cursor:
@@ -137,7 +137,7 @@ async def list_calls(principal: CurrentPrincipal, runtime: RuntimeDep, response:
 @router.get("/calls/{call_id}", response_model=CallOut, tags=["calls"])
 async def get_call(call_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> CallOut:
     POLICY.require(principal, "call.read")
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return _call_out(await calls.load_call(uow, call_id))
 
 
@@ -157,7 +157,7 @@ async def update_call(call_id: str, body: CallPatch, principal: CurrentPrincipal
             summary="What changed in a call, version by version")
 async def call_versions(call_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[CallVersion]:
     POLICY.require(principal, "call.read")
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return await calls.call_versions(uow, call_id)
 
 
@@ -219,7 +219,7 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, ct
                             programme: Programme | None = None,
                             limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                             cursor: Cursor = None) -> list[ApplicationOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         page = await applications.list_applications(
             uow, department=department, readable_by=POLICY.own_only(principal, "application.read"), stage=stage,
             call_id=call_id, programme=programme, limit=limit, cursor=cursor)
@@ -229,7 +229,7 @@ async def list_applications(principal: CurrentPrincipal, runtime: RuntimeDep, ct
 @router.get("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"])
 async def get_application(application_id: str, principal: CurrentPrincipal, runtime: RuntimeDep,
                           ctx: Context) -> ApplicationOut:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return _application_out(ctx, *await _load_with_call(uow, principal, application_id))
 
 
@@ -270,7 +270,7 @@ async def move_stage(application_id: str, body: StageIn, principal: CurrentPrinc
 @router.get("/applications/{application_id}/stages", response_model=list[StageChangeOut], tags=["applications"],
             summary="The application's way through the pipeline")
 async def stage_history(application_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[StageChange]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         await _load_with_call(uow, principal, application_id)
         return await applications.stage_history(uow, application_id)
 
@@ -279,7 +279,7 @@ async def stage_history(application_id: str, principal: CurrentPrincipal, runtim
             summary="The consortium against the call's rules, each check with the rule it comes from")
 async def eligibility(application_id: str, principal: CurrentPrincipal, runtime: RuntimeDep,
                       ctx: Context) -> EligibilityOut:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return _eligibility(ctx, *await _load_with_call(uow, principal, application_id))
 
 
@@ -291,7 +291,7 @@ async def partner_candidates(application_id: str, principal: CurrentPrincipal, r
                              theme: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
                              eu_member: bool | None = None,
                              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> PartnerCandidatesOut:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         application, call = await _load_with_call(uow, principal, application_id)
     POLICY.require(principal, "application.find_partners", application.lead_department)
     candidates = await applications.partner_candidates(ctx, application, country=country, theme=theme,
@@ -309,7 +309,7 @@ async def partner_candidates(application_id: str, principal: CurrentPrincipal, r
 async def city_profile(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: Context,
                        lang: Language = "en") -> Response:
     POLICY.require(principal, "boilerplate.read")
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         text = await profile.city_profile(uow, ctx, lang)
     return Response(text, media_type="text/markdown; charset=utf-8", headers={"Content-Language": lang})
 
@@ -318,7 +318,7 @@ async def city_profile(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: Co
 async def list_blocks(principal: CurrentPrincipal, runtime: RuntimeDep,
                       lang: Language | None = None) -> list[TextBlock]:
     POLICY.require(principal, "boilerplate.read")
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return await profile.text_blocks(uow, lang)
 
 
@@ -349,7 +349,7 @@ async def report(principal: CurrentPrincipal, runtime: RuntimeDep,
                  year: Annotated[int, Query(ge=2000, le=2100)]) -> ReportOut:
     """An application counts in the year it was submitted, or, not yet submitted, the year it was
     started."""
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         found = await applications.year_report(uow, year, POLICY.own_only(principal, "application.read"))
     return ReportOut(**found.__dict__)
 

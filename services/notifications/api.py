@@ -66,14 +66,14 @@ async def list_recipients(principal: CurrentPrincipal, runtime: RuntimeDep,
                           kind: Annotated[RecipientKind | None, Query()] = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
                           response: Response) -> list[RecipientOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         found = await directory.list_recipients(uow, principal, department, kind, limit, cursor)
     return [_recipient_out(recipient, channels) for recipient, channels in found.send(response)]
 
 
 @router.get("/recipients/{recipient_id}", response_model=RecipientOut, tags=["directory"])
 async def get_recipient(recipient_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> RecipientOut:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return _recipient_out(*await directory.get_recipient(uow, recipient_id, principal))
 
 
@@ -111,7 +111,7 @@ async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, runtime: 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], tags=["routing"])
 async def list_subscriptions(principal: CurrentPrincipal, runtime: RuntimeDep,
                              recipient_id: Annotated[str | None, Query(max_length=40)] = None) -> list[Subscription]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return await directory.list_subscriptions(uow, principal, recipient_id)
 
 
@@ -132,7 +132,7 @@ async def list_deliveries(principal: CurrentPrincipal, runtime: RuntimeDep,
                           recipient: Annotated[str | None, Query(max_length=40)] = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
                           response: Response) -> list[DeliveryOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         found = await deliveries.list_deliveries(uow, principal, event_id, status, recipient, limit, cursor)
     return [_delivery_out(principal, d) for d in found.send(response)]
 
@@ -140,7 +140,7 @@ async def list_deliveries(principal: CurrentPrincipal, runtime: RuntimeDep,
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut, tags=["deliveries"],
             summary="One delivery with every attempt")
 async def get_delivery(delivery_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> DeliveryOut:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         delivery, attempts = await deliveries.get_delivery(uow, delivery_id, principal)
     return _delivery_out(principal, delivery, attempts)
 
@@ -189,7 +189,7 @@ async def feed(principal: CurrentPrincipal, runtime: RuntimeDep,
                     unread: Annotated[bool, Query(description="only items not yet read")] = False,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
                     response: Response) -> list[FeedItem]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return (await read_feed(uow, principal, recipient, event_id, unread, limit, cursor)).send(response)
 
 
@@ -211,7 +211,7 @@ async def feed_stream(request: Request, principal: CurrentPrincipal, runtime: Ru
                           alias="Last-Event-ID", max_length=36,
                           description="the id of the last event had: a browser's EventSource sends it when it "
                                       "reconnects")] = None) -> StreamingResponse:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         follower = await follow_feed(uow, principal, recipient, last_event_id)
     return StreamingResponse(_feed_events(request, runtime, ctx, follower), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -102,14 +102,14 @@ async def list_partnerships(
     home_city: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200, cursor: Cursor = None, *, response: Response,
 ) -> list[Partnership]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return (await partnerships.list_partnerships(uow, POLICY.own_only(principal, "partnership.read"), country,
                                                      status, kind, theme, home_city, limit, cursor)).send(response)
 
 
 @router.get("/partnerships/{partnership_id}", response_model=PartnershipOut, tags=["partnerships"])
 async def get_partnership(partnership_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Partnership:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return await _visible(uow, principal, partnership_id)
 
 
@@ -130,7 +130,7 @@ async def update_partnership(partnership_id: str, body: PartnershipPatch, princi
 @router.get("/partnerships/{partnership_id}/timeline", response_model=list[ContactOut], tags=["partnerships"],
             summary="A partnership's contacts, newest first: trips, delegations, meetings, events")
 async def timeline(partnership_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[Contact]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         await _visible(uow, principal, partnership_id)
         return await partnerships.timeline(uow, partnership_id,
                                            POLICY.own_only(principal, "contact.read_restricted"))
@@ -151,7 +151,7 @@ async def log_contact(partnership_id: str, body: ContactIn, principal: CurrentPr
             summary="Relationship health, most urgent first: the losing-touch list")
 async def relationship_health(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep,
                               state: Health | None = None, as_of: date | None = None) -> list[HealthOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return await partnerships.relationship_health(uow, POLICY.own_only(principal, "partnership.read"), state,
                                                       as_of or ctx.today())
 
@@ -161,7 +161,7 @@ async def relationship_health(principal: CurrentPrincipal, runtime: RuntimeDep, 
 async def anniversaries(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextDep,
                         within_days: Annotated[int, Query(ge=0, le=36500)] = 365,
                         as_of: date | None = None) -> list[AnniversaryOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return await partnerships.anniversaries(uow, POLICY.own_only(principal, "partnership.read"), within_days,
                                                 as_of or ctx.today())
 
@@ -210,7 +210,7 @@ async def list_organisations(principal: CurrentPrincipal, runtime: RuntimeDep, k
                              partnership_id: Id = None,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 200, cursor: Cursor = None, *,
                              response: Response) -> list[Organisation]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return (await people.list_organisations(uow, POLICY.own_only(principal, "organisation.read"), kind,
                                                 partnership_id, limit, cursor)).send(response)
 
@@ -266,7 +266,7 @@ async def list_people(principal: CurrentPrincipal, runtime: RuntimeDep, organisa
                       response: Response) -> list[PersonOut]:
     if not POLICY.allows(principal, "person.read"):
         return []  # people belong to no department: a key reaches all of them or none
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         page = await people.list_people(uow, organisation_id, partnership_id, limit, cursor)
     found = [PersonOut.model_validate(p, from_attributes=True) for p in page.send(response)]
     if not POLICY.allows(principal, "person.contact"):
@@ -293,7 +293,7 @@ async def finder(principal: CurrentPrincipal, runtime: RuntimeDep, ctx: ContextD
                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[Candidate]:
     """Recently active partners first (by their last contact), then network members."""
     POLICY.require(principal, "partner.find")
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         # Only what the caller may read anyway.
         return await people.find_partners(uow, ctx, POLICY.own_only(principal, "partnership.read"),
                                           POLICY.own_only(principal, "organisation.read"), country, eu_member,

@@ -113,7 +113,7 @@ async def list_trips(
     cursor: Cursor = None,
     *, response: Response,
 ) -> list[TripOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         page = await trips.list_trips(
             uow, principal, department=department, country=country, city=city, status=status, purpose=purpose,
             start=start, end=end, limit=limit, cursor=cursor)
@@ -125,14 +125,14 @@ async def busy(principal: CurrentPrincipal, runtime: RuntimeDep,
                start: Annotated[date, Query(alias="from", description="first day of the window")],
                end: Annotated[date, Query(alias="to", description="last day of the window (at most 400 days on)")],
                ) -> list[BusyOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return [BusyOut(department=department, start_date=since, end_date=until)
                 for department, since, until in await trips.busy(uow, principal, start, end)]
 
 
 @router.get("/trips/{trip_id}", response_model=TripOut, summary="One trip")
 async def get_trip(trip_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> TripOut:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return _trip_out(await trips.load_trip(uow, trip_id, principal))
 
 
@@ -168,7 +168,7 @@ def _overlap_out(o: Overlap, departments: dict[str, str]) -> OverlapOut:
 async def list_overlaps(principal: CurrentPrincipal, runtime: RuntimeDep, status: OverlapStatus | None = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
                         response: Response) -> list[OverlapOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         page = await overlaps.list_overlaps(uow, principal, status=status, limit=limit, cursor=cursor)
         departments = await overlaps.departments_of(uow, page.items)
         return [_overlap_out(o, departments) for o in page.send(response)]
@@ -227,7 +227,7 @@ async def list_delegations(
     limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None,
     *, response: Response,
 ) -> list[DelegationOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         page = await delegations.list_delegations(uow, principal, department=department, country=country, city=city,
                                                   status=status, start=start, end=end, limit=limit, cursor=cursor)
         return [_delegation_out(d) for d in page.send(response)]
@@ -235,7 +235,7 @@ async def list_delegations(
 
 @router.get("/delegations/{delegation_id}", response_model=DelegationOut, tags=["delegations"])
 async def get_delegation(delegation_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> DelegationOut:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         return _delegation_out(await delegations.load_delegation(uow, delegation_id, principal))
 
 
@@ -244,7 +244,7 @@ async def get_delegation(delegation_id: str, principal: CurrentPrincipal, runtim
 async def list_crossings(principal: CurrentPrincipal, runtime: RuntimeDep, status: CrossingStatus | None = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor = None, *,
                          response: Response) -> list[CrossingOut]:
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         page = await overlaps.list_crossings(uow, principal, status=status, limit=limit, cursor=cursor)
         return [CrossingOut.model_validate(c, from_attributes=True) for c in page.send(response)]
 
@@ -256,7 +256,7 @@ async def list_crossings(principal: CurrentPrincipal, runtime: RuntimeDep, statu
 async def summary(principal: CurrentPrincipal, runtime: RuntimeDep,
                   year: Annotated[int, Query(ge=1900, le=2200)]) -> Summary:
     POLICY.require(principal, "summary.read")
-    async with runtime.uow() as uow:
+    async with runtime.reads() as uow:
         numbers = await reports.year_summary(uow, principal, year)
     return Summary.model_validate({"year": year, **vars(numbers)})
 
