@@ -11,8 +11,11 @@ against a plain peer, measured with a C load generator.
   (FastAPI + asyncpg, pydantic validation, trip and legs in one transaction), one uvicorn worker
   each, the same PostgreSQL, on realistic data (overlaps rare) and dense data (most bookings
   overlap); and an authenticated one-row read (`GET /travel/trips?limit=1`) against the empty probe
-  (`/travel/health`) and the plain peer's `/health`. Both sides warmed, every figure the median of
-  `--repeats` runs (spread printed), the sides in alternating order.
+  (`/travel/health`) and the plain peer's `/health`. Beside them the floor
+  (bench/peers/floor_travel.py): our booking's own statements, and our read's, straight on asyncpg
+  behind a bare FastAPI endpoint, which tells what the work costs from what our code adds. Every
+  side warmed, every figure the median of `--repeats` runs (spread printed), the sides' order
+  rotating from run to run.
 
     python bench/travel.py [--sizes 1000,10000,100000] [--probes 1000] [--seconds 10] [--repeats 5]
 """
@@ -225,13 +228,15 @@ async def book(engine, url: str, bodies: Path, seconds: float) -> WrkResult:
 async def http_figures(url: str, rng: random.Random, places, seconds: float, repeats: int,
                        work: Path) -> list[Row]:
     """Ours (`oia serve travel`, check on, events to RabbitMQ) beside the plain peer
-    (bench/peers/plain_travel.py), one uvicorn worker each, the same PostgreSQL, wrk's 8
-    connections; each figure the median of `repeats` runs, the two sides in alternating order."""
-    peer_database = await create_database("oia_bench_travel_peer")
-    peer_url = asyncpg_url(peer_database)
-    await upgrade("travel", spec_of("travel").migrations_dir, spec_of("travel").metadata, peer_url)
+    (bench/peers/plain_travel.py) and the floor (bench/peers/floor_travel.py), one uvicorn worker
+    each, the same PostgreSQL (a database each), wrk's 8 connections; each figure the median of
+    `repeats` runs, the sides' order rotating."""
+    peers = {side: await create_database(f"oia_bench_travel_{side}") for side in ("peer", "floor")}
+    peer_urls = {side: asyncpg_url(database) for side, database in peers.items()}
+    for peer_url in peer_urls.values():
+        await upgrade("travel", spec_of("travel").migrations_dir, spec_of("travel").metadata, peer_url)
     exchange, prefix = unique_name("bench.travel"), unique_name("bt") + "."
-    ports = {"ours": free_port(), "peer": free_port()}
+    ports = {"ours": free_port(), "peer": free_port(), "floor": free_port()}
     keys = {f"bench-{d.lower()}": d for d in DEPARTMENTS}
     logs = {side: work / f"travel-{side}.log" for side in ports}
     procs = {
@@ -240,15 +245,17 @@ async def http_figures(url: str, rng: random.Random, places, seconds: float, rep
             "OIA_EXCHANGE": exchange, "OIA_QUEUE_PREFIX": prefix, "OIA_ENV": "test",
             "OIA_SECRET_KEY": "bench-secret-not-placeholder", "OIA_LOG_LEVEL": "WARNING",
             "OIA_API_KEYS": ",".join(f"{k}:department:{d}" for k, d in keys.items())}, logs["ours"]),
-        "peer": spawn(ROOT / "bench" / "peers" / "plain_travel.py", [], {
-            "DATABASE_URL": peer_url.replace("postgresql+asyncpg://", "postgresql://", 1),
-            "PORT": str(ports["peer"]), "PEER_KEYS": ",".join(f"{k}:{d}" for k, d in keys.items())}, logs["peer"]),
+        **{side: spawn(ROOT / "bench" / "peers" / f"{program}_travel.py", [], {
+            "DATABASE_URL": peer_urls[side].replace("postgresql+asyncpg://", "postgresql://", 1),
+            "PORT": str(ports[side]), "PEER_KEYS": ",".join(f"{k}:{d}" for k, d in keys.items())}, logs[side])
+           for side, program in (("peer", "plain"), ("floor", "floor"))},
     }
-    engines = {"ours": make_engine(url), "peer": make_engine(peer_url)}
+    engines = {"ours": make_engine(url), **{side: make_engine(peer_url) for side, peer_url in peer_urls.items()}}
     bookings = {"ours": f"http://127.0.0.1:{ports['ours']}/travel/trips",
-                "peer": f"http://127.0.0.1:{ports['peer']}/trips"}
+                "peer": f"http://127.0.0.1:{ports['peer']}/trips",
+                "floor": f"http://127.0.0.1:{ports['floor']}/trips"}
     try:
-        for side, probe in (("ours", "/travel/ready"), ("peer", "/health")):
+        for side, probe in (("ours", "/travel/ready"), ("peer", "/health"), ("floor", "/health")):
             await asyncio.to_thread(wait_http, procs[side], f"http://127.0.0.1:{ports[side]}{probe}", logs[side])
         rows = []
         # Realistic: a busy city's trips (TRIPS_PER_YEAR) to the 2,000 largest cities, as many years
@@ -260,10 +267,10 @@ async def http_figures(url: str, rng: random.Random, places, seconds: float, rep
             write_bodies(bodies, rng, variant_places, days, popular, BODIES)
             for side in bookings:  # warm-up: connections, caches, plans
                 await book(engines[side], bookings[side], bodies, WARM_SECONDS)
-            runs: dict[str, list[WrkResult]] = {"ours": [], "peer": []}
+            runs: dict[str, list[WrkResult]] = {side: [] for side in bookings}
             overlapping: list[float] = []  # share of our bookings in an overlap: rare or dense, as meant
             for n in range(repeats):
-                for side in (("ours", "peer") if n % 2 == 0 else ("peer", "ours")):
+                for side in rotated(list(bookings), n):
                     runs[side].append(await book(engines[side], bookings[side], bodies, seconds))
                     if side == "ours":
                         overlapping.append(await overlapping_share(engines["ours"]))
@@ -274,6 +281,10 @@ async def http_figures(url: str, rng: random.Random, places, seconds: float, rep
                   f"ratio {statistics.median(rates['ours']) / statistics.median(rates['peer']):.2f} (target ≥ 0.5); "
                   f"p99 ours {statistics.median(p99s['ours']):.1f} ms, peer {statistics.median(p99s['peer']):.1f} ms; "
                   f"{statistics.median(overlapping):.1%} of our bookings in an overlap")
+            ours, floor, peer = (statistics.median(rates[side]) for side in ("ours", "floor", "peer"))
+            print(f"travel: booking floor ({variant}: our statements on asyncpg, nothing else) "
+                  f"{median_spread(rates['floor'])}, p99 {statistics.median(p99s['floor']):.1f} ms; "
+                  f"floor / plain peer {floor / peer:.2f}, ours / floor {ours / floor:.2f}")
             realistic = variant == "realistic"  # the targets are on a real city's data
             rows.append(Row("travel", f"bookings/s, {variant} data", "req/s", statistics.median(rates["ours"]),
                             statistics.median(rates["peer"]), "plain FastAPI + asyncpg",
@@ -281,28 +292,38 @@ async def http_figures(url: str, rng: random.Random, places, seconds: float, rep
             rows.append(Row("travel", f"booking p99 at {CLIENTS} connections, {variant} data", "ms",
                             statistics.median(p99s["ours"]), statistics.median(p99s["peer"]),
                             "plain FastAPI + asyncpg", Target("ours", "<=", 50) if realistic else None))
+            rows.append(Row("travel", f"bookings/s, {variant} data, vs the floor", "req/s", ours, floor,
+                            "our statements on asyncpg"))
+            rows.append(Row("travel", f"booking floor, {variant} data, vs the plain peer", "req/s", floor, peer,
+                            "plain FastAPI + asyncpg"))
         # Reads on empty tables: what the request path costs, not the query.
         await empty(engines["ours"])
+        await empty(engines["floor"])
         reads = {"read": (f"http://127.0.0.1:{ports['ours']}/travel/trips?limit=1",
                           {"Authorization": "Bearer bench-econ"}),
+                 "floor": (f"http://127.0.0.1:{ports['floor']}/trips?limit=1", {"Authorization": "Bearer bench-econ"}),
                  "probe": (f"http://127.0.0.1:{ports['ours']}/travel/health", {}),
                  "plain": (f"http://127.0.0.1:{ports['peer']}/health", {})}
         for target, headers in reads.values():
             await asyncio.to_thread(wrk, target, WARM_SECONDS, connections=CLIENTS, headers=headers)
         read_rates: dict[str, list[float]] = {name: [] for name in reads}
         for n in range(repeats):
-            for name in (list(reads) if n % 2 == 0 else list(reversed(reads))):
+            for name in rotated(list(reads), n):
                 target, headers = reads[name]
                 result = await asyncio.to_thread(wrk, target, seconds, connections=CLIENTS, headers=headers)
                 if result.failures():
                     raise SystemExit(f"travel: {target}: {result.failures()}")
                 read_rates[name].append(result.rate)
-        read, empty_probe, plain = (statistics.median(read_rates[name]) for name in reads)
+        read, floor_read, empty_probe, plain = (statistics.median(read_rates[name]) for name in reads)
         print(f"travel: authenticated GET /travel/trips?limit=1 {median_spread(read_rates['read'])}/s; empty probe "
               f"/travel/health {median_spread(read_rates['probe'])}/s; ratio {read / empty_probe:.2f} "
               f"(target ≥ 0.5); plain FastAPI /health {median_spread(read_rates['plain'])}/s")
+        print(f"travel: read floor (the same read on asyncpg, nothing else) {median_spread(read_rates['floor'])}/s; "
+              f"floor / our empty probe {floor_read / empty_probe:.2f}, ours / floor {read / floor_read:.2f}")
         rows.append(Row("travel", "authenticated one-row read", "req/s", read, empty_probe, "our empty probe",
                         Target("ratio", ">=", 0.5)))
+        rows.append(Row("travel", "read floor vs our empty probe", "req/s", floor_read, empty_probe,
+                        "our empty probe"))
         rows.append(Row("travel", "empty probe", "req/s", empty_probe, plain, "plain FastAPI /health"))
         return rows
     finally:
@@ -311,7 +332,13 @@ async def http_figures(url: str, rng: random.Random, places, seconds: float, rep
         for engine in engines.values():
             await engine.dispose()
         await delete_amqp_objects(exchange, prefix)
-        await drop_database(peer_database)
+        for database in peers.values():
+            await drop_database(database)
+
+
+def rotated(sides: list[str], n: int) -> list[str]:
+    """The sides in the order of run `n`: each starts a run in turn, so none always follows another."""
+    return sides[n % len(sides):] + sides[:n % len(sides)]
 
 
 async def main() -> None:
