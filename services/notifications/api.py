@@ -222,7 +222,7 @@ async def _feed_events(request: Request, runtime: ServiceRuntime, ctx: Notificat
     """Each look's items as events, until the reader goes (or the server stops: uvicorn then cancels
     the stream after its graceful-shutdown timeout, see oia/cli.py)."""
     quiet_since = monotonic()
-    async with aclosing(follower.looks(runtime.uow, ctx.feed_bell)) as looks:
+    async with aclosing(follower.looks(runtime.reads, ctx.feed_bell)) as looks:
         async for items in looks:
             if await request.is_disconnected():
                 return
