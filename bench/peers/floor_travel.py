@@ -14,23 +14,18 @@ their legs.
 
 from __future__ import annotations
 
-import gc
 import json
-import os
 import sys
 import uuid
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import asyncpg
-import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Query
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.peers.plain_travel import POOL_SIZE, TripIn, largest_places  # noqa: E402
+from bench.peers.plain_travel import TripIn, largest_places, pooled_app, serve  # noqa: E402
 from services.travel.domain import ACTIVE, MAX_LEG_DAYS, cell_of, cells_around  # noqa: E402
 
 RADIUS_KM = 50.0  # the service's default
@@ -57,26 +52,13 @@ LEGS_OF = "SELECT * FROM leg WHERE trip_id = ANY($1::text[]) ORDER BY trip_id, p
 
 def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
     places = largest_places()
-    pool: asyncpg.Pool | None = None
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        nonlocal pool
-        pool = await asyncpg.create_pool(database_url, min_size=POOL_SIZE, max_size=POOL_SIZE)
-        yield
-        await pool.close()
-
-    app = FastAPI(lifespan=lifespan)
+    app, pool = pooled_app(database_url)
 
     def department_of(authorization: str) -> str:
         department = keys.get(authorization.removeprefix("Bearer "))
         if department is None:
             raise HTTPException(401)
         return department
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     @app.post("/trips", status_code=201)
     async def book(trip: TripIn, authorization: str = Header()) -> dict[str, str]:
@@ -89,8 +71,7 @@ def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
                 for position, leg in enumerate(trip.legs) for name, lat, lon, tz in [places[leg.place_id]]]
         near = [cells_around(lat, lon, RADIUS_KM) for _, _, _, _, _, lat, lon, *_ in legs]
         first, last = min(leg.start_date for leg in trip.legs), max(leg.end_date for leg in trip.legs)
-        assert pool is not None
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool().acquire() as conn, conn.transaction():
             await conn.execute(LOCK_CELLS, sorted({cell for cells in near for cell in cells}))
             await conn.execute(INSERT_TRIP, trip_id, department, trip.title, trip.purpose, now)
             await conn.fetch(INSERT_LEGS, trip_id, *map(list, zip(*legs, strict=True)))
@@ -107,8 +88,7 @@ def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
     async def trips(authorization: Annotated[str, Header()],
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
         department = department_of(authorization)
-        assert pool is not None
-        async with pool.acquire() as conn:
+        async with pool().acquire() as conn:
             rows = await conn.fetch(VISIBLE_TRIPS, department, limit)
             legs = await conn.fetch(LEGS_OF, [row["id"] for row in rows]) if rows else []
         return [{**row, "legs": [dict(leg) for leg in legs if leg["trip_id"] == row["id"]]} for row in rows]
@@ -117,8 +97,4 @@ def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
 
 
 if __name__ == "__main__":
-    keys = dict(pair.split(":", 1) for pair in os.environ["PEER_KEYS"].split(","))
-    app = create_app(os.environ["DATABASE_URL"], keys)
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_config=None, access_log=False)
+    serve(create_app)

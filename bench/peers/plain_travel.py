@@ -11,6 +11,7 @@ import gc
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -50,22 +51,38 @@ def largest_places(n: int = 10_000) -> dict[int, tuple[str, float, float, str]]:
     return {row[0]: row[1:] for row in rows}
 
 
-def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
-    places = largest_places()
-    pool: asyncpg.Pool | None = None
+def pooled_app(database_url: str) -> tuple[FastAPI, Callable[[], asyncpg.Pool]]:
+    """A bare FastAPI app answering /health, with an asyncpg pool for its lifetime (and what gives it)."""
+    pools: list[asyncpg.Pool] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        nonlocal pool
-        pool = await asyncpg.create_pool(database_url, min_size=POOL_SIZE, max_size=POOL_SIZE)
+        pools.append(await asyncpg.create_pool(database_url, min_size=POOL_SIZE, max_size=POOL_SIZE))
         yield
-        await pool.close()
+        await pools.pop().close()
 
     app = FastAPI(lifespan=lifespan)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    return app, lambda: pools[0]
+
+
+def serve(create: Callable[[str, dict[str, str]], FastAPI]) -> None:
+    """Run a peer as `oia serve` runs a service: one uvicorn worker, the heap frozen after start-up
+    (a frozen heap keeps collections short)."""
+    keys = dict(pair.split(":", 1) for pair in os.environ["PEER_KEYS"].split(","))
+    app = create(os.environ["DATABASE_URL"], keys)
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_config=None, access_log=False)
+
+
+def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
+    places = largest_places()
+    app, pool = pooled_app(database_url)
 
     @app.post("/trips", status_code=201)
     async def book(trip: TripIn, authorization: str = Header()) -> dict[str, str]:
@@ -75,8 +92,7 @@ def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
         if any(leg.place_id not in places or leg.end_date < leg.start_date for leg in trip.legs):
             raise HTTPException(422)
         trip_id, now = str(uuid.uuid4()), datetime.now(UTC)
-        assert pool is not None
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool().acquire() as conn, conn.transaction():
             await conn.execute("INSERT INTO trip (id, department, title, purpose, status, visibility, created_at, "
                                "updated_at) VALUES ($1, $2, $3, $4, 'planned', 'normal', $5, $5)",
                                trip_id, department, trip.title, trip.purpose, now)
@@ -93,9 +109,4 @@ def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
 
 
 if __name__ == "__main__":
-    keys = dict(pair.split(":", 1) for pair in os.environ["PEER_KEYS"].split(","))
-    app = create_app(os.environ["DATABASE_URL"], keys)
-    # As `oia serve` does: a frozen heap keeps collections short.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_config=None, access_log=False)
+    serve(create_app)
