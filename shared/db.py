@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -102,9 +105,21 @@ def make_reading_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSe
     """Sessions for requests that only read, without BEGIN and ROLLBACK: two round trips of a one-row
     read's three. Under READ COMMITTED (PostgreSQL's default, and ours) each statement sees its own
     snapshot inside a transaction too, so the reads see what they saw before; on SQLite each statement
-    reads the last commit. The connections come from the engine's one pool."""
-    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), class_=ReadingSession,
-                              expire_on_commit=False)
+    reads the last commit. The connections come from the engine's one pool; a statement that would
+    write through them (it would commit at once) is refused before it is sent."""
+    reading = engine.execution_options(isolation_level="AUTOCOMMIT")
+    # Listeners on this option engine are its own: the engine's writing connections are not asked.
+    event.listen(reading.sync_engine, "before_execute", _refuse_writes)
+    return async_sessionmaker(reading, class_=ReadingSession, expire_on_commit=False)
+
+
+def _refuse_writes(_conn: object, statement: object, *_args: object) -> None:
+    if isinstance(statement, UpdateBase) or (
+            isinstance(statement, TextClause) and not _READ_TEXT.match(statement.text)):
+        raise ReadOnly("a session for reading cannot write: use a unit of work that commits")
+
+
+_READ_TEXT = re.compile(r"\s*SELECT\b", re.IGNORECASE)  # text() that reads; WITH may hide an INSERT
 
 
 def table_of(model: type[SQLModel]) -> Table:

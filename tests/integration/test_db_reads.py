@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import delete, insert, text, update
 from sqlmodel import Field, SQLModel
 
 from shared.db import ReadOnly, make_engine, make_reading_sessionmaker, make_sessionmaker
@@ -106,3 +106,26 @@ async def test_a_change_flushed_through_a_read_raises_and_stores_nothing(engine,
         with pytest.raises(ReadOnly):
             await uow.session.flush()
     assert await notes(engine) == [(1, "kept")]
+
+
+@pytest.mark.parametrize("statement", [
+    insert(Note).values(id=2, text="sneaked in"),
+    update(Note).values(text="changed"),
+    delete(Note),
+    text("DELETE FROM read_only_note"),
+    text("WITH gone AS (DELETE FROM read_only_note RETURNING id) SELECT id FROM gone"),
+], ids=["insert", "update", "delete", "text", "text-with"])
+async def test_a_statement_that_writes_is_refused_before_it_is_sent(engine, statement):
+    """Not only the session's flush: a Core or text statement on a read's connection would commit at once."""
+    async with reads(engine) as uow:
+        with pytest.raises(ReadOnly):
+            await (await uow.session.connection()).execute(statement)
+    assert await notes(engine) == [(1, "kept")]
+
+
+async def test_the_engine_that_writes_is_not_restricted(engine):
+    make_reading_sessionmaker(engine)
+    async with UnitOfWork(make_sessionmaker(engine), "test") as uow:
+        await (await uow.session.connection()).execute(insert(Note).values(id=2, text="written"))
+        await uow.commit()
+    assert await notes(engine) == [(1, "kept"), (2, "written")]
