@@ -6,9 +6,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,9 +17,11 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
+from shared import audit
 from shared.asyncapi import service_asyncapi
 from shared.auth import CurrentPrincipal
-from shared.bounds import RefuseNul
+from shared.bounds import Instant, RefuseNul
+from shared.listing import Cursor
 from shared.logging import configure_logging
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, ServiceRegistry
 from shared.openapi import add_docs_pages, describe
@@ -97,6 +100,8 @@ class ReplayRequest(BaseModel):
 PLATFORM = Policy("platform", {
     "dead_letters.manage": rule("inspect or re-drive dead letters",
                                 admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
+    "audit.read": rule("read the audit trail: who changed what, when (personal values masked)",
+                       admin=ANY, coordinator=ANY, department=NONE, reader=NONE),
     "caller.read": rule("see who this key is (its role, department and label; never the key)",
                         admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
 })
@@ -107,6 +112,17 @@ class CallerOut(BaseModel):
     department: str | None
     key_id: str = Field(description="the key's id (`key_…`), never the key")
     label: str | None
+
+
+class AuditEntryOut(BaseModel):
+    seq: int = Field(description="the entry's place in the trail (newer entries have higher numbers)")
+    at: datetime
+    actor: str = Field(description="who: a role and a key's label or a signed-in user, `event <type>`, "
+                                    "`job <name>`; never a secret")
+    resource: str = Field(description="`<kind>/<id>`, e.g. `trip/…`")
+    action: str
+    changes: dict[str, list[Any]] = Field(description="field → [old, new]; personal values show as `***`")
+    correlation_id: str | None = Field(description="the request that caused it, across services")
 
 
 def _platform_router(prefix: str, service: str) -> APIRouter:
@@ -141,6 +157,25 @@ def _platform_router(prefix: str, service: str) -> APIRouter:
         PLATFORM.require(principal, "caller.read")
         return CallerOut(role=principal.role, department=principal.department, key_id=principal.key_id,
                          label=principal.label)
+
+    @router.get("/audit", response_model=list[AuditEntryOut], summary="Who changed what, when",
+                description="The service's audit trail, newest first: every change its use cases made, with "
+                            "the actor, the resource, the action and the fields changed (old → new; personal "
+                            "values masked). Admins and coordinators only.")
+    async def audit_trail(
+        runtime: RuntimeDep, principal: CurrentPrincipal,
+        resource: Annotated[str | None, Query(max_length=110, description="`trip` (a kind), `trip/<id>` (one)")] = None,
+        actor: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+        since: Annotated[Instant | None, Query(description="entries from this instant on (with its offset)")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Cursor = None,
+        *, response: Response,
+    ) -> list[AuditEntryOut]:
+        PLATFORM.require(principal, "audit.read")
+        async with runtime.reads() as uow:
+            page = await audit.entries(uow.session, resource=resource, actor=actor, since=since, limit=limit,
+                                       cursor=cursor)
+        return [AuditEntryOut(**entry.__dict__) for entry in page.send(response)]
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.audit import acting
 from shared.identity import OpenIdProvider, ProviderUnreachable, TokenRefused
 from shared.tables import api_key
 from shared.uow import utcnow
@@ -318,6 +319,7 @@ async def current_principal(
     elif presented:
         principal = await keyring.resolve(key)
     if principal is not None:
+        acting(principal.who)  # this request's changes are recorded as its caller's (shared/audit.py)
         return principal
     wait = keyring.failures.failed(client_address(request))
     if wait is not None:

@@ -11,6 +11,7 @@ from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel
 from structlog.contextvars import bound_contextvars
 
+from shared.audit import ACTOR_KEY
 from shared.envelope import Envelope, EventRegistry
 from shared.inbox import claim
 from shared.logging import get_logger
@@ -51,9 +52,12 @@ class Subscriptions:
 
 
 def _event_context(envelope: Envelope) -> AbstractContextManager[None]:
-    """Log lines written while an event is handled carry its ids."""
+    """Log lines written while an event is handled carry its ids; what its handlers change is
+    recorded as the event's doing (shared/audit.py), tied to the request that caused it by the
+    correlation id."""
     return bound_contextvars(event_id=envelope.id, event_type=envelope.type,
-                             correlation_id=envelope.correlation_id or envelope.id)
+                             correlation_id=envelope.correlation_id or envelope.id,
+                             **{ACTOR_KEY: f"event {envelope.type}"[:120]})
 
 
 def _consumer_span(consumer: str, envelope: Envelope) -> AbstractContextManager[Span]:

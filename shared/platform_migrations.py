@@ -1,4 +1,4 @@
-"""Migration steps for the platform tables every service database has (outbox, inbox, api_key).
+"""Migration steps for the platform tables every service database has (outbox, inbox, api_key, audit).
 
 Each service's own Alembic history calls these from its revisions. A step, once released, never
 changes (old revisions must keep building the same schema): a change to the platform tables is a
@@ -97,3 +97,27 @@ def downgrade_v3() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("tracestate")
         batch.drop_column("traceparent")
+
+
+def upgrade_v4() -> None:
+    """audit: who changed what, and when (shared/audit.py)."""
+    op.create_table(
+        "audit",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=120), nullable=False),
+        sa.Column("resource_type", sa.String(length=40), nullable=False),
+        sa.Column("resource_id", sa.String(length=64), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("changes", sa.Text(), nullable=False),
+        sa.Column("correlation_id", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("seq"),
+    )
+    op.create_index("ix_audit_resource", "audit", ["resource_type", "resource_id", "seq"])
+    op.create_index("ix_audit_actor", "audit", ["actor", "seq"])
+
+
+def downgrade_v4() -> None:
+    op.drop_index("ix_audit_actor", table_name="audit")
+    op.drop_index("ix_audit_resource", table_name="audit")
+    op.drop_table("audit")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -62,6 +62,9 @@ class ServiceSpec:
     # The service's dependencies (its gazetteer, home city, the worker to wake, outbound clients),
     # built once at bootstrap and handed to every use case and handler: nothing reaches for them.
     bootstrap: Callable[[ServiceRuntime], object] | None = None
+    # Per kind of resource its audit entries name ("trip"), the fields that hold personal data: masked
+    # in the audit trail (shared/audit.py). The service's privacy.py says which, and why.
+    personal: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Sets the service's own gauges (notifications: deliveries by channel and status) from its own
     # tables; called with the platform's gauges (ServiceRuntime.refresh_gauges).
     gauges: Callable[[ServiceRuntime], Awaitable[None]] | None = None
@@ -88,7 +91,8 @@ class ServiceRuntime:
         self.workers = [make(self) for make in spec.workers]
         self._context: object | None = None
         self.dispatcher = Dispatcher(spec.name, spec.subscriptions,
-                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake),
+                                     lambda: UnitOfWork(consumer_sessions, self.name, self.relay.wake,
+                                                        personal=spec.personal),
                                      context=lambda: self.context, on_committed=self._wake_workers)
         self.keyring = KeyRing(self.engine, settings.secret_key, settings.api_keys)
         # The identity provider's access tokens, when one is configured.
@@ -109,7 +113,7 @@ class ServiceRuntime:
         return self.settings
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, self.name, self.relay.wake)
+        return UnitOfWork(self.sessionmaker, self.name, self.relay.wake, personal=self.spec.personal)
 
     def reads(self) -> UnitOfWork:
         """For a request that only reads: no transaction, so no BEGIN and ROLLBACK around its queries."""

@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from opentelemetry.context import Context
 
+from shared.audit import acting_as
 from shared.logging import get_logger
 from shared.metrics import JOB_ALERTS, JOB_DURATION, JOB_INTERVAL, JOB_LAST_RUN, JOB_LAST_SUCCESS, JOB_RUNS
 from shared.runtime import ServiceRuntime
@@ -77,7 +78,8 @@ class Periodic:
         service = self.runtime.name
         started = time.perf_counter()
         try:
-            with span(f"job {self.name}", service, parent=Context()):  # each run its own trace
+            # Each run its own trace; what it changes is the job's doing (shared/audit.py).
+            with span(f"job {self.name}", service, parent=Context()), acting_as(f"job {self.name}"):
                 said = await self.run(self.runtime)
         except Exception:
             log.exception("scheduled jobs failed", service=service, job=self.name)

@@ -1,4 +1,4 @@
-"""Platform tables that live in every service's own database (outbox, inbox, API keys).
+"""Platform tables that live in every service's own database (outbox, inbox, API keys, audit trail).
 
 They are SQLAlchemy Core tables on their own MetaData: each service's Alembic history creates them
 next to its domain tables, and the mechanism code reads and writes them with bulk statements.
@@ -66,4 +66,21 @@ api_key = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
     Index("ix_api_key_key_id", "key_id", unique=True),
+)
+
+# shared/audit.py: one row per change a use case made, written in the change's own transaction.
+audit = Table(
+    "audit",
+    platform_metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(120), nullable=False),  # Principal.who, "event <type>", "job <name>": never a secret
+    Column("resource_type", String(40), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("changes", Text, nullable=False),  # JSON {field: [old, new]}, personal values masked
+    Column("correlation_id", String(64)),
+    # A resource's history and an actor's changes, newest first, are each one index range.
+    Index("ix_audit_resource", "resource_type", "resource_id", "seq"),
+    Index("ix_audit_actor", "actor", "seq"),
 )

@@ -1,23 +1,27 @@
-"""Unit of work: one transaction holding a state change and the events it causes (outbox)."""
+"""Unit of work: one transaction holding a state change, the events it causes (outbox) and its
+record in the audit trail (shared/audit.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared import audit as audit_trail
 from shared.db import ReadOnly
 from shared.envelope import Envelope, event_type_of
 from shared.logging import current_correlation_id
-from shared.tables import outbox
+from shared.tables import audit, outbox
 from shared.tracing import current_traceparent
 
-OUTBOX_SLICE = 200
+INSERT_SLICE = 200  # rows per INSERT of a long use case's events and audit entries
 
 
 class UnitOfWork:
@@ -35,12 +39,15 @@ class UnitOfWork:
         on_events_committed: Callable[[], None] = lambda: None,
         *,
         read_only: bool = False,
+        personal: Mapping[str, Iterable[str]] = MappingProxyType({}),
     ) -> None:
         self._sessionmaker = sessionmaker
         self.read_only = read_only
+        self.personal = personal  # per kind of resource, its personal fields (ServiceSpec.personal)
         self._source = source
         self._on_events_committed = on_events_committed
         self._pending: list[Envelope] = []
+        self._audited: list[dict[str, object]] = []
         self._written = False  # events went to the outbox in this transaction
         self._after_commit: list[Callable[[], None]] = []
         self.session: AsyncSession
@@ -54,6 +61,7 @@ class UnitOfWork:
         # (a rollback() would expire them, breaking reads made in the block).
         await self.session.close()
         self._pending.clear()
+        self._audited.clear()
         self._written = False
         self._after_commit.clear()
 
@@ -79,19 +87,42 @@ class UnitOfWork:
         self._pending.append(envelope)
         return envelope
 
+    def audit(self, resource_type: str, resource_id: str, action: str, before: Mapping[str, Any] | None = None,
+              after: Mapping[str, Any] | None = None) -> None:
+        """Record that the current actor (shared/audit.py) did `action` to a resource, with the fields
+        that differ between `before` and `after` (None: it did not exist, or no longer does), its
+        personal fields masked. Written by `commit()` in this transaction: stored exactly when the
+        change is."""
+        self._refuse_if_read_only()
+        changes = audit_trail.changes(before, after, self.personal.get(resource_type, ()))
+        self._audited.append({
+            "at": utcnow(), "actor": audit_trail.current_actor(), "resource_type": resource_type,
+            "resource_id": str(resource_id), "action": action, "changes": audit_trail.encode(changes),
+            "correlation_id": current_correlation_id(),
+        })
+
     async def write_events(self) -> list[Envelope]:
-        """Write the events queued so far to the outbox now, in the transaction: a long use case
+        """Write the events and audit entries queued so far now, in the transaction: a long use case
         (an import of thousands of calls) then holds none of them, and the collector has less to
         scan (its full collections stall every request)."""
         self._refuse_if_read_only()
+        await self.write_audit()
         published, self._pending = self._pending, []
         if published:
-            connection = await self.session.connection()  # the session's own transaction
-            # In slices, each awaited: thousands of events do not hold the loop at once.
-            for start in range(0, len(published), OUTBOX_SLICE):
-                await connection.execute(insert(outbox), [outbox_row(e) for e in published[start:start + OUTBOX_SLICE]])
+            await self._insert(outbox, [outbox_row(e) for e in published])
             self._written = True
         return published
+
+    async def write_audit(self) -> None:
+        recorded, self._audited = self._audited, []
+        if recorded:
+            await self._insert(audit, recorded)
+
+    async def _insert(self, table: Table, rows: list[dict[str, object]]) -> None:
+        connection = await self.session.connection()  # the session's own transaction
+        # In slices, each awaited: thousands of rows do not hold the loop at once.
+        for start in range(0, len(rows), INSERT_SLICE):
+            await connection.execute(insert(table), rows[start:start + INSERT_SLICE])
 
     async def commit(self) -> list[Envelope]:
         """Commits the change and its events; returns the events not written before."""

@@ -35,6 +35,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     async def write_events(self) -> list[Envelope]:
         # What a long use case writes early stays with the transaction: published only if it commits.
+        await self.write_audit()
         written, self._pending = self._pending, []
         self._staged += written
         return written
