@@ -78,6 +78,7 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
                           label=body.label, created_by=principal.key_id, created_at=utcnow())
         async with runtime.uow() as uow:
             uow.session.add(row)
+            uow.audit("calendar_token", row.id, "created", None, {"department": department, "label": body.label})
             await uow.commit()
         return CalendarTokenCreated(**CalendarTokenOut.model_validate(row, from_attributes=True).model_dump(),
                                     # Absolute, as calendar apps take it: this server as the caller reached it.
@@ -101,6 +102,7 @@ def add_calendar_routes(router: APIRouter, token_table: type[CalendarTokenRow], 
                 raise Problem(404, f"calendar token {token_id} not found")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+                uow.audit("calendar_token", row.id, "revoked")
                 await uow.commit()
         return Response(status_code=204)
 

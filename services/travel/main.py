@@ -8,6 +8,7 @@ from services.travel import demo
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
+from services.travel.privacy import PERSONAL
 from services.travel.service import TravelContext
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
@@ -34,6 +35,7 @@ spec = ServiceSpec(
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
     demo=demo.seed,
     bootstrap=bootstrap,
+    personal=PERSONAL,
 )
 
 

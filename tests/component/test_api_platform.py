@@ -133,7 +133,22 @@ async def _read_caller(client, host, role: str) -> bool:
     return True
 
 
-PROBES = {"dead_letters.manage": _manage_dead_letters, "caller.read": _read_caller}
+async def _read_audit(client, host, role: str) -> bool:
+    """Whether `role`'s key may read the audit trail; a refusal shows none of it (not even that a
+    trip was booked)."""
+    booked = await client.post("/travel/trips", json=TRIP, headers=auth(host, "department", "ECON"))
+    assert booked.status_code == 201
+    response = await client.get("/travel/audit", params={"resource": "trip"},
+                                headers={"Authorization": f"Bearer {KEYS[role]}"})
+    assert response.status_code in (200, 403)
+    if response.status_code == 403:
+        assert booked.json()["id"] not in response.text
+        return False
+    assert [e["resource"] for e in response.json()] == [f"trip/{booked.json()['id']}"]
+    return True
+
+
+PROBES = {"dead_letters.manage": _manage_dead_letters, "caller.read": _read_caller, "audit.read": _read_audit}
 
 
 @pytest.mark.parametrize("action, role, whose, allowed", cases(PLATFORM))

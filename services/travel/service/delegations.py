@@ -12,6 +12,7 @@ from services.travel.domain import DelegationStatus
 from services.travel.events import DelegationAnnouncedV1, DelegationCancelledV1, DelegationUpdatedV1
 from services.travel.models import Delegation
 from services.travel.policy import POLICY, may_read_delegation, visible_delegations
+from services.travel.privacy import delegation_record
 from services.travel.schemas import DelegationIn, DelegationPatch
 from services.travel.service import TravelContext
 from services.travel.service.overlaps import recheck_delegation, take_turns
@@ -47,6 +48,7 @@ async def announce_delegation(uow: UnitOfWork, ctx: TravelContext, data: Delegat
     await uow.session.flush()
     uow.publish(DelegationAnnouncedV1(**delegation_v1(delegation).model_dump(), announced_at=now),
                 subject=f"delegations/{delegation.id}")
+    uow.audit("delegation", delegation.id, "announced", None, delegation_record(delegation))
     await recheck_delegation(uow, ctx, delegation, now)
     await uow.commit()
     return delegation
@@ -81,6 +83,7 @@ async def change_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
     if delegation.status == "cancelled":
         raise Problem(409, f"delegation {delegation_id} is cancelled; it can no longer change")
     changed, origin_before = [], (delegation.origin_latitude, delegation.origin_longitude)
+    before = delegation_record(delegation)
     if moved or {"arrival", "departure"} & given:
         city = delegation.origin_city if patch.origin_city is None else patch.origin_city
         country = delegation.origin_country if patch.origin_country is None else patch.origin_country
@@ -106,6 +109,7 @@ async def change_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
     now = delegation.updated_at = utcnow()
     uow.publish(DelegationUpdatedV1(**delegation_v1(delegation).model_dump(), changed=changed, updated_at=now),
                 subject=f"delegations/{delegation.id}")
+    uow.audit("delegation", delegation.id, "changed", before, delegation_record(delegation))
     await recheck_delegation(uow, ctx, delegation, now)
     await uow.commit()
     return delegation
@@ -118,6 +122,7 @@ async def cancel_delegation(uow: UnitOfWork, ctx: TravelContext, principal: Prin
         return delegation
     await take_turns(uow, ctx, [(delegation.origin_latitude, delegation.origin_longitude)])
     now = delegation.updated_at = utcnow()
+    uow.audit("delegation", delegation.id, "cancelled", {"status": delegation.status}, {"status": "cancelled"})
     delegation.status = "cancelled"
     uow.publish(DelegationCancelledV1(**delegation_v1(delegation).model_dump(), cancelled_at=now),
                 subject=f"delegations/{delegation.id}")

@@ -399,6 +399,10 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Any], found: dict[str, di
         appearing.append(values)
     if new:
         await connection.execute(insert(table), new)
+    for values in appearing:  # the system's doing, on behalf of the change that caused it
+        uow.audit("overlap", values["id"], "detected", None, {"status": "open", "place": values["place_name"],
+                                                              "from": values["shared_start"],
+                                                              "to": values["shared_end"]})
     if appearing:
         for event in await detected(appearing):
             uow.publish(event, subject=f"overlaps/{event.overlap_id}")
@@ -407,6 +411,7 @@ async def _reconcile(uow: UnitOfWork, known: dict[str, Any], found: dict[str, di
             continue
         await connection.execute(update(table).where(table.c.id == overlap.id).values(
             status="resolved", resolved_at=now, updated_at=now))
+        uow.audit("overlap", overlap.id, "resolved", {"status": overlap.status}, {"status": "resolved"})
         uow.publish(await resolved(other_id, overlap), subject=f"overlaps/{overlap.id}")
 
 
@@ -425,6 +430,8 @@ async def mark_overlap(uow: UnitOfWork, principal: Principal, overlap_id: str, s
     if overlap.status == "resolved":
         raise Problem(409, f"overlap {overlap_id} is resolved: the trips no longer meet")
     now = utcnow()
+    uow.audit("overlap", overlap.id, "marked", {"status": overlap.status, "triage_note": overlap.triage_note},
+           {"status": status, "triage_note": note})
     overlap.status, overlap.updated_at = status, now
     overlap.triage_note, overlap.triaged_by, overlap.triaged_at = note, principal.who, now
     await uow.commit()

@@ -15,6 +15,7 @@ from services.travel.domain import LegMatch, Purpose, TripStatus
 from services.travel.events import TripBookedV1, TripCancelledV1, TripUpdatedV1
 from services.travel.models import Leg, Traveller, Trip, new_id
 from services.travel.policy import POLICY, may_read_delegation, may_read_trip, visible_trips
+from services.travel.privacy import trip_record
 from services.travel.schemas import LegIn, TravellerIn, TripIn, TripPatch
 from services.travel.service import TravelContext
 from services.travel.service.overlaps import (
@@ -95,6 +96,7 @@ async def book_trip(uow: UnitOfWork, ctx: TravelContext, data: TripIn, departmen
     if trip.travellers:
         await connection.execute(insert(table_of(Traveller)), [_columns(t, "id") for t in trip.travellers])
     uow.publish(TripBookedV1(**trip_fields(trip), booked_at=now), subject=f"trips/{trip.id}")
+    uow.audit("trip", trip.id, "booked", None, trip_record(trip))
     await recheck_trip(uow, ctx, trip, now, new=True)
     await uow.commit()
     return trip
@@ -147,7 +149,7 @@ async def change_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
         raise FieldError("status", f"cancel a trip with POST /travel/trips/{trip_id}/cancel")
     if patch.status is not None and not domain.may_move(trip.status, patch.status):
         raise FieldError("status", f"a {trip.status} trip cannot become {patch.status}", status=409)
-    changed, places_before = [], where(trip.legs)
+    changed, places_before, before = [], where(trip.legs), trip_record(trip)
     if patch.legs is not None:
         resolved = resolve_legs(patch.legs, ctx.places)
         if [(leg.place_id, leg.start_date, leg.end_date) for leg in trip.legs] != \
@@ -167,6 +169,7 @@ async def change_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
     now = trip.updated_at = utcnow()
     await uow.session.flush()
     uow.publish(TripUpdatedV1(**trip_fields(trip), changed=changed, updated_at=now), subject=f"trips/{trip.id}")
+    uow.audit("trip", trip.id, "changed", before, trip_record(trip))
     await recheck_trip(uow, ctx, trip, now)
     await uow.commit()
     return trip
@@ -180,6 +183,7 @@ async def cancel_trip(uow: UnitOfWork, ctx: TravelContext, principal: Principal,
         return trip  # cancelling twice is asking for what is already so
     await take_turns(uow, ctx, where(trip.legs))
     now = trip.updated_at = utcnow()
+    uow.audit("trip", trip.id, "cancelled", {"status": trip.status}, {"status": "cancelled"})
     trip.status = "cancelled"
     uow.publish(TripCancelledV1(**trip_fields(trip), cancelled_at=now), subject=f"trips/{trip.id}")
     await recheck_trip(uow, ctx, trip, now, reason=f"trip {trip.id} was cancelled")
