@@ -9,6 +9,7 @@ from services.grants.api import router
 from services.grants.events import publishes
 from services.grants.models import GrantsTable
 from services.grants.partners_client import PartnersClient
+from services.grants.privacy import PERSONAL
 from services.grants.scheduled import ReminderScheduler
 from services.grants.service import GrantsContext
 from services.grants.settings import GrantsSettings
@@ -47,6 +48,7 @@ spec = ServiceSpec(
     streamed_bodies={"/calls/import": portal.MAX_BYTES},
     demo=demo.seed,
     bootstrap=bootstrap,
+    personal=PERSONAL,
 )
 
 

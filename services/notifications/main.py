@@ -15,6 +15,7 @@ from services.notifications.delivery import DeliveryWorker
 from services.notifications.directory import Directory
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
+from services.notifications.privacy import PERSONAL
 from services.notifications.service import FeedBell, NotificationsContext, deliveries
 from services.notifications.settings import NotificationsSettings
 from services.notifications.subscriptions import subscriptions
@@ -60,6 +61,7 @@ spec = ServiceSpec(
     demo=demo.seed,
     bootstrap=bootstrap,
     gauges=deliveries.refresh_gauges,
+    personal=PERSONAL,
 )
 
 

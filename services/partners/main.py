@@ -8,6 +8,7 @@ from services.partners import demo
 from services.partners.api import router
 from services.partners.events import publishes
 from services.partners.models import PartnersTable
+from services.partners.privacy import PERSONAL
 from services.partners.scheduled import JobScheduler
 from services.partners.service import PartnersContext, imports
 from services.partners.settings import PartnersSettings
@@ -40,6 +41,7 @@ spec = ServiceSpec(
     streamed_bodies={"/partnerships/import": imports.MAX_BYTES},
     demo=demo.seed,
     bootstrap=bootstrap,
+    personal=PERSONAL,
 )
 
 

@@ -13,6 +13,7 @@ from services.grants.events import ApplicationStageChangedV1, CallRefV1, OwnerV1
 from services.grants.models import Application, Call, StageChange
 from services.grants.service import GrantsContext
 from services.grants.service.calls import call_ref, deadlines_of, rules_of
+from shared.audit import fields_of
 from shared.listing import Keyset, Page, where_given
 from shared.places import item_field, resolve_field
 from shared.problems import FieldError, Problem
@@ -69,6 +70,7 @@ async def create_application(uow: UnitOfWork, ctx: GrantsContext, data: dict[str
                                                                domain.DEFAULT_INTERNAL_BUFFER_DAYS),
         created_at=now, updated_at=now)
     uow.session.add(application)
+    uow.audit("application", application.id, "created", None, fields_of(application))
     await uow.commit()
     return application
 
@@ -84,6 +86,7 @@ async def update_application(uow: UnitOfWork, ctx: GrantsContext, application: A
     call = await call_of(uow, application)
     if "requested_amount" in changes:
         check_amount(call, changes["requested_amount"])
+    before = fields_of(application)
     for name in _APPLICATION_FIELDS:
         if name in changes:
             setattr(application, name, changes[name])
@@ -92,6 +95,7 @@ async def update_application(uow: UnitOfWork, ctx: GrantsContext, application: A
     if "consortium" in changes:
         application.consortium = resolve_consortium(ctx, changes["consortium"])
     application.updated_at = utcnow()
+    uow.audit("application", application.id, "changed", before, fields_of(application))
     await uow.commit()
     return application
 
@@ -206,7 +210,7 @@ async def move_stage(uow: UnitOfWork, application: Application, target: domain.S
     if awarded_amount is not None and target != "awarded":
         raise FieldError("awarded_amount", "is given only when the application is awarded")
     now = utcnow()
-    source = application.stage
+    source, before = application.stage, fields_of(application)
     uow.session.add(StageChange(application_id=application.id, from_stage=source, to_stage=target, reason=reason,
                                 changed_by=changed_by, changed_at=now))
     application.stage = target
@@ -224,5 +228,6 @@ async def move_stage(uow: UnitOfWork, application: Application, target: domain.S
         **application_ref(application, call), from_stage=source, to_stage=target, reason=reason,
         requested_amount=application.requested_amount, awarded_amount=application.awarded_amount,
         changed_by=changed_by, changed_at=now), subject=f"applications/{application.id}")
+    uow.audit("application", application.id, "stage_changed", before, fields_of(application))
     await uow.commit()
     return application

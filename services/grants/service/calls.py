@@ -23,6 +23,7 @@ from services.grants.models import Application, Call, CallVersion
 from services.grants.portal import PortalCall, Skipped
 from services.grants.schemas import ImportedRow, ImportReport
 from services.grants.service import GrantsContext
+from shared.audit import fields_of
 from shared.bounds import clamped
 from shared.problems import FieldError, Problem
 from shared.uow import UnitOfWork, utcnow
@@ -111,6 +112,7 @@ def _new_call(ctx: GrantsContext, data: dict[str, Any],
 
 def _record(uow: UnitOfWork, call: Call, announcement: CallPublishedV1 | None) -> None:
     uow.session.add(call)
+    uow.audit("call", call.id, "created", None, fields_of(call))
     if announcement is not None:
         uow.publish(announcement, subject=f"calls/{call.id}")
 
@@ -132,7 +134,7 @@ async def _change(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> list[
     """Changes a call and says which fields changed; a change of its deadlines, status or budget
     is a new version, said to the owners of the applications for it."""
     now = utcnow()
-    before = _versioned(call, now)
+    before, fields_before = _versioned(call, now), fields_of(call)
     deadlines = changes.pop("deadlines", None)
     merged = {"opens_at": call.opens_at, "budget": call.budget, "grant_min": call.grant_min,
               "grant_max": call.grant_max, **{k: v for k, v in changes.items() if k in _CALL_FIELDS}}
@@ -152,6 +154,7 @@ async def _change(uow: UnitOfWork, call: Call, changes: dict[str, Any]) -> list[
     if not touched:
         return []
     call.updated_at = now
+    uow.audit("call", call.id, "changed", fields_before, fields_of(call))
     if changed:
         call.version += 1
         uow.session.add(CallVersion(call_id=call.id, version=call.version,

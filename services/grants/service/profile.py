@@ -9,6 +9,7 @@ from services.grants import boilerplate
 from services.grants.domain import Language
 from services.grants.models import TextBlock
 from services.grants.service import GrantsContext
+from shared.audit import fields_of
 from shared.problems import Problem
 from shared.uow import UnitOfWork, utcnow
 
@@ -34,11 +35,13 @@ async def write_block(uow: UnitOfWork, key: str, language: Language, title: str,
     """Writes the block of that key and language, new or anew."""
     block = (await uow.session.exec(select(TextBlock).where(TextBlock.key == key,
                                                             TextBlock.language == language))).first()
+    before = None if block is None else fields_of(block)
     if block is None:
         block = TextBlock(key=key, language=language, title=title, body=body, position=position, updated_at=utcnow())
         uow.session.add(block)
     else:
         block.title, block.body, block.position, block.updated_at = title, body, position, utcnow()
+    uow.audit("text_block", f"{key}.{language}", "written", before, fields_of(block))
     await uow.commit()
     return block
 
@@ -49,4 +52,5 @@ async def delete_block(uow: UnitOfWork, key: str, language: Language) -> None:
     if block is None:
         raise Problem(404, f"no {language} text block {key}")
     await uow.session.delete(block)
+    uow.audit("text_block", f"{key}.{language}", "deleted", fields_of(block), None)
     await uow.commit()

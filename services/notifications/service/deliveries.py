@@ -63,6 +63,7 @@ async def redrive(uow: UnitOfWork, ctx: NotificationsContext, delivery_id: str, 
     delivery = await _delivery(uow, delivery_id, principal)
     if delivery.status not in ("dead", "skipped"):
         raise Problem(409, f"delivery {delivery_id} is {delivery.status}; only dead or skipped ones are re-driven")
+    uow.audit("delivery", delivery.id, "redriven", {"status": delivery.status}, {"status": "pending"})
     delivery.status, delivery.due_at, delivery.held_reason = "pending", utcnow(), None
     delivery.attempt_limit = delivery.attempts + domain.MAX_ATTEMPTS
     delivery.retry_until = None  # a fresh time budget from its next failure

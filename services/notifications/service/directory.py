@@ -9,9 +9,11 @@ from sqlmodel import col, select
 from services.notifications import directory, domain
 from services.notifications.models import Channel, Recipient, Subscription
 from services.notifications.policy import POLICY
+from services.notifications.privacy import recipient_record
 from services.notifications.schemas import ChannelIn, RecipientIn, RecipientPatch, SubscriptionIn
 from services.notifications.service import NotificationsContext
 from shared import outbound
+from shared.audit import fields_of
 from shared.auth import Principal
 from shared.listing import Keyset, Page, where_given
 from shared.policy import OWN, key_of
@@ -36,6 +38,7 @@ async def create_recipient(uow: UnitOfWork, ctx: NotificationsContext, data: Rec
     await uow.session.flush()
     rows = [Channel(recipient_id=recipient.id, created_at=now, **c.model_dump()) for c in channels]
     uow.session.add_all(rows)
+    uow.audit("recipient", recipient.id, "created", None, recipient_record(recipient, rows))
     await directory.changed(await uow.session.connection())
     await uow.commit()
     return recipient, rows
@@ -67,6 +70,8 @@ async def update_recipient(uow: UnitOfWork, ctx: NotificationsContext, recipient
     channels = await _checked_channels(ctx, data.channels) if data.channels is not None else None
     recipient = await _recipient(uow, recipient_id, principal)
     _may_manage(principal, "recipient.change", recipient.id, recipient.kind, recipient.department)
+    had = (await _channels(uow, [recipient.id])).get(recipient.id, [])
+    before = recipient_record(recipient, had)
     for name in ("name", "language", "timezone", "quiet_start", "quiet_end", "digest_hour"):
         if name in changes:
             if changes[name] is None and name in ("name", "language", "timezone"):
@@ -77,8 +82,9 @@ async def update_recipient(uow: UnitOfWork, ctx: NotificationsContext, recipient
     recipient.updated_at = utcnow()
     if channels is not None:
         await uow.session.exec(delete(Channel).where(col(Channel.recipient_id) == recipient.id))
-        uow.session.add_all([Channel(recipient_id=recipient.id, created_at=recipient.updated_at, **c.model_dump())
-                             for c in channels])
+        had = [Channel(recipient_id=recipient.id, created_at=recipient.updated_at, **c.model_dump()) for c in channels]
+        uow.session.add_all(had)
+    uow.audit("recipient", recipient.id, "changed", before, recipient_record(recipient, had))
     await directory.changed(await uow.session.connection())
     await uow.commit()
     return recipient, (await _channels(uow, [recipient.id])).get(recipient.id, [])
@@ -88,6 +94,8 @@ async def delete_recipient(uow: UnitOfWork, recipient_id: str, principal: Princi
     """The recipient, its channels and subscriptions go; the delivery log stays."""
     recipient = await _recipient(uow, recipient_id, principal)
     _may_manage(principal, "recipient.delete", recipient.id, recipient.kind, recipient.department)
+    uow.audit("recipient", recipient.id, "deleted",
+              recipient_record(recipient, (await _channels(uow, [recipient.id])).get(recipient.id, [])), None)
     await uow.session.exec(delete(Subscription).where(col(Subscription.recipient_id) == recipient.id))
     await uow.session.exec(delete(Channel).where(col(Channel.recipient_id) == recipient.id))
     await uow.session.delete(recipient)
@@ -152,6 +160,7 @@ async def subscribe(uow: UnitOfWork, data: SubscriptionIn, principal: Principal)
     POLICY.require(principal, "subscription.create", recipient.department)
     subscription = Subscription(**data.model_dump(), created_at=utcnow())
     uow.session.add(subscription)
+    uow.audit("subscription", subscription.id, "created", None, fields_of(subscription))
     await directory.changed(await uow.session.connection())
     await uow.commit()
     return subscription
@@ -176,6 +185,7 @@ async def unsubscribe(uow: UnitOfWork, subscription_id: str, principal: Principa
         raise Problem(404, f"subscription {subscription_id} not found")
     POLICY.require(principal, "subscription.delete", recipient.department)
     await uow.session.delete(subscription)
+    uow.audit("subscription", subscription.id, "deleted", fields_of(subscription), None)
     await directory.changed(await uow.session.connection())
     await uow.commit()
 

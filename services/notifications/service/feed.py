@@ -44,9 +44,11 @@ async def mark_item(uow: UnitOfWork, item_id: str, state: Literal["read", "ackno
     POLICY.require(principal, "feed.read", owner)
     POLICY.require(principal, "feed.mark", owner)
     now = utcnow()
+    before = {"read_at": item.read_at, "acknowledged_at": item.acknowledged_at}
     item.read_at = item.read_at or now
     if state == "acknowledged":
         item.acknowledged_at = item.acknowledged_at or now
+    uow.audit("feed_item", item.id, state, before, {"read_at": item.read_at, "acknowledged_at": item.acknowledged_at})
     await uow.commit()
     return item
 

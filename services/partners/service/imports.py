@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from services.partners import domain
 from services.partners.models import Partnership, new_id
 from services.partners.service import PartnersContext
+from shared.audit import fields_of
 from shared.db import table_of
 from shared.places import Place, UnknownCountry, UnresolvedPlace, country
 from shared.problems import FieldError
@@ -105,6 +106,8 @@ async def import_register(uow: UnitOfWork, ctx: PartnersContext, text: io.String
     while rows := await asyncio.to_thread(next, slices, None):
         for start in range(0, len(rows), INSERT_SLICE):
             await connection.execute(insert(table_of(Partnership)), rows[start:start + INSERT_SLICE])
+        for row in rows:
+            uow.audit("partnership", row["id"], "imported", None, fields_of(row))
     await uow.commit()
     return report
 

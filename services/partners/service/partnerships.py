@@ -14,6 +14,7 @@ from services.partners.events import DelegationAnnounced, DeskOfficerV1, TripBoo
 from services.partners.models import Contact, Partnership
 from services.partners.schemas import AnniversaryOut, ContactIn, HealthOut, PartnershipIn, PartnershipPatch
 from services.partners.service import PartnersContext
+from shared.audit import fields_of
 from shared.listing import Keyset, Page, where_given
 from shared.places import resolve_field
 from shared.problems import FieldError, Problem
@@ -51,6 +52,7 @@ async def create_partnership(uow: UnitOfWork, ctx: PartnersContext, data: Partne
         updated_at=now)
     _check_dates(partnership, today)
     uow.session.add(partnership)
+    uow.audit("partnership", partnership.id, "created", None, fields_of(partnership))
     await uow.commit()
     return partnership
 
@@ -59,10 +61,12 @@ async def update_partnership(uow: UnitOfWork, ctx: PartnersContext, partnership_
                              data: PartnershipPatch) -> Partnership:
     """The fields the request set."""
     partnership = await load(uow, partnership_id)
+    before = fields_of(partnership)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(partnership, name, value)
     _check_dates(partnership, ctx.today())
     partnership.updated_at = utcnow()
+    uow.audit("partnership", partnership.id, "changed", before, fields_of(partnership))
     await uow.commit()
     return partnership
 
@@ -163,6 +167,7 @@ async def log_contact(uow: UnitOfWork, ctx: PartnersContext, partnership_id: str
     contact = Contact(partnership_id=partnership.id, kind=data.kind, on=data.on, until=data.until, title=data.title,
                       department=department, source=f"staff:{utcnow().timestamp()}", created_at=utcnow())
     uow.session.add(contact)
+    uow.audit("contact", contact.id, "logged", None, fields_of(contact))
     _touch(partnership, data.until or data.on)
     await uow.commit()
     return contact
@@ -211,8 +216,10 @@ async def _contact(uow: UnitOfWork, partnership: Partnership, kind: domain.Visit
         Contact.partnership_id == partnership.id, Contact.source == source))).first()
     if known is not None:
         return 0  # a second leg of the same trip to the same city
-    uow.session.add(Contact(partnership_id=partnership.id, kind=kind, on=start, until=end, title=title,
-                            department=department, source=source, restricted=restricted, created_at=utcnow()))
+    contact = Contact(partnership_id=partnership.id, kind=kind, on=start, until=end, title=title,
+                      department=department, source=source, restricted=restricted, created_at=utcnow())
+    uow.session.add(contact)
+    uow.audit("contact", contact.id, "recorded", None, fields_of(contact))
     if not restricted:  # the partnership's last contact is read by all: a restricted trip's dates must not show
         _touch(partnership, start)
     uow.publish(VisitPlannedV1(**reference(partnership), kind=kind, title=title, by_department=department,

@@ -11,6 +11,7 @@ from services.partners.domain import OrganisationKind, Theme
 from services.partners.models import Organisation, Partnership, Person
 from services.partners.schemas import Candidate, CityIn, OrganisationIn, OrganisationPatch, PersonIn, PersonPatch
 from services.partners.service import PartnersContext
+from shared.audit import fields_of
 from shared.listing import Keyset, Page, where_given
 from shared.places import EU_MEMBER_STATES, item_field, resolve_field
 from shared.problems import FieldError, Problem
@@ -33,6 +34,7 @@ async def create_organisation(uow: UnitOfWork, ctx: PartnersContext, data: Organ
                                 city=place.name if place else None, country=place.country if place else None,
                                 place_id=place.id if place else None, created_at=now, updated_at=now)
     uow.session.add(organisation)
+    uow.audit("organisation", organisation.id, "created", None, fields_of(organisation))
     await uow.commit()
     return organisation
 
@@ -51,7 +53,9 @@ async def update_organisation(uow: UnitOfWork, ctx: PartnersContext, organisatio
     if "members" in changes:
         changes["members"] = _members(ctx, data.members or [])
     organisation = await load_organisation(uow, organisation_id)
+    before = fields_of(organisation)
     organisation.sqlmodel_update({**changes, "updated_at": utcnow()})
+    uow.audit("organisation", organisation.id, "changed", before, fields_of(organisation))
     await uow.commit()
     return organisation
 
@@ -84,6 +88,7 @@ async def delete_organisation(uow: UnitOfWork, organisation_id: str) -> None:
     if people:
         raise Problem(409, f"{len(people)} people belong to {organisation.name}; move or remove them first")
     await uow.session.delete(organisation)
+    uow.audit("organisation", organisation.id, "deleted", fields_of(organisation), None)
     await uow.commit()
 
 
@@ -97,6 +102,7 @@ async def create_person(uow: UnitOfWork, data: PersonIn) -> Person:
         raise FieldError("partnership_id", f"no partnership {data.partnership_id}")
     person = Person(**data.model_dump(), created_at=now, updated_at=now)
     uow.session.add(person)
+    uow.audit("person", person.id, "created", None, fields_of(person))
     await uow.commit()
     return person
 
@@ -111,13 +117,17 @@ async def load_person(uow: UnitOfWork, person_id: str) -> Person:
 async def update_person(uow: UnitOfWork, person_id: str, data: PersonPatch) -> Person:
     """The fields the request set."""
     person = await load_person(uow, person_id)
+    before = fields_of(person)
     person.sqlmodel_update({**data.model_dump(exclude_unset=True), "updated_at": utcnow()})
+    uow.audit("person", person.id, "changed", before, fields_of(person))
     await uow.commit()
     return person
 
 
 async def delete_person(uow: UnitOfWork, person_id: str) -> None:
-    await uow.session.delete(await load_person(uow, person_id))
+    person = await load_person(uow, person_id)
+    await uow.session.delete(person)
+    uow.audit("person", person.id, "deleted", fields_of(person), None)
     await uow.commit()
 
 
