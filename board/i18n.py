@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -37,6 +38,9 @@ def environment(language: str) -> Environment:
     locale = LOCALES[language]
     env.filters["date"] = lambda value, form="medium": format_date(_day(value), form, locale=locale)
     env.filters["number"] = lambda value: format_decimal(value, locale=locale)
+    # An instant, in the office's time zone (BOARD_TIMEZONE: the board's users work there).
+    env.filters["moment"] = lambda value, zone: format_datetime(datetime.fromisoformat(value), "medium",
+                                                                tzinfo=ZoneInfo(zone), locale=locale)
     env.globals.update(language=language, languages=NAMES,
                        language_name=Locale.parse(locale).get_display_name(locale))
     return env

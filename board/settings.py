@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +22,17 @@ class BoardSettings(BaseSettings):
     # Cookies marked Secure: always (behind a TLS proxy), or when the request itself came over https.
     secure_cookies: bool = False
     default_language: str = Field("en", pattern="^(en|de)$")
+    # The office's time zone: the times the board shows (a trip's history) are its local times.
+    timezone: str = "Europe/Berlin"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            raise ValueError(f"not a time zone of the IANA database: {value!r}") from exc
+        return value
 
     # Signing in at the city's identity provider (OpenID Connect, code flow with PKCE); without an
     # issuer, only API keys sign in. The provider must issue access tokens the services accept

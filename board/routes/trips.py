@@ -215,20 +215,24 @@ async def suggest_places(row: int, request: Request, board: BoardDep, session: S
 
 @router.get("/trips/{trip_id}")
 async def booked_trip(trip_id: str, request: Request, board: BoardDep, session: SessionDep) -> Response:
-    """A trip just booked: what was stored, and the overlaps and crossings booking found."""
+    """A trip just booked: what was stored, and the overlaps and crossings booking found; for the
+    coordinators (who may read the audit trail), its history: who changed what, when."""
     ask = board.services
+    history = (ask.get("travel", "/audit", session.key, {"resource": f"trip/{trip_id}", "limit": 100})
+               if session.coordinates else asyncio.sleep(0, None))
     try:
-        trip, overlaps, crossings = await asyncio.gather(
+        trip, overlaps, crossings, changes = await asyncio.gather(
             ask.get("travel", f"/trips/{trip_id}", session.key),
             ask.get("travel", "/overlaps", session.key, {"limit": 500}),
-            ask.get("travel", "/crossings", session.key, {"limit": 500}))
+            ask.get("travel", "/crossings", session.key, {"limit": 500}), history)
     except ServiceProblem as problem:
         return render(request, "problem.html", session, status=problem.status, problem=problem,
                       back="/board/trips/new")
     return render(request, "trips/booked.html", session, trip=trip,
                   overlaps=[o for o in overlaps if trip_id in o["trip_ids"]],
                   crossings=[c for c in crossings if c["trip_id"] == trip_id],
-                  month=trip["legs"][0]["start_date"][:7])
+                  month=trip["legs"][0]["start_date"][:7], history=changes,
+                  zone=board.settings.timezone)
 
 
 def _page(request: Request, session: Session, form: TripForm, refusal: Refusal | None = None,

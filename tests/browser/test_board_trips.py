@@ -70,3 +70,26 @@ async def test_a_department_books_a_trip_picking_a_suggested_place_and_checking_
     await page.get_by_role("link", name="See it on Today").click()
     await expect(page.get_by_role("cell", name="Climate summit Köln")).to_be_visible()
     await screenshot(page, "trips-today")
+
+
+async def test_a_coordinator_reads_a_trips_history_on_its_page(page, oia_dev, screenshot, problems):
+    culture = {"Authorization": f"Bearer {oia_dev.keys[('department', 'CULT')]}"}
+    async with httpx.AsyncClient(base_url=oia_dev.url) as api:
+        booked = await api.post("/travel/trips", headers=culture, json={
+            "title": "Jazz festival", "travellers": [{"name": "Mara Klein"}], "legs": [
+                {"city": "Leipzig", "country": "DE", "start_date": (START + timedelta(days=60)).isoformat(),
+                 "end_date": (START + timedelta(days=62)).isoformat()}]})
+        assert booked.status_code == 201, booked.text
+        trip_id = booked.json()["id"]
+        moved = await api.patch(f"/travel/trips/{trip_id}", headers=culture, json={"title": "Jazz festival Leipzig"})
+        assert moved.status_code == 200, moved.text
+    await sign_in(page, oia_dev, ("coordinator", "OIA"))
+    await page.goto(f"/board/trips/{trip_id}")
+    history = page.get_by_role("table", name="Who changed what")
+    await expect(history).to_be_visible()
+    await expect(history.get_by_role("row")).to_have_count(3)  # the header, the change, the booking
+    await expect(history.get_by_role("cell", name="title: Jazz festival → Jazz festival Leipzig")).to_be_visible()
+    await expect(history).not_to_contain_text("Mara Klein")
+    await screenshot(page, "trips-history")
+    await assert_accessible(page)
+    assert not problems.found, problems.found

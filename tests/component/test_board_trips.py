@@ -174,3 +174,25 @@ async def test_the_form_speaks_german(client, host):
                                                                     action="check"))
     assert refused.status_code == 422 and "Die Reise wurde nicht gebucht" in refused.text
     assert "Einwohner" in refused.text  # the suggested places, in German words
+
+
+async def test_a_trips_page_shows_coordinators_its_history_and_departments_none(client, host):
+    await sign_in(client, host, ECON)
+    token = await open_form(client)
+    booked = await client.post("/board/trips/new", data=trip_form(token, "Trade fair Köln", "Cologne", next_month(),
+                                                                  action="book"))
+    assert booked.status_code == 303, booked.text
+    [trip] = await trips_of(client, host)
+    moved = await client.patch(f"/travel/trips/{trip['id']}", headers=auth(host, *ECON), json={"title": "Fair Köln"})
+    assert moved.status_code == 200
+    own = (await client.get(booked.headers["location"])).text
+    assert 'id="history-heading"' not in own  # a department may not read the audit trail
+
+    await sign_in(client, host, COORDINATOR)
+    page = (await client.get(booked.headers["location"])).text
+    history = page[page.index('id="history-heading"'):]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", history)
+    assert [action for _, _, action in rows] == ["changed", "booked"]
+    assert all(who.startswith("department ECON (") for _, who, _ in rows)
+    assert "title: Trade fair Köln → Fair Köln" in history
+    assert "travellers: – → ***" in history and "Jana Weber" not in history
