@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,8 +27,10 @@ from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, ServiceRegistry
 from shared.openapi import add_docs_pages, describe
 from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
+from shared.retention import run_retention
 from shared.runtime import ServiceRuntime
 from shared.tracing import FASTAPI_TELEMETRY, SERVICE_ATTRIBUTE, configure_tracing, shutdown_tracing
+from shared.uow import utcnow
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -102,6 +104,8 @@ PLATFORM = Policy("platform", {
                                 admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
     "audit.read": rule("read the audit trail: who changed what, when (personal values masked)",
                        admin=ANY, coordinator=ANY, department=NONE, reader=NONE),
+    "retention.run": rule("run the retention rules now, or as of an instant (what the periodic job runs)",
+                          admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
     "caller.read": rule("see who this key is (its role, department and label; never the key)",
                         admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
 })
@@ -123,6 +127,14 @@ class AuditEntryOut(BaseModel):
     action: str
     changes: dict[str, list[Any]] = Field(description="field → [old, new]; personal values show as `***`")
     correlation_id: str | None = Field(description="the request that caused it, across services")
+
+
+class RetentionRun(BaseModel):
+    now: Instant | None = Field(None, description="run as of this instant (with its offset); now when omitted")
+
+
+class RetentionOut(BaseModel):
+    removed: dict[str, int] = Field(description="per rule, the rows deleted or anonymised (0: none were due)")
 
 
 def _platform_router(prefix: str, service: str) -> APIRouter:
@@ -176,6 +188,14 @@ def _platform_router(prefix: str, service: str) -> APIRouter:
             page = await audit.entries(uow.session, resource=resource, actor=actor, since=since, limit=limit,
                                        cursor=cursor)
         return [AuditEntryOut(**entry.__dict__) for entry in page.send(response)]
+
+    @router.post("/admin/retention", response_model=RetentionOut, summary="Remove what is past its retention period",
+                 description="Runs the service's retention rules (what the periodic job runs), as of `now`: "
+                             "what holds personal data is deleted or anonymised at the end of its period.")
+    async def retention_run(runtime: RuntimeDep, principal: CurrentPrincipal,
+                            body: Annotated[RetentionRun | None, Body()] = None) -> RetentionOut:
+        PLATFORM.require(principal, "retention.run")
+        return RetentionOut(removed=await run_retention(runtime, body.now if body and body.now else utcnow()))
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:

@@ -76,6 +76,9 @@ JOB_LAST_SUCCESS = Gauge("oia_job_last_success_timestamp_seconds",
                          ["service", "job_name"])
 JOB_INTERVAL = Gauge("oia_job_interval_seconds", "The job's configured interval (seconds)", ["service", "job_name"])
 JOB_ALERTS = Counter("oia_job_alerts_total", "Alerts (events) the job's runs said (count)", ["service", "job_name"])
+RETENTION_REMOVED = Counter("oia_retention_removed_total",
+                            "Rows deleted or anonymised at the end of their retention period (count)",
+                            ["service", "data"])
 
 
 class ServiceRegistry(Collector):

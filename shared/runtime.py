@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -21,6 +21,7 @@ from shared.identity import OpenIdProvider
 from shared.logging import get_logger
 from shared.metrics import CONSUMER_LAG, CONSUMER_PAUSED, DEAD_LETTERS
 from shared.outbox import OutboxRelay
+from shared.retention import Rule
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
@@ -65,6 +66,9 @@ class ServiceSpec:
     # Per kind of resource its audit entries name ("trip"), the fields that hold personal data: masked
     # in the audit trail (shared/audit.py). The service's privacy.py says which, and why.
     personal: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # What the service deletes or anonymises at the end of its period, beside the platform's own
+    # rows (shared/retention.py); run by its Retention worker and POST /<svc>/admin/retention.
+    retention: Sequence[Rule] = ()
     # Sets the service's own gauges (notifications: deliveries by channel and status) from its own
     # tables; called with the platform's gauges (ServiceRuntime.refresh_gauges).
     gauges: Callable[[ServiceRuntime], Awaitable[None]] | None = None

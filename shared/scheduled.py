@@ -5,38 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol, runtime_checkable
 
 from opentelemetry.context import Context
 
 from shared.audit import acting_as
 from shared.logging import get_logger
 from shared.metrics import JOB_ALERTS, JOB_DURATION, JOB_INTERVAL, JOB_LAST_RUN, JOB_LAST_SUCCESS, JOB_RUNS
+from shared.retention import run_retention
 from shared.runtime import ServiceRuntime
 from shared.tracing import span
+from shared.uow import utcnow
 
 log = get_logger("shared.scheduled")
 
 
-@runtime_checkable
-class JobSettings(Protocol):
-    """What the settings of a service with periodic jobs have beside `ServiceSettings`."""
-
-    jobs_interval_seconds: float
-
-
 class Periodic:
-    """Runs `run(runtime)` at start and then every `runtime.settings.jobs_interval_seconds`;
-    subclasses say what `run` does, and name it (the `job_name` label of its metrics)."""
+    """Runs `run(runtime)` at start and then every `interval_setting` seconds (a field of the
+    service's settings); subclasses say what `run` does, and name it (the `job_name` label of its
+    metrics)."""
 
     name = "jobs"
+    interval_setting = "jobs_interval_seconds"
 
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
-        settings = runtime.settings
-        if not isinstance(settings, JobSettings):
-            raise TypeError(f"{runtime.name}'s settings have no jobs_interval_seconds for its periodic jobs")
-        self.interval = settings.jobs_interval_seconds
+        interval = getattr(runtime.settings, self.interval_setting, None)
+        if not isinstance(interval, int | float):
+            raise TypeError(f"{runtime.name}'s settings have no {self.interval_setting} for its job {self.name}")
+        self.interval = float(interval)
         JOB_INTERVAL.labels(runtime.name, self.name).set(self.interval)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -92,3 +88,14 @@ class Periodic:
         JOB_RUNS.labels(service, self.name, outcome).inc()
         JOB_LAST_RUN.labels(service, self.name).set(time.time())
         return outcome == "ok"
+
+
+class Retention(Periodic):
+    """What holds personal data, removed at the end of its period (shared/retention.py)."""
+
+    name = "retention"
+    interval_setting = "retention_interval_seconds"
+
+    async def run(self, runtime: ServiceRuntime) -> int:
+        await run_retention(runtime, utcnow())
+        return 0  # it says no alerts: what it removes is counted in oia_retention_removed_total

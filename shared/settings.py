@@ -75,6 +75,11 @@ class ServiceSettings(BaseSettings):
     # the relay's batch) after it stopped taking requests and messages; what is left then is cut off
     # and taken up again by another replica or the next start.
     shutdown_grace_seconds: float = Field(20.0, gt=0, validation_alias="OIA_SHUTDOWN_GRACE_SECONDS")
+    # Retention (shared/retention.py): how often the job runs, and how long the platform's own rows
+    # are kept. An inbox row only guards against the broker delivering a handled event again.
+    retention_interval_seconds: float = Field(6 * 3600.0, gt=0)
+    inbox_retention_days: int = Field(30, ge=1)
+    audit_retention_days: int = Field(730, ge=1)
 
     # The compiled offline gazetteer (shared/places.py), for services that resolve places; built
     # on first use when missing.

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from oia.catalog import SERVICES
-from services.travel.models import Trip
+from services.travel.models import Traveller, Trip
 from shared.app import PLATFORM
 from shared.envelope import Envelope
 from shared.testing import eventually
@@ -148,7 +148,25 @@ async def _read_audit(client, host, role: str) -> bool:
     return True
 
 
-PROBES = {"dead_letters.manage": _manage_dead_letters, "caller.read": _read_caller, "audit.read": _read_audit}
+async def _run_retention(client, host, role: str) -> bool:
+    """Whether `role` may run the retention rules; a refusal removes nothing (the traveller stays named)."""
+    booked = await client.post("/travel/trips", json={**TRIP, "travellers": [{"name": "Jonas Berg"}]},
+                               headers=auth(host, "department", "ECON"))
+    assert booked.status_code == 201
+    response = await client.post("/travel/admin/retention", json={"now": "2199-01-01T00:00:00+00:00"},
+                                 headers={"Authorization": f"Bearer {KEYS[role]}"})
+    assert response.status_code in (200, 403)
+    async with host.runtimes["travel"].engine.connect() as conn:
+        named = await conn.scalar(select(func.count()).select_from(Traveller).where(Traveller.name == "Jonas Berg"))
+    if response.status_code == 403:
+        assert named == 1
+        return False
+    assert named == 0 and response.json()["removed"]["travellers of ended trips"] == 1
+    return True
+
+
+PROBES = {"dead_letters.manage": _manage_dead_letters, "caller.read": _read_caller, "audit.read": _read_audit,
+          "retention.run": _run_retention}
 
 
 @pytest.mark.parametrize("action, role, whose, allowed", cases(PLATFORM))
