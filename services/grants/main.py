@@ -17,6 +17,7 @@ from services.grants.subscriptions import subscriptions
 from shared.app import create_service_app
 from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.scheduled import Retention
 
 
 def bootstrap(runtime: ServiceRuntime) -> GrantsContext:
@@ -44,7 +45,7 @@ spec = ServiceSpec(
     subscriptions=subscriptions,
     routers=[router],
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
-    workers=[ReminderScheduler],
+    workers=[ReminderScheduler, Retention],
     streamed_bodies={"/calls/import": portal.MAX_BYTES},
     demo=demo.seed,
     bootstrap=bootstrap,

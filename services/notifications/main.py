@@ -16,12 +16,14 @@ from services.notifications.directory import Directory
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
 from services.notifications.privacy import PERSONAL
-from services.notifications.service import FeedBell, NotificationsContext, deliveries
+from services.notifications.service import FeedBell, NotificationsContext, deliveries, feed
 from services.notifications.settings import NotificationsSettings
 from services.notifications.subscriptions import subscriptions
 from shared.app import create_service_app
 from shared.db import make_engine
+from shared.retention import Rule
 from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.scheduled import Retention
 
 
 def delivery_worker(runtime: ServiceRuntime) -> DeliveryWorker:
@@ -41,8 +43,7 @@ def delivery_worker(runtime: ServiceRuntime) -> DeliveryWorker:
 
 
 def bootstrap(runtime: ServiceRuntime) -> NotificationsContext:
-    [worker] = runtime.workers
-    assert isinstance(worker, DeliveryWorker)
+    [worker] = [w for w in runtime.workers if isinstance(w, DeliveryWorker)]
     outbound = runtime.settings_as(NotificationsSettings).outbound_guard()
     return NotificationsContext(directory=worker.directory, outbound=outbound, wake=worker.wake, feed_bell=FeedBell())
 
@@ -57,11 +58,13 @@ spec = ServiceSpec(
     publishes=publishes,
     subscriptions=subscriptions,
     routers=[router],
-    workers=[delivery_worker],
+    workers=[delivery_worker, Retention],
     demo=demo.seed,
     bootstrap=bootstrap,
     gauges=deliveries.refresh_gauges,
     personal=PERSONAL,
+    retention=[Rule("delivery log", "delivery_log_retention_days", deliveries.forget_deliveries),
+               Rule("feed items", "feed_retention_days", feed.forget_feed_items)],
 )
 
 

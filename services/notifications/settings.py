@@ -9,6 +9,10 @@ from shared.settings import ServiceSettings
 class NotificationsSettings(ServiceSettings, OutboundSettings):
     service_name = "notifications"
     port: int = 8004
+    # Retention (shared/retention.py): finished deliveries with their attempts and the events they
+    # were rendered from, and feed items, are deleted this long after they were made.
+    delivery_log_retention_days: int = Field(365, ge=1)
+    feed_retention_days: int = Field(365, ge=1)
 
     # Mail (the names the deployment docs give: SMTP_HOST …). No SMTP_HOST: mail is written as
     # .eml files to `mail_dir` (the embedded default sets it to <data>/mail), or, without that

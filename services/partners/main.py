@@ -16,6 +16,7 @@ from services.partners.subscriptions import subscriptions
 from shared.app import create_service_app
 from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.scheduled import Retention
 
 
 def bootstrap(runtime: ServiceRuntime) -> PartnersContext:
@@ -37,7 +38,7 @@ spec = ServiceSpec(
     subscriptions=subscriptions,
     routers=[router],
     prepare=lambda settings: ensure_index(settings.gazetteer_path),
-    workers=[JobScheduler],
+    workers=[JobScheduler, Retention],
     streamed_bodies={"/partnerships/import": imports.MAX_BYTES},
     demo=demo.seed,
     bootstrap=bootstrap,

@@ -9,12 +9,14 @@ from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
 from services.travel.privacy import PERSONAL
-from services.travel.service import TravelContext
+from services.travel.service import TravelContext, trips
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
 from shared.app import create_service_app
 from shared.places import Gazetteer, ensure_index
+from shared.retention import Rule
 from shared.runtime import ServiceRuntime, ServiceSpec
+from shared.scheduled import Retention
 
 
 def bootstrap(runtime: ServiceRuntime) -> TravelContext:
@@ -36,6 +38,8 @@ spec = ServiceSpec(
     demo=demo.seed,
     bootstrap=bootstrap,
     personal=PERSONAL,
+    workers=[Retention],
+    retention=[Rule("travellers of ended trips", "travellers_retention_days", trips.anonymise_travellers)],
 )
 
 

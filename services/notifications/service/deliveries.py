@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from datetime import datetime
+from typing import Any, get_args
 
-from sqlalchemy import func
+from sqlalchemy import delete, exists, func
 from sqlmodel import col, select
 
 from services.notifications import domain
@@ -88,3 +89,20 @@ def may_see(principal: Principal, item: Notice | FeedItem | None) -> bool:
     """Whether an item about an event may be shown at all: one about a restricted trip only to
     those who may see restricted items."""
     return item is not None and (not item.restricted or POLICY.allows(principal, "restricted.read"))
+
+
+FINISHED = ("sent", "skipped", "dead")
+
+
+async def forget_deliveries(uow: UnitOfWork, cutoff: datetime, _settings: Any) -> int:
+    """Retention: finished deliveries made before `cutoff`, with their attempts, and the events they
+    were rendered from once nothing refers to them any more (a pending delivery keeps its event).
+    Returns the rows deleted."""
+    old = select(col(Delivery.id)).where(col(Delivery.status).in_(FINISHED), col(Delivery.created_at) < cutoff)
+    connection = await uow.session.connection()
+    attempts = await connection.execute(delete(DeliveryAttempt).where(col(DeliveryAttempt.delivery_id).in_(old)))
+    deliveries = await connection.execute(delete(Delivery).where(col(Delivery.status).in_(FINISHED),
+                                                                 col(Delivery.created_at) < cutoff))
+    notices = await connection.execute(delete(Notice).where(
+        col(Notice.received_at) < cutoff, ~exists().where(col(Delivery.event_id) == col(Notice.event_id))))
+    return sum(int(result.rowcount or 0) for result in (attempts, deliveries, notices))

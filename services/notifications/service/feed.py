@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from sqlalchemy import delete
 from sqlmodel import col, select
 
 from services.notifications.models import FeedItem, Recipient
@@ -128,3 +129,10 @@ async def _owner(uow: UnitOfWork, recipient_id: str) -> str | None:
     if recipient is not None:
         return recipient.department
     return recipient_id if DEPARTMENT.match(recipient_id) else None
+
+
+async def forget_feed_items(uow: UnitOfWork, cutoff: datetime, _settings: Any) -> int:
+    """Retention: feed items made before `cutoff`, read or not. Returns how many."""
+    result = await (await uow.session.connection()).execute(
+        delete(FeedItem).where(col(FeedItem.created_at) < cutoff))
+    return int(result.rowcount or 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -224,3 +226,32 @@ async def busy(uow: UnitOfWork, principal: Principal, start: date, end: date) ->
         .having(first <= end, last >= start)
         .order_by(first, col(Trip.department)))).all()
     return [(department, since, until) for department, since, until in rows]
+
+
+ANONYMISED = "anonymised "
+
+
+async def anonymise_travellers(uow: UnitOfWork, cutoff: datetime, settings: Any) -> int:
+    """Retention: the travellers of trips whose last leg ended before `cutoff` lose their email and
+    role, and their name becomes a token that is the same for the same person within the trip's
+    year only, so the council report still counts the year's travellers and distinct people
+    (domain.summarise). Each trip's anonymising is in its audit trail. Returns the travellers changed."""
+    years = (await uow.session.exec(
+        select(col(Leg.trip_id), func.min(Leg.start_date)).group_by(col(Leg.trip_id))
+        .having(func.max(Leg.end_date) < cutoff.date()))).all()
+    year_of = {trip_id: first.year for trip_id, first in years}
+    travellers = (await uow.session.exec(select(Traveller).where(
+        col(Traveller.trip_id).in_(list(year_of)), not_(col(Traveller.name).startswith(ANONYMISED))))).all() \
+        if year_of else []
+    named: dict[str, int] = {}
+    for traveller in travellers:
+        named[traveller.trip_id] = named.get(traveller.trip_id, 0) + 1
+    for trip_id, count in sorted(named.items()):
+        uow.audit("trip", trip_id, "anonymised", {"named_travellers": count}, {"named_travellers": 0})
+    for traveller in travellers:
+        person = (traveller.email or traveller.name).strip().casefold()
+        token = hmac.new(settings.secret_key.encode(), f"{year_of[traveller.trip_id]}:{person}".encode(),
+                         hashlib.sha256).hexdigest()[:12]
+        traveller.name, traveller.email, traveller.role = ANONYMISED + token, None, None
+    await uow.session.flush()
+    return len(travellers)
