@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, EmailStr, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
@@ -22,16 +22,18 @@ from shared.asyncapi import service_asyncapi
 from shared.auth import CurrentPrincipal
 from shared.bounds import Instant, RefuseNul
 from shared.listing import Cursor
-from shared.logging import configure_logging
+from shared.logging import configure_logging, get_logger
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, ServiceRegistry
 from shared.openapi import add_docs_pages, describe
 from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
 from shared.retention import run_retention
 from shared.runtime import ServiceRuntime
+from shared.subjects import SubjectRights, scrub_platform_rows
 from shared.tracing import FASTAPI_TELEMETRY, SERVICE_ATTRIBUTE, configure_tracing, shutdown_tracing
 from shared.uow import utcnow
 
+log = get_logger("shared.app")
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
@@ -94,6 +96,12 @@ class Readiness(BaseModel):
     checks: dict[str, str] = Field(description="each dependency: `ok` or why not (e.g. `unreachable`)")
 
 
+def _subject_rights(runtime: ServiceRuntime) -> SubjectRights:
+    if runtime.spec.subject is None:
+        raise HTTPException(status_code=404, detail=f"{runtime.name} holds no personal data to export or erase")
+    return runtime.spec.subject
+
+
 class ReplayRequest(BaseModel):
     event_ids: list[str] | None = Field(None, description="only these; all when omitted")
 
@@ -105,6 +113,10 @@ PLATFORM = Policy("platform", {
     "audit.read": rule("read the audit trail: who changed what, when (personal values masked)",
                        admin=ANY, coordinator=ANY, department=NONE, reader=NONE),
     "retention.run": rule("run the retention rules now, or as of an instant (what the periodic job runs)",
+                          admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
+    "subject.export": rule("export everything the service holds about a person (by email)",
+                           admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
+    "subject.erase": rule("erase or anonymise a person in the service's data (by email)",
                           admin=ANY, coordinator=NONE, department=NONE, reader=NONE),
     "caller.read": rule("see who this key is (its role, department and label; never the key)",
                         admin=ANY, coordinator=ANY, department=ANY, reader=ANY),
@@ -135,6 +147,27 @@ class RetentionRun(BaseModel):
 
 class RetentionOut(BaseModel):
     removed: dict[str, int] = Field(description="per rule, the rows deleted or anonymised (0: none were due)")
+
+
+class SubjectIn(BaseModel):
+    email: EmailStr = Field(description="the person's email address (any case)")
+
+
+class ErasureIn(SubjectIn):
+    names: list[Annotated[str, Field(min_length=3, max_length=200)]] = Field(
+        default_factory=list, max_length=20,
+        description="the names the person is known by elsewhere: scrubbed from free text too")
+
+
+class SubjectOut(BaseModel):
+    service: str
+    records: dict[str, list[dict[str, Any]]] = Field(description="by kind, every record held about the person")
+    names: list[str] = Field(description="the names the person goes by here")
+
+
+class ErasureOut(BaseModel):
+    service: str
+    erased: dict[str, int] = Field(description="by kind, the rows deleted, anonymised or scrubbed")
 
 
 def _platform_router(prefix: str, service: str) -> APIRouter:
@@ -196,6 +229,29 @@ def _platform_router(prefix: str, service: str) -> APIRouter:
                             body: Annotated[RetentionRun | None, Body()] = None) -> RetentionOut:
         PLATFORM.require(principal, "retention.run")
         return RetentionOut(removed=await run_retention(runtime, body.now if body and body.now else utcnow()))
+
+    @router.post("/admin/subjects/export", response_model=SubjectOut, summary="Everything held about a person",
+                 description="The records this service holds about the person with this email (the right of "
+                             "access). The email is sent in the body, so it stays out of access logs.")
+    async def export_subject(body: SubjectIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> SubjectOut:
+        PLATFORM.require(principal, "subject.export")
+        rights = _subject_rights(runtime)
+        async with runtime.reads() as uow:
+            found = await rights.export(uow, str(body.email))
+        return SubjectOut(service=runtime.name, records=found.records, names=sorted(found.names))
+
+    @router.post("/admin/subjects/erase", response_model=ErasureOut, summary="Erase a person",
+                 description="Deletes or anonymises the person with this email in this service's data, and "
+                             "scrubs them (email and names) from its outbox events and audit entries.")
+    async def erase_subject(body: ErasureIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> ErasureOut:
+        PLATFORM.require(principal, "subject.erase")
+        rights = _subject_rights(runtime)
+        async with runtime.uow() as uow:
+            erased = await rights.erase(uow, str(body.email), set(body.names))
+            await scrub_platform_rows(uow, [str(body.email), *erased.names], erased)
+            await uow.commit()
+        log.info("person erased", service=runtime.name, erased=erased.changed)
+        return ErasureOut(service=runtime.name, erased=erased.changed)
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:

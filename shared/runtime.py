@@ -23,6 +23,7 @@ from shared.metrics import CONSUMER_LAG, CONSUMER_PAUSED, DEAD_LETTERS
 from shared.outbox import OutboxRelay
 from shared.retention import Rule
 from shared.settings import ServiceSettings
+from shared.subjects import SubjectRights
 from shared.uow import UnitOfWork
 
 Settings = TypeVar("Settings", bound=ServiceSettings)
@@ -69,6 +70,8 @@ class ServiceSpec:
     # What the service deletes or anonymises at the end of its period, beside the platform's own
     # rows (shared/retention.py); run by its Retention worker and POST /<svc>/admin/retention.
     retention: Sequence[Rule] = ()
+    # How a person's data is found, exported and erased in this service (shared/subjects.py).
+    subject: SubjectRights | None = None
     # Sets the service's own gauges (notifications: deliveries by channel and status) from its own
     # tables; called with the platform's gauges (ServiceRuntime.refresh_gauges).
     gauges: Callable[[ServiceRuntime], Awaitable[None]] | None = None

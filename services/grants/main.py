@@ -11,13 +11,14 @@ from services.grants.models import GrantsTable
 from services.grants.partners_client import PartnersClient
 from services.grants.privacy import PERSONAL
 from services.grants.scheduled import ReminderScheduler
-from services.grants.service import GrantsContext
+from services.grants.service import GrantsContext, subjects
 from services.grants.settings import GrantsSettings
 from services.grants.subscriptions import subscriptions
 from shared.app import create_service_app
 from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduled import Retention
+from shared.subjects import SubjectRights
 
 
 def bootstrap(runtime: ServiceRuntime) -> GrantsContext:
@@ -50,6 +51,7 @@ spec = ServiceSpec(
     demo=demo.seed,
     bootstrap=bootstrap,
     personal=PERSONAL,
+    subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
 )
 
 

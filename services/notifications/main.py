@@ -16,7 +16,7 @@ from services.notifications.directory import Directory
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
 from services.notifications.privacy import PERSONAL
-from services.notifications.service import FeedBell, NotificationsContext, deliveries, feed
+from services.notifications.service import FeedBell, NotificationsContext, deliveries, feed, subjects
 from services.notifications.settings import NotificationsSettings
 from services.notifications.subscriptions import subscriptions
 from shared.app import create_service_app
@@ -24,6 +24,7 @@ from shared.db import make_engine
 from shared.retention import Rule
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduled import Retention
+from shared.subjects import SubjectRights
 
 
 def delivery_worker(runtime: ServiceRuntime) -> DeliveryWorker:
@@ -63,6 +64,7 @@ spec = ServiceSpec(
     bootstrap=bootstrap,
     gauges=deliveries.refresh_gauges,
     personal=PERSONAL,
+    subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
     retention=[Rule("delivery log", "delivery_log_retention_days", deliveries.forget_deliveries),
                Rule("feed items", "feed_retention_days", feed.forget_feed_items)],
 )

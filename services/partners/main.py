@@ -10,13 +10,14 @@ from services.partners.events import publishes
 from services.partners.models import PartnersTable
 from services.partners.privacy import PERSONAL
 from services.partners.scheduled import JobScheduler
-from services.partners.service import PartnersContext, imports
+from services.partners.service import PartnersContext, imports, subjects
 from services.partners.settings import PartnersSettings
 from services.partners.subscriptions import subscriptions
 from shared.app import create_service_app
 from shared.places import Gazetteer, ensure_index
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduled import Retention
+from shared.subjects import SubjectRights
 
 
 def bootstrap(runtime: ServiceRuntime) -> PartnersContext:
@@ -43,6 +44,7 @@ spec = ServiceSpec(
     demo=demo.seed,
     bootstrap=bootstrap,
     personal=PERSONAL,
+    subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
 )
 
 

@@ -9,7 +9,7 @@ from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
 from services.travel.privacy import PERSONAL
-from services.travel.service import TravelContext, trips
+from services.travel.service import TravelContext, subjects, trips
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
 from shared.app import create_service_app
@@ -17,6 +17,7 @@ from shared.places import Gazetteer, ensure_index
 from shared.retention import Rule
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduled import Retention
+from shared.subjects import SubjectRights
 
 
 def bootstrap(runtime: ServiceRuntime) -> TravelContext:
@@ -39,6 +40,7 @@ spec = ServiceSpec(
     bootstrap=bootstrap,
     personal=PERSONAL,
     workers=[Retention],
+    subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
     retention=[Rule("travellers of ended trips", "travellers_retention_days", trips.anonymise_travellers)],
 )
 

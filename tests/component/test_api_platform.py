@@ -165,8 +165,37 @@ async def _run_retention(client, host, role: str) -> bool:
     return True
 
 
+async def _subject(client, host, role: str, what: str) -> bool:
+    """Whether `role` may export or erase a person; a refusal shows and changes nothing."""
+    booked = await client.post("/travel/trips", json={**TRIP, "travellers": [{"name": "Jonas Berg",
+                                                                              "email": "jonas@city.example"}]},
+                               headers=auth(host, "department", "ECON"))
+    assert booked.status_code == 201
+    response = await client.post(f"/travel/admin/subjects/{what}", json={"email": "jonas@city.example"},
+                                 headers={"Authorization": f"Bearer {KEYS[role]}"})
+    assert response.status_code in (200, 403)
+    async with host.runtimes["travel"].engine.connect() as conn:
+        named = await conn.scalar(select(func.count()).select_from(Traveller).where(Traveller.name == "Jonas Berg"))
+    if response.status_code == 403:
+        assert named == 1 and "Jonas" not in response.text
+        return False
+    if what == "export":
+        assert response.json()["names"] == ["Jonas Berg"] and named == 1
+    else:
+        assert response.json()["erased"]["travellers"] == 1 and named == 0
+    return True
+
+
+async def _export_subject(client, host, role: str) -> bool:
+    return await _subject(client, host, role, "export")
+
+
+async def _erase_subject(client, host, role: str) -> bool:
+    return await _subject(client, host, role, "erase")
+
+
 PROBES = {"dead_letters.manage": _manage_dead_letters, "caller.read": _read_caller, "audit.read": _read_audit,
-          "retention.run": _run_retention}
+          "retention.run": _run_retention, "subject.export": _export_subject, "subject.erase": _erase_subject}
 
 
 @pytest.mark.parametrize("action, role, whose, allowed", cases(PLATFORM))
