@@ -35,6 +35,7 @@ from shared.db import table_of
 from shared.listing import Keyset, Page, where_given
 from shared.places import Gazetteer, Place, item_field, resolve_field
 from shared.problems import FieldError, Problem
+from shared.subjects import ERASED
 from shared.uow import UnitOfWork, utcnow
 
 
@@ -241,7 +242,8 @@ async def anonymise_travellers(uow: UnitOfWork, cutoff: datetime, settings: Any)
         .having(func.max(Leg.end_date) < cutoff.date()))).all()
     year_of = {trip_id: first.year for trip_id, first in years}
     travellers = (await uow.session.exec(select(Traveller).where(
-        col(Traveller.trip_id).in_(list(year_of)), not_(col(Traveller.name).startswith(ANONYMISED))))).all() \
+        col(Traveller.trip_id).in_(list(year_of)), not_(col(Traveller.name).startswith(ANONYMISED)),
+        not_(col(Traveller.name).startswith(ERASED))))).all() \
         if year_of else []
     named: dict[str, int] = {}
     for traveller in travellers:

@@ -1,0 +1,108 @@
+"""A person's data across the four `oia serve` processes on PostgreSQL and RabbitMQ: she travels, looks
+after a partnership, owns an application and hears of overlaps by email; exported from each service,
+then erased from each; afterwards no table of any of the four databases holds her email or name, while
+the records that are the city's stay. Retention and the audit trail run on the same databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import MetaData, select
+
+from oia.catalog import SERVICES
+from services.travel.models import Traveller
+from shared.testing import eventually
+from tests.support.deployment import bearer, deployment, set_up_desks
+from tests.support.standins import SmtpStandIn, WebhookStandIn
+
+pytestmark = pytest.mark.e2e
+
+EMAIL, NAME = "hanna.vogel@stadt.example", "Hanna Vogel"
+
+
+async def everything_stored(d, service: str) -> str:
+    """Every row of every table of the service's PostgreSQL database, as text, lower-cased."""
+    metadata = MetaData()
+    async with d.engines[service].connect() as conn:
+        await conn.run_sync(metadata.reflect)
+        rows = [tuple(row) for table in metadata.sorted_tables for row in (await conn.execute(select(table))).all()]
+    return repr(rows).lower()
+
+
+async def test_a_person_is_exported_and_erased_across_the_four_services(start):
+    async with WebhookStandIn() as slack:
+        with SmtpStandIn() as smtp:
+            async with deployment(start, env={"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port),
+                                              "SMTP_STARTTLS": "false"}) as d:
+                await set_up_desks(d, slack.url)
+                async with d.client("notifications", "OIA") as notifications:
+                    hanna = await notifications.post("/recipients", json={
+                        "id": "hanna", "kind": "person", "name": NAME, "channels": [{"kind": "email", "address": EMAIL}]})
+                    assert hanna.status_code == 201, hanna.text
+                    subscribed = await notifications.post("/subscriptions", json={
+                        "recipient_id": "hanna", "event_type": "travel.overlap.detected.v1"})
+                    assert subscribed.status_code == 201, subscribed.text
+                first_day = date.today() + timedelta(days=150)
+                legs = [{"city": "Köln", "country": "DE", "start_date": first_day.isoformat(),
+                         "end_date": (first_day + timedelta(days=2)).isoformat()}]
+                async with d.client("travel") as travel:
+                    for who, body in (("ECON", {"title": f"Trade fair with {NAME}", "travellers": [
+                            {"name": NAME, "email": EMAIL, "role": "Head of delegation"}, {"name": "Jonas Berg"}]}),
+                                      ("MAYOR", {"title": "Partner city visit"})):
+                        booked = await travel.post("/trips", headers=bearer(who), json={**body, "legs": legs})
+                        assert booked.status_code == 201, booked.text
+                async with d.client("partners", "OIA") as partners:
+                    chair = await partners.post("/people", json={"name": NAME, "role": "Chair", "email": EMAIL})
+                    assert chair.status_code == 201, chair.text
+                async with d.client("grants", "OIA") as grants:
+                    call = await grants.post("/calls", json={
+                        "identifier": "CERV-2031-CITIZENS-TOWN-TT", "programme": "cerv", "title": "Town-Twinning",
+                        "opens_at": date.today().isoformat(), "deadlines": [(date.today() + timedelta(days=90)).isoformat()],
+                        "budget": 4_000_000, "grant_max": 30_000})
+                    assert call.status_code == 201, call.text
+                    owned = await grants.post("/applications", json={
+                        "call_id": call.json()["id"], "lead_department": "ECON", "title": "Twinning for climate",
+                        "requested_amount": 25_000, "owner": {"name": NAME, "email": EMAIL}})
+                    assert owned.status_code == 201, owned.text
+                await eventually(lambda: len(smtp.to(EMAIL)) == 1, timeout=30, message="her overlap alert by email")
+
+                exports, erased = {}, {}
+                for service in SERVICES:
+                    async with d.client(service, "admin") as client:
+                        response = await client.post("/admin/subjects/export", json={"email": EMAIL.upper()})
+                        assert response.status_code == 200, response.text
+                        exports[service] = response.json()
+                assert {service for service, answer in exports.items() if answer["records"]} == set(SERVICES)
+                names = sorted({name for answer in exports.values() for name in answer["names"]})
+                assert names == [NAME]
+                for service in SERVICES:
+                    assert NAME.lower() in await everything_stored(d, service), service
+                    async with d.client(service, "admin") as client:
+                        response = await client.post("/admin/subjects/erase", json={"email": EMAIL, "names": names})
+                        assert response.status_code == 200, response.text
+                        erased[service] = response.json()["erased"]
+                assert erased["travel"]["travellers"] == 1 and erased["partners"]["people"] == 1
+                assert erased["grants"]["application owners"] == 1 and erased["notifications"]["recipients"] == 1
+                for service in SERVICES:
+                    stored = await everything_stored(d, service)
+                    assert EMAIL not in stored and "vogel" not in stored, service
+                assert "jonas berg" in await everything_stored(d, "travel")
+
+                # The audit trail on PostgreSQL: her booking and its erasure, neither naming her.
+                async with d.client("travel", "OIA") as travel:
+                    trail = (await travel.get("/audit", params={"resource": "trip"})).json()
+                    assert {"booked", "traveller_erased"} <= {e["action"] for e in trail}
+                    assert "vogel" not in repr(trail).lower()
+                # Retention on PostgreSQL: years on, Jonas Berg is anonymised too; run again, nothing.
+                years_on = datetime.combine(first_day + timedelta(days=800), datetime.min.time(), UTC).isoformat()
+                async with d.client("travel", "admin") as travel:
+                    removed = (await travel.post("/admin/retention", json={"now": years_on})).json()["removed"]
+                    assert removed["travellers of ended trips"] == 1  # Jonas Berg (she is erased already)
+                    again = (await travel.post("/admin/retention", json={"now": years_on})).json()["removed"]
+                    assert again["travellers of ended trips"] == 0
+                async with d.engines["travel"].connect() as conn:
+                    travellers = (await conn.execute(select(Traveller.name, Traveller.email))).all()
+                assert len(travellers) == 2 and all(email is None for _, email in travellers)
+                assert "Jonas Berg" not in repr(travellers)
+                # (The outbox still quotes him in this simulated future: the relay prunes it after 7 days.)
