@@ -21,6 +21,7 @@ from sqlalchemy import inspect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oia.catalog import SERVICES, spec_of, system_asyncapi
+from shared import records
 from shared.auth import InvalidKeySpec, StoredKey, list_keys, new_key, revoke_key, store_key, validate_principal
 from shared.bus.amqp import AmqpBus
 from shared.bus.base import RetryPolicy
@@ -220,6 +221,18 @@ def status(
 def asyncapi() -> None:
     """Print the AsyncAPI document of the whole system: every service's events (JSON)."""
     typer.echo(json.dumps(system_asyncapi(_settings(SERVICES[0]).exchange), indent=2, ensure_ascii=False))
+
+
+@app.command(name="privacy-doc")
+def privacy_doc() -> None:
+    """Print the records of processing (docs/privacy.md): each table's personal data, why, how long, who sees it."""
+    typer.echo(privacy_document(), nl=False)
+
+
+def privacy_document() -> str:
+    """From each service's declarations and its settings' defaults (not this environment's)."""
+    return records.document((name, spec_of(name).holdings, spec_of(name).settings_cls.model_construct())
+                            for name in SERVICES)
 
 
 @app.command()

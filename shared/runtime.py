@@ -21,6 +21,7 @@ from shared.identity import OpenIdProvider
 from shared.logging import get_logger
 from shared.metrics import CONSUMER_LAG, CONSUMER_PAUSED, DEAD_LETTERS
 from shared.outbox import OutboxRelay
+from shared.records import Holding
 from shared.retention import Rule
 from shared.settings import ServiceSettings
 from shared.subjects import SubjectRights
@@ -72,6 +73,8 @@ class ServiceSpec:
     retention: Sequence[Rule] = ()
     # How a person's data is found, exported and erased in this service (shared/subjects.py).
     subject: SubjectRights | None = None
+    # Its tables' records of processing: what personal data each holds, why, how long, who sees it.
+    holdings: Sequence[Holding] = ()
     # Sets the service's own gauges (notifications: deliveries by channel and status) from its own
     # tables; called with the platform's gauges (ServiceRuntime.refresh_gauges).
     gauges: Callable[[ServiceRuntime], Awaitable[None]] | None = None

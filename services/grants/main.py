@@ -9,7 +9,7 @@ from services.grants.api import router
 from services.grants.events import publishes
 from services.grants.models import GrantsTable
 from services.grants.partners_client import PartnersClient
-from services.grants.privacy import PERSONAL
+from services.grants.privacy import HOLDINGS, PERSONAL
 from services.grants.scheduled import ReminderScheduler
 from services.grants.service import GrantsContext, subjects
 from services.grants.settings import GrantsSettings
@@ -51,6 +51,7 @@ spec = ServiceSpec(
     demo=demo.seed,
     bootstrap=bootstrap,
     personal=PERSONAL,
+    holdings=HOLDINGS,
     subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
 )
 

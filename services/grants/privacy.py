@@ -6,9 +6,26 @@ to. Calls, consortium partners (institutions and cities), stage changes and the 
 text blocks name no one beyond the key or user that made a change.
 """
 
+from shared.records import Holding
+
 PERSONAL = {
     "application": frozenset({"owner_name", "owner_email"}),
     "call": frozenset(),
     "text_block": frozenset(),
     "calendar_token": frozenset(),
 }
+
+
+HOLDINGS = (
+    Holding("call", (), "EU funding calls", "as long as the pipeline keeps them", "everyone with a key"),
+    Holding("callversion", (), "what changed in a call", "with its call", "everyone with a key"),
+    Holding("application", ("owner_name", "owner_email", "notes"), "the city's applications and the person "
+            "in the city who owns each (deadline reminders); notes are free text", "until erased",
+            "its department; coordinators and admins; readers"),
+    Holding("stagechange", ("changed_by",), "each move through the pipeline, and who made it",
+            "with its application", "its department; coordinators and admins; readers"),
+    Holding("reminder", (), "which deadline reminders were said", "with its application", "nobody through the API"),
+    Holding("textblock", (), "the city profile's texts", "until deleted", "everyone with a key"),
+    Holding("calendartoken", ("label",), "a secret calendar URL; its label may name who uses it",
+            "until revoked", "its department; coordinators and admins"),
+)

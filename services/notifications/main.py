@@ -15,7 +15,7 @@ from services.notifications.delivery import DeliveryWorker
 from services.notifications.directory import Directory
 from services.notifications.events import publishes
 from services.notifications.models import NotificationsTable
-from services.notifications.privacy import PERSONAL
+from services.notifications.privacy import HOLDINGS, PERSONAL
 from services.notifications.service import FeedBell, NotificationsContext, deliveries, feed, subjects
 from services.notifications.settings import NotificationsSettings
 from services.notifications.subscriptions import subscriptions
@@ -64,6 +64,7 @@ spec = ServiceSpec(
     bootstrap=bootstrap,
     gauges=deliveries.refresh_gauges,
     personal=PERSONAL,
+    holdings=HOLDINGS,
     subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
     retention=[Rule("delivery log", "delivery_log_retention_days", deliveries.forget_deliveries),
                Rule("feed items", "feed_retention_days", feed.forget_feed_items)],

@@ -8,7 +8,7 @@ from services.partners import demo
 from services.partners.api import router
 from services.partners.events import publishes
 from services.partners.models import PartnersTable
-from services.partners.privacy import PERSONAL
+from services.partners.privacy import HOLDINGS, PERSONAL
 from services.partners.scheduled import JobScheduler
 from services.partners.service import PartnersContext, imports, subjects
 from services.partners.settings import PartnersSettings
@@ -44,6 +44,7 @@ spec = ServiceSpec(
     demo=demo.seed,
     bootstrap=bootstrap,
     personal=PERSONAL,
+    holdings=HOLDINGS,
     subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
 )
 

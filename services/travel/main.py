@@ -8,7 +8,7 @@ from services.travel import demo
 from services.travel.api import router
 from services.travel.events import publishes
 from services.travel.models import TravelTable
-from services.travel.privacy import PERSONAL
+from services.travel.privacy import HOLDINGS, PERSONAL
 from services.travel.service import TravelContext, subjects, trips
 from services.travel.settings import TravelSettings
 from services.travel.subscriptions import subscriptions
@@ -39,6 +39,7 @@ spec = ServiceSpec(
     demo=demo.seed,
     bootstrap=bootstrap,
     personal=PERSONAL,
+    holdings=HOLDINGS,
     workers=[Retention],
     subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
     retention=[Rule("travellers of ended trips", "travellers_retention_days", trips.anonymise_travellers)],

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.travel.models import Delegation, Trip
+from shared.records import Holding
 
 PERSONAL = {"trip": frozenset({"travellers"}), "delegation": frozenset(), "overlap": frozenset(),
             "calendar_token": frozenset()}
@@ -36,3 +37,24 @@ def delegation_record(delegation: Delegation) -> dict[str, Any]:
         "arrival": delegation.arrival, "departure": delegation.departure,
         "official_guest": delegation.official_guest,
     }
+
+
+DEPARTMENTS_AND_COORDINATORS = ("its department; coordinators and admins; readers and other departments unless "
+                                "restricted")
+HOLDINGS = (
+    Holding("trip", (), "a department's journey; its title is free text and may name someone (erasure scrubs "
+            "a name from it)", "as long as the city keeps its travel records", DEPARTMENTS_AND_COORDINATORS),
+    Holding("traveller", ("name", "email", "role", "elected_official"),
+            "who travels: for the coordination alerts and the council report's numbers",
+            "TRAVELLERS_RETENTION_DAYS after the trip ended, then anonymised", DEPARTMENTS_AND_COORDINATORS,
+            "travellers_retention_days"),
+    Holding("leg", (), "where and when a trip goes", "with its trip", DEPARTMENTS_AND_COORDINATORS),
+    Holding("overlap", ("triaged_by",), "two departments at one place at one time, and the coordinator's mark "
+            "(by whom)", "with its trips", "the departments of both trips, coordinators and admins"),
+    Holding("crossing", (), "our trip to a place whose delegation visits us", "with its trip",
+            DEPARTMENTS_AND_COORDINATORS),
+    Holding("delegation", (), "a delegation visiting us (an organisation and a head count, no names)",
+            "as long as the city keeps its travel records", "everyone with a key"),
+    Holding("calendartoken", ("label",), "a secret calendar URL; its label may name who uses it",
+            "until revoked", "its department; coordinators and admins"),
+)
