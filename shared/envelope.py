@@ -158,7 +158,11 @@ class EventRegistry:
         except UnknownEventType as exc:
             raise PoisonMessage(f"no model for event type {envelope.type!r}") from exc
         except ValidationError as exc:
-            raise PoisonMessage(f"{envelope.type} payload invalid: {exc}") from exc
+            # Which fields, and why, but never their values: a reason is kept with the dead letter
+            # and logged, and a payload can quote a person (the errors' own text would repeat it).
+            errors = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'data'}: {error['msg']}"
+                               for error in exc.errors(include_input=False, include_url=False))
+            raise PoisonMessage(f"{envelope.type} payload invalid: {errors}") from None
 
 
 def event_type_of(payload: BaseModel) -> str:

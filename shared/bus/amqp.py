@@ -12,6 +12,7 @@ Dead-lettering between quorum queues is at-least-once, so a broker crash cannot 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -27,7 +28,7 @@ from aio_pika.abc import (
 from aiormq.exceptions import ChannelNotFoundEntity, DeliveryError
 from pamqp.common import FieldTable, FieldValue
 
-from shared.bus.base import HOLD_SECONDS, Batcher, DeadLetter, Processor, RetryPolicy
+from shared.bus.base import HOLD_SECONDS, Batcher, DeadLetter, Processor, RetryPolicy, Scrub
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED
@@ -332,6 +333,36 @@ class AmqpBus:
             await channel.close()
         return replayed
 
+    async def scrub_dead_letters(self, queue: str, scrub: Scrub) -> int:
+        """Each dead letter's body (its CloudEvent as JSON, or its text) and headers through `scrub`;
+        a changed one is published back into the dead-letter queue changed, and the original acked."""
+        assert self._connection is not None
+        channel = await self._connection.channel(publisher_confirms=True)
+        changed = 0
+        try:
+            try:
+                dlq = await channel.declare_queue(f"{queue}.dlq", passive=True)
+            except ChannelNotFoundEntity:
+                return 0  # a service that consumes nothing has no dead letters
+            for _ in range(dlq.declaration_result.message_count or 0):
+                if (message := await dlq.get(no_ack=False, fail=False)) is None:
+                    break
+                body, headers = _scrubbed_body(message.body, scrub), scrub(dict(message.headers or {}))
+                if body == message.body and headers == dict(message.headers or {}):
+                    continue  # left unacked: back in the queue, as it was, when the channel closes
+                await channel.default_exchange.publish(
+                    aio_pika.Message(body=body, headers=headers, content_type=message.content_type,
+                                     message_id=message.message_id, type=message.type,
+                                     correlation_id=message.correlation_id,
+                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=f"{queue}.dlq", timeout=PUBLISH_TIMEOUT)
+                await message.ack()
+                changed += 1
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+        return changed
+
     def _require_exchange(self) -> AbstractExchange:
         if self._exchange is None:
             raise ConnectionError("AMQP bus is not connected")
@@ -356,6 +387,20 @@ async def _ack_all(messages: list[AbstractIncomingMessage]) -> None:
 
 def _decode(message: AbstractIncomingMessage) -> Envelope:
     return Envelope.from_rabbitmq(dict(message.headers or {}), message.content_type, message.body)
+
+
+def _scrubbed_body(body: bytes, scrub: Scrub) -> bytes:
+    """A message body through `scrub`: as JSON when it is JSON, else as text, else as it is."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return body
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return str(scrub(text)).encode()
+    clean = scrub(value)
+    return body if clean == value else json.dumps(clean, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _to_message(envelope: Envelope) -> aio_pika.Message:

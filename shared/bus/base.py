@@ -63,6 +63,9 @@ class DeadLetter:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+Scrub = Callable[[Any], Any]  # a JSON value (or a text) in, the same with what must go removed
+
+
 class Bus(Protocol):
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
@@ -75,6 +78,9 @@ class Bus(Protocol):
     async def dead_letters(self, queue: str) -> list[DeadLetter]: ...
     async def dead_letter_count(self, queue: str) -> int: ...  # without reading them (a gauge's)
     async def replay_dead_letters(self, queue: str, event_ids: list[str] | None = None) -> int: ...
+    # Each dead letter's content (its JSON, or its text) passed through `scrub`; those it changed are
+    # put back changed (behind the others), so that a replay brings back nothing `scrub` removed.
+    async def scrub_dead_letters(self, queue: str, scrub: Scrub) -> int: ...
     # Take no more messages from the queue, finish the batch in hand (within `grace_seconds`); what
     # was received but not handled goes back to the queue unacknowledged.
     async def stop_consuming(self, queue: str, grace_seconds: float) -> None: ...

@@ -8,10 +8,10 @@ keeps what was not yet handed over, but a crash loses what was handed over and n
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy, topic_matches
+from shared.bus.base import Batcher, DeadLetter, Processor, RetryPolicy, Scrub, topic_matches
 from shared.envelope import Envelope, PoisonMessage
 from shared.logging import get_logger
 from shared.metrics import EVENTS_CONSUMED
@@ -135,6 +135,18 @@ class MemoryBus:
     async def dead_letter_count(self, queue: str) -> int:
         q = self._queues.get(queue)
         return len(q.dead) if q else 0
+
+    async def scrub_dead_letters(self, queue: str, scrub: Scrub) -> int:
+        q = self._queues.get(queue)
+        changed = 0
+        for dead in q.dead if q else []:
+            envelope = dead.delivery.envelope
+            data, reason = scrub(envelope.data), scrub(dead.reason)
+            if (data, reason) != (envelope.data, dead.reason):
+                dead.delivery.envelope = replace(envelope, data=data, body=None)
+                dead.reason = reason
+                changed += 1
+        return changed
 
     async def replay_dead_letters(self, queue: str, event_ids: list[str] | None = None) -> int:
         q = self._queues.get(queue)

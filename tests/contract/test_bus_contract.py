@@ -155,6 +155,42 @@ async def test_invalid_payload_goes_to_the_dead_letter_queue_at_once(transport):
     assert "no-date" not in probe.behaviour.attempts  # never reached the handler
 
 
+async def test_scrubbed_dead_letters_are_replayed_without_what_was_scrubbed(transport):
+    # An erasure (shared/subjects.py) scrubs a person from the dead letters: a replay must not bring them back.
+    transport.policy = RetryPolicy(max_attempts=2, delays_ms=(100,))
+    alpha, beta = await start_pair(transport)
+    probe.behaviour.fail_names.add("Hanna Vogel")
+    await publish_things(alpha, ["Hanna Vogel", "Jonas Berg"])
+    letters = []
+
+    async def dead_lettered() -> bool:
+        letters[:] = await beta.bus.dead_letters(beta.queue)
+        return len(letters) == 1
+
+    await eventually(dead_lettered, message="her event dead-lettered")
+    assert letters[0].data["name"] == "Hanna Vogel"
+
+    def scrub(value):
+        if isinstance(value, str):
+            return value.replace("Hanna Vogel", "(erased)")
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        return value
+
+    assert await beta.bus.scrub_dead_letters(beta.queue, scrub) == 1
+    assert await beta.bus.scrub_dead_letters(beta.queue, scrub) == 0  # nothing left to scrub
+    [letter] = await beta.bus.dead_letters(beta.queue)
+    assert letter.event_id == letters[0].event_id and letter.data["name"] == "(erased)"
+    assert "Hanna Vogel" not in letter.reason
+    probe.behaviour.fail_names.clear()
+    assert await beta.bus.replay_dead_letters(beta.queue) == 1
+    await eventually(lambda: _is(effects(beta, "(erased)"), 1), message="the scrubbed event, replayed")
+    assert await effects(beta, "Hanna Vogel") == 0 and await effects(beta, "Jonas Berg") == 1
+    assert await beta.bus.scrub_dead_letters("nobody-consumes-this", scrub) == 0
+
+
 async def test_rolled_back_transaction_publishes_nothing(transport):
     alpha, beta = await start_pair(transport)
 

@@ -12,7 +12,9 @@ from sqlalchemy import MetaData, select
 
 from oia.catalog import SERVICES
 from services.travel.models import Traveller
-from shared.testing import eventually
+from shared.bus.amqp import AmqpBus
+from shared.envelope import Envelope
+from shared.testing import AMQP_URL, eventually
 from tests.support.deployment import bearer, deployment, set_up_desks
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
@@ -66,6 +68,18 @@ async def test_a_person_is_exported_and_erased_across_the_four_services(start):
                         "requested_amount": 25_000, "owner": {"name": NAME, "email": EMAIL}})
                     assert owned.status_code == 201, owned.text
                 await eventually(lambda: len(smtp.to(EMAIL)) == 1, timeout=30, message="her overlap alert by email")
+                # An event quoting her that its consumers refuse: it waits in their dead-letter queues.
+                bus = AmqpBus(AMQP_URL, d.exchange)
+                await bus.connect()
+                refused = Envelope(type="travel.trip.booked.v1", source="/travel",
+                                   data={"trip": "none", "travellers": [{"name": NAME, "email": EMAIL}]})
+                await bus.publish([refused])
+                queues = [d.queue_prefix + service for service in ("partners", "notifications")]
+
+                async def dead(queue: str) -> list:
+                    return [letter for letter in await bus.dead_letters(queue) if letter.event_id == refused.id]
+                for queue in queues:
+                    await eventually(lambda q=queue: dead(q), timeout=30, message=f"dead-lettered in {queue}")
 
                 exports, erased = {}, {}
                 for service in SERVICES:
@@ -87,6 +101,18 @@ async def test_a_person_is_exported_and_erased_across_the_four_services(start):
                 for service in SERVICES:
                     stored = await everything_stored(d, service)
                     assert EMAIL not in stored and "vogel" not in stored, service
+                assert erased["partners"]["dead letters"] == 1 and erased["notifications"]["dead letters"] == 1
+                # Replayed after the erasure, the dead letters bring nothing of her back: still refused, scrubbed.
+                for queue in queues:
+                    [letter] = await dead(queue)
+                    assert "vogel" not in repr(letter).lower(), repr(letter)
+                    assert await bus.replay_dead_letters(queue, [refused.id]) == 1
+                for queue in queues:
+                    await eventually(lambda q=queue: dead(q), timeout=30, message=f"dead again in {queue}")
+                    assert "vogel" not in repr(await bus.dead_letters(queue)).lower()
+                await bus.close()
+                for service in SERVICES:
+                    assert "vogel" not in await everything_stored(d, service), service
                 assert "jonas berg" in await everything_stored(d, "travel")
 
                 # The audit trail on PostgreSQL: her booking and its erasure, neither naming her.
