@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from oia.catalog import SERVICES, spec_of, system_asyncapi
 from shared import records
+from shared.audit import acting_as
 from shared.auth import InvalidKeySpec, StoredKey, list_keys, new_key, revoke_key, store_key, validate_principal
 from shared.bus.amqp import AmqpBus
 from shared.bus.base import RetryPolicy
@@ -36,6 +37,7 @@ T = TypeVar("T")
 app = typer.Typer(help="Diplomacity: the platform a city's Office for International Affairs runs on.",
                   no_args_is_help=True)
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
+KEYS_ACTOR = "command line (oia keys)"  # how the audit trail names a key made or revoked here
 dlq = typer.Typer(help="Dead-letter queues (RabbitMQ).", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(dlq, name="dlq")
@@ -358,7 +360,8 @@ def keys_create(
     key = new_key()
 
     async def store(store: KeyStore, engine: AsyncEngine) -> str:
-        return await store_key(engine, store.secret, key, role, department, label)
+        with acting_as(KEYS_ACTOR):
+            return await store_key(engine, store.secret, key, role, department, label)
 
     ids = set(asyncio.run(_each_store(stores, store)))
     typer.echo(key)  # stdout holds the key alone, for scripts
@@ -392,7 +395,8 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (key_â€
     stores = _key_stores(service, data_dir, create=False)
 
     async def revoke(_: KeyStore, engine: AsyncEngine) -> int:
-        return await revoke_key(engine, key_id)
+        with acting_as(KEYS_ACTOR):
+            return await revoke_key(engine, key_id)
 
     revoked = [store for store, count in zip(stores, asyncio.run(_each_store(stores, revoke)), strict=True)
                if count]

@@ -18,6 +18,7 @@ from board.app import create_board_app
 from board.settings import BoardSettings
 from oia.catalog import SERVICES, spec_of, system_asyncapi
 from shared.app import create_service_app
+from shared.audit import acting_as
 from shared.auth import new_key, store_key
 from shared.bus.memory import MemoryBus
 from shared.migrations import upgrade
@@ -74,12 +75,13 @@ async def prepare(data_dir: Path, with_demo_data: bool = True) -> list[DemoKey]:
     for name in SERVICES:
         runtime = ServiceRuntime(spec_of(name), embedded_settings(name, data_dir), bus=MemoryBus())
         try:
-            for k in added:
-                await store_key(runtime.engine, runtime.settings.secret_key, k["key"], k["role"],
-                                k["department"], label="demo")
-            if first_run and with_demo_data and runtime.spec.demo is not None:
-                await runtime.prepare()
-                await runtime.spec.demo(runtime)  # its events wait in the outbox for the first start
+            with acting_as("oia dev (demo data)"):  # how the audit trail names what this writes
+                for k in added:
+                    await store_key(runtime.engine, runtime.settings.secret_key, k["key"], k["role"],
+                                    k["department"], label="demo")
+                if first_run and with_demo_data and runtime.spec.demo is not None:
+                    await runtime.prepare()
+                    await runtime.spec.demo(runtime)  # its events wait in the outbox for the first start
         finally:
             await runtime.stop()
     demo += added

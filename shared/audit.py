@@ -97,6 +97,14 @@ def masked(value: Any) -> Any:
     return MASK
 
 
+def entry(resource_type: str, resource_id: str, action: str, found: Changes,
+          correlation_id: str | None = None) -> dict[str, Any]:
+    """An audit row, as the current actor's (what `UnitOfWork.audit` and the key commands write)."""
+    return {"at": datetime.now(UTC), "actor": current_actor(), "resource_type": resource_type,
+            "resource_id": str(resource_id), "action": action, "changes": encode(found),
+            "correlation_id": correlation_id}
+
+
 def encode(found: Changes) -> str:
     return json.dumps(found, separators=(",", ":"), sort_keys=True, default=str)
 

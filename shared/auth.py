@@ -28,9 +28,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.audit import acting
+from shared import audit as audit_trail
+from shared.audit import acting, changes
 from shared.identity import OpenIdProvider, ProviderUnreachable, TokenRefused
-from shared.tables import api_key
+from shared.tables import api_key, audit
 from shared.uow import utcnow
 
 Role = Literal["department", "coordinator", "reader", "admin"]
@@ -111,6 +112,9 @@ async def store_key(engine: AsyncEngine, secret: str, key: str, role: str, depar
                 label=label, created_at=utcnow(),
             )
         )
+        # The label may name its holder: masked in the trail (shared/audit.py).
+        await conn.execute(insert(audit).values(audit_trail.entry("api_key", key_id(digest), "created", changes(
+            None, {"role": role, "department": department, "label": label}, personal={"label"}))))
     return key_id(digest)
 
 
@@ -138,6 +142,8 @@ async def revoke_key(engine: AsyncEngine, id_: str) -> int:
         result = await conn.execute(
             update(api_key).where(api_key.c.key_id == id_, api_key.c.revoked_at.is_(None))
             .values(revoked_at=utcnow()))
+        if result.rowcount:
+            await conn.execute(insert(audit).values(audit_trail.entry("api_key", id_, "revoked", {})))
     return result.rowcount
 
 

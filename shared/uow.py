@@ -95,11 +95,7 @@ class UnitOfWork:
         change is."""
         self._refuse_if_read_only()
         changes = audit_trail.changes(before, after, self.personal.get(resource_type, ()))
-        self._audited.append({
-            "at": utcnow(), "actor": audit_trail.current_actor(), "resource_type": resource_type,
-            "resource_id": str(resource_id), "action": action, "changes": audit_trail.encode(changes),
-            "correlation_id": current_correlation_id(),
-        })
+        self._audited.append(audit_trail.entry(resource_type, resource_id, action, changes, current_correlation_id()))
 
     async def write_events(self) -> list[Envelope]:
         """Write the events and audit entries queued so far now, in the transaction: a long use case

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from typer.testing import CliRunner
 
 from oia.catalog import SERVICES
@@ -14,6 +15,7 @@ from oia.cli import app
 from oia.embedded import prepare
 from shared.auth import KeyRing
 from shared.db import make_engine
+from shared.tables import audit
 
 runner = CliRunner()
 
@@ -72,6 +74,27 @@ def test_a_created_key_works_in_every_service_until_revoked(sqlite_env):
     revoked = runner.invoke(app, ["keys", "revoke", key_id])
     assert revoked.exit_code == 0, revoked.output
     assert resolve(sqlite_env, "grants", key) is None
+    # Each service's audit trail has both, by the command line, the label masked and no part of the key.
+    for service in SERVICES:
+        entries = audit_rows(sqlite_env, service)
+        assert [(e.resource_type, e.resource_id, e.action, e.actor) for e in entries] == [
+            ("api_key", key_id, "created", "command line (oia keys)"),
+            ("api_key", key_id, "revoked", "command line (oia keys)")]
+        assert json.loads(entries[0].changes) == {"role": [None, "department"], "department": [None, "ECON"],
+                                                  "label": [None, "***"]}
+        assert "ECON system" not in repr(entries) and key[4:] not in repr(entries)
+
+
+def audit_rows(tmp_path, service: str) -> list:
+    async def run():
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / service}.db")
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(select(audit).order_by(audit.c.seq))).all()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("args,message", [

@@ -115,10 +115,10 @@ async def test_the_delivery_log_the_feed_and_the_inbox_are_deleted_after_their_p
 
 async def test_audit_entries_are_kept_for_their_period_then_deleted(client, host):
     await book(client, host, ECON, trip("Fair", "Chongqing", "CN", day(3, 1), day(3, 4)))
-    entries = await count(host, "travel", audit)
-    assert entries == 1
+    entries = await count(host, "travel", audit)  # the booking's, and the demo keys' made by `oia dev`
+    assert await count(host, "travel", audit, audit.c.resource_type == "trip") == 1
     assert (await retention(client, host, "travel", datetime.now(UTC) + timedelta(days=700)))["audit entries"] == 0
-    assert (await retention(client, host, "travel", datetime.now(UTC) + timedelta(days=731)))["audit entries"] == 1
+    assert (await retention(client, host, "travel", datetime.now(UTC) + timedelta(days=731)))["audit entries"] == entries
     assert await count(host, "travel", audit) == 0
 
 
@@ -130,7 +130,7 @@ async def test_only_admins_run_retention_and_a_refusal_removes_nothing(client, h
                                 headers=auth(host, *who))
     assert refused.status_code == 403
     assert await count(host, "travel", Traveller, Traveller.name == "Jonas Berg") == 1
-    assert await count(host, "travel", audit) == 1
+    assert await count(host, "travel", audit, audit.c.resource_type == "trip") == 1
 
 
 async def test_a_naive_instant_is_refused_naming_the_field(client, host):

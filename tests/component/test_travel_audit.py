@@ -131,15 +131,16 @@ async def test_the_trail_is_filtered_by_resource_actor_and_time_and_paged_withou
     first = await book(client, host, ECON, trip("One", "Chongqing", "CN", "2027-05-12", "2027-05-15"))
     for n in range(4):
         await book(client, host, CULT, trip(f"Culture {n}", "Lagos", "NG", f"2027-0{n + 1}-01", f"2027-0{n + 1}-02"))
-    everything = await trail(client, host)
+    everything = await trail(client, host, resource="trip")
     assert len(everything) == 5 and [e["seq"] for e in everything] == sorted((e["seq"] for e in everything), reverse=True)
     econ_actor = everything[-1]["actor"]
     assert [e["resource"] for e in await trail(client, host, actor=econ_actor)] == [f"trip/{first['id']}"]
     assert await trail(client, host, since="2199-01-01T00:00:00+00:00") == []
-    assert len(await trail(client, host, since=everything[-1]["at"])) == 5
+    assert len(await trail(client, host, resource="trip", since=everything[-1]["at"])) == 5
     pages, cursor = [], None
     while True:
-        response = await client.get("/travel/audit", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+        response = await client.get("/travel/audit", params={"resource": "trip", "limit": 2,
+                                                             **({"cursor": cursor} if cursor else {})},
                                     headers=auth(host, *OIA))
         pages.append([e["seq"] for e in response.json()])
         cursor = response.headers.get("X-Next-Cursor")
