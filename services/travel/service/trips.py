@@ -243,7 +243,8 @@ async def anonymise_travellers(uow: UnitOfWork, cutoff: datetime, settings: Any)
     year_of = {trip_id: first.year for trip_id, first in years}
     travellers = (await uow.session.exec(select(Traveller).where(
         col(Traveller.trip_id).in_(list(year_of)), not_(col(Traveller.name).startswith(ANONYMISED)),
-        not_(col(Traveller.name).startswith(ERASED))))).all() \
+        # Another replica's run at the same time skips what this one holds: each is anonymised and said once.
+        not_(col(Traveller.name).startswith(ERASED))).with_for_update(skip_locked=True))).all() \
         if year_of else []
     named: dict[str, int] = {}
     for traveller in travellers:
