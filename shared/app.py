@@ -145,6 +145,10 @@ class RetentionRun(BaseModel):
     now: Instant | None = Field(None, description="run as of this instant (with its offset); now when omitted")
 
 
+# No body is a run as of now. A default, not `| None`: the document then shows one schema, not a choice.
+NOW = RetentionRun()
+
+
 class RetentionOut(BaseModel):
     removed: dict[str, int] = Field(description="per rule, the rows deleted or anonymised (0: none were due)")
 
@@ -226,9 +230,9 @@ def _platform_router(prefix: str, service: str) -> APIRouter:
                  description="Runs the service's retention rules (what the periodic job runs), as of `now`: "
                              "what holds personal data is deleted or anonymised at the end of its period.")
     async def retention_run(runtime: RuntimeDep, principal: CurrentPrincipal,
-                            body: Annotated[RetentionRun | None, Body()] = None) -> RetentionOut:
+                            body: Annotated[RetentionRun, Body()] = NOW) -> RetentionOut:
         PLATFORM.require(principal, "retention.run")
-        return RetentionOut(removed=await run_retention(runtime, body.now if body and body.now else utcnow()))
+        return RetentionOut(removed=await run_retention(runtime, body.now or utcnow()))
 
     @router.post("/admin/subjects/export", response_model=SubjectOut, summary="Everything held about a person",
                  description="The records this service holds about the person with this email (the right of "
