@@ -4,8 +4,8 @@ machine and this PostgreSQL, so the bench can tell what our code costs from what
 
 A booking, in one transaction, the statements `oia serve travel` sends (PostgreSQL's statement
 log of a booking): lock the grid cells around its legs, insert the trip and its legs, read the
-announced delegations and the other departments' legs near its legs, insert its event into the
-outbox. The overlaps found are not compared or stored (on realistic data there are almost none),
+announced delegations and the other departments' legs near its legs, insert its audit entry and its
+event into the outbox. The overlaps found are not compared or stored (on realistic data there are almost none),
 nothing is published, and a key is a dict lookup. A read is the visible trips, newest first, and
 their legs.
 
@@ -43,6 +43,8 @@ NEAR_LEGS = ("WITH near AS MATERIALIZED (SELECT id, trip_id, latitude, longitude
              "country FROM leg WHERE cell = ANY($1::int[]) AND start_date BETWEEN $2 AND $3 AND end_date >= $4) "
              "SELECT near.*, trip.department, trip.visibility FROM near JOIN trip ON trip.id = near.trip_id "
              "WHERE trip.department != $5 AND trip.status = ANY($6::text[]) AND trip.id != $7")
+INSERT_AUDIT = ("INSERT INTO audit (at, actor, resource_type, resource_id, action, changes) "
+                "VALUES ($1, $2, 'trip', $3, 'booked', $4)")
 INSERT_EVENT = ("INSERT INTO outbox (event_id, type, source, subject, payload, occurred_at) "
                 "VALUES ($1, 'travel.trip.booked.v1', '/travel', $2, $3, $4)")
 VISIBLE_TRIPS = ("SELECT * FROM trip WHERE department = $1 OR visibility != 'restricted' "
@@ -80,6 +82,8 @@ def create_app(database_url: str, keys: dict[str, str]) -> FastAPI:
             for cells, leg in zip(near, trip.legs, strict=True):  # ours: one OR-ed query for every leg
                 await conn.fetch(NEAR_LEGS, cells, leg.start_date - timedelta(days=MAX_LEG_DAYS), leg.end_date,
                                  leg.start_date, department, sorted(ACTIVE), trip_id)
+            await conn.execute(INSERT_AUDIT, now, f"department {department} (bench)", trip_id,
+                               json.dumps({"title": [None, trip.title]}))
             await conn.execute(INSERT_EVENT, str(uuid.uuid4()), f"trips/{trip_id}",
                                json.dumps({"trip_id": trip_id, "department": department, "title": trip.title}), now)
         return {"id": trip_id}
