@@ -11,6 +11,7 @@ title, an alert's body) may carry a name where no email is.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,17 +59,7 @@ def same_email(column: Any, email: str) -> Any:
 
 def scrubbed(text: str, needles: Iterable[str]) -> str:
     for needle in sorted({n for n in needles if n and len(n) >= 3}, key=len, reverse=True):
-        text = _replace_any_case(text, needle, ERASED)
-    return text
-
-
-def _replace_any_case(text: str, needle: str, by: str) -> str:
-    lowered, target, found, start = text.lower(), needle.lower(), [], 0
-    while (at := lowered.find(target, start)) >= 0:
-        found.append(at)
-        start = at + len(target)
-    for at in reversed(found):
-        text = text[:at] + by + text[at + len(needle):]
+        text = re.sub(re.escape(needle), ERASED, text, flags=re.IGNORECASE)
     return text
 
 
@@ -92,7 +83,9 @@ async def scrub_platform_rows(uow: UnitOfWork, needles: Iterable[str], erased: E
         return
     connection = await uow.session.connection()
     for table, key, column in ((outbox, outbox.c.seq, outbox.c.payload), (audit, audit.c.seq, audit.c.changes)):
-        quoting = or_(*(cast(column, String).ilike(f"%{_like(n)}%", escape="\\") for n in needles))
+        # As stored: JSON text escapes what is not ASCII ("Weiß" is "Wei\\u00df"), so both forms are looked for.
+        forms = {form for n in needles for form in (n, json.dumps(n)[1:-1])}
+        quoting = or_(*(cast(column, String).ilike(f"%{_like(form)}%", escape="\\") for form in forms))
         rows = (await connection.execute(select(key, column).where(quoting))).all()
         for row_key, text in rows:
             clean = json.dumps(scrubbed_json(json.loads(text), needles), separators=(",", ":"))

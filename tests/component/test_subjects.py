@@ -120,3 +120,19 @@ async def test_a_bad_request_is_a_422_and_erases_nothing(client, host, body):
     response = await client.post("/travel/admin/subjects/erase", json=body, headers=auth(host, *ADMIN))
     assert response.status_code == 422
     assert NAME.lower() in await everything_stored(host, "travel")
+
+
+async def test_a_name_beyond_ascii_is_found_and_scrubbed_where_json_escapes_it(client, host):
+    # Outbox events and audit entries store JSON, which writes "Weiß" as "Wei\u00df".
+    booked = await client.post("/travel/trips", headers=auth(host, *ECON), json={
+        "title": "Messe mit Jürgen Weiß", "travellers": [{"name": "Jürgen Weiß", "email": "jw@stadt.example"}],
+        "legs": [{"city": "Köln", "country": "DE", "start_date": "2031-05-01", "end_date": "2031-05-02"}]})
+    assert booked.status_code == 201
+    before = await everything_stored(host, "travel")
+    assert "weiß" in before or "wei\\\\u00df" in before
+    erased = await client.post("/travel/admin/subjects/erase", json={"email": "jw@stadt.example"},
+                               headers=auth(host, *ADMIN))
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["events in the outbox"] >= 1 and erased.json()["erased"]["audit entries"] >= 1
+    after = await everything_stored(host, "travel")
+    assert "weiß" not in after and "wei\\\\u00df" not in after and "jw@stadt" not in after

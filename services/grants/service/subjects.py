@@ -6,6 +6,7 @@ the audit trail."""
 
 from __future__ import annotations
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from services.grants.models import Application
@@ -40,13 +41,11 @@ async def erase_subject(uow: UnitOfWork, email: str, names: set[str]) -> Erased:
         uow.audit("application", application.id, "owner_erased", before, fields_of(application))
     erased.add("application owners", len(owned))
     needles = [n for n in (email, *erased.names) if len(n) >= 3]
-    noted = 0
-    for application in (await uow.session.exec(select(Application).where(col(Application.notes).is_not(None)))).all():
-        notes = application.notes or ""
-        if notes != (clean := scrubbed(notes, needles)):
-            application.notes = clean
-            uow.audit("application", application.id, "name_erased")
-            noted += 1
-    erased.add("application notes", noted)
+    quotes = [col(Application.notes).icontains(n, autoescape=True) for n in needles]
+    noted = (await uow.session.exec(select(Application).where(or_(*quotes)))).all() if quotes else []
+    for application in noted:
+        application.notes = scrubbed(application.notes or "", needles)
+        uow.audit("application", application.id, "name_erased")
+    erased.add("application notes", len(noted))
     await uow.session.flush()
     return erased
