@@ -17,7 +17,7 @@ from pydantic import BaseModel, EmailStr, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
-from shared import audit
+from shared import audit, subject_requests
 from shared.asyncapi import service_asyncapi
 from shared.auth import CurrentPrincipal
 from shared.bounds import Instant, RefuseNul
@@ -29,7 +29,7 @@ from shared.policy import ANY, NONE, Policy, rule
 from shared.problems import BodySizeLimit, install_problem_handlers
 from shared.retention import run_retention
 from shared.runtime import ServiceRuntime
-from shared.subjects import SubjectRights, scrub_platform_rows, scrubbed_json
+from shared.subjects import SubjectRights, erase_here, scrubbed_json
 from shared.tracing import FASTAPI_TELEMETRY, SERVICE_ATTRIBUTE, configure_tracing, shutdown_tracing
 from shared.uow import utcnow
 
@@ -102,6 +102,14 @@ def _subject_rights(runtime: ServiceRuntime) -> SubjectRights:
     return runtime.spec.subject
 
 
+async def _subject_request(runtime: ServiceRuntime, request_id: str) -> subject_requests.Status:
+    async with runtime.reads() as uow:
+        found = await subject_requests.status(uow, request_id, runtime.settings.subject_services)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no request {request_id} in {runtime.name}")
+    return found
+
+
 class ReplayRequest(BaseModel):
     event_ids: list[str] | None = Field(None, description="only these; all when omitted")
 
@@ -167,6 +175,15 @@ class SubjectOut(BaseModel):
     service: str
     records: dict[str, list[dict[str, Any]]] = Field(description="by kind, every record held about the person")
     names: list[str] = Field(description="the names the person goes by here")
+
+
+class SubjectRequestIn(BaseModel):
+    kind: Literal["export", "erase"] = Field(description="`export`: everything every service holds about the "
+                                                         "person; `erase`: every service erases them")
+    email: EmailStr = Field(description="the person's email address (any case)")
+    names: list[Annotated[str, Field(min_length=3, max_length=200)]] = Field(
+        default_factory=list, max_length=20,
+        description="erase: names the person is known by that no service has with their email")
 
 
 class ErasureOut(BaseModel):
@@ -252,15 +269,40 @@ def _platform_router(prefix: str, service: str) -> APIRouter:
         PLATFORM.require(principal, "subject.erase")
         rights = _subject_rights(runtime)
         async with runtime.uow() as uow:
-            erased = await rights.erase(uow, str(body.email), set(body.names))
-            needles = [str(body.email), *erased.names]
-            await scrub_platform_rows(uow, needles, erased)
+            erased, needles = await erase_here(uow, rights, str(body.email), set(body.names))
             await uow.commit()
         # After the commit: asked again (an outage here), the erasure finds its rows done and scrubs on.
         erased.add("dead letters", await runtime.bus.scrub_dead_letters(
             runtime.queue, lambda value: scrubbed_json(value, needles)))
         log.info("person erased", service=runtime.name, erased=erased.changed)
         return ErasureOut(service=runtime.name, erased=erased.changed)
+
+    @router.post("/admin/subjects/requests", response_model=subject_requests.Status, status_code=202,
+                 summary="Ask every service for a person's data, or their erasure",
+                 description="Records the request and asks every service (`privacy.subject.requested.v1`); "
+                             "their answers are collected here (`GET …/requests/{id}`): one export, or what "
+                             "each service erased. A service that is down is waited for. The email is sent "
+                             "in the body, so it stays out of access logs.")
+    async def request_subject(body: SubjectRequestIn, runtime: RuntimeDep, principal: CurrentPrincipal,
+                              response: Response) -> subject_requests.Status:
+        PLATFORM.require(principal, "subject.export" if body.kind == "export" else "subject.erase")
+        _subject_rights(runtime)
+        async with runtime.uow() as uow:
+            request_id = await subject_requests.request(uow, runtime.name, body.kind, str(body.email).lower(),
+                                                        body.names, principal.who)
+            await uow.commit()
+        found = await _subject_request(runtime, request_id)
+        response.headers["Location"] = f"{prefix}/admin/subjects/requests/{request_id}"
+        log.info("a person's data requested", service=runtime.name, request_id=request_id, kind=body.kind)
+        return found
+
+    @router.get("/admin/subjects/requests/{request_id}", response_model=subject_requests.Status,
+                summary="A request for a person's data: who answered, and the result",
+                responses={404: {"description": "No such request here (or it is past its retention)"}})
+    async def subject_request(request_id: uuid.UUID, runtime: RuntimeDep,
+                              principal: CurrentPrincipal) -> subject_requests.Status:
+        PLATFORM.require(principal, "subject.export")
+        return await _subject_request(runtime, str(request_id))
 
     @router.get("/admin/dead-letters", response_model=list[DeadLetterOut], summary="Inspect the dead-letter queue")
     async def dead_letters(runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:

@@ -148,7 +148,11 @@ def asyncapi_document(title: str, description: str, participants: Sequence[Parti
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    senders = {t: p for p in participants for t in p.sends}
+    # The platform's events (a person's data) are sent by every service: the first is the owner.
+    senders: dict[str, Participant] = {}
+    for p in participants:
+        for t in p.sends:
+            senders.setdefault(t, p)
     for event_type in sorted({t for p in participants for t in (*p.sends, *p.receives)}):
         channel_id = _channel_id(event_type)
         owner = senders.get(event_type) or next(p for p in participants if event_type in p.receives)
@@ -161,7 +165,8 @@ def asyncapi_document(title: str, description: str, participants: Sequence[Parti
         readers = ", ".join(p.name for p in participants if event_type in p.receives)
         channels[channel_id] = {
             "address": event_type,
-            "description": " ".join([*([f"Sent by {senders[event_type].name}."] if event_type in senders else []),
+            "description": " ".join([*([f"Sent by {', '.join(p.name for p in participants if event_type in p.sends)}."]
+                                       if event_type in senders else []),
                                      *([f"Read by {readers}."] if readers else [])]),
             "messages": {channel_id: {"$ref": f"#/components/messages/{channel_id}"}},
             "bindings": {"amqp": {"is": "routingKey", "bindingVersion": AMQP_BINDING, "exchange": {

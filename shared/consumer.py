@@ -43,6 +43,14 @@ class Subscriptions:
 
         return register
 
+    def merged(self, other: Subscriptions) -> Subscriptions:
+        """Both registries' models and handlers in a new one (a service's own, and the platform's)."""
+        both = Subscriptions(self.models.merged(other.models))
+        for registry in (self, other):
+            for event_type, handlers in registry._handlers.items():
+                both._handlers.setdefault(event_type, []).extend(handlers)
+        return both
+
     @property
     def binding_keys(self) -> list[str]:
         return sorted(self._handlers)

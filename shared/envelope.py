@@ -145,6 +145,14 @@ class EventRegistry:
     def types(self) -> list[str]:
         return sorted(self._models)
 
+    def merged(self, other: EventRegistry) -> EventRegistry:
+        """Both registries' events in a new one; an event type in both is refused."""
+        both = EventRegistry()
+        for registry in (self, other):
+            for event_type, model in registry._models.items():
+                both.event(event_type)(model)
+        return both
+
     def model_for(self, event_type: str) -> type[BaseModel]:
         try:
             return self._models[event_type]

@@ -121,3 +121,38 @@ def downgrade_v4() -> None:
     op.drop_index("ix_audit_actor", table_name="audit")
     op.drop_index("ix_audit_resource", table_name="audit")
     op.drop_table("audit")
+
+
+def upgrade_v5() -> None:
+    """subject_request, subject_answer: a person's export or erasure across services (shared/subject_requests.py)."""
+    op.create_table(
+        "subject_request",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("step", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("names", sa.Text(), nullable=True),
+        sa.Column("subject", sa.String(length=320), nullable=False),
+        sa.Column("requested_by", sa.String(length=120), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("result", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_subject_request_status", "subject_request", ["status", "requested_at"])
+    op.create_table(
+        "subject_answer",
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.Column("service", sa.String(length=100), nullable=False),
+        sa.Column("step", sa.String(length=10), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("request_id", "service", "step"),
+    )
+
+
+def downgrade_v5() -> None:
+    op.drop_table("subject_answer")
+    op.drop_index("ix_subject_request_status", table_name="subject_request")
+    op.drop_table("subject_request")

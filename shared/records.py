@@ -38,6 +38,13 @@ PLATFORM = (
     Holding("audit", ("actor",), "who changed what, when; the actor may be a signed-in person; personal fields "
             "of the changed records are masked", "AUDIT_RETENTION_DAYS", "admins and coordinators",
             "audit_retention_days"),
+    Holding("subject_request", ("email", "names", "result"), "an admin's request for a person's data across the "
+            "services, or their erasure: the email and names while it runs, an export's result once done; an "
+            "erasure keeps only the email masked and what each service erased",
+            "SUBJECT_REQUEST_RETENTION_DAYS after it completes; an erasure of the person deletes their exports",
+            "admins", "subject_request_retention_days"),
+    Holding("subject_answer", ("answer",), "each service's answer to a request, until the request completes",
+            "until the request completes", "nobody through the API"),
 )
 
 
@@ -67,7 +74,7 @@ def document(services: Iterable[tuple[str, Sequence[Holding], Any]]) -> str:
         "services' declarations (`services/<svc>/privacy.py`, `shared/records.py`), their models and the",
         "settings' defaults by `oia privacy-doc`; `tests/component/test_records.py` fails when it is out of date.",
         "Retention is described in the README (\"How long it is kept\"); a person's data is exported and erased",
-        "with `POST /<svc>/admin/subjects/export` and `/erase` (README, \"A person's data\").",
+        "across the services with one `POST /<svc>/admin/subjects/requests` (README, \"A person's data\").",
         "",
     ]
     for service, holdings, settings in services:

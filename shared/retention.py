@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from shared.logging import get_logger
 from shared.metrics import RETENTION_REMOVED
-from shared.tables import audit, inbox
+from shared.tables import audit, inbox, subject_answer, subject_request
 from shared.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -49,6 +49,15 @@ async def _audit_entries(uow: UnitOfWork, cutoff: datetime, _settings: Any) -> i
     return await _delete(uow, delete(audit).where(audit.c.at < cutoff))
 
 
+async def _subject_requests(uow: UnitOfWork, cutoff: datetime, _settings: Any) -> int:
+    """A completed request for a person's data: an export's result is the person's data, an
+    erasure's only counts (the audit trail keeps that it was done, and by whom)."""
+    done = select(subject_request.c.id).where(subject_request.c.status == "complete",
+                                              subject_request.c.completed_at < cutoff)
+    await _delete(uow, delete(subject_answer).where(subject_answer.c.request_id.in_(done)))
+    return await _delete(uow, delete(subject_request).where(subject_request.c.id.in_(done)))
+
+
 async def _delete(uow: UnitOfWork, statement: Any) -> int:
     result = await (await uow.session.connection()).execute(statement)
     return int(result.rowcount or 0)
@@ -57,6 +66,7 @@ async def _delete(uow: UnitOfWork, statement: Any) -> int:
 PLATFORM_RULES = (
     Rule("inbox rows", "inbox_retention_days", _inbox_rows),
     Rule("audit entries", "audit_retention_days", _audit_entries),
+    Rule("requests for a person's data", "subject_request_retention_days", _subject_requests),
 )
 
 

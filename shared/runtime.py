@@ -12,6 +12,7 @@ import httpx
 from fastapi import APIRouter
 from sqlalchemy import MetaData, text
 
+from shared import subject_requests
 from shared.auth import AccessTokens, KeyRing
 from shared.bus import Bus, make_bus
 from shared.consumer import Dispatcher, Subscriptions
@@ -78,6 +79,14 @@ class ServiceSpec:
     # Sets the service's own gauges (notifications: deliveries by channel and status) from its own
     # tables; called with the platform's gauges (ServiceRuntime.refresh_gauges).
     gauges: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+
+    def __post_init__(self) -> None:
+        # A service with personal data answers the platform's requests for a person's data, and
+        # collects the answers to those it was asked (shared/subject_requests.py), beside its own events.
+        if self.subject is not None:
+            self.publishes = self.publishes.merged(subject_requests.EVENTS)
+            self.subscriptions = self.subscriptions.merged(subject_requests.subscriptions(self.name, self.subject))
+            self.workers = [*self.workers, subject_requests.SubjectRequests]
 
 
 class ServiceRuntime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
 
@@ -12,9 +13,11 @@ from shared.audit import acting_as
 from shared.logging import get_logger
 from shared.metrics import JOB_ALERTS, JOB_DURATION, JOB_INTERVAL, JOB_LAST_RUN, JOB_LAST_SUCCESS, JOB_RUNS
 from shared.retention import run_retention
-from shared.runtime import ServiceRuntime
 from shared.tracing import span
 from shared.uow import utcnow
+
+if TYPE_CHECKING:
+    from shared.runtime import ServiceRuntime
 
 log = get_logger("shared.scheduled")
 
@@ -63,10 +66,14 @@ class Periodic:
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             await self.run_once()
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass  # time for the next run
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Until the next run is due (or the job stops)."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+        except TimeoutError:
+            pass  # time for the next run
 
     async def run_once(self) -> bool:
         """One run, measured; returns whether it succeeded. A failure is logged with its traceback

@@ -80,6 +80,13 @@ class ServiceSettings(BaseSettings):
     retention_interval_seconds: float = Field(6 * 3600.0, gt=0)
     inbox_retention_days: int = Field(30, ge=1)
     audit_retention_days: int = Field(730, ge=1)
+    # A person's export or erasure across the services (shared/subject_requests.py): the services that
+    # must answer before it completes, how often the job collects answers besides when one arrives,
+    # and how long a completed request is kept (an export's result holds the person's data).
+    subject_services: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(
+        ["partners", "travel", "grants", "notifications"], min_length=1)
+    subject_requests_interval_seconds: float = Field(60.0, gt=0)
+    subject_request_retention_days: int = Field(30, ge=1)
 
     # The compiled offline gazetteer (shared/places.py), for services that resolve places; built
     # on first use when missing.

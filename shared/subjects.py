@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, cast, delete, func, or_, select, update
 
-from shared.tables import audit, outbox
+from shared.tables import audit, outbox, subject_answer, subject_request
 from shared.uow import UnitOfWork
 
 ERASED = "(erased)"
@@ -91,6 +91,23 @@ async def scrub_platform_rows(uow: UnitOfWork, needles: Iterable[str], erased: E
             clean = json.dumps(scrubbed_json(json.loads(text), needles), separators=(",", ":"))
             await connection.execute(update(table).where(key == row_key).values({column.key: clean}))
         erased.add("events in the outbox" if table is outbox else "audit entries", len(rows))
+
+
+async def erase_here(uow: UnitOfWork, rights: SubjectRights, email: str, names: set[str]) -> tuple[Erased, list[str]]:
+    """The person erased in this service's data, and scrubbed from its platform rows, in the unit of
+    work: what changed, and what to scrub the dead letters of once it commits (email and names)."""
+    erased = await rights.erase(uow, email, names)
+    needles = [email, *erased.names]
+    await scrub_platform_rows(uow, needles, erased)
+    # Exports of the person this service collected (shared/subject_requests.py) hold what was just erased.
+    connection = await uow.session.connection()
+    exports = list((await connection.execute(select(subject_request.c.id).where(
+        subject_request.c.kind == "export", same_email(subject_request.c.email, email)))).scalars())
+    if exports:
+        await connection.execute(delete(subject_answer).where(subject_answer.c.request_id.in_(exports)))
+        await connection.execute(delete(subject_request).where(subject_request.c.id.in_(exports)))
+    erased.add("exports of the person", len(exports))
+    return erased, needles
 
 
 def _like(text: str) -> str:

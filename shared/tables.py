@@ -84,3 +84,33 @@ audit = Table(
     Index("ix_audit_resource", "resource_type", "resource_id", "seq"),
     Index("ix_audit_actor", "actor", "seq"),
 )
+
+# shared/subject_requests.py: an admin's request for a person's data (export) or its erasure, answered
+# by every service over the bus and collected here, in the database of the service that was asked.
+subject_request = Table(
+    "subject_request",
+    platform_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(10), nullable=False),  # export | erase
+    Column("step", String(10), nullable=False),  # export; or find, then erase
+    Column("status", String(10), nullable=False),  # pending | complete
+    # Held while the request runs; an erasure's are dropped when it completes (only `subject` stays).
+    Column("email", String(320)),
+    Column("names", Text),  # JSON list
+    Column("subject", String(320), nullable=False),  # the email masked: how lists and logs name it
+    Column("requested_by", String(120), nullable=False),  # Principal.who: never a secret
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("result", Text),  # JSON: each service's answer, once all have answered
+    Index("ix_subject_request_status", "status", "requested_at"),
+)
+
+subject_answer = Table(
+    "subject_answer",
+    platform_metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("service", String(100), primary_key=True),
+    Column("step", String(10), primary_key=True),
+    Column("answer", Text, nullable=False),  # JSON
+    Column("answered_at", DateTime(timezone=True), nullable=False),
+)

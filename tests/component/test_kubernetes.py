@@ -26,6 +26,7 @@ import yaml
 from deploy.kubernetes import render_rules
 from oia.catalog import SERVICES, spec_of
 from oia.cli import GRACE_SECONDS
+from shared import subject_requests
 from shared.settings import ServiceSettings
 from tests.support.compose import COMPOSE_FILE, ENV_EXAMPLE, load, read_env_file
 from tests.support.node_tools import run_script
@@ -373,7 +374,10 @@ def test_no_secret_value_is_committed() -> None:
 
 
 def _consumers() -> set[str]:
-    return {name for name in SERVICES if spec_of(name).subscriptions.binding_keys}
+    """The services whose queue carries the domain's traffic. Every service also reads the platform's
+    requests for a person's data (shared/subject_requests.py): a few a month, nothing to scale on."""
+    return {name for name in SERVICES
+            if set(spec_of(name).subscriptions.binding_keys) - set(subject_requests.EVENTS.types)}
 
 
 def test_consumers_scale_on_their_queue_and_apis_on_cpu(docs: list[dict[str, Any]]) -> None:

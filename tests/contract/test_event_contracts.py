@@ -5,14 +5,20 @@ from __future__ import annotations
 import pytest
 
 from oia.catalog import SERVICES, spec_of
+from shared import subject_requests
 
 
 def published() -> dict[str, type]:
+    """Each service publishes under its own prefix; the platform's events (a person's data,
+    shared/subject_requests.py) are every service's, in one model."""
     models = {}
     for name in SERVICES:
         registry = spec_of(name).publishes
         for event_type in registry.types:
-            assert event_type.split(".")[0] == name, f"{name} publishes {event_type}: not its own prefix"
+            if event_type in subject_requests.EVENTS.types:
+                assert registry.model_for(event_type) is subject_requests.EVENTS.model_for(event_type)
+            else:
+                assert event_type.split(".")[0] == name, f"{name} publishes {event_type}: not its own prefix"
             models[event_type] = registry.model_for(event_type)
     return models
 
@@ -42,3 +48,10 @@ def test_what_a_service_reads_is_published_and_its_samples_validate(consumer, ev
 
 def test_there_is_a_cross_service_subscription_to_check():
     assert ("notifications", "travel.trip.booked.v1") in subscriptions()
+
+
+def test_every_service_answers_and_collects_requests_for_a_persons_data():
+    for name in SERVICES:
+        spec = spec_of(name)
+        assert set(subject_requests.EVENTS.types) <= set(spec.publishes.types), name
+        assert set(subject_requests.EVENTS.types) <= set(spec.subscriptions.binding_keys), name

@@ -1,10 +1,11 @@
 """A person's data across the four `oia serve` processes on PostgreSQL and RabbitMQ: she travels, looks
-after a partnership, owns an application and hears of overlaps by email; exported from each service,
-then erased from each; afterwards no table of any of the four databases holds her email or name, while
+after a partnership, owns an application and hears of overlaps by email; one request exports her from
+all four (one of them down when asked: it is waited for), one erases her from all four; afterwards no table of any of the four databases holds her email or name, while
 the records that are the city's stay. Retention and the audit trail run on the same databases."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -30,6 +31,19 @@ async def everything_stored(d, service: str) -> str:
         await conn.run_sync(metadata.reflect)
         rows = [tuple(row) for table in metadata.sorted_tables for row in (await conn.execute(select(table))).all()]
     return repr(rows).lower()
+
+
+async def request_state(client, request_id: str, holds) -> dict:
+    """A request for a person's data, polled until `holds(state)`."""
+    seen: dict = {}
+
+    async def check() -> bool:
+        response = await client.get(f"/admin/subjects/requests/{request_id}")
+        assert response.status_code == 200, response.text
+        seen.update(response.json())
+        return holds(seen)
+    await eventually(check, timeout=90, interval=0.2, message=f"request {request_id}")
+    return seen
 
 
 async def test_a_person_is_exported_and_erased_across_the_four_services(start):
@@ -81,23 +95,32 @@ async def test_a_person_is_exported_and_erased_across_the_four_services(start):
                 for queue in queues:
                     await eventually(lambda q=queue: dead(q), timeout=30, message=f"dead-lettered in {queue}")
 
-                exports, erased = {}, {}
-                for service in SERVICES:
-                    async with d.client(service, "admin") as client:
-                        response = await client.post("/admin/subjects/export", json={"email": EMAIL.upper()})
-                        assert response.status_code == 200, response.text
-                        exports[service] = response.json()
-                assert {service for service, answer in exports.items() if answer["records"]} == set(SERVICES)
-                names = sorted({name for answer in exports.values() for name in answer["names"]})
-                assert names == [NAME]
+                # One request to travel; every service answers over RabbitMQ. Grants is down when it is
+                # asked: the request waits for it, and completes once it is back.
+                await asyncio.to_thread(d.processes["grants"].stop)
+                async with d.client("travel", "admin") as travel:
+                    asked = await travel.post("/admin/subjects/requests", json={"kind": "export", "email": EMAIL.upper()})
+                    assert asked.status_code == 202, asked.text
+                    waiting = await request_state(travel, asked.json()["id"],
+                                                  lambda s: s["answered"] == ["notifications", "partners", "travel"])
+                    assert waiting["status"] == "pending" and waiting["waiting_for"] == ["grants"]
+                    d.launch("grants")
+                    await d.ready("grants")
+                    export = await request_state(travel, asked.json()["id"], lambda s: s["status"] == "complete")
+                assert {service for service, answer in export["result"].items() if answer["records"]} == set(SERVICES)
+                assert sorted({name for answer in export["result"].values() for name in answer["names"]}) == [NAME]
                 for service in SERVICES:
                     assert NAME.lower() in await everything_stored(d, service), service
-                    async with d.client(service, "admin") as client:
-                        response = await client.post("/admin/subjects/erase", json={"email": EMAIL, "names": names})
-                        assert response.status_code == 200, response.text
-                        erased[service] = response.json()["erased"]
+
+                # One erasure, asked of notifications: each service finds the names it knows her by, then erases.
+                async with d.client("notifications", "admin") as notifications:
+                    asked = await notifications.post("/admin/subjects/requests", json={"kind": "erase", "email": EMAIL})
+                    assert asked.status_code == 202, asked.text
+                    done = await request_state(notifications, asked.json()["id"], lambda s: s["status"] == "complete")
+                erased = {service: answer["erased"] for service, answer in done["result"].items()}
                 assert erased["travel"]["travellers"] == 1 and erased["partners"]["people"] == 1
                 assert erased["grants"]["application owners"] == 1 and erased["notifications"]["recipients"] == 1
+                assert erased["travel"]["exports of the person"] == 1  # the export travel collected above
                 for service in SERVICES:
                     stored = await everything_stored(d, service)
                     assert EMAIL not in stored and "vogel" not in stored, service
