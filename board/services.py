@@ -58,6 +58,14 @@ class Services:
     async def patch(self, service: str, path: str, key: str, body: dict[str, Any]) -> Any:
         return (await self._ask("PATCH", service, path, key, json=body)).json()
 
+    async def changes(self, service: str, resource: str, key: str, readable: bool) -> list[dict[str, Any]] | None:
+        """A record's audit trail (`<kind>/<id>`), newest first; None for who may not read it
+        (`readable`: the session coordinates), so the page shows no section rather than a refusal."""
+        if not readable:
+            return None
+        found: list[dict[str, Any]] = await self.get(service, "/audit", key, {"resource": resource, "limit": 100})
+        return found
+
     async def _ask(self, method: str, service: str, path: str, key: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._clients[service].request(

@@ -133,7 +133,7 @@ async def recipient(recipient_id: str, request: Request, board: BoardDep, sessio
         found = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
     except ServiceProblem as problem:
         return _refused(request, session, problem, "/board/recipients")
-    return _recipient_page(request, session, found, saved=saved)
+    return await _recipient_page(request, board, session, found, saved=saved)
 
 
 @router.post("/recipients/{recipient_id}/settings")
@@ -187,7 +187,7 @@ async def change_channels(recipient_id: str, request: Request, board: BoardDep, 
         channels.append(added)
     given = {"new-kind": kind, "new-address": address}
     if missing:
-        return _recipient_page(request, session, current, status=422, missing=missing, given=given)
+        return await _recipient_page(request, board, session, current, status=422, missing=missing, given=given)
     return await _change(request, board, session, recipient_id, {"channels": channels}, given)
 
 
@@ -199,12 +199,13 @@ async def _change(request: Request, board: Board, session: Session, recipient_id
         if problem.status not in (403, 422):
             return _refused(request, session, problem, "/board/recipients")
         current = await board.services.get("notifications", f"/recipients/{recipient_id}", session.key)
-        return _recipient_page(request, session, current, status=problem.status, problem=problem, given=given)
+        return await _recipient_page(request, board, session, current, status=problem.status, problem=problem,
+                                     given=given)
     return RedirectResponse(f"/board/recipients/{recipient_id}?saved=1", status_code=303)
 
 
-def _recipient_page(request: Request, session: Session, found: dict[str, Any], status: int = 200,
-                    **context: Any) -> Response:
+async def _recipient_page(request: Request, board: Board, session: Session, found: dict[str, Any],
+                          status: int = 200, **context: Any) -> Response:
     for name, default in (("saved", False), ("problem", None), ("given", {}), ("missing", {})):
         context.setdefault(name, default)
     # The service decides; this only spares a form its policy would refuse: a department changes
@@ -212,8 +213,11 @@ def _recipient_page(request: Request, session: Session, found: dict[str, Any], s
     reserved = found["kind"] in ("department", "coordinators")
     may_change = session.coordinates or (session.role == "department" and not reserved
                                          and found["department"] == session.department)
+    changes = await board.services.changes("notifications", f"recipient/{found['id']}", session.key,
+                                           session.coordinates)
     return render(request, "deliveries/recipient.html", session, status=status, recipient=found,
-                  may_change=may_change, kinds=CHANNEL_KINDS, hours=range(24),
+                  may_change=may_change, changes=changes, zone=board.settings.timezone, kinds=CHANNEL_KINDS,
+                  hours=range(24),
                   error=_errors(context["problem"]), channel_errors=_channel_errors(context["problem"]), **context)
 
 

@@ -131,9 +131,10 @@ async def _application(request: Request, board: BoardDep, session: SessionDep, a
                        refusal: dict[str, Any] | None = None, status: int = 200) -> Response:
     ask = board.services
     try:
-        found, history = await asyncio.gather(
+        found, history, changes = await asyncio.gather(
             ask.get("grants", f"/applications/{application_id}", session.key),
-            ask.get("grants", f"/applications/{application_id}/stages", session.key))
+            ask.get("grants", f"/applications/{application_id}/stages", session.key),
+            ask.changes("grants", f"application/{application_id}", session.key, session.coordinates))
     except ServiceProblem as problem:
         return render(request, "problem.html", session, status=problem.status, problem=problem,
                       back="/board/grants")
@@ -144,7 +145,8 @@ async def _application(request: Request, board: BoardDep, session: SessionDep, a
         # The candidates come from the partners service through grants: the rest of the page stands without them.
         candidates, unavailable = None, problem
     return render(request, "grants/application.html", session, status=status, application=found,
-                  history=history, candidates=candidates, unavailable=unavailable, refusal=refusal,
+                  history=history, changes=changes, zone=board.settings.timezone, candidates=candidates,
+                  unavailable=unavailable, refusal=refusal,
                   may_move=_may_move(session, found))
 
 

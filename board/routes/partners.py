@@ -167,12 +167,13 @@ async def _partnership_page(request: Request, board: BoardDep, session: Session,
                             form: dict[str, str] | None = None, problem: ServiceProblem | None = None) -> Response:
     ask = board.services
     try:
-        found, timeline, health, people_there, organisations_there = await asyncio.gather(
+        found, timeline, health, people_there, organisations_there, changes = await asyncio.gather(
             ask.get("partners", f"/partnerships/{partnership_id}", session.key),
             ask.get("partners", f"/partnerships/{partnership_id}/timeline", session.key),
             ask.get("partners", "/relationship-health", session.key),
             ask.get("partners", "/people", session.key, {"partnership_id": partnership_id}),
-            ask.get("partners", "/organizations", session.key, {"partnership_id": partnership_id}))
+            ask.get("partners", "/organizations", session.key, {"partnership_id": partnership_id}),
+            ask.changes("partners", f"partnership/{partnership_id}", session.key, session.coordinates))
     except ServiceProblem as refused:
         return _refused(request, session, refused)
     return render(request, "partners/partnership.html", session, status=problem.status if problem else 200,
@@ -183,4 +184,4 @@ async def _partnership_page(request: Request, board: BoardDep, session: Session,
                   may_log=session.role != "reader", problem=problem,
                   form=form or {"kind": "meeting", "on": date.today().isoformat(), "until": "", "title": "",
                                 "department": session.department or ""},
-                  **_names(session))
+                  changes=changes, zone=board.settings.timezone, **_names(session))

@@ -218,8 +218,7 @@ async def booked_trip(trip_id: str, request: Request, board: BoardDep, session: 
     """A trip just booked: what was stored, and the overlaps and crossings booking found; for the
     coordinators (who may read the audit trail), its history: who changed what, when."""
     ask = board.services
-    history = (ask.get("travel", "/audit", session.key, {"resource": f"trip/{trip_id}", "limit": 100})
-               if session.coordinates else asyncio.sleep(0, None))
+    history = ask.changes("travel", f"trip/{trip_id}", session.key, session.coordinates)
     try:
         trip, overlaps, crossings, changes = await asyncio.gather(
             ask.get("travel", f"/trips/{trip_id}", session.key),

@@ -57,6 +57,9 @@ async def test_the_partners_pages_read_and_log_as_the_coordinator(page, oia_dev,
     await submit(page, "Log the contact")
     timeline = page.locator("ol.contacts")
     await expect(timeline).to_contain_text("Jugendaustausch planen")
+    # The coordinator reads who changed the partnership: here, the demo data that made it.
+    changes = page.get_by_role("table", name="Who changed what")
+    await expect(changes.get_by_role("row").nth(1)).to_contain_text("oia dev (demo data)")
     await screenshot(page, "partners-partnership")
     await assert_accessible(page)
 

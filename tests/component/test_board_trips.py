@@ -186,11 +186,11 @@ async def test_a_trips_page_shows_coordinators_its_history_and_departments_none(
     moved = await client.patch(f"/travel/trips/{trip['id']}", headers=auth(host, *ECON), json={"title": "Fair Köln"})
     assert moved.status_code == 200
     own = (await client.get(booked.headers["location"])).text
-    assert 'id="history-heading"' not in own  # a department may not read the audit trail
+    assert 'id="changes-heading"' not in own  # a department may not read the audit trail
 
     await sign_in(client, host, COORDINATOR)
     page = (await client.get(booked.headers["location"])).text
-    history = page[page.index('id="history-heading"'):]
+    history = page[page.index('id="changes-heading"'):]
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", history)
     assert [action for _, _, action in rows] == ["changed", "booked"]
     assert all(who.startswith("department ECON (") for _, who, _ in rows)
