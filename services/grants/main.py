@@ -11,11 +11,12 @@ from services.grants.models import GrantsTable
 from services.grants.partners_client import PartnersClient
 from services.grants.privacy import HOLDINGS, PERSONAL
 from services.grants.scheduled import ReminderScheduler
-from services.grants.service import GrantsContext, subjects
+from services.grants.service import GrantsContext, applications, subjects
 from services.grants.settings import GrantsSettings
 from services.grants.subscriptions import subscriptions
 from shared.app import create_service_app
 from shared.places import Gazetteer, ensure_index
+from shared.retention import Rule
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.scheduled import Retention
 from shared.subjects import SubjectRights
@@ -53,6 +54,8 @@ spec = ServiceSpec(
     personal=PERSONAL,
     holdings=HOLDINGS,
     subject=SubjectRights(subjects.export_subject, subjects.erase_subject),
+    retention=[Rule("owners of ended applications", "application_owners_retention_days",
+                    applications.anonymise_owners)],
 )
 
 

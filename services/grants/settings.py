@@ -13,6 +13,9 @@ class GrantsSettings(ServiceSettings, OutboundSettings):
     # What the city works on: a new call mentioning one of these is announced to the EU funding team.
     city_themes: list[str] = ["town twinning", "citizens", "democracy", "climate", "energy", "mobility", "urban",
                               "culture", "digital", "inclusion", "migration", "youth", "environment"]
+    # An application that ended (rejected, withdrawn, closed) longer ago than this loses its owner and
+    # notes (shared/retention.py). Five years: the EU may audit a grant for that long after its end.
+    application_owners_retention_days: int = Field(1825, ge=1)
     # How often the scheduled jobs (deadline reminders) run by themselves.
     jobs_interval_seconds: float = Field(3600.0, gt=0)
     # The partners service, asked for consortium candidates and for the city profile: a reader key

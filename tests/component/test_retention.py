@@ -10,10 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from services.grants.models import Application, StageChange
 from services.notifications.models import Delivery, DeliveryAttempt, FeedItem, Notice
 from services.travel.models import Traveller
 from shared.tables import audit, inbox
 from shared.testing import eventually
+from tests.component.test_grants_api import create_call, move, start_application, twinning_call
 from tests.component.test_notifications_api import add, book_overlap, recipient
 from tests.component.test_travel_overlaps import book, trip
 from tests.support.embedded import auth
@@ -148,3 +150,36 @@ async def test_without_a_body_retention_runs_as_of_now(client, host):
     assert response.status_code == 200, response.text
     assert response.json()["removed"]["travellers of ended trips"] == 0  # the trip has not even begun
     assert await count(host, "travel", Traveller, Traveller.name == "Jonas Berg") == 1
+
+
+async def test_owners_of_applications_that_ended_long_ago_are_removed_once_and_the_pipeline_stays(client, host):
+    call = await create_call(client, host, twinning_call())
+    ended = await start_application(client, host, call["id"], owner={"name": "Clara Neumann",
+                                                                     "email": "clara@stadt.example"},
+                                    notes="Clara Neumann drafts it")
+    assert (await move(client, host, ended["id"], "withdrawn", reason="No partner found")).status_code == 200
+    going = await start_application(client, host, call["id"], title="Still preparing")
+    assert (await move(client, host, going["id"], "preparing")).status_code == 200
+    grants = host.runtimes["grants"]
+    grants.settings = grants.settings.model_copy(update={"audit_retention_days": 36500})
+
+    soon = datetime.now(UTC) + timedelta(days=365)  # within the period: nothing
+    assert (await retention(client, host, "grants", soon))["owners of ended applications"] == 0
+    years_on = datetime.now(UTC) + timedelta(days=1826)
+    assert (await retention(client, host, "grants", years_on))["owners of ended applications"] == 1
+    assert (await retention(client, host, "grants", years_on))["owners of ended applications"] == 0
+
+    async with grants.engine.connect() as conn:
+        stored = {row.id: row for row in (await conn.execute(select(Application))).all()}
+        moves = (await conn.execute(select(StageChange.application_id, StageChange.changed_by))).all()
+    assert (stored[ended["id"]].owner_name, stored[ended["id"]].owner_email, stored[ended["id"]].notes) == (
+        "(anonymised)", "", None)
+    assert stored[ended["id"]].stage == "withdrawn" and stored[ended["id"]].requested_amount == 25_000
+    assert stored[going["id"]].owner_email == "jana.weber@city.example"  # still being prepared: kept
+    assert {who for app, who in moves if app == ended["id"]} == {"department ENV"}
+    assert {who for app, who in moves if app == going["id"]} == {"department ENV (demo)"}
+    trail = await client.get("/grants/audit", params={"resource": f"application/{ended['id']}"},
+                             headers=auth(host, *OIA))
+    assert trail.json()[0]["action"] == "anonymised" and trail.json()[0]["actor"].startswith("admin")
+    assert trail.json()[0]["changes"]["owner_email"] == ["***", ""]  # masked; now empty
+    assert "clara" not in repr(trail.json()).lower()  # neither her name nor the notes that quote her

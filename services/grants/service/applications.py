@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, not_
 from sqlmodel import col, or_, select
 
 from services.grants import domain
@@ -17,6 +18,7 @@ from shared.audit import fields_of
 from shared.listing import Keyset, Page, where_given
 from shared.places import item_field, resolve_field
 from shared.problems import FieldError, Problem
+from shared.subjects import ERASED
 from shared.uow import UnitOfWork, utcnow
 
 
@@ -231,3 +233,33 @@ async def move_stage(uow: UnitOfWork, application: Application, target: domain.S
     uow.audit("application", application.id, "stage_changed", before, fields_of(application))
     await uow.commit()
     return application
+
+
+ENDED: tuple[domain.Stage, ...] = ("rejected", "withdrawn", "closed")
+ANONYMISED = "(anonymised)"
+
+
+async def anonymise_owners(uow: UnitOfWork, cutoff: datetime, _settings: Any) -> int:
+    """Retention: an application that ended (rejected, withdrawn, or closed after its project) before
+    `cutoff` loses its owner's name and email and its notes (free text that may name people), and
+    its moves keep who made them only by role and department (`department CULT`, not the key's
+    label or the user). The application, its amounts and its way through the pipeline stay: the
+    pipeline's numbers are the city's. Each is in the audit trail. Returns the applications changed."""
+    ended_at = (select(col(StageChange.application_id), func.max(StageChange.changed_at).label("at"))
+                .group_by(col(StageChange.application_id)).subquery())
+    ended = (await uow.session.exec(
+        select(Application).join(ended_at, ended_at.c.application_id == col(Application.id))
+        .where(col(Application.stage).in_(ENDED), ended_at.c.at < cutoff,
+               col(Application.owner_name) != ANONYMISED, not_(col(Application.owner_name).startswith(ERASED)))
+        # Another replica's run at the same time skips what this one holds: each is anonymised and said once.
+        .with_for_update(skip_locked=True, of=Application))).all()
+    for application in ended:
+        before = fields_of(application)
+        application.owner_name, application.owner_email, application.notes = ANONYMISED, "", None
+        uow.audit("application", application.id, "anonymised", before, fields_of(application))
+    moves = (await uow.session.exec(select(StageChange).where(
+        col(StageChange.application_id).in_([a.id for a in ended])))).all() if ended else []
+    for move in moves:
+        move.changed_by = move.changed_by.split(" (", 1)[0]
+    await uow.session.flush()
+    return len(ended)
