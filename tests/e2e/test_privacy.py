@@ -81,6 +81,14 @@ async def test_a_person_is_exported_and_erased_across_the_four_services(start):
                         "call_id": call.json()["id"], "lead_department": "ECON", "title": "Twinning for climate",
                         "requested_amount": 25_000, "owner": {"name": NAME, "email": EMAIL}})
                     assert owned.status_code == 201, owned.text
+                    # Jonas Berg's application was withdrawn: years on, retention removes him as its owner.
+                    withdrawn = await grants.post("/applications", json={
+                        "call_id": call.json()["id"], "lead_department": "ECON", "title": "Youth exchange",
+                        "requested_amount": 20_000, "owner": {"name": "Jonas Berg", "email": "jonas.berg@stadt.example"}})
+                    assert withdrawn.status_code == 201, withdrawn.text
+                    moved = await grants.post(f"/applications/{withdrawn.json()['id']}/stage",
+                                              json={"stage": "withdrawn", "reason": "No partner city found"})
+                    assert moved.status_code == 200, moved.text
                 await eventually(lambda: len(smtp.to(EMAIL)) == 1, timeout=30, message="her overlap alert by email")
                 # An event quoting her that its consumers refuse: it waits in their dead-letter queues.
                 bus = AmqpBus(AMQP_URL, d.exchange)
@@ -154,4 +162,12 @@ async def test_a_person_is_exported_and_erased_across_the_four_services(start):
                     travellers = (await conn.execute(select(Traveller.name, Traveller.email))).all()
                 assert len(travellers) == 2 and all(email is None for _, email in travellers)
                 assert "Jonas Berg" not in repr(travellers)
-                # (The outbox still quotes him in this simulated future: the relay prunes it after 7 days.)
+                async with d.client("grants", "admin") as grants:
+                    years_on = (datetime.now(UTC) + timedelta(days=1830)).isoformat()
+                    removed = (await grants.post("/admin/retention", json={"now": years_on})).json()["removed"]
+                    assert removed["owners of ended applications"] == 1  # his (hers is erased, and still open)
+                    again = (await grants.post("/admin/retention", json={"now": years_on})).json()["removed"]
+                    assert again["owners of ended applications"] == 0
+                    kept = (await grants.get(f"/applications/{withdrawn.json()['id']}")).json()
+                    assert kept["stage"] == "withdrawn" and kept["owner"]["email"] == ""
+                # (The outbox still quotes them in this simulated future: the relay prunes it after 7 days.)
