@@ -296,6 +296,18 @@ def _platform_router(prefix: str, service: str) -> APIRouter:
         log.info("a person's data requested", service=runtime.name, request_id=request_id, kind=body.kind)
         return found
 
+    @router.get("/admin/subjects/requests", response_model=list[subject_requests.Status],
+                summary="The requests for a person's data asked of this service, newest first",
+                description="Each with its state and who answered; its result is on its own page. Paged like "
+                            "every list (`X-Next-Cursor`).")
+    async def subject_requests_asked(runtime: RuntimeDep, principal: CurrentPrincipal,
+                                     limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Cursor = None,
+                                     *, response: Response) -> list[subject_requests.Status]:
+        PLATFORM.require(principal, "subject.export")
+        async with runtime.reads() as uow:
+            page = await subject_requests.recent(uow, runtime.settings.subject_services, limit, cursor)
+        return page.send(response)
+
     @router.get("/admin/subjects/requests/{request_id}", response_model=subject_requests.Status,
                 summary="A request for a person's data: who answered, and the result",
                 responses={404: {"description": "No such request here (or it is past its retention)"}})

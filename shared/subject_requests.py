@@ -31,6 +31,7 @@ from sqlalchemy import delete, insert, select, update
 
 from shared.consumer import Subscriptions
 from shared.envelope import Envelope, EventRegistry
+from shared.listing import Keyset, Page
 from shared.logging import get_logger
 from shared.scheduled import Periodic
 from shared.subjects import Erased, SubjectRights, erase_here, scrub_platform_rows, scrubbed_json
@@ -156,11 +157,25 @@ class Status(BaseModel):
         description="once complete, each service's answer: `records` and `names` (export), `erased` (erase)")
 
 
+NEWEST_FIRST = Keyset((subject_request.c.requested_at, subject_request.c.id))
+
+
 async def status(uow: UnitOfWork, request_id: str, expected: list[str]) -> Status | None:
     connection = await uow.session.connection()
     row = (await connection.execute(select(subject_request).where(subject_request.c.id == request_id))).first()
-    if row is None:
-        return None
+    return None if row is None else await _status(connection, row, expected)
+
+
+async def recent(uow: UnitOfWork, expected: list[str], limit: int, cursor: str | None) -> Page[Status]:
+    """The requests asked of this service, newest first, without their results (each on its own page)."""
+    connection = await uow.session.connection()
+    rows = (await connection.execute(NEWEST_FIRST.page(select(subject_request), cursor, limit))).all()
+    found = [(await _status(connection, row, expected)).model_copy(update={"result": None}) for row in rows]
+    return Page(found, NEWEST_FIRST.next_cursor(rows, limit))
+
+
+async def _status(connection: Any, row: Any, expected: list[str]) -> Status:
+    request_id = row.id
     answered = sorted((await connection.execute(select(subject_answer.c.service).where(
         subject_answer.c.request_id == request_id, subject_answer.c.step == row.step))).scalars())
     done = row.status == "complete"

@@ -122,3 +122,26 @@ async def test_an_unknown_request_is_a_404_and_a_malformed_id_a_422(client, host
     assert missing.status_code == 404
     malformed = await client.get("/travel/admin/subjects/requests/x", headers=auth(host, *ADMIN))
     assert malformed.status_code == 422
+
+
+async def test_the_requests_asked_of_a_service_are_listed_newest_first_in_pages_without_results(client, host):
+    ids = []
+    for kind, email in (("export", "first@stadt.example"), ("erase", "second@stadt.example")):
+        asked = await client.post("/partners/admin/subjects/requests", headers=auth(host, *ADMIN),
+                                  json={"kind": kind, "email": email})
+        assert asked.status_code == 202, asked.text
+        ids.append(asked.json()["id"])
+        await finished(client, host, asked.headers["location"])
+    first = await client.get("/partners/admin/subjects/requests", params={"limit": 1}, headers=auth(host, *ADMIN))
+    assert first.status_code == 200, first.text
+    [newest] = first.json()
+    assert (newest["id"], newest["kind"], newest["subject"], newest["status"]) == (
+        ids[1], "erase", "s***@stadt.example", "complete")
+    assert newest["result"] is None  # on its own page only
+    rest = await client.get("/partners/admin/subjects/requests", headers=auth(host, *ADMIN),
+                            params={"limit": 1, "cursor": first.headers["x-next-cursor"]})
+    assert [r["id"] for r in rest.json()] == [ids[0]]
+    assert "second@" not in first.text and "first@" not in rest.text
+    # Each service lists only what was asked of it; a coordinator may not see the list.
+    assert (await client.get("/travel/admin/subjects/requests", headers=auth(host, *ADMIN))).json() == []
+    assert (await client.get("/partners/admin/subjects/requests", headers=auth(host, *OIA))).status_code == 403
