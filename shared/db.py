@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,8 @@ def insert_new(dialect_name: str, table: Table) -> Insert:
 
 def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored instant with its offset: SQLite gives it back without one (it is stored in UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

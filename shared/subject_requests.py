@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, insert, select, update
 
 from shared.consumer import Subscriptions
+from shared.db import as_utc
 from shared.envelope import Envelope, EventRegistry
 from shared.listing import Keyset, Page
 from shared.logging import get_logger
@@ -180,7 +181,7 @@ async def _status(connection: Any, row: Any, expected: list[str]) -> Status:
         subject_answer.c.request_id == request_id, subject_answer.c.step == row.step))).scalars())
     done = row.status == "complete"
     return Status(id=row.id, kind=row.kind, status=row.status, subject=row.subject, requested_by=row.requested_by,
-                  requested_at=row.requested_at, completed_at=row.completed_at,
+                  requested_at=as_utc(row.requested_at), completed_at=row.completed_at and as_utc(row.completed_at),
                   answered=sorted(json.loads(row.result)) if done else answered,
                   waiting_for=[] if done else sorted(set(expected) - set(answered)),
                   result=json.loads(row.result) if done else None)

@@ -67,11 +67,10 @@ def test_every_service_of_oia_dev_is_ready_with_its_numbers(dev):
         assert NUMBER.match(requests) and int(requests.replace(",", "")) >= 1, (name, requests)
         assert errors == "0 (0.0%)", (name, errors)
         assert oldest == "0 s", (name, oldest)  # the demo's events went out at start
-        # Queues and dead letters are those of the services that consume (partners, notifications);
-        # dead deliveries are notifications'; where a service has no such series, a dash.
-        consumes = name in ("partners", "notifications")
+        # Every service consumes (at least the requests for a person's data): each has a queue and
+        # dead letters; dead deliveries are notifications'; where a service has no such series, a dash.
         for cell in (queue, dlq):
-            assert NUMBER.match(cell) if consumes else cell == "—", (name, cell)
+            assert NUMBER.match(cell), (name, cell)
         assert NUMBER.match(dead) if name == "notifications" else dead == "—", (name, dead)
 
 
