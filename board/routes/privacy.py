@@ -53,10 +53,9 @@ async def ask(request: Request, board: BoardDep, session: SessionDep,
 
 @router.get("/privacy/{request_id}")
 async def asked(request_id: str, request: Request, board: BoardDep, session: SessionDep) -> Response:
-    try:
-        found = await board.services.get(ASKED, f"/admin/subjects/requests/{request_id}", session.key)
-    except ServiceProblem as problem:
-        return render(request, "problem.html", session, status=problem.status, problem=problem, back="/board/privacy")
+    found = await _request(request, board, session, request_id)
+    if isinstance(found, Response):
+        return found
     kinds_found = {service: {kind: len(records) for kind, records in answer.get("records", {}).items()}
                    for service, answer in (found["result"] or {}).items()}
     return render(request, "privacy/request.html", session, asked=found, kinds_found=kinds_found,
@@ -66,10 +65,9 @@ async def asked(request_id: str, request: Request, board: BoardDep, session: Ses
 @router.get("/privacy/{request_id}/export.json")
 async def export(request_id: str, request: Request, board: BoardDep, session: SessionDep) -> Response:
     """The export as one JSON file, each service's records by kind: what the person is given."""
-    try:
-        found = await board.services.get(ASKED, f"/admin/subjects/requests/{request_id}", session.key)
-    except ServiceProblem as problem:
-        return render(request, "problem.html", session, status=problem.status, problem=problem, back="/board/privacy")
+    found = await _request(request, board, session, request_id)
+    if isinstance(found, Response):
+        return found
     if found["kind"] != "export" or found["status"] != "complete":
         return render(request, "problem.html", session, status=409, back=f"/board/privacy/{request_id}",
                       problem=ServiceProblem(409, "Only a complete export can be downloaded."))
@@ -78,6 +76,16 @@ async def export(request_id: str, request: Request, board: BoardDep, session: Se
     return Response(json.dumps(document, indent=2, ensure_ascii=False), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="personal-data-{request_id}.json"',
                              "Cache-Control": "no-store"})
+
+
+async def _request(request: Request, board: Board, session: Session, request_id: str) -> dict[str, Any] | Response:
+    """The request as the service answers it, or the page saying why not (not an admin, no such request)."""
+    try:
+        found: dict[str, Any] = await board.services.get(ASKED, f"/admin/subjects/requests/{request_id}",
+                                                         session.key)
+    except ServiceProblem as problem:
+        return render(request, "problem.html", session, status=problem.status, problem=problem, back="/board/privacy")
+    return found
 
 
 async def _page(request: Request, board: Board, session: Session, *, cursor: str | None = None,

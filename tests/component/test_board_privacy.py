@@ -87,3 +87,16 @@ async def test_only_admins_have_the_page(client, host, who):
     assert asked.status_code == 403 and "Not done" in asked.text
     await sign_in(client, host, ADMIN)
     assert "No requests yet." in (await client.get("/board/privacy")).text  # nothing was asked
+
+
+async def test_an_unknown_request_is_not_found_and_another_roles_key_may_not_open_one(client, host):
+    await sign_in(client, host, ADMIN)
+    token = csrf_of((await client.get("/board/privacy")).text)
+    asked = await client.post("/board/privacy", data={"kind": "export", "email": EMAIL, "csrf": token})
+    assert asked.status_code == 303
+    missing = await client.get("/board/privacy/0b6a8f1e-3c2d-4e5f-8a9b-1c2d3e4f5a6b")
+    assert missing.status_code == 404
+    await sign_in(client, host, COORDINATOR)
+    for path in (asked.headers["location"], asked.headers["location"] + "/export.json"):
+        refused = await client.get(path)
+        assert refused.status_code == 403 and EMAIL.lower() not in refused.text.lower(), path
