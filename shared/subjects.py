@@ -58,8 +58,10 @@ def same_email(column: Any, email: str) -> Any:
 
 
 def scrubbed(text: str, needles: Iterable[str]) -> str:
+    """`text` with each needle (an email, a name) replaced wherever it stands as a whole word, in any
+    case: "Ann" goes from "Call with Ann", not from "Annual report"."""
     for needle in sorted({n for n in needles if n and len(n) >= 3}, key=len, reverse=True):
-        text = re.sub(re.escape(needle), ERASED, text, flags=re.IGNORECASE)
+        text = re.sub(rf"(?<!\w){re.escape(needle)}(?!\w)", ERASED, text, flags=re.IGNORECASE)
     return text
 
 
@@ -86,11 +88,14 @@ async def scrub_platform_rows(uow: UnitOfWork, needles: Iterable[str], erased: E
         # As stored: JSON text escapes what is not ASCII ("Weiß" is "Wei\\u00df"), so both forms are looked for.
         forms = {form for n in needles for form in (n, json.dumps(n)[1:-1])}
         quoting = or_(*(cast(column, String).ilike(f"%{_like(form)}%", escape="\\") for form in forms))
-        rows = (await connection.execute(select(key, column).where(quoting))).all()
-        for row_key, text in rows:
-            clean = json.dumps(scrubbed_json(json.loads(text), needles), separators=(",", ":"))
-            await connection.execute(update(table).where(key == row_key).values({column.key: clean}))
-        erased.add("events in the outbox" if table is outbox else "audit entries", len(rows))
+        changed = 0
+        for row_key, text in (await connection.execute(select(key, column).where(quoting))).all():
+            stored = json.loads(text)
+            if (clean := scrubbed_json(stored, needles)) != stored:  # a whole-word mention, not a substring
+                await connection.execute(update(table).where(key == row_key).values(
+                    {column.key: json.dumps(clean, separators=(",", ":"))}))
+                changed += 1
+        erased.add("events in the outbox" if table is outbox else "audit entries", changed)
 
 
 async def erase_here(uow: UnitOfWork, rights: SubjectRights, email: str, names: set[str]) -> tuple[Erased, list[str]]:

@@ -136,3 +136,19 @@ async def test_a_name_beyond_ascii_is_found_and_scrubbed_where_json_escapes_it(c
     assert erased.json()["erased"]["events in the outbox"] >= 1 and erased.json()["erased"]["audit entries"] >= 1
     after = await everything_stored(host, "travel")
     assert "weiß" not in after and "wei\\\\u00df" not in after and "jw@stadt" not in after
+
+
+async def test_a_name_is_scrubbed_where_it_stands_as_a_word_and_words_that_contain_it_stay(client, host):
+    booked = await client.post("/travel/trips", headers=auth(host, *ECON), json={
+        "title": "Annual fair, with Ann", "travellers": [{"name": "Ann", "email": "ann@stadt.example"}],
+        "legs": [{"city": "Köln", "country": "DE", "start_date": "2031-05-01", "end_date": "2031-05-02"}]})
+    other = await client.post("/travel/trips", headers=auth(host, *CULT), json={
+        "title": "Annual concert", "legs": [{"city": "Bonn", "country": "DE", "start_date": "2031-06-01",
+                                              "end_date": "2031-06-02"}]})
+    assert booked.status_code == other.status_code == 201
+    erased = await client.post("/travel/admin/subjects/erase", json={"email": "ann@stadt.example"},
+                               headers=auth(host, *ADMIN))
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["trip titles"] == 1  # hers; not the concert's
+    trips = (await client.get("/travel/trips", headers=auth(host, *OIA))).json()
+    assert sorted(t["title"] for t in trips) == ["Annual concert", "Annual fair, with (erased)"]

@@ -44,8 +44,10 @@ async def erase_subject(uow: UnitOfWork, email: str, names: set[str]) -> Erased:
     quotes = [col(Application.notes).icontains(n, autoescape=True) for n in needles]
     noted = (await uow.session.exec(select(Application).where(or_(*quotes)))).all() if quotes else []
     for application in noted:
-        application.notes = scrubbed(application.notes or "", needles)
-        uow.audit("application", application.id, "name_erased")
-    erased.add("application notes", len(noted))
+        # The database's match is by substring: only a whole-word mention is the person's (scrubbed()).
+        if (clean := scrubbed(application.notes or "", needles)) != application.notes:
+            application.notes = clean
+            uow.audit("application", application.id, "name_erased")
+            erased.add("application notes", 1)
     await uow.session.flush()
     return erased

@@ -57,13 +57,16 @@ async def erase_subject(uow: UnitOfWork, email: str, names: set[str]) -> Erased:
     if needles:
         for organisation in (await uow.session.exec(select(Organisation).where(
                 or_(*(col(Organisation.notes).icontains(n, autoescape=True) for n in needles))))).all():
-            organisation.notes = scrubbed(organisation.notes or "", needles)
-            uow.audit("organisation", organisation.id, "name_erased")
-            erased.add("organisations' notes", 1)
+            # The database's match is by substring: only a whole-word mention is the person's (scrubbed()).
+            if (clean := scrubbed(organisation.notes or "", needles)) != organisation.notes:
+                organisation.notes = clean
+                uow.audit("organisation", organisation.id, "name_erased")
+                erased.add("organisations' notes", 1)
         for contact in (await uow.session.exec(select(Contact).where(
                 or_(*(col(Contact.title).icontains(n, autoescape=True) for n in needles))))).all():
-            contact.title = scrubbed(contact.title, needles)
-            uow.audit("contact", contact.id, "name_erased")
-            erased.add("contacts' titles", 1)
+            if (clean := scrubbed(contact.title, needles)) != contact.title:
+                contact.title = clean
+                uow.audit("contact", contact.id, "name_erased")
+                erased.add("contacts' titles", 1)
     await uow.session.flush()
     return erased

@@ -49,8 +49,10 @@ async def erase_subject(uow: UnitOfWork, email: str, names: set[str]) -> Erased:
     quoting = (await uow.session.exec(select(Trip).where(or_(*(
         col(Trip.title).icontains(n, autoescape=True) for n in needles if len(n) >= 3))))).all()
     for trip in quoting:
-        trip.title = scrubbed(trip.title, needles)
-        uow.audit("trip", trip.id, "name_erased")
-    erased.add("trip titles", len(quoting))
+        # The database's match is by substring: only a whole-word mention is the person's (scrubbed()).
+        if (clean := scrubbed(trip.title, needles)) != trip.title:
+            trip.title = clean
+            uow.audit("trip", trip.id, "name_erased")
+            erased.add("trip titles", 1)
     await uow.session.flush()
     return erased
