@@ -223,16 +223,16 @@ class SubjectRequests(Periodic):
                 answers[request_id] = {service: json.loads(text) for service, text in (await connection.execute(
                     select(subject_answer.c.service, subject_answer.c.answer).where(
                         subject_answer.c.request_id == request_id, subject_answer.c.step == step))).all()}
-        advanced = 0
+        said = 0
         for request_id, step in pending:
             got = answers[request_id]
             if not expected <= set(got):
                 continue
             scrubbed = await self._scrub_dead_letters(runtime, request_id) if step == "erase" else {}
             async with runtime.uow() as uow:
-                advanced += await _advance(uow, runtime.name, request_id, step, got, scrubbed)
+                said += await _advance(uow, runtime.name, request_id, step, got, scrubbed)
                 await uow.commit()
-        return advanced
+        return said
 
     async def _scrub_dead_letters(self, runtime: ServiceRuntime, request_id: str) -> dict[str, int]:
         """Before the request forgets the person: every service's dead letters, scrubbed of them (a
@@ -249,6 +249,7 @@ class SubjectRequests(Periodic):
 
 async def _advance(uow: UnitOfWork, service: str, request_id: str, step: str, got: dict[str, Any],
                    scrubbed: dict[str, int]) -> int:
+    """The request moved on, if no other replica's job is moving it: returns the events it said."""
     connection = await uow.session.connection()
     row = (await connection.execute(select(subject_request).where(
         subject_request.c.id == request_id, subject_request.c.status == "pending",
@@ -261,7 +262,7 @@ async def _advance(uow: UnitOfWork, service: str, request_id: str, step: str, go
             step="erase", names=json.dumps(names)))
         uow.publish(SubjectRequestedV1(request_id=request_id, requested_by=service, step="erase", email=row.email,
                                        names=names), subject=request_id)
-        return 1
+        return 1  # the erase step, asked of every service
     if step == "export":
         result = {svc: {"records": answer["records"], "names": answer["names"]} for svc, answer in got.items()}
         values: dict[str, Any] = {}
@@ -279,5 +280,5 @@ async def _advance(uow: UnitOfWork, service: str, request_id: str, step: str, go
         "kind": row.kind, "services": sorted(got),
         **({"erased": {svc: sum(a["erased"].values()) for svc, a in got.items()}} if row.kind == "erase" else {})})
     log.info("a person's data request completed", request_id=request_id, kind=row.kind, services=sorted(got))
-    return 1
+    return 0
 
