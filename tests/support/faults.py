@@ -15,6 +15,13 @@ expected: bookings answered 201, times the two channels. delivered: those alerte
 channel. lost: expected - delivered. duplicated: arrivals beyond the first per Message-ID /
 Idempotency-Key, or per booking and channel, whichever is more. settle: from the fault's end until every
 booking made before it has been alerted on both channels ("never" if that did not happen).
+
+The one copy the design allows (README, "Delivery guarantees"): a `kill -9` that lands between a
+receiver taking a message and the sender's journal line for it resends that message after the lease,
+with the same identifier. Such a copy is counted in `duplicated` and named in `resent_at_kill` (one
+more arrival, same identifier, the first taken within KILL_WINDOW before the kill); the run asserts
+that every copy is one of those. Any other copy (a second resend, a new identifier, a first copy
+taken earlier: a journal that was not replayed, an outcome not held) fails it.
 """
 
 from __future__ import annotations
@@ -159,12 +166,30 @@ class Receivers:
                       for key, ts in times.items() if len(ts) > 1]
         return ",".join(found)
 
+    def resent_at(self, kills: list[float]) -> int:
+        """Copies the design allows: one more arrival with the same identifier, the first taken within
+        KILL_WINDOW of one of the `kills` (time.monotonic())."""
+        before, after = KILL_WINDOW
+        found = 0
+        for arrivals in self.timed_arrivals().values():
+            times: dict[str, list[float]] = {}
+            for key, _, at in arrivals:
+                times.setdefault(key, []).append(at)
+            found += sum(1 for ts in times.values()
+                         if len(ts) == 2 and any(k - before <= min(ts) <= k + after for k in kills))
+        return found
+
     def alerted(self) -> dict[str, set[int]]:
         return {channel: {n for _, n in found if n is not None} for channel, found in self.arrivals().items()}
 
 
 def _booking(text: str) -> int | None:
     return int(m.group(1)) if (m := TITLE.search(text)) else None
+
+
+# From a receiver taking a message to the sender's journal line for it: measured p99 41 ms on a busy
+# 2-core machine (bench/journal_window.py); a machine running the whole suite stretches it, hence 0.5 s.
+KILL_WINDOW = (0.5, 0.1)  # seconds before and after the kill's signal (the receivers stamp in this process)
 
 
 @dataclass
@@ -176,6 +201,7 @@ class Tally:
     duplicated: int
     settle: float | None
     more: dict[str, object] = field(default_factory=dict)  # booked=, unanswered=, refused=, dead=, ...
+    resent_at_kill: int = 0  # of `duplicated`: the copies the design allows (see the module)
 
     def line(self) -> str:
         settle = "never" if self.settle is None else f"{self.settle:.1f}s"
@@ -229,6 +255,7 @@ class FaultRun:
         self.more: dict[str, object] = {}  # the scenario's own figures, added to its line
         self.dead_letters_expected = 0  # events the scenario has dead-lettered on purpose (poison), all queues
         self.fault_began: float | None = None  # set by the scenario (say at a kill): copies are timed from it
+        self.kills: list[float] = []  # when a process was sent SIGKILL (time.monotonic())
         self.fault_ended: float | None = None
         self._settled: asyncio.Task[float | None] | None = None
 
@@ -272,12 +299,16 @@ class FaultRun:
         except TimeoutError:
             self._settled.cancel()
             settle = None
-        return tally(self.name, self.bookings.booked, self.bookings.unanswered, self.receivers.arrivals(), settle,
-                     refused=self.bookings.refused, unavailable=self.bookings.unavailable,
-                     wrong=len(self.bookings.wrong), dead=dead, dead_letters=await self.dead_letters(),
-                     failed_attempts=await self.failed_attempts(), **self.more,
-                     **({"copies": copies} if (copies := self.receivers.copies(
-                         self.fault_began or self.fault_ended or 0.0)) else {}))
+        resent_at_kill = self.receivers.resent_at(self.kills)
+        result = tally(self.name, self.bookings.booked, self.bookings.unanswered, self.receivers.arrivals(), settle,
+                       refused=self.bookings.refused, unavailable=self.bookings.unavailable,
+                       wrong=len(self.bookings.wrong), dead=dead, dead_letters=await self.dead_letters(),
+                       failed_attempts=await self.failed_attempts(), **self.more,
+                       **({"resent_at_kill": resent_at_kill} if resent_at_kill else {}),
+                       **({"copies": copies} if (copies := self.receivers.copies(
+                           self.fault_began or self.fault_ended or 0.0)) else {}))
+        result.resent_at_kill = resent_at_kill
+        return result
 
     async def dead_letters(self) -> int:
         """Events in the services' dead-letter queues: an outage must put none there."""
@@ -318,6 +349,8 @@ class FaultRun:
 async def kill_9(run: FaultRun, service: str) -> None:
     """SIGKILL `service` while bookings flow, leave it down while they go on, start it again."""
     run.fault_began = time.monotonic()
+    if service == "notifications":  # only the sender's death can leave a copy (see the module)
+        run.kills.append(run.fault_began)
     run.d.processes[service].proc.kill()
     await asyncio.to_thread(run.d.processes[service].proc.wait)
     if service == "travel":  # nothing is booked while it is away: refused instead
@@ -378,7 +411,8 @@ async def fault_run(name: str, start: Callable[[list[str], dict[str, str]], Proc
                 result = await run.finish(settle_timeout)
                 report(result.line())
                 assert bookings.wrong == [], bookings.wrong
-                assert result.lost == 0 and result.duplicated == 0, result.line()
+                # Every copy, if any, is the one a kill may leave (see the module).
+                assert result.lost == 0 and result.duplicated == result.resent_at_kill, result.line()
                 assert "unexpected" not in result.more and result.more["dead"] == 0, result.line()
                 assert result.more["dead_letters"] == run.dead_letters_expected, result.line()
 
