@@ -28,8 +28,10 @@ run: install
 	$(BIN)/oia dev
 
 ## Every test. Integration, contract and e2e tests need PostgreSQL and RabbitMQ (TEST_POSTGRES_URL, TEST_AMQP_URL).
+## In TEST_WORKERS processes (pytest-xdist; 0: one process): every test makes its own databases, queues and ports.
+TEST_WORKERS ?= 3
 test: install checkers lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## Lint and import order (ruff; settings in pyproject.toml).
 lint: install

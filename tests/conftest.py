@@ -26,6 +26,14 @@ from shared.testing import (
 from tests.support.processes import start  # noqa: F401  (a fixture: `oia` processes)
 
 TEST_SECRET = "test-secret-not-a-placeholder"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault scenarios' lines (e2e and tests/faults), whichever worker ran them."""
+    from tests.support.faults import summarise  # here: it imports this module's helpers
+
+    summarise(terminalreporter)
+
 # Bound to every listener's queue besides the types it asked for; never shown in what it heard.
 MARKER = "test.marker.v1"
 

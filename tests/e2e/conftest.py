@@ -1,8 +1,13 @@
 """End-to-end tests share the process fixtures of tests/conftest.py; the short fault scenarios' lines
-(tests.support.faults) go into the terminal summary, without -s."""
+(tests.support.faults) go with their tests' reports, to the terminal summary."""
 
-from tests.support.faults import summarise
+import pytest
+
+from tests.support.faults import REPORTED, attach
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    summarise(terminalreporter)
+@pytest.fixture(autouse=True)
+def fault_lines(request):
+    since = len(REPORTED)
+    yield
+    attach(request.node, since)

@@ -1,7 +1,12 @@
-"""The fault scenarios' lines (tests.support.faults) in the terminal summary, without -s."""
+"""The fault scenarios' lines (tests.support.faults) go with their tests' reports, to the terminal summary."""
 
-from tests.support.faults import summarise
+import pytest
+
+from tests.support.faults import REPORTED, attach
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    summarise(terminalreporter)
+@pytest.fixture(autouse=True)
+def fault_lines(request):
+    since = len(REPORTED)
+    yield
+    attach(request.node, since)

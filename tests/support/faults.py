@@ -38,6 +38,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from services.notifications.models import Delivery, DeliveryAttempt
@@ -50,9 +51,10 @@ from tests.support.settle import all_published
 from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 REPORT = ROOT / "test-output" / "faults.txt"
-# This session's lines, for the terminal summary (tests/faults/conftest.py, tests/e2e/conftest.py).
+# This process's lines. Each goes with its test's report to the terminal summary (user_properties:
+# pytest-xdist carries them from the worker that ran the test), see `attach` and `summarise`.
 REPORTED: list[str] = []
-_summarised: list[bool] = []
+FAULT_LINE = "fault scenario"
 
 WATCHER = "coordinators@city.example"
 SLACK = "slack/OIA"
@@ -238,12 +240,19 @@ def report(line: str) -> None:
     print(line, flush=True)
 
 
+def attach(node: pytest.Item, since: int) -> None:
+    """The lines reported since `since` (a length of REPORTED) go with `node`'s report."""
+    node.user_properties += [(FAULT_LINE, line) for line in REPORTED[since:]]
+
+
 def summarise(terminalreporter) -> None:
-    """For a conftest's pytest_terminal_summary: this session's lines, without -s."""
-    if REPORTED and not _summarised:
-        _summarised.append(True)  # once, though both the e2e and the faults conftest ask
+    """For pytest_terminal_summary (tests/conftest.py): the session's lines, without -s."""
+    lines = [value for reports in terminalreporter.stats.values() for r in reports
+             if getattr(r, "when", None) == "teardown"
+             for name, value in getattr(r, "user_properties", ()) if name == FAULT_LINE]
+    if lines:
         terminalreporter.section("fault scenarios (also in test-output/faults.txt)")
-        for line in REPORTED:
+        for line in lines:
             terminalreporter.write_line(line)
 
 
