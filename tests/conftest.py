@@ -28,6 +28,20 @@ from tests.support.processes import start  # noqa: F401  (a fixture: `oia` proce
 TEST_SECRET = "test-secret-not-a-placeholder"
 
 
+# The slowest layers first: `make test`'s workers share them out at the start, and none is left
+# running a long test alone at the end. (Within a layer, collection order.)
+FIRST = ("fuzz", "e2e", "integration", "browser")
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        layer = item.path.relative_to(HERE).parts[0] if item.path.is_relative_to(HERE) else ""
+        return FIRST.index(layer) if layer in FIRST else len(FIRST)
+
+    items.sort(key=rank)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """The fault scenarios' lines (e2e and tests/faults), whichever worker ran them."""
     from tests.support.faults import summarise  # here: it imports this module's helpers

@@ -23,7 +23,7 @@ from tests.support.processes import Process, free_port
 
 HERE = Path(__file__).parent
 SERVICES = ("partners", "travel", "grants", "notifications")
-saved_screenshots: list[Path] = []
+SCREENSHOT = "screenshot"  # a test's user property: the path of a screenshot it saved
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,9 +34,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if saved_screenshots:
+    # From the tests' reports: pytest-xdist carries them from the worker that ran the test.
+    saved = [value for reports in terminalreporter.stats.values() for r in reports
+             if getattr(r, "when", None) == "call" for name, value in getattr(r, "user_properties", ())
+             if name == SCREENSHOT]
+    if saved:
         terminalreporter.write_sep("-", "browser screenshots")
-        for path in saved_screenshots:
+        for path in saved:
             terminalreporter.write_line(str(path))
 
 
@@ -112,7 +116,7 @@ def screenshot(request) -> Callable[[Page, str], Awaitable[Path]]:
     async def take(page: Page, name: str) -> Path:
         path = SCREENSHOTS / f"{test}--{name}.png"
         await page.screenshot(path=path, full_page=True)
-        saved_screenshots.append(path)
+        request.node.user_properties.append((SCREENSHOT, str(path)))
         return path
 
     return take
