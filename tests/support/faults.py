@@ -203,7 +203,11 @@ class Tally:
     duplicated: int
     settle: float | None
     more: dict[str, object] = field(default_factory=dict)  # booked=, unanswered=, refused=, dead=, ...
-    resent_at_kill: int = 0  # of `duplicated`: the copies the design allows (see the module)
+
+    @property
+    def resent_at_kill(self) -> int:
+        """Of `duplicated`: the copies the design allows (see the module)."""
+        return int(self.more.get("resent_at_kill", 0))
 
     def line(self) -> str:
         settle = "never" if self.settle is None else f"{self.settle:.1f}s"
@@ -309,15 +313,13 @@ class FaultRun:
             self._settled.cancel()
             settle = None
         resent_at_kill = self.receivers.resent_at(self.kills)
-        result = tally(self.name, self.bookings.booked, self.bookings.unanswered, self.receivers.arrivals(), settle,
-                       refused=self.bookings.refused, unavailable=self.bookings.unavailable,
-                       wrong=len(self.bookings.wrong), dead=dead, dead_letters=await self.dead_letters(),
-                       failed_attempts=await self.failed_attempts(), **self.more,
-                       **({"resent_at_kill": resent_at_kill} if resent_at_kill else {}),
-                       **({"copies": copies} if (copies := self.receivers.copies(
-                           self.fault_began or self.fault_ended or 0.0)) else {}))
-        result.resent_at_kill = resent_at_kill
-        return result
+        return tally(self.name, self.bookings.booked, self.bookings.unanswered, self.receivers.arrivals(), settle,
+                     refused=self.bookings.refused, unavailable=self.bookings.unavailable,
+                     wrong=len(self.bookings.wrong), dead=dead, dead_letters=await self.dead_letters(),
+                     failed_attempts=await self.failed_attempts(), **self.more,
+                     **({"resent_at_kill": resent_at_kill} if resent_at_kill else {}),
+                     **({"copies": copies} if (copies := self.receivers.copies(
+                         self.fault_began or self.fault_ended or 0.0)) else {}))
 
     async def dead_letters(self) -> int:
         """Events in the services' dead-letter queues: an outage must put none there."""

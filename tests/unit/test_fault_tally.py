@@ -21,8 +21,8 @@ class Heard(Receivers):
 
 def counted(heard: Heard) -> tuple[int, int]:
     """(duplicated, resent_at_kill) of bookings 1 and 2 alerted on both channels."""
-    result = tally("t", {1, 2}, set(), heard.arrivals(), 1.0)
-    return result.duplicated, heard.resent_at([KILL])
+    result = tally("t", {1, 2}, set(), heard.arrivals(), 1.0, resent_at_kill=heard.resent_at([KILL]))
+    return result.duplicated, result.resent_at_kill
 
 
 def test_no_copy_is_no_duplicate():
