@@ -95,6 +95,7 @@ bench: bench-tools
 	$(BIN)/python bench/alerts.py
 	$(BIN)/python bench/grants.py
 	$(BIN)/python bench/import_latency.py
+	$(BIN)/python bench/journal_window.py
 	$(BIN)/python bench/summary.py
 
 ## The same instruments on short runs (minutes): proves they work end to end; its figures are not meant.
@@ -104,6 +105,7 @@ bench-quick: bench-tools
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/travel.py --sizes 1000,10000 --probes 200 --seconds 2 --repeats 5
 	$(BIN)/python bench/alerts.py --raise 0.5 --step-seconds 3 --seconds 5
+	$(BIN)/python bench/journal_window.py --sends 50
 	$(BIN)/python bench/summary.py --quick
 
 ## Wording (the alerts', the board's): extract it into each folder's locale/messages.pot and merge that into each

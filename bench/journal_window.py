@@ -25,10 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.notifications.channels import Target  # noqa: E402
 from services.notifications.channels.webhook import Webhook  # noqa: E402
 from services.notifications.journal import Journal  # noqa: E402
-from services.notifications.rendering import Message  # noqa: E402
+from services.notifications.rendering import render  # noqa: E402
 from tests.support.standins import WebhookStandIn  # noqa: E402
 
-MESSAGE = Message(subject="s", text="t", html="<p>t</p>", slack={}, teams={}, feed_title="s", feed_body="t")
+# A booking's alert, as the worker sends it.
+MESSAGE = render("travel.trip.booked.v1", {
+    "trip_id": "5f551f04-a5a7-4af1-8f5f-a3c10572934c", "department": "ECON", "title": "Trade fair",
+    "purpose": "trade_fair", "visibility": "normal", "status": "booked", "booked_at": "2027-03-01T09:00:00Z",
+    "legs": [{"city": "Munich", "country": "DE", "start_date": "2027-05-12", "end_date": "2027-05-15"}],
+    "travellers": [{"name": "Anna Schmidt", "email": "anna@city.example", "role": "Head of unit"}]}, "en")
 
 
 async def main(sends: int, concurrency: int, folder: Path) -> None:
