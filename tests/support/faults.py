@@ -16,7 +16,7 @@ channel. lost: expected - delivered. duplicated: arrivals beyond the first per M
 Idempotency-Key, or per booking and channel, whichever is more. settle: from the fault's end until every
 booking made before it has been alerted on both channels ("never" if that did not happen).
 
-The one copy the design allows (README, "Delivery guarantees"): a `kill -9` that lands between a
+The copies the design allows (README, "Delivery guarantees"): a `kill -9` that lands between a
 receiver taking a message and the sender's journal line for it resends that message after the lease,
 with the same identifier. Such a copy is counted in `duplicated` and named in `resent_at_kill` (one
 more arrival, same identifier, the first taken within KILL_WINDOW before the kill); the run asserts
