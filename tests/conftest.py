@@ -26,6 +26,8 @@ from shared.testing import (
 from tests.support.processes import start  # noqa: F401  (a fixture: `oia` processes)
 
 TEST_SECRET = "test-secret-not-a-placeholder"
+# Bound to every listener's queue besides the types it asked for; never shown in what it heard.
+MARKER = "test.marker.v1"
 
 
 # The slowest layers first: `make test`'s workers share them out at the start, and none is left
@@ -48,8 +50,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
     summarise(terminalreporter)
 
-# Bound to every listener's queue besides the types it asked for; never shown in what it heard.
-MARKER = "test.marker.v1"
 
 
 @dataclass

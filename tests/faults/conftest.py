@@ -1,12 +1,3 @@
 """The fault scenarios' lines (tests.support.faults) go with their tests' reports, to the terminal summary."""
 
-import pytest
-
-from tests.support.faults import REPORTED, attach
-
-
-@pytest.fixture(autouse=True)
-def fault_lines(request):
-    since = len(REPORTED)
-    yield
-    attach(request.node, since)
+from tests.support.faults import fault_lines  # noqa: F401  (autouse)

@@ -31,7 +31,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -52,7 +52,7 @@ from tests.support.standins import SmtpStandIn, WebhookStandIn
 
 REPORT = ROOT / "test-output" / "faults.txt"
 # This process's lines. Each goes with its test's report to the terminal summary (user_properties:
-# pytest-xdist carries them from the worker that ran the test), see `attach` and `summarise`.
+# pytest-xdist carries them from the worker that ran the test), see `fault_lines` and `summarise`.
 REPORTED: list[str] = []
 FAULT_LINE = "fault scenario"
 
@@ -244,9 +244,12 @@ def report(line: str) -> None:
     print(line, flush=True)
 
 
-def attach(node: pytest.Item, since: int) -> None:
-    """The lines reported since `since` (a length of REPORTED) go with `node`'s report."""
-    node.user_properties += [(FAULT_LINE, line) for line in REPORTED[since:]]
+@pytest.fixture(autouse=True)
+def fault_lines(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The lines a test reports go with its report (imported, as autouse, by the e2e and faults conftests)."""
+    since = len(REPORTED)
+    yield
+    request.node.user_properties += [(FAULT_LINE, line) for line in REPORTED[since:]]
 
 
 def summarise(terminalreporter) -> None:
